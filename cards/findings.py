@@ -1,0 +1,634 @@
+"""The findings card: what Microsoft 365 restricted, what the investigation found, and what to do about it.
+
+Layout, top to bottom (one column, so it stays legible at Teams' narrow width — side-by-side columns squeeze
+text to a few characters per line on a phone): the header (name, UPN, department, restriction and its
+reason), a verdict badge, findings by severity, the sources that were not checked, the steps as a
+checklist with their buttons directly under each step line, the unblock override when unblocking is gated,
+the latest actions, and the action bar (Refresh and fixed links).
+
+Tenant text stays inert: every value that came from the tenant (names, rule names, addresses, cities, the
+raw restriction reason, who did what) reaches the card only as a `TextRun` of a `RichTextBlock` — Teams
+renders runs as plain text, never Markdown — after `cards.text.clean()`. Whole sentences are built by
+`template_runs`, which splits a catalog template at its `{placeholders}`: the catalog text becomes runs of
+its own and each placeholder becomes one cleaned run. No tenant value is ever formatted into a string that
+Teams would parse. Button titles are plain text by definition and are cleaned too; `fallbackText` may be
+rendered as Markdown, so the name in it is Markdown-escaped.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal
+
+from microsoft_teams.cards import (
+    Action,
+    ActionSet,
+    CardElement,
+    Container,
+    ContainerStyle,
+    RichTextBlock,
+    TextBlock,
+    TextInput,
+    TextRun,
+)
+
+from cards.base import JsonDict, envelope, execute, open_url, tenant_line
+from cards.help import GUIDANCE_URL
+from cards.text import clean, md_escape
+from cards.verbs import Verb
+from investigation.collect import Investigation
+from investigation.evidence import Evidence, Unavailable
+from investigation.indicators import Finding, Severity
+from investigation.reason import LimitType, RestrictionReason, parse_reason
+from investigation.verdict import Assessment, Step, StepPhase, Verdict
+from locales import CATALOGS, DEFAULT_LANGUAGE, format_datetime, format_duration, has, language_of, t
+from m365.records import User, parse_datetime
+
+Color = Literal["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"]
+Weight = Literal["Lighter", "Default", "Bolder"]
+Size = Literal["Small", "Default", "Medium", "Large", "ExtraLarge"]
+Spacing = Literal["None", "Small", "Default", "Medium", "Large", "ExtraLarge", "Padding"]
+
+# Fixed links. Never a URL from the tenant: an attacker controls those.
+DEFENDER_RESTRICTED_URL = "https://security.microsoft.com/restrictedentities"
+ENTRA_USER_URL = (
+    "https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{}"
+)
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# Rule ids go into button data, not onto the card; Graph ids are base64url-ish. Anything else (or a huge
+# value) gets no button rather than a bloated or odd payload.
+_RULE_ID = re.compile(r"[A-Za-z0-9+/=_\-.:]{1,256}")
+
+# Caps that keep the card inside Teams' ~28 KB message limit whatever the tenant holds.
+MAX_FINDING_LINES = 15
+MAX_RULE_STEPS = 8
+MAX_ACTION_NOTES = 5
+MAX_EVIDENCE_GROUPS = 6
+MAX_VALUES_PER_GROUP = 3
+VALUE_LIMIT = 80  # a placeholder value in a sentence
+EVIDENCE_VALUE_LIMIT = 60  # one evidence value
+TITLE_VALUE_LIMIT = 30  # a rule name inside a button title
+REASON_RAW_LIMIT = 160  # Microsoft's unparsed restriction reason
+OVERRIDE_INPUT_ID = "overrideReason"
+OVERRIDE_MAX_LENGTH = 500
+
+# Steps whose button calls the bot, by step code. Steps without a verb get their Microsoft docs link.
+STEP_VERBS: Mapping[str, Verb] = MappingProxyType({
+    "force_password_change": Verb.FORCE_PASSWORD_CHANGE,
+    "revoke_sessions": Verb.REVOKE_SESSIONS,
+    "remove_forwarding": Verb.REMOVE_FORWARDING,
+    "disable_rule": Verb.DISABLE_RULE,
+    "block_sign_in": Verb.BLOCK_SIGN_IN,
+    "confirm_compromised": Verb.CONFIRM_COMPROMISED,
+    "unblock": Verb.UNBLOCK,
+})
+BADGE_STYLES: Mapping[Verdict, ContainerStyle] = MappingProxyType({
+    Verdict.compromised: "attention",
+    Verdict.suspicious: "warning",
+    Verdict.no_signs: "good",
+    Verdict.incomplete: "emphasis",
+})
+_SEVERITY_COLORS: Mapping[Severity, Color] = MappingProxyType({
+    Severity.high: "Attention", Severity.medium: "Warning", Severity.low: "Default", Severity.info: "Default",
+})
+_SEVERITY_ORDER = (Severity.high, Severity.medium, Severity.low, Severity.info)
+_PHASE_ORDER = (StepPhase.secure, StepPhase.unblock, StepPhase.prevent)
+
+# A finding param shown in the summary sentence makes its evidence row redundant; this maps the param to
+# the evidence key it repeats when their names differ.
+_PARAM_EVIDENCE: Mapping[str, str] = MappingProxyType({
+    "targets": "target", "roles": "role", "scopes": "scope", "protocols": "protocol", "properties": "property",
+    "title": "alert", "level": "risk_level", "state": "risk_state", "actions": "action", "spam_count": "count",
+})
+_TIME_KEYS = frozenset({"time", "first_seen", "last_seen"})
+_NUMBER_KEYS = frozenset({"count", "recipients", "spam_count", "mail_count"})
+_DIGITS = re.compile(r"[0-9]{1,12}")
+# Values that name one of our codes and read better in words; translated item by item (`a, b`).
+_CODE_PREFIXES: Mapping[str, str] = MappingProxyType({
+    "action": "action.", "actions": "action.", "marker": "marker.", "limit_type": "limit.", "level": "level.",
+    "risk_level": "level.", "severity": "level.", "method": "method.", "methods": "method.", "sources": "source.",
+    "codes": "label.", "sign_in": "signin.", "keeps_copy": "bool.", "state": "state.", "risk_state": "state.",
+    "status": "status.",
+})
+# Microsoft's enum values arrive in any case ("High", "atRisk"); these catalogs are keyed in lower case.
+_CASE_FOLDED = frozenset({"level.", "bool.", "state.", "status."})
+# Protocol codes of `prevention_steps` (not language-specific, so not in the catalogs).
+_PROTOCOL_NAMES: Mapping[str, str] = MappingProxyType({"imap": "IMAP", "pop": "POP", "smtp_auth": "SMTP AUTH"})
+
+
+# ----------------------------------------------------------------------------------- public records
+
+
+def step_key(code: str, target_id: str | None) -> str:
+    """How `step_states` are keyed: `"<code>:<target id or empty>"`, e.g. `disable_rule:AQAAAJ5dZqA=`."""
+    return f"{code}:{target_id or ''}"
+
+
+@dataclass(frozen=True)
+class StepState:
+    """A recommended step that was already done (filled by remediation from the audit log)."""
+
+    code: str
+    target_id: str | None
+    done_by: str
+    done_at: datetime
+
+    @property
+    def key(self) -> str:
+        """This state's key in `step_states` (`step_key`)."""
+        return step_key(self.code, self.target_id)
+
+
+@dataclass(frozen=True)
+class ActionNote:
+    """One recent action, e.g. "Unblocked by Alex Wilber at 10:32": `text_key` is a catalog key whose
+    placeholders come from `params` plus `actor` and `time`."""
+
+    text_key: str
+    actor: str
+    at: datetime
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+@dataclass(frozen=True)
+class GateInfo:
+    """Why unblocking is gated (`reason_key`, a catalog key such as `gate.secure_first`). The card then
+    offers an override: a reason input (`overrideReason`) and "Unblock anyway"."""
+
+    reason_key: str
+
+
+# ------------------------------------------------------------------------------ templates → text runs
+
+
+def template_of(locale: str | None, key: str) -> str:
+    """The raw catalog template of `key` (speaker's language, else English, else the key), unformatted."""
+    return CATALOGS[language_of(locale)].get(key) or CATALOGS[DEFAULT_LANGUAGE].get(key) or key
+
+
+def split_template(template: str) -> list[tuple[str, bool]]:
+    """A template as `(text, is_placeholder)` pieces in order: `"Rule “{rule}” on"` →
+    `[("Rule “", False), ("rule", True), ("” on", False)]`. A malformed template is one literal piece."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return [(template, False)]
+    pieces: list[tuple[str, bool]] = []
+    for literal, name, _spec, _conversion in parsed:
+        if literal:
+            pieces.append((literal, False))
+        if name:
+            pieces.append((name, True))
+        elif name == "":
+            pieces.append(("{}", False))
+    return pieces
+
+
+def placeholders(template: str) -> list[str]:
+    """The placeholder names of a template, in order."""
+    return [text for text, is_field in split_template(template) if is_field]
+
+
+def text_run(text: str, *, subtle: bool = False, weight: Weight | None = None, size: Size | None = None,
+             color: Color | None = None, italic: bool = False) -> TextRun:
+    """One TextRun (plain text in Teams) with only the styling that was asked for."""
+    return TextRun(text=text, is_subtle=subtle or None, weight=weight, size=size, color=color, italic=italic or None)
+
+
+def template_runs(locale: str | None, key: str, values: Mapping[str, str], *, limit: int = VALUE_LIMIT,
+                  subtle: bool = False, weight: Weight | None = None, size: Size | None = None,
+                  color: Color | None = None, value_weight: Weight | None = None) -> list[TextRun]:
+    """The message `key` as runs: catalog text as it is, each `{placeholder}` one `clean()`ed run.
+
+    An empty value shows as "—"; a placeholder without a value stays visible (as `locales.t` does) rather
+    than raising.
+    """
+    runs: list[TextRun] = []
+    for text, is_field in split_template(template_of(locale, key)):
+        if not is_field:
+            runs.append(text_run(text, subtle=subtle, weight=weight, size=size, color=color))
+            continue
+        value = clean(values[text], limit) if text in values else "{" + text + "}"
+        runs.append(text_run(value or "—", subtle=subtle, weight=value_weight or weight, size=size, color=color))
+    return runs
+
+
+def rich(runs: Sequence[TextRun], *, spacing: Spacing | None = None) -> RichTextBlock:
+    """A RichTextBlock of `runs` (it wraps on its own)."""
+    block = RichTextBlock(inlines=list(runs))  # type: ignore[arg-type]
+    if spacing:
+        block.spacing = spacing
+    return block
+
+
+def template_line(locale: str | None, key: str, values: Mapping[str, str] | None = None, *,
+                  limit: int = VALUE_LIMIT, subtle: bool = False, weight: Weight | None = None,
+                  size: Size | None = None, color: Color | None = None,
+                  spacing: Spacing | None = None) -> RichTextBlock:
+    """`template_runs` as one RichTextBlock."""
+    runs = template_runs(locale, key, values or {}, limit=limit, subtle=subtle, weight=weight, size=size,
+                         color=color)
+    return rich(runs, spacing=spacing)
+
+
+# --------------------------------------------------------------------------------- value formatting
+
+
+def _number(value: int, locale: str | None) -> str:
+    # Digit grouping is per language (2,750 / 2.750); the grouped digits are ours, not tenant text.
+    return f"{value:,}".replace(",", t(locale, "format.group"))
+
+
+def display_value(name: str, value: str, locale: str | None, time_zone: str | None) -> str:
+    """A param or evidence value as a person should read it: ISO times in the viewer's zone, our codes in
+    words (`action.delete`, `label.<finding>` …). Anything unknown stays as it was (it is cleaned later)."""
+    if name in _TIME_KEYS:
+        when = parse_datetime(value)
+        return format_datetime(when, locale, time_zone) if when is not None else value
+    if name in _NUMBER_KEYS and _DIGITS.fullmatch(value):
+        return _number(int(value), locale)
+    if name == "protocols":
+        return ", ".join(_PROTOCOL_NAMES.get(p, p) for p in value.split(", "))
+    prefix = _CODE_PREFIXES.get(name)
+    if prefix is None or not value:
+        return value
+    return ", ".join(_code_word(prefix, item, locale) for item in value.split(", "))
+
+
+def _code_word(prefix: str, item: str, locale: str | None) -> str:
+    key = prefix + (item.lower() if prefix in _CASE_FOLDED else item)
+    return t(locale, key) if has(key) else item
+
+
+def _display_params(params: Mapping[str, str], locale: str | None, time_zone: str | None) -> dict[str, str]:
+    return {name: display_value(name, value, locale, time_zone) for name, value in params.items()}
+
+
+# -------------------------------------------------------------------------------------- small blocks
+
+
+def _section(text: str) -> TextBlock:
+    """A section title with a separator line above it (our text)."""
+    return TextBlock(text=text, weight="Bolder", size="Medium", wrap=True, separator=True, spacing="Medium")
+
+
+def _small(text: str, *, color: Color | None = None, subtle: bool = False) -> TextBlock:
+    """A wrapping line of our own (catalog) text."""
+    return TextBlock(text=text, wrap=True, color=color, is_subtle=subtle or None, spacing="Small")
+
+
+def _name_of(user: User) -> str:
+    return user.display_name.strip() or user.user_principal_name
+
+
+# ---------------------------------------------------------------------------------------- the header
+
+
+def _header(investigation: Investigation, locale: str | None, time_zone: str | None) -> list[CardElement]:
+    evidence = investigation.evidence
+    user = evidence.user
+    body: list[CardElement] = [
+        rich([text_run(clean(_name_of(user)) or "—", weight="Bolder", size="Large")]),
+    ]
+    details = [v for v in (user.user_principal_name, user.department, user.job_title) if v and clean(v)]
+    if details:
+        parts: list[tuple[str, bool]] = []
+        for index, value in enumerate(details):
+            parts += [(" · " if index else "", False), (value, True)]
+        line = tenant_line(*parts, subtle=True)
+        line.spacing = "None"
+        body.append(line)
+    body.extend(_restriction(investigation, locale, time_zone))
+    if not user.account_enabled:
+        body.append(_small(t(locale, "header.sign_in_blocked"), subtle=True))
+    body.append(_small(t(locale, "header.checked", time=format_datetime(evidence.now, locale, time_zone),
+                         days=evidence.window_days), subtle=True))
+    return body
+
+
+def _restriction(investigation: Investigation, locale: str | None, time_zone: str | None) -> list[CardElement]:
+    evidence = investigation.evidence
+    if evidence.restricted is None:
+        return [_small(t(locale, "restriction.unknown"), color="Warning")]
+    if not evidence.restricted:
+        return [_small(t(locale, "restriction.none"), color="Good")]
+    record = evidence.restriction
+    if record is not None and record.created is not None:
+        status = t(locale, "restriction.since", since=format_datetime(record.created, locale, time_zone),
+                   ago=format_duration(evidence.now - record.created, locale))
+    else:
+        status = t(locale, "restriction.since_unknown")
+    out: list[CardElement] = [TextBlock(text=status, wrap=True, weight="Bolder", color="Attention",
+                                        spacing="Small")]
+    reason = investigation.reason or (parse_reason(record.reason) if record is not None else None)
+    if reason is not None:
+        out.append(rich(restriction_reason_runs(reason, locale), spacing="None"))
+    if record is not None and record.expires is not None:
+        out.append(_small(t(locale, "restriction.expires", time=format_datetime(record.expires, locale, time_zone)),
+                          subtle=True))
+    return out
+
+
+def restriction_reason_runs(reason: RestrictionReason, locale: str | None) -> list[TextRun]:
+    """The restriction's reason in plain words: the limit and its counts, or Microsoft's own (cleaned) text."""
+    limit = reason.limit_type
+    if limit == LimitType.outbound_spam:
+        spam, mail, percent = reason.spam_last_24h, reason.mail_last_24h, reason.effective_spam_percent
+        if spam is not None and mail and percent is not None:
+            values = {"spam": _number(spam, locale), "mail": _number(mail, locale), "percent": str(percent)}
+            return template_runs(locale, "restriction.spam_counts", values)
+        if spam is not None:
+            return template_runs(locale, "restriction.spam_count", {"spam": _number(spam, locale)})
+        if percent is not None:
+            return template_runs(locale, "restriction.spam_percent", {"percent": str(percent)})
+        return template_runs(locale, "limit.outbound_spam", {})
+    if limit in (LimitType.external_recipient_limit, LimitType.internal_recipient_limit,
+                 LimitType.recipient_rate_limit):
+        ext, internal = reason.external_recipients, reason.internal_recipients
+        if ext is not None and internal is not None:
+            counts = t(locale, "restriction.recipients_both", external=_number(ext, locale),
+                       internal=_number(internal, locale))
+        elif ext is not None:
+            counts = t(locale, "restriction.recipients_external", external=_number(ext, locale))
+        elif internal is not None:
+            counts = t(locale, "restriction.recipients_internal", internal=_number(internal, locale))
+        else:
+            return template_runs(locale, f"limit.{limit.value}", {})
+        return template_runs(locale, "restriction.limit_counts",
+                             {"limit": t(locale, f"limit.{limit.value}"), "counts": counts})
+    if limit == LimitType.compromised:
+        return template_runs(locale, "limit.compromised", {})
+    raw = clean(reason.raw, REASON_RAW_LIMIT)
+    if not raw:
+        return template_runs(locale, "limit.unknown", {})
+    return template_runs(locale, "restriction.raw", {"raw": raw}, limit=REASON_RAW_LIMIT)
+
+
+# ------------------------------------------------------------------------------------------ the badge
+
+
+def _badge(assessment: Assessment, findings: Sequence[Finding], locale: str | None,
+           time_zone: str | None) -> Container:
+    verdict = assessment.verdict
+    items: list[CardElement] = [
+        TextBlock(text=t(locale, f"verdict.{verdict.value}"), weight="Bolder", size="Medium", wrap=True),
+        rich(template_runs(locale, f"reason.{assessment.reason_code}",
+                           _display_params(assessment.reason_params, locale, time_zone), limit=400),
+             spacing="Small"),
+    ]
+    if assessment.urgent:
+        # `urgent` has two causes (verdict.py): admin roles, or a compromised account in active use.
+        admin = any(f.code == "admin_roles_held" for f in findings)
+        key = "urgent.admin_roles" if admin else "urgent.active"
+        items.append(TextBlock(text=t(locale, key), weight="Bolder", color="Attention", wrap=True, spacing="Small"))
+    return Container(style=BADGE_STYLES[verdict], items=items, spacing="Medium")
+
+
+# --------------------------------------------------------------------------------------- the findings
+
+
+def _finding_runs(finding: Finding, locale: str | None, time_zone: str | None) -> list[TextRun]:
+    values = _display_params(finding.params, locale, time_zone)
+    return [text_run("• "), *template_runs(locale, f"finding.{finding.code}", values)]
+
+
+def _evidence_runs(finding: Finding, locale: str | None, time_zone: str | None) -> list[TextRun]:
+    """The finding's evidence rows, grouped by key, minus what the sentence already says, on one line:
+    `To: a@x · Condition: subjectContains: invoice`."""
+    names = placeholders(template_of(locale, f"finding.{finding.code}"))
+    said = {_PARAM_EVIDENCE.get(p, p) for p in names}
+    said_values = {finding.params[p] for p in names if finding.params.get(p)}
+    groups: dict[str, list[str]] = {}
+    for key, value in finding.evidence:
+        if key in said or not value or value in said_values:
+            continue
+        shown = clean(display_value(key, value, locale, time_zone), EVIDENCE_VALUE_LIMIT)
+        values = groups.setdefault(key, [])
+        if shown and shown not in values:
+            values.append(shown)
+    runs: list[TextRun] = []
+    shown_groups = [(key, values) for key, values in groups.items() if values][:MAX_EVIDENCE_GROUPS]
+    for index, (key, values) in enumerate(shown_groups):
+        label = t(locale, f"evidence.{key}")
+        extra = len(values) - MAX_VALUES_PER_GROUP
+        text = ", ".join(values[:MAX_VALUES_PER_GROUP]) + (f" +{extra}" if extra > 0 else "")
+        runs.append(text_run(("  ·  " if index else "") + label + ": ", subtle=True, size="Small"))
+        runs.append(text_run(text, subtle=True, size="Small"))
+    return runs
+
+
+def _findings(findings: Sequence[Finding], locale: str | None, time_zone: str | None) -> list[CardElement]:
+    body: list[CardElement] = [_section(t(locale, "findings.title"))]
+    if not findings:
+        body.append(_small(t(locale, "findings.none"), subtle=True))
+        return body
+    shown = 0
+    for severity in _SEVERITY_ORDER:
+        group = [f for f in findings if f.severity == severity]
+        if not group or shown >= MAX_FINDING_LINES:
+            continue
+        body.append(TextBlock(text=t(locale, f"severity.{severity.value}"), weight="Bolder", wrap=True,
+                              color=_SEVERITY_COLORS[severity], spacing="Small"))
+        for finding in group[: MAX_FINDING_LINES - shown]:
+            body.append(rich(_finding_runs(finding, locale, time_zone), spacing="Small"))
+            evidence = _evidence_runs(finding, locale, time_zone)
+            if evidence:
+                body.append(rich(evidence, spacing="None"))
+            shown += 1
+    if len(findings) > shown:
+        body.append(_small(t(locale, "findings.more", count=len(findings) - shown), subtle=True))
+    return body
+
+
+def _not_checked(evidence: Evidence, locale: str | None) -> list[CardElement]:
+    seen: dict[str, Unavailable] = {}
+    for item in evidence.unavailable:
+        seen.setdefault(item.source.value, item)
+    if not seen:
+        return []
+    body: list[CardElement] = [_section(t(locale, "notchecked.title"))]
+    for item in seen.values():
+        runs = template_runs(locale, "notchecked.line", {
+            "source": t(locale, f"source.{item.source.value}"),
+            "reason": t(locale, f"unavailable.{item.reason_code.value}"),
+        })
+        if item.detail:
+            runs += [text_run(" ("), text_run(clean(item.detail, VALUE_LIMIT)), text_run(")")]
+        body.append(rich(runs, spacing="Small"))
+    return body
+
+
+# ------------------------------------------------------------------------------------------ the steps
+
+
+def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
+    verb = STEP_VERBS.get(step.code)
+    if verb is None:
+        return None
+    if verb == Verb.DISABLE_RULE:
+        if not step.target_id or not _RULE_ID.fullmatch(step.target_id):
+            return None
+        rule = clean(step.params.get("rule", ""), TITLE_VALUE_LIMIT) or "—"
+        title = clean(t(locale, "button.disable_rule", rule=rule), 60)
+        return execute(title, verb, case_id=case_id, ids={"ruleId": step.target_id})
+    style = "positive" if verb == Verb.UNBLOCK else None
+    return execute(t(locale, f"button.{step.code}"), verb, case_id=case_id, style=style)
+
+
+# Graph refuses password and account writes for users synced from on-premises AD (400, "on-premises mastered"):
+# for them these steps are done in AD, and the card says so instead of offering a button that must fail.
+_ON_PREMISES_STEPS = frozenset({"force_password_change", "block_sign_in"})
+
+
+def _step_notes(step: Step, synced: bool, locale: str | None) -> list[str]:
+    """Extra words a step needs: where the password must change, why the sign-in block is offered."""
+    notes: list[str] = []
+    if step.code in _ON_PREMISES_STEPS and synced:
+        notes.append(t(locale, f"step.note.on_premises_{step.code}"))
+    if step.code == "block_sign_in":
+        active = step.params.get("active", "")
+        if has(f"step.note.block_{active}"):
+            notes.append(t(locale, f"step.note.block_{active}"))
+    return notes
+
+
+def _gate(gate: GateInfo, case_id: str, locale: str | None) -> Container:
+    key = gate.reason_key if has(gate.reason_key) else "gate.generic"
+    override = execute(t(locale, "gate.button"), Verb.UNBLOCK, case_id=case_id, ids={"override": "1"},
+                       style="destructive")
+    return Container(style="warning", spacing="Small", items=[
+        TextBlock(text=t(locale, key), wrap=True),
+        TextInput(id=OVERRIDE_INPUT_ID, label=t(locale, "gate.label"), placeholder=t(locale, "gate.placeholder"),
+                  is_required=True, is_multiline=True, max_length=OVERRIDE_MAX_LENGTH,
+                  error_message=t(locale, "gate.required")),
+        ActionSet(actions=[override]),
+    ])
+
+
+def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, locale: str | None,
+           time_zone: str | None, step_states: Mapping[str, StepState], gate: GateInfo | None) -> list[CardElement]:
+    assessment = investigation.assessment
+    user = investigation.evidence.user
+    synced = user.on_premises_sync_enabled or any(
+        s.params.get("on_premises") == "true" for s in assessment.recommended_steps)
+    body: list[CardElement] = [_section(t(locale, "steps.title"))]
+    if not assessment.recommended_steps:
+        body.append(_small(t(locale, "steps.none"), subtle=True))
+        return body
+    for phase in _PHASE_ORDER:
+        steps = [s for s in assessment.recommended_steps if s.phase == phase]
+        if not steps:
+            continue
+        body.append(TextBlock(text=t(locale, f"phase.{phase.value}"), weight="Bolder", wrap=True, spacing="Medium"))
+        rules = [s for s in steps if s.code == "disable_rule"]
+        hidden_rules = {id(s) for s in rules[MAX_RULE_STEPS:]}
+        for step in steps:
+            if id(step) in hidden_rules:
+                continue
+            body.extend(_step(step, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
+                              time_zone=time_zone, done=step_states.get(step_key(step.code, step.target_id)),
+                              gate=gate, synced=synced))
+        if hidden_rules:
+            body.append(_small(t(locale, "steps.more_rules", count=len(hidden_rules)), subtle=True))
+    return body
+
+
+def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None, time_zone: str | None,
+          done: StepState | None, gate: GateInfo | None, synced: bool) -> list[CardElement]:
+    values = _display_params(step.params, locale, time_zone)
+    runs = [text_run("☑ " if done else "☐ "), *template_runs(locale, f"step.{step.code}", values)]
+    if done is not None:
+        runs += template_runs(locale, "step.done", {
+            "actor": done.done_by, "time": format_datetime(done.done_at, locale, time_zone)}, subtle=True)
+    elif step.required:
+        runs += template_runs(locale, "step.required", {}, subtle=True, color="Attention")
+    body: list[CardElement] = [rich(runs, spacing="Small")]
+    if done is None:
+        body.extend(_small(note, subtle=True) for note in _step_notes(step, synced, locale))
+    actions: list[Action] = []
+    if viewer_can_act and done is None and not (synced and step.code in _ON_PREMISES_STEPS):
+        if step.code == "unblock" and gate is not None:
+            body.append(_gate(gate, case_id, locale))
+        else:
+            button = _step_button(step, case_id, locale)
+            if button is not None:
+                actions.append(button)
+    if step.code not in STEP_VERBS and step.url.startswith("https://learn.microsoft.com/") and done is None:
+        # Steps done in a Microsoft portal: link the page that explains how (a fixed Microsoft URL).
+        actions.append(open_url(t(locale, "steps.learn_more"), step.url))
+    if actions:
+        action_set = ActionSet(actions=actions)
+        action_set.spacing = "Small"
+        body.append(action_set)
+    return body
+
+
+# -------------------------------------------------------------------------------------- latest actions
+
+
+def _latest(notes: Sequence[ActionNote], locale: str | None, time_zone: str | None) -> list[CardElement]:
+    if not notes:
+        return []
+    body: list[CardElement] = [_section(t(locale, "latest.title"))]
+    for note in sorted(notes, key=lambda n: n.at, reverse=True)[:MAX_ACTION_NOTES]:
+        key = note.text_key if has(note.text_key) else "note.generic"
+        values = {**note.params, "actor": note.actor, "time": format_datetime(note.at, locale, time_zone)}
+        body.append(template_line(locale, key, values, subtle=True, spacing="Small"))
+    return body
+
+
+# ------------------------------------------------------------------------------------------ the card
+
+
+def _links(user: User, locale: str | None) -> list[Action]:
+    links: list[Action] = [open_url(t(locale, "link.defender"), DEFENDER_RESTRICTED_URL)]
+    # The id goes into a URL: only a well-formed GUID may, anything else could rewrite the link.
+    if _GUID.fullmatch(user.id):
+        links.append(open_url(t(locale, "link.entra"), ENTRA_USER_URL.format(user.id)))
+    links.append(open_url(t(locale, "help.link.guidance"), GUIDANCE_URL))
+    return links
+
+
+def findings_card(
+    investigation: Investigation,
+    *,
+    case_id: str,
+    viewer_can_act: bool,
+    locale: str | None,
+    time_zone: str | None = None,
+    step_states: Mapping[str, StepState] | None = None,
+    latest_actions: Sequence[ActionNote] = (),
+    gate: GateInfo | None = None,
+) -> JsonDict:
+    """The investigation as one Adaptive Card 1.5 (a dict).
+
+    `viewer_can_act` shows the remediation buttons (only for steps not in `step_states`, keyed by
+    `step_key`); everyone gets Refresh and the links. Button data carries `verb` and `caseId`, plus
+    `ruleId` for disable_rule and `override` for "Unblock anyway"; the server re-reads the case for the rest.
+    """
+    evidence = investigation.evidence
+    assessment = investigation.assessment
+    states = step_states or {}
+    body: list[CardElement] = [
+        *_header(investigation, locale, time_zone),
+        _badge(assessment, investigation.findings, locale, time_zone),
+        *_findings(investigation.findings, locale, time_zone),
+        *_not_checked(evidence, locale),
+        *_steps(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale, time_zone=time_zone,
+                step_states=states, gate=gate),
+        *_latest(latest_actions, locale, time_zone),
+    ]
+    actions: list[Action] = [execute(t(locale, "button.refresh"), Verb.REFRESH, case_id=case_id),
+                             *_links(evidence.user, locale)]
+    fallback = t(locale, "findings.fallback", verdict=t(locale, f"verdict.{assessment.verdict.value}"),
+                 name=md_escape(_name_of(evidence.user), 80))
+    return envelope(body, actions, fallback_text=fallback)
+

@@ -1,0 +1,41 @@
+"""The verbs of `Action.Execute` buttons: the only thing the server routes a button press by.
+
+A button's data carries a verb and ids (a case id, a rule id), never a target address or a display
+text; the server re-reads the case to learn what to act on.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verb(StrEnum):
+    """Every verb a card of this bot can send."""
+
+    # Help and welcome
+    REPORT_BOUNCE = "report_bounce"
+    START_INVESTIGATION = "start_investigation"
+    TRIAGE = "triage"
+    # Remediation (the remediation issue gives them behaviour)
+    UNBLOCK = "unblock"
+    REVOKE_SESSIONS = "revoke_sessions"
+    FORCE_PASSWORD_CHANGE = "force_password_change"
+    DISABLE_RULE = "disable_rule"
+    REMOVE_FORWARDING = "remove_forwarding"
+    BLOCK_SIGN_IN = "block_sign_in"
+    ALLOW_SIGN_IN = "allow_sign_in"
+    CONFIRM_COMPROMISED = "confirm_compromised"
+    DISMISS_RISK = "dismiss_risk"
+    REFRESH = "refresh"
+    NOTIFY_IT = "notify_it"
+    SEND_NOTE = "send_note"
+
+    @classmethod
+    def parse(cls, value: object) -> Verb | None:
+        """The verb named by `value`, or None for anything else (a forged or outdated button)."""
+        if not isinstance(value, str):
+            return None
+        try:
+            return cls(value)
+        except ValueError:
+            return None

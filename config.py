@@ -1,0 +1,214 @@
+"""Settings: the one place the process environment (and `.env`) is read.
+
+`Settings.from_env()` is called once, in `bot.main()`; everything else receives the frozen object.
+A bad value raises `SettingsError` with the variable's name and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA_DIR = ROOT / "data"
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or inconsistent with another one."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of the bot. Build it with `from_env()`; tests build it directly."""
+
+    # Bot Framework identity (names as in Microsoft's samples). Empty app id = anonymous local mode.
+    app_id: str = ""
+    app_password: str = field(default="", repr=False)
+    app_type: str = "MultiTenant"
+    app_tenant_id: str = ""
+    # The Microsoft 365 tenant the bot works on, and its Entra app (client credentials).
+    m365_tenant_id: str = ""
+    m365_client_id: str = ""
+    m365_client_secret: str = field(default="", repr=False)
+    m365_client_certificate_path: str = ""
+    # Endpoints; only the demo tenant and tests change them.
+    m365_authority_host: str = "https://login.microsoftonline.com"
+    m365_graph_url: str = "https://graph.microsoft.com"
+    m365_exchange_url: str = "https://outlook.office365.com"
+    m365_ca_file: str = ""
+    # Roles.
+    it_staff_group_id: str = ""
+    security_admin_group_id: str = ""
+    # Persistence and serving.
+    database_url: str = ""
+    host: str = "0.0.0.0"
+    port: int = 3978
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_level: str = "INFO"
+    # Embedded demo tenant (used only when no tenant credentials are configured).
+    demo_tenant_port: int = 0
+    demo_tenant_seed: str = ""
+    # Upstream behaviour.
+    http_timeout_seconds: float = 20.0
+
+    @property
+    def bot_auth_enabled(self) -> bool:
+        """True when Bot Framework JWTs are validated (an app id is configured)."""
+        return bool(self.app_id)
+
+    @property
+    def demo_mode(self) -> bool:
+        """True when no Microsoft 365 credentials are configured: the embedded demo tenant is used."""
+        return not self.m365_client_id
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy async URL: `DATABASE_URL` with its async driver, or SQLite under `data_dir`."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'bot.db'}"
+        return async_database_url(url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
+        """Read settings from `environ` (default: `os.environ`) over the values of a `.env` file.
+
+        Real environment variables win over `.env`, as with docker and most twelve-factor tools.
+        """
+        values: dict[str, str] = {}
+        env_file = dotenv_path if dotenv_path is not None else ROOT / ".env"
+        if env_file.is_file():
+            from dotenv import dotenv_values
+
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+
+        def get(name: str, default: str = "") -> str:
+            return values.get(name, default).strip()
+
+        settings = cls(
+            app_id=get("MicrosoftAppId"),
+            app_password=get("MicrosoftAppPassword"),
+            app_type=get("MicrosoftAppType", "MultiTenant") or "MultiTenant",
+            app_tenant_id=get("MicrosoftAppTenantId"),
+            m365_tenant_id=get("M365_TENANT_ID"),
+            m365_client_id=get("M365_CLIENT_ID"),
+            m365_client_secret=get("M365_CLIENT_SECRET"),
+            m365_client_certificate_path=get("M365_CLIENT_CERTIFICATE_PATH"),
+            m365_authority_host=get("M365_AUTHORITY_HOST", cls.m365_authority_host).rstrip("/"),
+            m365_graph_url=get("M365_GRAPH_URL", cls.m365_graph_url).rstrip("/"),
+            m365_exchange_url=get("M365_EXCHANGE_URL", cls.m365_exchange_url).rstrip("/"),
+            m365_ca_file=get("M365_CA_FILE"),
+            it_staff_group_id=get("IT_STAFF_GROUP_ID"),
+            security_admin_group_id=get("SECURITY_ADMIN_GROUP_ID"),
+            database_url=get("DATABASE_URL"),
+            host=get("HOST", cls.host),
+            port=_int("PORT", get("PORT", str(cls.port)), low=0, high=65535),
+            data_dir=Path(get("DATA_DIR") or DEFAULT_DATA_DIR),
+            log_level=get("LOG_LEVEL", cls.log_level).upper(),
+            demo_tenant_port=_int("DEMO_TENANT_PORT", get("DEMO_TENANT_PORT", "0"), low=0, high=65535),
+            demo_tenant_seed=get("DEMO_TENANT_SEED"),
+            http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS", "20"), low=0.1),
+        )
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed, validated again."""
+        new = dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        """Raise `SettingsError` for a bad or inconsistent value."""
+        if self.app_type not in _APP_TYPES:
+            raise SettingsError(f"MicrosoftAppType must be one of {', '.join(_APP_TYPES)}, not {self.app_type!r}")
+        if self.app_id and not _GUID.match(self.app_id):
+            raise SettingsError("MicrosoftAppId must be a GUID (the Azure Bot's app registration id)")
+        if self.app_password and not self.app_id:
+            raise SettingsError("MicrosoftAppPassword is set but MicrosoftAppId is empty: set both or neither")
+        if self.app_id and self.app_type != "UserAssignedMSI" and not self.app_password:
+            raise SettingsError("MicrosoftAppId is set but MicrosoftAppPassword is empty: set both or neither")
+        if self.app_type == "SingleTenant" and self.app_id and not self.app_tenant_id:
+            raise SettingsError("MicrosoftAppType=SingleTenant needs MicrosoftAppTenantId")
+        for name, value in (
+            ("MicrosoftAppTenantId", self.app_tenant_id),
+            ("M365_TENANT_ID", self.m365_tenant_id),
+            ("M365_CLIENT_ID", self.m365_client_id),
+        ):
+            if value and not _GUID.match(value):
+                raise SettingsError(f"{name} must be a GUID, not {value!r}")
+        m365_parts = {
+            "M365_TENANT_ID": self.m365_tenant_id,
+            "M365_CLIENT_ID": self.m365_client_id,
+            "M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH": self.m365_client_secret
+            or self.m365_client_certificate_path,
+        }
+        if any(m365_parts.values()) and not all(m365_parts.values()):
+            missing = ", ".join(k for k, v in m365_parts.items() if not v)
+            raise SettingsError(f"Microsoft 365 credentials are half-configured: missing {missing}")
+        if self.m365_client_secret and self.m365_client_certificate_path:
+            raise SettingsError("Set M365_CLIENT_SECRET or M365_CLIENT_CERTIFICATE_PATH, not both")
+        if self.m365_client_certificate_path and not Path(self.m365_client_certificate_path).is_file():
+            raise SettingsError(f"M365_CLIENT_CERTIFICATE_PATH {self.m365_client_certificate_path!r} is not a file")
+        if self.m365_ca_file and not Path(self.m365_ca_file).is_file():
+            raise SettingsError(f"M365_CA_FILE {self.m365_ca_file!r} is not a file")
+        for name, url in (
+            ("M365_AUTHORITY_HOST", self.m365_authority_host),
+            ("M365_GRAPH_URL", self.m365_graph_url),
+            ("M365_EXCHANGE_URL", self.m365_exchange_url),
+        ):
+            if not url.startswith("https://"):
+                raise SettingsError(f"{name} must be an https:// URL, not {url!r}")
+        for name, value in (
+            ("IT_STAFF_GROUP_ID", self.it_staff_group_id),
+            ("SECURITY_ADMIN_GROUP_ID", self.security_admin_group_id),
+        ):
+            if value and not _GUID.match(value):
+                raise SettingsError(f"{name} must be the object id (GUID) of an Entra group, not {value!r}")
+        if self.database_url and self.database_url.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "postgresql",
+                                                                                             "postgres"):
+            raise SettingsError("DATABASE_URL must start with sqlite:// or postgresql://")
+        if self.log_level not in _LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {self.log_level!r}")
+        if self.demo_tenant_seed and not Path(self.demo_tenant_seed).is_file():
+            raise SettingsError(f"DEMO_TENANT_SEED {self.demo_tenant_seed!r} is not a file")
+
+
+def async_database_url(url: str) -> str:
+    """Map a plain database URL to the async driver SQLAlchemy should use for it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SettingsError(f"DATABASE_URL {url!r} is not a URL")
+    base = scheme.split("+", 1)[0]
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported (sqlite or postgresql)")
+
+
+def _int(name: str, raw: str, *, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _float(name: str, raw: str, *, low: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value < low:
+        raise SettingsError(f"{name} must be at least {low}, not {value}")
+    return value

@@ -1,0 +1,332 @@
+"""Exchange Online admin API stand-in: `POST /adminapi/beta/{tenant}/InvokeCommand`.
+
+Bodies are `{"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}`; answers are
+`{"@odata.context", "adminapi.warnings@odata.type", "adminapi.warnings", "value", "@odata.nextLink"?}` and
+errors `{"error": {"code", "message"}}` with the message prefixed by the .NET exception type between bars,
+as Exchange writes them. Choices where the real service is not documented (and the client must not care):
+
+- an unknown identity is HTTP 404 with code `NotFound` and `ManagementObjectNotFoundException`;
+- `Remove-BlockedSenderAddress` for an address that is not blocked succeeds and changes nothing;
+- `Get-BlockedSenderAddress -SenderAddress` for an address that is not blocked returns an empty `value`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from demo_tenant.apitypes import ApiError, ApiResponse, Sleeper
+from demo_tenant.faults import TIMEOUT_SECONDS, RequestRecord
+from demo_tenant.permissions import EXCHANGE_APP_PERMISSION, EXCHANGE_CMDLET_ROLES
+from demo_tenant.state import DemoState, Json, UnblockLimitError
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "EURP123A001.PROD.OUTLOOK.COM"  # where Exchange says it looked for an object
+UNBLOCK_LIMIT_MESSAGE = (
+    "|Microsoft.Exchange.Management.Tasks.ValidationException|The sender has been unblocked the maximum number of "
+    "times allowed. To unblock this sender, contact Microsoft support."
+)
+# Parameters each cmdlet accepts (case-insensitive, as PowerShell binds them); anything else is refused.
+_PARAMETERS: dict[str, set[str]] = {
+    "Get-BlockedSenderAddress": {"SenderAddress"},
+    "Remove-BlockedSenderAddress": {"SenderAddress", "Reason", "Confirm"},
+    "Get-Mailbox": {"Identity", "ResultSize", "RecipientTypeDetails"},
+    "Set-Mailbox": {"Identity", "ForwardingSmtpAddress", "ForwardingAddress", "DeliverToMailboxAndForward", "Confirm",
+                    "Force"},
+    "Get-CASMailbox": {"Identity", "ResultSize"},
+    "Get-InboxRule": {"Mailbox", "Identity", "IncludeHidden"},
+}
+_MANDATORY: dict[str, tuple[str, ...]] = {
+    "Remove-BlockedSenderAddress": ("SenderAddress",),
+    "Set-Mailbox": ("Identity",),
+}
+_FAULT_BODIES = {
+    429: ("TooManyRequests", "|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|Too many concurrent requests. "
+                             "Please retry the request later."),
+    500: ("InternalServerError", "|System.Exception|An internal server error occurred. The operation failed."),
+    502: ("BadGateway", "|System.Exception|Bad gateway."),
+    503: ("ServiceUnavailable", "|System.Exception|The service is temporarily unavailable. Please retry later."),
+    504: ("GatewayTimeout", "|System.TimeoutException|The request timed out."),
+}
+
+
+def exchange_error_body(code: str, message: str) -> dict[str, Any]:
+    """Exchange's error body."""
+    return {"error": {"code": code, "message": message}}
+
+
+def _not_found(identity: str) -> ApiError:
+    return ApiError(404, "NotFound",
+                    "|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation couldn't "
+                    f"be performed because object '{identity}' couldn't be found on '{SERVER_NAME}'.")
+
+
+def _bad_parameter(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", f"|System.Management.Automation.ParameterBindingException|{message}")
+
+
+def _truthy(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower().lstrip("$") in ("true", "false"):
+        return value.strip().lower().lstrip("$") == "true"
+    return None
+
+
+def _skiptoken(cmdlet: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"demo-exo:{cmdlet}:{offset}".encode()).decode().rstrip("=")
+
+
+def _read_skiptoken(token: str, cmdlet: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        prefix, name, offset = text.split(":")
+        if prefix != "demo-exo" or name.lower() != cmdlet.lower():
+            raise ValueError(text)
+        return max(0, int(offset))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "BadRequest",
+                       "|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|The skip token is not valid for "
+                       "this request.") from None
+
+
+class ExchangeApi:
+    """Answers InvokeCommand requests from a `DemoState`."""
+
+    def __init__(self, state: DemoState, *, base_url: Callable[[], str], sleep: Sleeper) -> None:
+        self.state = state
+        self._base_url = base_url
+        self._sleep = sleep
+
+    def _endpoint(self, tenant_segment: str) -> str:
+        return f"{self._base_url()}/adminapi/beta/{tenant_segment}/InvokeCommand"
+
+    async def invoke(self, tenant_segment: str, body: object, claims: Mapping[str, Any], skiptoken: str | None,
+                     request_id: str) -> ApiResponse:
+        """Run one cmdlet: faults, permission and role checks, then the cmdlet; logs the request."""
+        started = time.monotonic()
+        cmdlet: str = ""
+        parameters: dict[str, Any] = {}
+        fired: tuple[str, ...] = ()
+        try:
+            cmdlet, parameters = self._parse(body)
+            key = f"InvokeCommand:{cmdlet}"
+            outcome = self.state.faults.evaluate(key)
+            fired = outcome.fired
+            latency = self.state.latency.latency_ms(key) + outcome.latency_ms
+            if latency:
+                await self._sleep(latency / 1000)
+            if outcome.failing is not None:
+                rule = outcome.failing
+                headers = {"Retry-After": str(math.ceil(rule.retry_after))} if rule.retry_after is not None else {}
+                if rule.timeout:
+                    await self._sleep(TIMEOUT_SECONDS)
+                    raise ApiError(504, *_FAULT_BODIES[504], headers)
+                if rule.permission is not None or rule.status == 403:
+                    raise self._denied(cmdlet, headers)
+                if rule.status is not None:
+                    if rule.status == 429 and not headers:
+                        headers = {"Retry-After": "1"}
+                    raise ApiError(rule.status, *_FAULT_BODIES[rule.status], headers)
+            self._authorize(cmdlet, claims)
+            values = self._run(cmdlet, parameters)
+            response = self._page(tenant_segment, cmdlet, values, skiptoken)
+        except ApiError as err:
+            response = ApiResponse(err.status, exchange_error_body(err.code, err.message), dict(err.headers))
+        response.fault_ids = fired
+        response.headers.setdefault("request-id", request_id)
+        self.state.requests.append(RequestRecord(
+            time=datetime.now(UTC), api="exchange", method="POST",
+            path=f"/adminapi/beta/{tenant_segment}/InvokeCommand", query={"$skiptoken": skiptoken} if skiptoken else {},
+            status=response.status, duration_ms=round((time.monotonic() - started) * 1000, 1), cmdlet=cmdlet or None,
+            parameters=copy.deepcopy(parameters), faults=fired, request_id=request_id,
+        ))
+        log.debug("exchange %s -> %s", cmdlet, response.status)
+        return response
+
+    def log_rejected(self, tenant_segment: str, status: int, request_id: str, body: object) -> None:
+        """Record a request refused before it reached a cmdlet (token, anchor mailbox)."""
+        cmdlet = None
+        if isinstance(body, dict) and isinstance(body.get("CmdletInput"), dict):
+            name = body["CmdletInput"].get("CmdletName")
+            cmdlet = name if isinstance(name, str) else None
+        self.state.requests.append(RequestRecord(
+            time=datetime.now(UTC), api="exchange", method="POST",
+            path=f"/adminapi/beta/{tenant_segment}/InvokeCommand", query={}, status=status, duration_ms=0.0,
+            cmdlet=cmdlet, request_id=request_id,
+        ))
+
+    # --- parsing and checks ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _parse(body: object) -> tuple[str, dict[str, Any]]:
+        cmdlet_input = body.get("CmdletInput") if isinstance(body, dict) else None
+        if not isinstance(cmdlet_input, dict) or not isinstance(cmdlet_input.get("CmdletName"), str):
+            raise ApiError(400, "BadRequest",
+                           "|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|The request body must be "
+                           '{"CmdletInput":{"CmdletName":...,"Parameters":{...}}}.')
+        name = cmdlet_input["CmdletName"]
+        canonical = next((c for c in _PARAMETERS if c.lower() == name.lower()), None)
+        if canonical is None:
+            raise ApiError(400, "BadRequest",
+                           f"|System.Management.Automation.CommandNotFoundException|The term '{name}' is not "
+                           "recognized as a name of a cmdlet, function, script file, or executable program.")
+        raw = cmdlet_input.get("Parameters") or {}
+        if not isinstance(raw, dict):
+            raise _bad_parameter("Parameters must be an object.")
+        allowed = {p.lower(): p for p in _PARAMETERS[canonical]}
+        parameters: dict[str, Any] = {}
+        for key, value in raw.items():
+            proper = allowed.get(str(key).lower())
+            if proper is None:
+                raise _bad_parameter(f"A parameter cannot be found that matches parameter name '{key}'.")
+            parameters[proper] = value
+        missing = [p for p in _MANDATORY.get(canonical, ()) if parameters.get(p) in (None, "")]
+        if missing:
+            raise _bad_parameter("Cannot process command because of one or more missing mandatory parameters: "
+                                 f"{' '.join(missing)}.")
+        return canonical, parameters
+
+    def _denied(self, cmdlet: str, headers: Mapping[str, str] | None = None) -> ApiError:
+        roles = ", ".join(EXCHANGE_CMDLET_ROLES.get(cmdlet, ()))
+        return ApiError(403, "Forbidden",
+                        "|Microsoft.Exchange.Configuration.Tasks.ManagementAccessDeniedException|Access denied. The "
+                        f"application '{self.state.client_id}' isn't assigned a role that allows '{cmdlet}'. Assign it "
+                        f"one of: {roles}.", headers)
+
+    def _authorize(self, cmdlet: str, claims: Mapping[str, Any]) -> None:
+        roles = claims.get("roles") or []
+        if EXCHANGE_APP_PERMISSION not in roles:
+            raise ApiError(403, "Forbidden",
+                           "|Microsoft.Exchange.Configuration.Tasks.ManagementAccessDeniedException|The application "
+                           f"'{self.state.client_id}' doesn't have the {EXCHANGE_APP_PERMISSION} permission of Office "
+                           "365 Exchange Online.")
+        if not set(self.state.exchange_roles()) & set(EXCHANGE_CMDLET_ROLES.get(cmdlet, ())):
+            raise self._denied(cmdlet)
+
+    def _page(self, tenant_segment: str, cmdlet: str, values: list[Json], skiptoken: str | None) -> ApiResponse:
+        offset = _read_skiptoken(skiptoken, cmdlet) if skiptoken else 0
+        size = self.state.page_size
+        body: Json = {
+            "@odata.context": f"{self._base_url()}/adminapi/beta/{tenant_segment}/$metadata#Collection("
+                              "Exchange.GenericHashTable)",
+            "adminapi.warnings@odata.type": "#Collection(String)",
+            "adminapi.warnings": [],
+        }
+        if offset + size < len(values):
+            body["@odata.nextLink"] = f"{self._endpoint(tenant_segment)}?$skiptoken={_skiptoken(cmdlet, offset + size)}"
+        body["value"] = [copy.deepcopy(v) for v in values[offset:offset + size]]
+        return ApiResponse(200, body)
+
+    # --- cmdlets ---------------------------------------------------------------------------------------
+
+    def _run(self, cmdlet: str, p: dict[str, Any]) -> list[Json]:
+        if cmdlet == "Get-BlockedSenderAddress":
+            address = p.get("SenderAddress")
+            entries = self.state.blocked_senders()
+            if isinstance(address, str) and address:
+                entries = [e for e in entries if str(e.get("SenderAddress", "")).lower() == address.lower()]
+            return entries
+        if cmdlet == "Remove-BlockedSenderAddress":
+            address = str(p["SenderAddress"])
+            try:
+                self.state.unblock(address, str(p.get("Reason") or "") or None)
+            except UnblockLimitError:
+                raise ApiError(400, "BadRequest", UNBLOCK_LIMIT_MESSAGE) from None
+            return []
+        if cmdlet == "Get-Mailbox":
+            return self._limit(self._mailboxes(p), p)
+        if cmdlet == "Get-CASMailbox":
+            identity = p.get("Identity")
+            if identity:
+                cas = self.state.cas_mailbox(str(identity))
+                if cas is None:
+                    raise _not_found(str(identity))
+                return [cas]
+            return self._limit(self.state.xlist("Get-CASMailbox"), p)
+        if cmdlet == "Get-InboxRule":
+            return self._inbox_rules(p)
+        return self._set_mailbox(p)
+
+    def _mailboxes(self, p: Mapping[str, Any]) -> list[Json]:
+        identity = p.get("Identity")
+        if identity:
+            mailbox = self.state.mailbox(str(identity))
+            if mailbox is None:
+                raise _not_found(str(identity))
+            return [mailbox]
+        mailboxes = self.state.mailboxes()
+        kinds = p.get("RecipientTypeDetails")
+        if kinds:
+            wanted = {k.lower() for k in (kinds if isinstance(kinds, list) else str(kinds).split(","))}
+            mailboxes = [m for m in mailboxes if str(m.get("RecipientTypeDetails", "")).lower() in wanted]
+        return mailboxes
+
+    @staticmethod
+    def _limit(items: list[Json], p: Mapping[str, Any]) -> list[Json]:
+        size = p.get("ResultSize")
+        if size is None or (isinstance(size, str) and size.lower() == "unlimited"):
+            return items
+        try:
+            return items[: int(size)]
+        except (TypeError, ValueError):
+            raise _bad_parameter(f"Cannot bind parameter 'ResultSize'. Cannot convert value \"{size}\" to type "
+                                 "\"Microsoft.Exchange.Data.Unlimited`1[System.UInt32]\".") from None
+
+    def _inbox_rules(self, p: Mapping[str, Any]) -> list[Json]:
+        mailbox_id = p.get("Mailbox")
+        identity = p.get("Identity")
+        if not mailbox_id and isinstance(identity, str) and "\\" in identity:
+            mailbox_id = identity.split("\\", 1)[0]
+        if not mailbox_id:
+            raise _bad_parameter("Cannot process command because of one or more missing mandatory parameters: "
+                                 "Mailbox.")
+        mailbox = self.state.mailbox(str(mailbox_id))
+        if mailbox is None:
+            raise _not_found(str(mailbox_id))
+        rules = self.state.inbox_rules(mailbox)
+        if identity:
+            text = str(identity)
+            rules = [r for r in rules if text.lower() in (str(r.get("Identity", "")).lower(),
+                                                          str(r.get("Name", "")).lower(),
+                                                          str(r.get("RuleIdentity", "")).lower())]
+            if not rules:
+                raise _not_found(text)
+        return rules
+
+    def _set_mailbox(self, p: Mapping[str, Any]) -> list[Json]:
+        identity = str(p["Identity"])
+        mailbox = self.state.mailbox(identity)
+        if mailbox is None:
+            raise _not_found(identity)
+        changes: dict[str, Any] = {}
+        if "ForwardingSmtpAddress" in p:
+            value = p["ForwardingSmtpAddress"]
+            if value not in (None, "") and not isinstance(value, str):
+                raise _bad_parameter("Cannot bind parameter 'ForwardingSmtpAddress' to the target.")
+            if isinstance(value, str) and value and ":" not in value:
+                value = f"smtp:{value}"
+            changes["ForwardingSmtpAddress"] = value or None
+        if "ForwardingAddress" in p:
+            value = p["ForwardingAddress"]
+            if value not in (None, ""):
+                if not isinstance(value, str) or self.state.mailbox(value) is None:
+                    raise _not_found(str(value))
+            changes["ForwardingAddress"] = value or None
+        if "DeliverToMailboxAndForward" in p:
+            flag = _truthy(p["DeliverToMailboxAndForward"])
+            if flag is None:
+                raise _bad_parameter("Cannot bind parameter 'DeliverToMailboxAndForward'. Cannot convert value to type "
+                                     "System.Boolean.")
+            changes["DeliverToMailboxAndForward"] = flag
+        mailbox.update(changes)
+        if changes:
+            self.state.record_action("set_mailbox", str(mailbox.get("UserPrincipalName") or identity), **changes)
+        return []

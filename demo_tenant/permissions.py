@@ -1,0 +1,113 @@
+"""The one table of what the demo tenant serves and what each route needs.
+
+Graph: each route names the application permissions that allow it (any one is enough, as in Microsoft's
+permission reference, where the higher `ReadWrite`/`Directory.*` permissions also allow reads), its family
+(which decides the 403 wording, licence and throttle), and the method of `GraphApi` that answers it.
+Exchange: each cmdlet names the roles (assigned to the app's service principal) that allow it; every
+cmdlet also needs the `Exchange.ManageAsApp` application permission in the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+_DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
+_AUDIT = ("AuditLog.Read.All",)
+_RISKY_READ = ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All")
+_RISKY_WRITE = ("IdentityRiskyUser.ReadWrite.All",)
+_RISK_EVENTS = ("IdentityRiskEvent.Read.All", "IdentityRiskEvent.ReadWrite.All")
+_MAIL_FOLDERS = ("Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite")
+_RULES_READ = ("MailboxSettings.Read", "MailboxSettings.ReadWrite")
+_RULES_WRITE = ("MailboxSettings.ReadWrite",)
+_AUTH_METHODS = ("UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All")
+_MEMBERSHIP = ("GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All")
+_GRANTS = ("DelegatedPermissionGrant.Read.All", "Directory.Read.All", "Directory.ReadWrite.All")
+_APPS = ("Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+_ALERTS = ("SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All")
+_REVOKE = ("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
+_ENABLE = ("User.EnableDisableAccount.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
+_PASSWORD_PROFILE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
+_ORG = ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+_DOMAINS = ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+
+# Entra roles an app needs (besides User.ReadWrite.All) to change another user's password profile.
+PASSWORD_ADMIN_ROLES = ("User Administrator", "Privileged Authentication Administrator", "Global Administrator")
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One Graph route: `pattern` segments after /v1.0, `{name}` being a parameter."""
+
+    method: str
+    pattern: str
+    handler: str
+    permissions: tuple[str, ...]  # any one of them; () = any valid token
+    family: str  # directory, mail, auditLogs, identityProtection, reports, security
+    license: str | None = None  # entraIdP1 / entraIdP2 when the API needs it
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The pattern split into segments."""
+        return tuple(self.pattern.split("/"))
+
+
+GRAPH_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "users", "list_users", _USER_READ, "directory"),
+    RouteSpec("GET", "users/{user}", "get_user", _USER_READ, "directory"),
+    # PATCH needs more when the body has passwordProfile (see _PASSWORD_PROFILE and PASSWORD_ADMIN_ROLES).
+    RouteSpec("PATCH", "users/{user}", "patch_user", tuple(dict.fromkeys(_ENABLE + _PASSWORD_PROFILE)), "directory"),
+    RouteSpec("POST", "users/{user}/revokeSignInSessions", "revoke_sessions", _REVOKE, "directory"),
+    RouteSpec("GET", "users/{user}/transitiveMemberOf", "member_of", _MEMBERSHIP, "directory"),
+    RouteSpec("GET", "users/{user}/transitiveMemberOf/{cast}", "member_of", _MEMBERSHIP, "directory"),
+    RouteSpec("GET", "users/{user}/mailFolders", "list_folders", _MAIL_FOLDERS, "mail"),
+    RouteSpec("GET", "users/{user}/mailFolders/{folder}", "get_folder", _MAIL_FOLDERS, "mail"),
+    RouteSpec("GET", "users/{user}/mailFolders/{folder}/messageRules", "list_rules", _RULES_READ, "mail"),
+    RouteSpec("GET", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "get_rule", _RULES_READ, "mail"),
+    RouteSpec("PATCH", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "patch_rule", _RULES_WRITE, "mail"),
+    RouteSpec("GET", "users/{user}/authentication/methods", "auth_methods", _AUTH_METHODS, "directory"),
+    RouteSpec("GET", "users/{user}/oauth2PermissionGrants", "user_grants", _GRANTS, "directory"),
+    RouteSpec("GET", "oauth2PermissionGrants", "list_grants", _GRANTS, "directory"),
+    RouteSpec("GET", "servicePrincipals", "list_service_principals", _APPS, "directory"),
+    RouteSpec("GET", "servicePrincipals/{sp}", "get_service_principal", _APPS, "directory"),
+    RouteSpec("GET", "organization", "list_organization", _ORG, "directory"),
+    RouteSpec("GET", "domains", "list_domains", _DOMAINS, "directory"),
+    RouteSpec("GET", "auditLogs/signIns", "list_sign_ins", _AUDIT, "auditLogs", "entraIdP1"),
+    RouteSpec("GET", "auditLogs/signIns/{id}", "get_sign_in", _AUDIT, "auditLogs", "entraIdP1"),
+    RouteSpec("GET", "auditLogs/directoryAudits", "list_audits", _AUDIT, "auditLogs"),
+    RouteSpec("GET", "auditLogs/directoryAudits/{id}", "get_audit", _AUDIT, "auditLogs"),
+    RouteSpec("GET", "identityProtection/riskyUsers", "list_risky_users", _RISKY_READ, "identityProtection",
+              "entraIdP2"),
+    RouteSpec("GET", "identityProtection/riskyUsers/{id}", "get_risky_user", _RISKY_READ, "identityProtection",
+              "entraIdP2"),
+    RouteSpec("POST", "identityProtection/riskyUsers/confirmCompromised", "confirm_compromised", _RISKY_WRITE,
+              "identityProtection", "entraIdP2"),
+    RouteSpec("POST", "identityProtection/riskyUsers/dismiss", "dismiss_risk", _RISKY_WRITE, "identityProtection",
+              "entraIdP2"),
+    RouteSpec("GET", "identityProtection/riskDetections", "list_risk_detections", _RISK_EVENTS, "identityProtection",
+              "entraIdP2"),
+    RouteSpec("GET", "reports/authenticationMethods/userRegistrationDetails", "list_registrations", _AUDIT,
+              "reports", "entraIdP1"),
+    RouteSpec("GET", "reports/authenticationMethods/userRegistrationDetails/{id}", "get_registration", _AUDIT,
+              "reports", "entraIdP1"),
+    RouteSpec("GET", "security/alerts_v2", "list_alerts", _ALERTS, "security"),
+    RouteSpec("GET", "security/alerts_v2/{id}", "get_alert", _ALERTS, "security"),
+    RouteSpec("GET", "me", "me", (), "directory"),
+)
+
+ENABLE_PERMISSIONS = _ENABLE
+PASSWORD_PROFILE_PERMISSIONS = _PASSWORD_PROFILE
+
+# Exchange Online: roles (Entra roles or Exchange role groups assigned to the app) that allow each cmdlet.
+_EXO_ADMIN = ("Exchange Administrator", "Organization Management", "Global Administrator")
+_EXO_READ = _EXO_ADMIN + ("Global Reader", "View-Only Organization Management", "Security Administrator",
+                          "Security Reader")
+EXCHANGE_CMDLET_ROLES: dict[str, tuple[str, ...]] = {
+    "Get-BlockedSenderAddress": _EXO_READ,
+    "Remove-BlockedSenderAddress": ("Security Administrator",) + _EXO_ADMIN,
+    "Get-Mailbox": _EXO_READ,
+    "Get-CASMailbox": _EXO_READ,
+    "Get-InboxRule": _EXO_READ,
+    "Set-Mailbox": _EXO_ADMIN,
+}
+EXCHANGE_APP_PERMISSION = "Exchange.ManageAsApp"

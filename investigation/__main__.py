@@ -1,0 +1,140 @@
+"""`python -m investigation <account> [--json]`: the bot's investigation from the command line.
+
+Runs against the configured tenant (the embedded demo tenant when none is configured). Exit status:
+0 for any verdict, 2 for an unknown or ambiguous account, 1 for an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from contextlib import AsyncExitStack
+from typing import Any
+
+from config import Settings, SettingsError
+from investigation.collect import Collector, Investigation
+from investigation.evidence import SourceName
+from investigation.resolve import Outcome, resolve_account
+from investigation.snapshot import dump
+from m365.errors import M365Error
+
+EXIT_OK, EXIT_ERROR, EXIT_UNKNOWN = 0, 1, 2
+
+
+def to_json(investigation: Investigation) -> dict[str, Any]:
+    """The documented JSON shape: account, restricted, verdict, findings, sources."""
+    evidence = investigation.evidence
+    user = evidence.user
+    restriction = evidence.restriction
+    reason = investigation.reason
+    sources: dict[str, str] = {}
+    for source in SourceName:
+        if source == SourceName.auto_reply and evidence.auto_reply_enabled is None:
+            continue
+        missing = evidence.unavailable_reason(source)
+        if missing is not None:
+            detail = f" ({missing.detail})" if missing.detail else ""
+            sources[source.value] = f"unavailable: {missing.reason_code.value}{detail}"
+        else:
+            sources[source.value] = "ok"
+    return {
+        "account": {"id": user.id, "userPrincipalName": user.user_principal_name, "displayName": user.display_name},
+        "restricted": {
+            "isRestricted": evidence.restricted,
+            "since": restriction.created.isoformat() if restriction and restriction.created else None,
+            "reason": restriction.reason if restriction else None,
+            "limitType": reason.limit_type.value if reason else None,
+            "internalRecipients": reason.internal_recipients if reason else None,
+            "externalRecipients": reason.external_recipients if reason else None,
+            "spamLast24h": reason.spam_last_24h if reason else None,
+            "mailLast24h": reason.mail_last_24h if reason else None,
+        },
+        "verdict": investigation.assessment.verdict.value,
+        "reason": investigation.assessment.reason_code,
+        "urgent": investigation.assessment.urgent,
+        "findings": [
+            {
+                "code": f.code,
+                "severity": f.severity.value,
+                "summary": _summary(f.code, dict(f.params)),
+                "evidence": [{"label": k, "value": v} for k, v in f.evidence],
+            }
+            for f in investigation.findings
+        ],
+        "steps": [dump(step) for step in investigation.assessment.recommended_steps],
+        "sources": sources,
+        "seconds": round(investigation.seconds, 3),
+    }
+
+
+def _summary(code: str, params: dict[str, str]) -> str:
+    from locales import t
+
+    return t("en", f"finding.{code}", **params)
+
+
+def to_text(investigation: Investigation) -> str:
+    """A readable report for a terminal."""
+    data = to_json(investigation)
+    account = data["account"]
+    restricted = data["restricted"]
+    lines = [
+        f"{account['displayName']} <{account['userPrincipalName']}>",
+        "restricted since " + str(restricted["since"]) if restricted["isRestricted"] else (
+            "not restricted" if restricted["isRestricted"] is False else "restriction unknown"),
+        f"verdict: {data['verdict']}" + (" (urgent)" if data["urgent"] else ""),
+    ]
+    for finding in data["findings"]:
+        lines.append(f"  [{finding['severity']}] {finding['summary']}")
+    missing = {k: v for k, v in data["sources"].items() if v != "ok"}
+    if missing:
+        lines.append("not checked:")
+        lines.extend(f"  {name}: {state}" for name, state in missing.items())
+    return "\n".join(lines)
+
+
+async def run(account: str, settings: Settings, *, as_json: bool) -> int:
+    """Resolve the account, investigate it, print the result; returns the exit status."""
+    from bot import open_tenant  # the composition root knows how to reach the tenant (or start the demo one)
+
+    async with AsyncExitStack() as stack:
+        tenant, _ = await open_tenant(settings, stack)
+        resolution = await resolve_account(tenant, account)
+        if resolution.outcome != Outcome.found:
+            message = {
+                Outcome.invalid: f"not a valid account: {resolution.problem}",
+                Outcome.none: f"no account matches {resolution.query!r}",
+                Outcome.many: "several accounts match: "
+                + ", ".join(u.user_principal_name for u in resolution.users),
+            }[resolution.outcome]
+            print(message, file=sys.stderr)
+            return EXIT_UNKNOWN
+        investigation = await Collector(tenant).investigate(resolution.user)
+        print(json.dumps(to_json(investigation), indent=2, ensure_ascii=False) if as_json else to_text(investigation))
+        return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, read settings, run."""
+    parser = argparse.ArgumentParser(prog="python -m investigation", description=__doc__.splitlines()[0])
+    parser.add_argument("account", help="UPN, mail address, alias or display name")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(run(args.account, settings, as_json=args.json))
+    except M365Error as exc:
+        print(f"Microsoft 365 error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

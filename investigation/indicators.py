@@ -1,0 +1,1157 @@
+"""Indicators of compromise: pure functions from `Evidence` to `Finding`s, and Microsoft's prevention steps.
+
+A finding is data, not prose: a stable `code` (the locale catalogs hold the English and Dutch text, keyed
+`finding.<code>`), a `severity`, labelled evidence rows and formatting `params`. Values in both come from
+the tenant and may be attacker-written: the card escapes them. Every code and its params are declared in
+`FINDING_PARAMS`; a test checks that each emitted finding matches its declaration and, later, that each
+code has a locale entry.
+
+Rules of judgement (the why behind each indicator) are documented at the indicator. The ones worth
+knowing up front:
+
+- "Outside the tenant" = an address whose domain is neither a verified domain nor a subdomain of one
+  (case-insensitive). The UPN's domain always counts as verified (it must be).
+- "Home" countries for sign-ins (`_SignInProfile`): the user's `usageLocation` when the user signed in
+  from it in the window; otherwise the country with the most active days (ties: the one seen first).
+  A *new* country is any other country of a successful sign-in that was active on at most half of the
+  user's active days. Counting days instead of sign-ins keeps an attacker's IMAP client, which signs in
+  hundreds of times in one afternoon, from becoming "the usual country".
+- Severity `high` means "a sign an attacker was in the account", `medium` "needs a look", `low` "context
+  for the admin, not a sign on its own", `info` "context that changes urgency, not compromise".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from investigation.evidence import Evidence, SourceName
+from investigation.reason import LimitType, parse_reason
+from m365.records import AuthMethod, DirectoryAudit, InboxRule, SignIn
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+class Severity(StrEnum):
+    """How much a finding weighs; see the module docstring."""
+
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for high … 3 for info, to sort the most severe first."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.high: 0, Severity.medium: 1, Severity.low: 2, Severity.info: 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation. `rule_id` / `subject_id` let a remediation button target it (a rule, a grant, ...)."""
+
+    code: str
+    severity: Severity
+    source: SourceName
+    evidence: tuple[tuple[str, str], ...] = ()
+    # Excluded from hashing: a mapping is not hashable; it is made read-only in __post_init__.
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    rule_id: str | None = None
+    subject_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+@dataclass(frozen=True)
+class PreventionStep:
+    """A step of Microsoft's "prevent a repeat" advice, with the Microsoft Learn page that explains it."""
+
+    code: str
+    url: str
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+IndicatorFn = Callable[[Evidence], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A registered indicator. It is skipped when none of its `sources` is available."""
+
+    name: str
+    sources: tuple[SourceName, ...]
+    check: IndicatorFn
+
+
+# Every finding code with its params (all values strings; lists joined with ", "; times ISO 8601 UTC).
+FINDING_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    # mailbox configuration
+    "rule_forwards_external": ("rule", "targets", "count"),
+    "rule_hides_mail": ("rule", "actions", "folder"),
+    "mailbox_forwards_external": ("target", "keeps_copy"),
+    "mailbox_forwards_internal": ("target", "keeps_copy"),
+    "auto_reply_enabled": (),
+    # Identity Protection
+    "user_confirmed_compromised": ("level",),
+    "user_risk_high": ("level", "state"),
+    "user_risk_elevated": ("level", "state"),
+    "risk_anonymous_ip": ("risk_type", "ip", "country", "time"),
+    "risk_malicious_ip": ("risk_type", "ip", "country", "time"),
+    "risk_atypical_travel": ("risk_type", "ip", "country", "time"),
+    "risk_leaked_credentials": ("risk_type", "ip", "country", "time"),
+    "risk_password_spray": ("risk_type", "ip", "country", "time"),
+    "risk_inbox_manipulation": ("risk_type", "ip", "country", "time"),
+    "risk_token_theft": ("risk_type", "ip", "country", "time"),
+    "risk_mfa_fraud": ("risk_type", "ip", "country", "time"),
+    "risk_threat_intelligence": ("risk_type", "ip", "country", "time"),
+    "risk_unfamiliar_sign_in": ("risk_type", "ip", "country", "time"),
+    "risk_suspicious_sending": ("risk_type", "ip", "country", "time"),
+    "risk_other": ("risk_type", "ip", "country", "time"),
+    # sign-ins
+    "sign_in_new_country": ("country", "city", "ip", "time", "count"),
+    "sign_in_password_ok_blocked": ("country", "ip", "time", "count"),
+    "failed_sign_in_foreign": ("country", "count"),
+    "legacy_protocol_sign_in": ("protocols", "count"),
+    "shared_mailbox_sign_in": ("count", "time"),
+    # directory
+    "mfa_method_registered": ("method", "time", "ip"),
+    "mfa_registered_from_suspicious_ip": ("method", "time", "ip"),
+    "password_reset_by_other": ("initiated_by", "time"),
+    "password_changed_repeatedly": ("count",),
+    "display_name_changed": ("old", "new", "initiated_by", "time"),
+    "contact_info_changed": ("properties", "initiated_by", "time"),
+    "admin_role_added": ("role", "initiated_by", "time"),
+    "admin_roles_held": ("roles", "count"),
+    # consents
+    "consent_unverified_app": ("app", "scopes", "publisher"),
+    # Defender
+    "defender_alert": ("title", "severity", "time"),
+    "inbox_rule_changed": ("title", "time"),
+    # the restriction itself
+    "outbound_spam_detected": ("spam_percent", "spam_count", "mail_count"),
+    "send_volume_spike": ("recipients", "mail_count", "limit_type"),
+    "restriction_reason_compromised": (),
+})
+FINDING_CODES: tuple[str, ...] = tuple(FINDING_PARAMS)
+
+# Keys of `Finding.evidence` rows (the card labels them via the locale catalogs, `evidence.<key>`).
+EVIDENCE_KEYS: tuple[str, ...] = (
+    "rule", "action", "target", "folder", "marker", "condition", "keeps_copy",
+    "country", "city", "ip", "time", "first_seen", "last_seen", "count", "app", "protocol", "sign_in",
+    "risk_type", "risk_level", "risk_state", "method", "activity", "initiated_by", "property", "old", "new",
+    "role", "scope", "publisher", "alert", "severity", "status", "spam_percent", "recipients", "limit_type",
+    "trace_id",
+)
+
+# Prevention step codes and their Microsoft Learn pages.
+MFA_URL = "https://learn.microsoft.com/microsoft-365/admin/security-and-compliance/set-up-multi-factor-authentication"
+BASIC_AUTH_URL = (
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+    "disable-basic-authentication-in-exchange-online"
+)
+SMTP_AUTH_URL = (
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission"
+)
+POP_IMAP_URL = (
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/pop3-and-imap4/"
+    "enable-or-disable-pop3-or-imap4-access"
+)
+SECURITY_BEST_PRACTICES_URL = (
+    "https://learn.microsoft.com/microsoft-365/admin/security-and-compliance/secure-your-business-data"
+)
+PREVENTION_CODES: tuple[str, ...] = ("enable_mfa", "disable_legacy_protocols")
+
+# ------------------------------------------------------------------------------------------ helpers
+
+_MAX_VALUE = 200
+_MAX_ITEMS = 10
+
+
+def _clip(value: str) -> str:
+    """Bound tenant text: a rule name or an address can be as long as the attacker likes."""
+    return value if len(value) <= _MAX_VALUE else value[: _MAX_VALUE - 1] + "…"
+
+
+def _join(values: Iterable[str]) -> str:
+    items = list(dict.fromkeys(v for v in values if v))
+    shown = ", ".join(_clip(v) for v in items[:_MAX_ITEMS])
+    return shown + (f" (+{len(items) - _MAX_ITEMS})" if len(items) > _MAX_ITEMS else "")
+
+
+def _iso(when: datetime | None) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else ""
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _domain(address: str) -> str | None:
+    """The domain of an SMTP address (without `smtp:`), lower case; None when it is not an SMTP address."""
+    text = address.strip()
+    if text.lower().startswith("smtp:"):
+        text = text[5:]
+    if "@" not in text:
+        return None
+    return text.rsplit("@", 1)[1].strip().strip(">").rstrip(".").lower() or None
+
+
+def _inside_domains(evidence: Evidence) -> tuple[str, ...]:
+    domains = {d.strip().lower().rstrip(".") for d in evidence.verified_domains if d.strip()}
+    upn_domain = _domain(evidence.user.user_principal_name)
+    if upn_domain:
+        domains.add(upn_domain)
+    return tuple(sorted(domains))
+
+
+def is_external(address: str, evidence: Evidence) -> bool:
+    """True when `address` is outside the tenant: its domain is no verified domain nor a subdomain of one.
+
+    Strings without `@` are Exchange identities (a mailbox name, a legacy DN), which resolve inside the
+    tenant, so they are not external.
+    """
+    domain = _domain(address)
+    if domain is None:
+        return False
+    return not any(domain == d or domain.endswith("." + d) for d in _inside_domains(evidence))
+
+
+def _finding(
+    code: str,
+    severity: Severity,
+    source: SourceName,
+    evidence: Iterable[tuple[str, str]],
+    params: Mapping[str, str],
+    *,
+    rule_id: str | None = None,
+    subject_id: str | None = None,
+) -> Finding:
+    rows = tuple((key, _clip(value)) for key, value in evidence if value)
+    return Finding(code, severity, source, rows, {k: _clip(v) for k, v in params.items()}, rule_id, subject_id)
+
+
+# ----------------------------------------------------------------------------------- inbox rules
+
+# Folders attackers move mail to so the user never sees replies and bounces (Microsoft names Notes, Junk
+# Email and RSS Subscriptions; Archive and Conversation History are common in incident reports; Deleted
+# Items is deletion by another name). Matched against the well-known name, the English and the Dutch
+# display name, case-insensitively.
+HIDDEN_FOLDER_NAMES: frozenset[str] = frozenset({
+    "rssfeeds", "rsssubscriptions", "rss subscriptions", "rss feeds", "rss-abonnementen", "rss-feeds",
+    "archive", "archief",
+    "notes", "notities",
+    "junkemail", "junk email", "junk e-mail", "ongewenste e-mail",
+    "conversationhistory", "conversation history", "gespreksgeschiedenis",
+    "deleteditems", "deleted items", "verwijderde items",
+})
+
+
+def is_attacker_style_name(name: str) -> bool:
+    """True for the throw-away names attackers give rules and folders: empty, one character, or no letters
+    or digits at all (".", "..", "a", "-")."""
+    stripped = name.strip()
+    return len(stripped) <= 1 or not any(ch.isalnum() for ch in stripped)
+
+
+def _folder_name(rule: InboxRule, evidence: Evidence) -> tuple[str, bool]:
+    """The move target's display name (or its raw id) and whether it is a folder used to hide mail."""
+    target = rule.move_to_folder or ""
+    for folder in evidence.mail_folders or ():
+        if folder.id == target:
+            names = {folder.display_name.strip().casefold()}
+            if folder.well_known_name:
+                names.add(folder.well_known_name.strip().casefold())
+            hidden = bool(names & HIDDEN_FOLDER_NAMES) or is_attacker_style_name(folder.display_name)
+            return folder.display_name or target, hidden
+    # Unresolved: the action may carry a well-known name instead of an id.
+    return target, target.strip().casefold() in HIDDEN_FOLDER_NAMES
+
+
+def _condition_rows(rule: InboxRule) -> list[tuple[str, str]]:
+    """The rule's conditions as `("condition", "subjectContains: invoice, payment")` rows."""
+    rows: list[tuple[str, str]] = []
+    for key, value in rule.conditions.items():
+        if isinstance(value, bool):
+            text = key if value else ""
+        elif isinstance(value, str):
+            text = f"{key}: {value}"
+        elif isinstance(value, Sequence):
+            parts: list[str] = []
+            for item in value:
+                if isinstance(item, str):
+                    parts.append(item)
+                elif isinstance(item, Mapping):
+                    address = item.get("emailAddress")
+                    if isinstance(address, Mapping) and isinstance(address.get("address"), str):
+                        parts.append(address["address"])
+            text = f"{key}: {_join(parts)}" if parts else ""
+        else:
+            text = ""
+        if text:
+            rows.append(("condition", text))
+        if len(rows) >= 5:
+            break
+    return rows
+
+
+def rule_forwarding(evidence: Evidence) -> list[Finding]:
+    """High: an enabled inbox rule forwards, forwards as attachment or redirects mail outside the tenant.
+
+    Disabled rules are left out: they do nothing now (and are often the admin's own earlier clean-up).
+    """
+    findings: list[Finding] = []
+    for rule in evidence.inbox_rules or ():
+        if not rule.is_enabled:
+            continue
+        actions = (
+            ("forward", rule.forward_to),
+            ("forward_as_attachment", rule.forward_as_attachment_to),
+            ("redirect", rule.redirect_to),
+        )
+        rows: list[tuple[str, str]] = [("rule", rule.display_name)]
+        targets: list[str] = []
+        for action, addresses in actions:
+            external = [a for a in addresses if is_external(a, evidence)]
+            if external:
+                rows.append(("action", action))
+                targets.extend(external)
+        if not targets:
+            continue
+        rows.extend(("target", t) for t in dict.fromkeys(targets))
+        if is_attacker_style_name(rule.display_name):
+            rows.append(("marker", "attacker_style_name"))
+        rows.extend(_condition_rows(rule))
+        params = {"rule": rule.display_name, "targets": _join(targets), "count": str(len(set(targets)))}
+        findings.append(_finding("rule_forwards_external", Severity.high, SourceName.inbox_rules, rows, params,
+                                 rule_id=rule.id or None))
+    return findings
+
+
+def rule_hiding(evidence: Evidence) -> list[Finding]:
+    """An enabled inbox rule that keeps mail from the user: deletes it, moves it where nobody looks, or marks
+    it read. One finding per rule, listing every hiding action.
+
+    High: delete, permanent delete, a move to a hiding folder (`HIDDEN_FOLDER_NAMES`, or a folder with an
+    attacker-style name), or mark-as-read on a rule with an attacker-style name. Medium: mark-as-read alone,
+    or an attacker-style rule moving mail to a folder we could not name — ordinary users have "mark the
+    newsletter read" rules, so that alone is worth a look, not an alarm.
+    """
+    findings: list[Finding] = []
+    for rule in evidence.inbox_rules or ():
+        if not rule.is_enabled:
+            continue
+        suspicious_name = is_attacker_style_name(rule.display_name)
+        actions: list[str] = []
+        strong = False
+        folder = ""
+        if rule.permanent_delete:
+            actions.append("permanent_delete")
+            strong = True
+        if rule.delete:
+            actions.append("delete")
+            strong = True
+        if rule.move_to_folder:
+            folder, hidden = _folder_name(rule, evidence)
+            resolved = any(f.id == rule.move_to_folder for f in evidence.mail_folders or ())
+            if hidden:
+                actions.append("move_to_folder")
+                strong = True
+            elif suspicious_name and not resolved:
+                actions.append("move_to_folder")
+            else:
+                folder = ""
+        if rule.mark_as_read:
+            actions.append("mark_as_read")
+            strong = strong or suspicious_name
+        if not actions:
+            continue
+        rows: list[tuple[str, str]] = [("rule", rule.display_name)]
+        rows.extend(("action", a) for a in actions)
+        rows.append(("folder", folder))
+        if suspicious_name:
+            rows.append(("marker", "attacker_style_name"))
+        rows.extend(_condition_rows(rule))
+        severity = Severity.high if strong else Severity.medium
+        params = {"rule": rule.display_name, "actions": ", ".join(actions), "folder": folder}
+        findings.append(_finding("rule_hides_mail", severity, SourceName.inbox_rules, rows, params,
+                                 rule_id=rule.id or None))
+    return findings
+
+
+# ------------------------------------------------------------------------------- mailbox settings
+
+
+def mailbox_forwarding(evidence: Evidence) -> list[Finding]:
+    """Mailbox-level forwarding (`Get-Mailbox`). High when `ForwardingSmtpAddress` leaves the tenant;
+    low when it stays inside (`ForwardingAddress` is always an internal recipient), which is usually a
+    manager or assistant arrangement but still worth showing."""
+    mailbox = evidence.mailbox
+    if mailbox is None:
+        return []
+    target = mailbox.forwarding_target
+    if not target:
+        return []
+    keeps_copy = _flag(mailbox.deliver_to_mailbox_and_forward)
+    external = bool(mailbox.forwarding_smtp_address) and is_external(target, evidence)
+    code, severity = (
+        ("mailbox_forwards_external", Severity.high) if external else ("mailbox_forwards_internal", Severity.low)
+    )
+    rows = [("target", target), ("keeps_copy", keeps_copy)]
+    return [_finding(code, severity, SourceName.mailbox, rows, {"target": target, "keeps_copy": keeps_copy})]
+
+
+def auto_reply(evidence: Evidence) -> list[Finding]:
+    """Low: automatic replies are on (attackers use them to keep correspondents from noticing)."""
+    if evidence.auto_reply_enabled:
+        return [_finding("auto_reply_enabled", Severity.low, SourceName.auto_reply, (), {})]
+    return []
+
+
+# --------------------------------------------------------------------------- Identity Protection
+
+# Risk states that mean "an admin or the user already dealt with it and it was not an attacker".
+_DISMISSED_STATES = frozenset({"dismissed", "confirmedsafe"})
+
+
+def user_risk(evidence: Evidence) -> list[Finding]:
+    """Identity Protection's user risk. High: riskState confirmedCompromised, or riskLevel high while at
+    risk. Low: riskLevel low or medium. Dismissed / confirmed-safe / remediated users give nothing."""
+    risky = evidence.risky_user
+    if risky is None:
+        return []
+    state = risky.risk_state.lower()
+    level = risky.risk_level.lower()
+    rows = [("risk_level", risky.risk_level), ("risk_state", risky.risk_state), ("time", _iso(risky.risk_last_updated))]
+    if state == "confirmedcompromised":
+        return [_finding("user_confirmed_compromised", Severity.high, SourceName.risky_user, rows,
+                         {"level": risky.risk_level})]
+    if state in _DISMISSED_STATES or state == "remediated":
+        return []
+    if level == "high":
+        return [_finding("user_risk_high", Severity.high, SourceName.risky_user, rows,
+                         {"level": risky.risk_level, "state": risky.risk_state})]
+    if level in ("medium", "low"):
+        return [_finding("user_risk_elevated", Severity.low, SourceName.risky_user, rows,
+                         {"level": risky.risk_level, "state": risky.risk_state})]
+    return []
+
+
+# riskEventType (lower case) → (finding code, severity).
+RISK_EVENT_CODES: Mapping[str, tuple[str, Severity]] = MappingProxyType({
+    "anonymizedipaddress": ("risk_anonymous_ip", Severity.high),
+    "maliciousipaddress": ("risk_malicious_ip", Severity.high),
+    "malwareinfectedipaddress": ("risk_malicious_ip", Severity.high),
+    "suspiciousipaddress": ("risk_malicious_ip", Severity.high),
+    "riskyipaddress": ("risk_malicious_ip", Severity.high),
+    "nationstateip": ("risk_malicious_ip", Severity.high),
+    "impossibletravel": ("risk_atypical_travel", Severity.high),
+    "unlikelytravel": ("risk_atypical_travel", Severity.high),
+    "mcasimpossibletravel": ("risk_atypical_travel", Severity.high),
+    "leakedcredentials": ("risk_leaked_credentials", Severity.high),
+    "passwordspray": ("risk_password_spray", Severity.high),
+    "mcassuspiciousinboxmanipulationrules": ("risk_inbox_manipulation", Severity.high),
+    "suspiciousinboxforwarding": ("risk_inbox_manipulation", Severity.high),
+    "anomaloustoken": ("risk_token_theft", Severity.high),
+    "tokenissueranomaly": ("risk_token_theft", Severity.high),
+    "attackerinthemiddle": ("risk_token_theft", Severity.high),
+    "attemptedprtaccess": ("risk_token_theft", Severity.high),
+    "mfafraud": ("risk_mfa_fraud", Severity.high),
+    "userreportedsuspiciousactivity": ("risk_mfa_fraud", Severity.high),
+    "suspiciousauthappapproval": ("risk_mfa_fraud", Severity.high),
+    "investigationsthreatintelligence": ("risk_threat_intelligence", Severity.high),
+    "adminconfirmedusercompromised": ("user_confirmed_compromised", Severity.high),
+    "unfamiliarfeatures": ("risk_unfamiliar_sign_in", Severity.medium),
+    "newcountry": ("risk_unfamiliar_sign_in", Severity.medium),
+    "suspiciousbrowser": ("risk_unfamiliar_sign_in", Severity.medium),
+    "anomaloususeractivity": ("risk_unfamiliar_sign_in", Severity.medium),
+    "suspicioussendingpatterns": ("risk_suspicious_sending", Severity.medium),
+})
+
+
+def risk_detections(evidence: Evidence) -> list[Finding]:
+    """One finding per risk detection in the window (duplicates of the same type and IP merged), mapped by
+    `RISK_EVENT_CODES`. Dismissed and confirmed-safe detections are left out.
+
+    `anonymizedIPAddress` is high only when a *successful* sign-in in the log came from that IP, else medium
+    (also when the sign-ins could not be checked): many people use a privacy VPN; a successful sign-in
+    through one into a spam-restricted account is the sign. Unknown types are medium when Microsoft rated
+    them high, else low. `adminConfirmedUserCompromised` is skipped when the risky-user record already
+    says so.
+    """
+    successful_ips = {s.ip_address for s in evidence.sign_ins or () if s.succeeded and s.ip_address}
+    risky = evidence.risky_user
+    already_confirmed = risky is not None and risky.risk_state.lower() == "confirmedcompromised"
+    seen: set[tuple[str, str]] = set()
+    findings: list[Finding] = []
+    for det in evidence.risk_detections or ():
+        if det.detected is not None and not evidence.in_window(det.detected):
+            continue
+        if det.risk_state.lower() in _DISMISSED_STATES:
+            continue
+        event = det.risk_event_type.lower()
+        code, severity = RISK_EVENT_CODES.get(
+            event, ("risk_other", Severity.medium if det.risk_level.lower() == "high" else Severity.low)
+        )
+        if code == "user_confirmed_compromised" and already_confirmed:
+            continue
+        signed_in = bool(det.ip_address) and det.ip_address in successful_ips
+        if code == "risk_anonymous_ip" and not signed_in:
+            severity = Severity.medium
+        key = (code + ":" + event, det.ip_address)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows = [
+            ("risk_type", det.risk_event_type), ("risk_level", det.risk_level), ("ip", det.ip_address),
+            ("country", det.country), ("city", det.city), ("time", _iso(det.detected)),
+            ("sign_in", "succeeded" if signed_in else ""),
+        ]
+        if code == "user_confirmed_compromised":
+            params = {"level": det.risk_level}
+        else:
+            params = {"risk_type": det.risk_event_type, "ip": det.ip_address, "country": det.country,
+                      "time": _iso(det.detected)}
+        findings.append(_finding(code, severity, SourceName.risk_detections, rows, params,
+                                 subject_id=det.id or None))
+    return findings
+
+
+# ----------------------------------------------------------------------------------------- sign-ins
+
+# Entra `clientAppUsed` values of legacy (basic) authentication clients, lower case.
+LEGACY_CLIENT_APPS: frozenset[str] = frozenset({
+    "imap4", "imap", "pop3", "pop", "authenticated smtp", "smtp", "other clients", "exchange activesync",
+    "exchange web services", "autodiscover", "mapi over http", "offline address book",
+    "outlook anywhere (rpc over http)", "exchange online powershell", "reporting web services",
+})
+
+# Sign-in error codes that come *after* the password was accepted: MFA required (50074, 50076, 50079),
+# MFA failed or denied (500121), blocked by Conditional Access (53003). From a foreign country they mean
+# someone else knows the password.
+PASSWORD_OK_ERROR_CODES: frozenset[int] = frozenset({50074, 50076, 50079, 500121, 53003})
+
+
+def _country(sign_in: SignIn) -> str:
+    return sign_in.country.strip().upper()
+
+
+@dataclass(frozen=True)
+class _SignInProfile:
+    """Where the user normally signs in from, derived from the successful sign-ins in the window."""
+
+    home: frozenset[str]
+    active_days: int
+    days_by_country: Mapping[str, int]
+
+    @classmethod
+    def of(cls, evidence: Evidence) -> _SignInProfile:
+        successes = [
+            s for s in evidence.sign_ins or ()
+            if s.succeeded and _country(s) and (s.created is None or evidence.in_window(s.created))
+        ]
+        days: dict[str, set[str]] = {}
+        first: dict[str, datetime] = {}
+        far_future = datetime.max.replace(tzinfo=UTC)
+        for s in successes:
+            country = _country(s)
+            days.setdefault(country, set()).add(s.created.date().isoformat() if s.created else "?")
+            when = s.created or far_future
+            first[country] = min(first.get(country, far_future), when)
+        days_by_country = {c: len(d) for c, d in days.items()}
+        all_days = {d for ds in days.values() for d in ds}
+        usage = (evidence.user.usage_location or "").strip().upper()
+        if usage and usage in days_by_country:
+            home = frozenset({usage})
+        elif days_by_country:
+            best = min(days_by_country, key=lambda c: (-days_by_country[c], first[c], c))
+            home = frozenset({best})
+        elif usage:
+            home = frozenset({usage})
+        else:
+            home = frozenset()
+        return cls(home=home, active_days=len(all_days), days_by_country=days_by_country)
+
+    def is_foreign(self, sign_in: SignIn) -> bool:
+        """True for a sign-in from a known country outside home (False when home is unknown)."""
+        country = _country(sign_in)
+        return bool(self.home) and bool(country) and country not in self.home
+
+    def is_new(self, country: str) -> bool:
+        """True for a non-home country active on at most half of the user's active days."""
+        if not self.home or country in self.home:
+            return False
+        return self.days_by_country.get(country, 0) * 2 <= self.active_days
+
+
+def _windowed_sign_ins(evidence: Evidence) -> list[SignIn]:
+    # The collector asks for the window already; records without a time are kept rather than guessed away.
+    return [s for s in evidence.sign_ins or () if s.created is None or evidence.in_window(s.created)]
+
+
+def _by_country(sign_ins: Iterable[SignIn]) -> dict[str, list[SignIn]]:
+    grouped: dict[str, list[SignIn]] = {}
+    for s in sign_ins:
+        grouped.setdefault(_country(s), []).append(s)
+    return grouped
+
+
+def _earliest(sign_ins: Sequence[SignIn]) -> SignIn:
+    far_future = datetime.max.replace(tzinfo=UTC)
+    return min(sign_ins, key=lambda s: s.created or far_future)
+
+
+def sign_in_new_country(evidence: Evidence) -> list[Finding]:
+    """High: a successful sign-in from a new country (see `_SignInProfile`). One finding per country, with
+    its first sign-in (time, IP, city, app), the last one (`last_seen`) and how many came from there."""
+    profile = _SignInProfile.of(evidence)
+    successes = [s for s in _windowed_sign_ins(evidence) if s.succeeded and profile.is_foreign(s)]
+    findings: list[Finding] = []
+    for country, items in sorted(_by_country(successes).items()):
+        if not profile.is_new(country):
+            continue
+        first = _earliest(items)
+        last = max(items, key=lambda s: s.created or datetime.min.replace(tzinfo=UTC))
+        rows = [
+            ("country", country), ("city", first.city), ("ip", first.ip_address), ("time", _iso(first.created)),
+            ("last_seen", _iso(last.created) if last is not first else ""), ("app", first.app_display_name),
+            ("protocol", first.client_app_used), ("count", str(len(items))),
+        ]
+        params = {"country": country, "city": first.city, "ip": first.ip_address, "time": _iso(first.created),
+                  "count": str(len(items))}
+        findings.append(_finding("sign_in_new_country", Severity.high, SourceName.sign_ins, rows, params,
+                                 subject_id=first.id or None))
+    return findings
+
+
+def failed_sign_ins_foreign(evidence: Evidence) -> list[Finding]:
+    """Failed sign-ins from outside the home countries, one finding per country.
+
+    Medium (`sign_in_password_ok_blocked`) when the failure came after the password was accepted
+    (`PASSWORD_OK_ERROR_CODES`): someone abroad has the password and only MFA or Conditional Access stopped
+    them. Low (`failed_sign_in_foreign`) otherwise: password guessing from abroad is background noise.
+    """
+    profile = _SignInProfile.of(evidence)
+    failures = [s for s in _windowed_sign_ins(evidence) if not s.succeeded and profile.is_foreign(s)]
+    findings: list[Finding] = []
+    for country, items in sorted(_by_country(failures).items()):
+        password_ok = [s for s in items if s.error_code in PASSWORD_OK_ERROR_CODES]
+        if password_ok:
+            first = _earliest(password_ok)
+            rows = [("country", country), ("ip", first.ip_address), ("time", _iso(first.created)),
+                    ("activity", str(first.error_code)), ("count", str(len(password_ok)))]
+            params = {"country": country, "ip": first.ip_address, "time": _iso(first.created),
+                      "count": str(len(password_ok))}
+            findings.append(_finding("sign_in_password_ok_blocked", Severity.medium, SourceName.sign_ins, rows,
+                                     params, subject_id=first.id or None))
+        others = [s for s in items if s.error_code not in PASSWORD_OK_ERROR_CODES]
+        if others:
+            first = _earliest(others)
+            rows = [("country", country), ("ip", first.ip_address), ("time", _iso(first.created)),
+                    ("count", str(len(others)))]
+            findings.append(_finding("failed_sign_in_foreign", Severity.low, SourceName.sign_ins, rows,
+                                     {"country": country, "count": str(len(others))}))
+    return findings
+
+
+def legacy_protocol_sign_ins(evidence: Evidence) -> list[Finding]:
+    """Medium: successful sign-ins over legacy protocols (IMAP, POP, SMTP AUTH, "Other clients", EAS, EWS…).
+    They bypass MFA and are how spam tools log in. One finding, a row per protocol."""
+    used = [
+        s for s in _windowed_sign_ins(evidence)
+        if s.succeeded and s.client_app_used.strip().lower() in LEGACY_CLIENT_APPS
+    ]
+    if not used:
+        return []
+    counts = Counter(s.client_app_used.strip() for s in used)
+    rows: list[tuple[str, str]] = [("protocol", f"{name} ({n})") for name, n in sorted(counts.items())]
+    last = max(used, key=lambda s: s.created or datetime.min.replace(tzinfo=UTC))
+    rows += [("last_seen", _iso(last.created)), ("ip", last.ip_address), ("country", _country(last))]
+    params = {"protocols": ", ".join(sorted(counts)), "count": str(len(used))}
+    return [_finding("legacy_protocol_sign_in", Severity.medium, SourceName.sign_ins, rows, params)]
+
+
+def shared_mailbox_sign_in(evidence: Evidence) -> list[Finding]:
+    """Medium: successful sign-ins to the account of a *shared* mailbox. Nobody should sign in as a shared
+    mailbox (Microsoft advises blocking it); a successful one means someone holds its password."""
+    if evidence.mailbox is None or not evidence.mailbox.is_shared:
+        return []
+    used = [s for s in _windowed_sign_ins(evidence) if s.succeeded]
+    if not used:
+        return []
+    first = _earliest(used)
+    rows = [("time", _iso(first.created)), ("ip", first.ip_address), ("country", _country(first)),
+            ("count", str(len(used)))]
+    return [_finding("shared_mailbox_sign_in", Severity.medium, SourceName.sign_ins, rows,
+                     {"count": str(len(used)), "time": _iso(first.created)})]
+
+
+def _risky_detection_ips(evidence: Evidence) -> set[str]:
+    ip_codes = {"risk_anonymous_ip", "risk_malicious_ip", "risk_atypical_travel", "risk_token_theft"}
+    return {
+        d.ip_address for d in evidence.risk_detections or ()
+        if d.ip_address
+        and d.risk_state.lower() not in _DISMISSED_STATES
+        and RISK_EVENT_CODES.get(d.risk_event_type.lower(), ("", Severity.low))[0] in ip_codes
+    }
+
+
+def suspicious_ips(evidence: Evidence) -> frozenset[str]:
+    """IPs seen only in suspicious sign-ins (outside the home countries, or rated risky by Entra), plus the
+    IPs of risk detections about the IP or the travel. Used to tell an attacker's MFA registration apart."""
+    profile = _SignInProfile.of(evidence)
+    flagged = _risky_detection_ips(evidence)
+    verdict_by_ip: dict[str, bool] = {}
+    for s in evidence.sign_ins or ():
+        if not s.ip_address:
+            continue
+        risky = (
+            s.risk_level_during_sign_in.lower() == "high"
+            or s.risk_state.lower() in ("atrisk", "confirmedcompromised")
+            or s.ip_address in flagged
+        )
+        suspicious = risky or profile.is_foreign(s)
+        verdict_by_ip[s.ip_address] = verdict_by_ip.get(s.ip_address, True) and suspicious
+    return frozenset(flagged | {ip for ip, all_suspicious in verdict_by_ip.items() if all_suspicious})
+
+
+# -------------------------------------------------------------------------------------- directory
+
+# Audit activities (Entra `activityDisplayName`, lower case).
+MFA_REGISTRATION_ACTIVITIES: frozenset[str] = frozenset({
+    "user registered security info",
+    "user registered all required security info",
+    "admin registered security info",
+    "user changed default security info",
+})
+# "Update user" properties that carry MFA registration (the legacy per-user MFA store).
+MFA_PROPERTIES: frozenset[str] = frozenset({
+    "strongauthenticationphoneappdetail", "strongauthenticationuserdetails", "strongauthenticationmethod",
+})
+PASSWORD_RESET_ACTIVITIES: frozenset[str] = frozenset({
+    "reset user password", "reset password (by admin)", "change user password", "set force change user password",
+})
+PASSWORD_CHANGE_ACTIVITIES: frozenset[str] = PASSWORD_RESET_ACTIVITIES | frozenset({
+    "change password (self-service)", "reset password (self-service)", "user changed password",
+    "user reset password",
+})
+CONTACT_PROPERTIES: frozenset[str] = frozenset({
+    "mobile", "telephonenumber", "businessphones", "mobilephone", "postalcode", "streetaddress", "city",
+    "state", "country", "othermails", "faxnumber",
+})
+# Authentication methods that are no second factor.
+NON_MFA_METHODS: frozenset[str] = frozenset({
+    "passwordAuthenticationMethod", "emailAuthenticationMethod", "temporaryAccessPassAuthenticationMethod",
+})
+
+
+def _audits(evidence: Evidence) -> list[DirectoryAudit]:
+    return [
+        a for a in evidence.directory_audits or ()
+        if (a.activity_time is None or evidence.in_window(a.activity_time)) and a.result.lower() != "failure"
+    ]
+
+
+def _by_someone_else(audit: DirectoryAudit, evidence: Evidence) -> bool:
+    user = evidence.user
+    if not audit.initiated_by_user_id and not audit.initiated_by_upn:
+        return False
+    return audit.initiated_by_user_id != user.id and (
+        audit.initiated_by_upn.lower() != user.user_principal_name.lower()
+    )
+
+
+def _props(audit: DirectoryAudit) -> dict[str, tuple[str, str]]:
+    # Entra wraps values in JSON arrays ('["Megan"]'); strip that so the card shows the name.
+    def clean(value: str) -> str:
+        return value.strip().strip("[]").strip().strip('"')
+
+    return {p.name.strip().lower(): (clean(p.old_value), clean(p.new_value)) for p in audit.modified_properties}
+
+
+def _initiator(audit: DirectoryAudit) -> str:
+    return audit.initiated_by_upn or audit.initiated_by_app or audit.initiated_by_user_id
+
+
+def mfa_registration(evidence: Evidence) -> list[Finding]:
+    """An MFA method added in the window — attackers register their own authenticator to stay in.
+
+    Sources: directory audits (security-info registration activities, or "Update user" changing the
+    StrongAuthentication* properties) and authentication methods whose `createdDateTime` lies in the window
+    (a method within 15 minutes of an audit finding is the same event and is not repeated). Medium;
+    high (`mfa_registered_from_suspicious_ip`) when the audit's IP appears only in suspicious sign-ins or in a
+    risk detection (`suspicious_ips`).
+    """
+    bad_ips = suspicious_ips(evidence)
+    findings: list[Finding] = []
+    audit_times: list[datetime] = []
+    for audit in _audits(evidence):
+        activity = audit.activity.strip().lower()
+        props = _props(audit)
+        is_mfa = activity in MFA_REGISTRATION_ACTIVITIES or (
+            activity == "update user" and bool(MFA_PROPERTIES & props.keys())
+        )
+        if not is_mfa:
+            continue
+        method_name = props.get("methodsregistered", ("", ""))[1] or audit.activity
+        ip = audit.initiated_by_ip
+        code, severity = (
+            ("mfa_registered_from_suspicious_ip", Severity.high) if ip and ip in bad_ips
+            else ("mfa_method_registered", Severity.medium)
+        )
+        rows = [("activity", audit.activity), ("method", method_name), ("time", _iso(audit.activity_time)),
+                ("ip", ip), ("initiated_by", _initiator(audit))]
+        params = {"method": method_name, "time": _iso(audit.activity_time), "ip": ip}
+        findings.append(_finding(code, severity, SourceName.directory_audits, rows, params,
+                                 subject_id=audit.id or None))
+        if audit.activity_time is not None:
+            audit_times.append(audit.activity_time)
+    for method in evidence.auth_methods or ():
+        if method.kind in NON_MFA_METHODS or not evidence.in_window(method.created):
+            continue
+        assert method.created is not None  # in_window guarantees it; narrows the type
+        created = method.created
+        if any(abs(created - t) <= timedelta(minutes=15) for t in audit_times):
+            continue
+        rows = [("method", method.kind), ("app", method.display_name), ("time", _iso(created))]
+        params = {"method": method.kind, "time": _iso(created), "ip": ""}
+        findings.append(_finding("mfa_method_registered", Severity.medium, SourceName.auth_methods, rows, params,
+                                 subject_id=method.id or None))
+    return findings
+
+
+def directory_changes(evidence: Evidence) -> list[Finding]:
+    """Changes to the account in the directory audit log, per Microsoft's symptoms of compromise.
+
+    - medium `password_reset_by_other`: a password reset or change initiated by another user (often the
+      helpdesk responding; shown so the admin knows whose reset it was).
+    - medium `password_changed_repeatedly`: three or more password changes/resets in the window
+      ("multiple and frequent password changes").
+    - medium `display_name_changed`: "Update user" changing DisplayName ("the display name is changed in
+      the Global Address List").
+    - low `contact_info_changed`: phone, address or other-mail changes ("unusual profile changes").
+    - medium `admin_role_added`: the account was added to a directory role in the window.
+    """
+    findings: list[Finding] = []
+    password_events = 0
+    for audit in _audits(evidence):
+        activity = audit.activity.strip().lower()
+        time = _iso(audit.activity_time)
+        who = _initiator(audit)
+        if activity in PASSWORD_CHANGE_ACTIVITIES:
+            password_events += 1
+        if activity in PASSWORD_RESET_ACTIVITIES and _by_someone_else(audit, evidence):
+            rows = [("activity", audit.activity), ("initiated_by", who), ("ip", audit.initiated_by_ip),
+                    ("time", time)]
+            findings.append(_finding("password_reset_by_other", Severity.medium, SourceName.directory_audits, rows,
+                                     {"initiated_by": who, "time": time}, subject_id=audit.id or None))
+        if activity == "update user":
+            props = _props(audit)
+            if "displayname" in props and props["displayname"][0] != props["displayname"][1]:
+                old, new = props["displayname"]
+                rows = [("property", "DisplayName"), ("old", old), ("new", new), ("initiated_by", who),
+                        ("time", time)]
+                findings.append(_finding("display_name_changed", Severity.medium, SourceName.directory_audits,
+                                         rows, {"old": old, "new": new, "initiated_by": who, "time": time},
+                                         subject_id=audit.id or None))
+            contact = sorted(k for k in props if k in CONTACT_PROPERTIES and props[k][0] != props[k][1])
+            if contact:
+                names = [p.name for p in audit.modified_properties if p.name.strip().lower() in contact]
+                rows = [*(("property", n) for n in names), ("initiated_by", who), ("time", time)]
+                findings.append(_finding("contact_info_changed", Severity.low, SourceName.directory_audits, rows,
+                                         {"properties": _join(names), "initiated_by": who, "time": time},
+                                         subject_id=audit.id or None))
+        if activity in ("add member to role", "add eligible member to role"):
+            role = _props(audit).get("role.displayname", ("", ""))[1] or next(
+                (n for n in audit.target_names if n and n.lower() != evidence.user.user_principal_name.lower()), ""
+            )
+            rows = [("role", role), ("initiated_by", who), ("time", time)]
+            findings.append(_finding("admin_role_added", Severity.medium, SourceName.directory_audits, rows,
+                                     {"role": role, "initiated_by": who, "time": time}, subject_id=audit.id or None))
+    if password_events >= 3:
+        findings.append(_finding("password_changed_repeatedly", Severity.medium, SourceName.directory_audits,
+                                 [("count", str(password_events))], {"count": str(password_events)}))
+    return findings
+
+
+# Entra role template ids. Roles outside `NON_ADMIN_ROLE_TEMPLATES` count as admin roles; these are named
+# so the list is readable, any other directoryRole counts too.
+ADMIN_ROLE_TEMPLATES: Mapping[str, str] = MappingProxyType({
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+    "29232cdf-9323-42fd-ade2-1d097af3e4de": "Exchange Administrator",
+    "f28a1f50-f6e7-4571-818b-6a12f2af6b6c": "SharePoint Administrator",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
+    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
+    "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": "Hybrid Identity Administrator",
+    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
+    "69091246-20e8-4a56-aa4d-066075b2a7a8": "Teams Administrator",
+    "17315797-102d-40b4-93e0-432062caca18": "Compliance Administrator",
+    "b0f54661-2d74-4c50-afa3-1ec803f12efe": "Billing Administrator",
+    "9360feb5-f418-4baa-8175-e2a00bac4301": "Directory Writers",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
+    "5f2222b1-57c3-48ba-8ad5-d4759f1fde6f": "Security Operator",
+    "5d6b6bb7-de71-4623-b4af-96380a352509": "Security Reader",
+})
+NON_ADMIN_ROLE_TEMPLATES: frozenset[str] = frozenset({
+    "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",  # Directory Readers
+    "95e79109-95c0-4d8e-aee3-d01accf2d47b",  # Guest Inviter
+})
+
+
+def admin_roles(evidence: Evidence) -> list[Finding]:
+    """Info: the account holds admin roles. Not a sign of compromise, but it makes one urgent (Microsoft:
+    remove a compromised account from admin roles); the verdict turns it into `urgent`."""
+    names: list[str] = []
+    for member in evidence.memberships or ():
+        template = (member.role_template_id or "").lower()
+        if template in NON_ADMIN_ROLE_TEMPLATES:
+            continue
+        if member.is_role or template in ADMIN_ROLE_TEMPLATES:
+            names.append(member.display_name or ADMIN_ROLE_TEMPLATES.get(template, template))
+    if not names:
+        return []
+    unique = list(dict.fromkeys(names))
+    rows = [("role", n) for n in unique]
+    return [_finding("admin_roles_held", Severity.info, SourceName.memberships, rows,
+                     {"roles": _join(unique), "count": str(len(unique))})]
+
+
+# ---------------------------------------------------------------------------------------- consents
+
+# Delegated scopes that read or send the user's mail or files, or act as the user in Exchange.
+SENSITIVE_SCOPE_PREFIXES: tuple[str, ...] = (
+    "mail.", "files.", "mailboxsettings.", "contacts.", "notes.", "sites.", "ews.", "imap.", "pop.", "smtp.",
+    "full_access_as_user", "exchange.manage", "directory.readwrite", "user.readwrite.all",
+)
+# Tenants Microsoft's own apps are registered in; their service principals often have no verifiedPublisher.
+MICROSOFT_TENANTS: frozenset[str] = frozenset({
+    "f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47",
+})
+
+
+def consent_grants(evidence: Evidence) -> list[Finding]:
+    """An app without a verified publisher that the user gave delegated access (illicit consent grant).
+
+    High when a granted scope reads or sends mail or files (`SENSITIVE_SCOPE_PREFIXES`); low when it only
+    has `offline_access` (it keeps what it has — typically just the profile — without the user present).
+    Microsoft's own apps count as verified. A grant whose service principal is missing from the evidence is
+    judged unverified: the app could not be vouched for.
+    """
+    principals = {sp.id: sp for sp in evidence.service_principals or ()}
+    findings: list[Finding] = []
+    for grant in evidence.oauth_grants or ():
+        sp = principals.get(grant.client_id)
+        if sp is not None and (sp.is_verified or (sp.app_owner_organization_id or "").lower() in MICROSOFT_TENANTS):
+            continue
+        scopes = [s for s in grant.scopes if s]
+        sensitive = [s for s in scopes if s.lower().startswith(SENSITIVE_SCOPE_PREFIXES)]
+        offline = any(s.lower() == "offline_access" for s in scopes)
+        if not sensitive and not offline:
+            continue
+        severity = Severity.high if sensitive else Severity.low
+        shown = sensitive + (["offline_access"] if offline else [])
+        app = (sp.display_name if sp else "") or grant.client_id
+        publisher = sp.publisher_name if sp else ""
+        rows = [("app", app), ("publisher", publisher), *(("scope", s) for s in shown),
+                ("activity", grant.consent_type)]
+        params = {"app": app, "scopes": _join(shown), "publisher": publisher}
+        findings.append(_finding("consent_unverified_app", severity, SourceName.oauth_grants, rows, params,
+                                 subject_id=grant.id or None))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------ Defender
+
+# Alerts that *are* the restriction (Microsoft's default alert policies): context, not a second sign.
+RESTRICTION_ALERT_TITLES: tuple[str, ...] = (
+    "user restricted from sending email",
+    "email sending limit exceeded",
+    "suspicious email sending patterns detected",
+    "tenant restricted from sending email",
+)
+# Title fragments of alerts about inbox rules or forwarding being created or changed.
+RULE_ALERT_MARKERS: tuple[str, ...] = (
+    "inbox rule", "inbox manipulation", "inbox forwarding", "new-inboxrule", "set-inboxrule",
+    "forwarding/redirect rule", "email forwarding",
+)
+_ALERT_SEVERITY = {"high": Severity.high, "medium": Severity.medium, "low": Severity.low}
+
+
+def defender_alerts(evidence: Evidence) -> list[Finding]:
+    """Defender alerts about this user (by UPN, mail or object id), one finding each, severity from the alert
+    (informational → info). Alerts about inbox rules or forwarding become `inbox_rule_changed`, at least
+    medium: Exchange rule changes are not in the Entra audit log, so this (and the
+    `mcasSuspiciousInboxManipulationRules` risk detection) is how a rule made and removed again shows up.
+    Restriction alerts (`RESTRICTION_ALERT_TITLES`) are left out: they restate the restriction.
+    """
+    user = evidence.user
+    names = {n.lower() for n in (user.user_principal_name, user.mail or "", user.smtp_address) if n}
+    findings: list[Finding] = []
+    for alert in evidence.alerts or ():
+        about_user = user.id in alert.user_ids or any(u.lower() in names for u in alert.user_upns)
+        if not about_user:
+            continue
+        if alert.created is not None and not evidence.in_window(alert.created):
+            continue
+        title = alert.title.strip().lower()
+        if any(title.startswith(t) for t in RESTRICTION_ALERT_TITLES):
+            continue
+        severity = _ALERT_SEVERITY.get(alert.severity.lower(), Severity.info)
+        time = _iso(alert.created)
+        rows = [("alert", alert.title), ("severity", alert.severity), ("status", alert.status), ("time", time)]
+        if any(marker in title for marker in RULE_ALERT_MARKERS):
+            if severity.rank > Severity.medium.rank:
+                severity = Severity.medium
+            findings.append(_finding("inbox_rule_changed", severity, SourceName.alerts, rows,
+                                     {"title": alert.title, "time": time}, subject_id=alert.id or None))
+        else:
+            findings.append(_finding("defender_alert", severity, SourceName.alerts, rows,
+                                     {"title": alert.title, "severity": alert.severity, "time": time},
+                                     subject_id=alert.id or None))
+    return findings
+
+
+# -------------------------------------------------------------------------------------- restriction
+
+# Above this many recipients or messages in a day, sending is far beyond a person's normal (Exchange
+# Online's hard cap is 10,000 recipients a day; people rarely reach 1,000).
+VOLUME_THRESHOLD = 1000
+SPAM_PERCENT_THRESHOLD = 50
+MIN_SPAM_MESSAGES = 10
+
+
+def restriction_reason(evidence: Evidence) -> list[Finding]:
+    """What the restriction's `Reason` says (`investigation.reason`).
+
+    - medium `outbound_spam_detected`: Microsoft's filter judged ≥ 50 % of the last day's outbound mail spam
+      (and at least 10 messages): the mail itself looked like spam.
+    - low `send_volume_spike`: more than 1,000 recipients or messages in a day, or a recipient limit was hit,
+      without the spam verdict. Volume alone is what a legitimate bulk mailing looks like too.
+    - medium `restriction_reason_compromised`: the reason itself says "Compromised".
+
+    None of these count as independent corroboration in the verdict: the restriction is why we are looking.
+    """
+    if evidence.restriction is None:
+        return []
+    reason = parse_reason(evidence.restriction.reason)
+    findings: list[Finding] = []
+    percent = reason.effective_spam_percent
+    trace = [("trace_id", reason.message_trace_id or "")]
+    if percent is not None and percent >= SPAM_PERCENT_THRESHOLD and (reason.spam_last_24h or 0) >= MIN_SPAM_MESSAGES:
+        rows = [("spam_percent", str(percent)), ("count", str(reason.spam_last_24h)), *trace]
+        params = {"spam_percent": str(percent), "spam_count": str(reason.spam_last_24h),
+                  "mail_count": str(reason.mail_last_24h) if reason.mail_last_24h is not None else ""}
+        findings.append(_finding("outbound_spam_detected", Severity.medium, SourceName.restriction, rows, params))
+    else:
+        recipients = reason.recipients
+        limit_hit = reason.limit_type in (
+            LimitType.external_recipient_limit, LimitType.internal_recipient_limit, LimitType.recipient_rate_limit
+        )
+        if limit_hit or (recipients or 0) > VOLUME_THRESHOLD or (reason.mail_last_24h or 0) > VOLUME_THRESHOLD:
+            rows = [("recipients", str(recipients) if recipients is not None else ""),
+                    ("limit_type", reason.limit_type.value), *trace]
+            params = {"recipients": str(recipients) if recipients is not None else "",
+                      "mail_count": str(reason.mail_last_24h) if reason.mail_last_24h is not None else "",
+                      "limit_type": reason.limit_type.value}
+            findings.append(_finding("send_volume_spike", Severity.low, SourceName.restriction, rows, params))
+    if reason.compromised_flag:
+        findings.append(_finding("restriction_reason_compromised", Severity.medium, SourceName.restriction,
+                                 [("limit_type", reason.limit_type.value)], {}))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------ registry
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator("rule_forwarding", (SourceName.inbox_rules,), rule_forwarding),
+    Indicator("rule_hiding", (SourceName.inbox_rules,), rule_hiding),
+    Indicator("mailbox_forwarding", (SourceName.mailbox,), mailbox_forwarding),
+    Indicator("auto_reply", (SourceName.auto_reply,), auto_reply),
+    Indicator("user_risk", (SourceName.risky_user,), user_risk),
+    Indicator("risk_detections", (SourceName.risk_detections,), risk_detections),
+    Indicator("sign_in_new_country", (SourceName.sign_ins,), sign_in_new_country),
+    Indicator("failed_sign_ins_foreign", (SourceName.sign_ins,), failed_sign_ins_foreign),
+    Indicator("legacy_protocol_sign_ins", (SourceName.sign_ins,), legacy_protocol_sign_ins),
+    Indicator("shared_mailbox_sign_in", (SourceName.sign_ins,), shared_mailbox_sign_in),
+    Indicator("mfa_registration", (SourceName.directory_audits, SourceName.auth_methods), mfa_registration),
+    Indicator("directory_changes", (SourceName.directory_audits,), directory_changes),
+    Indicator("admin_roles", (SourceName.memberships,), admin_roles),
+    Indicator("consent_grants", (SourceName.oauth_grants,), consent_grants),
+    Indicator("defender_alerts", (SourceName.alerts,), defender_alerts),
+    Indicator("restriction_reason", (SourceName.restriction,), restriction_reason),
+)
+
+
+def run_indicators(evidence: Evidence) -> tuple[Finding, ...]:
+    """Every indicator whose sources are (partly) available, findings sorted by severity then code.
+
+    An indicator runs when at least one of its `sources` is available; it reads unavailable ones as empty
+    (a `None` field), so an indicator with a fallback source still does what it can. Indicators are pure
+    and must not raise — a raise is a bug, and the tests exercise them on arbitrary Graph-shaped input.
+    """
+    findings: list[Finding] = []
+    for indicator in INDICATORS:
+        if any(evidence.is_available(source) for source in indicator.sources):
+            findings.extend(indicator.check(evidence))
+    # Stable sort: within a code the indicator's own (meaningful) order is kept.
+    return tuple(sorted(findings, key=lambda f: (f.severity.rank, f.code)))
+
+
+# ------------------------------------------------------------------------------------------ prevention
+
+
+def _has_mfa(evidence: Evidence) -> bool | None:
+    """Whether a second factor is registered: the live method list when available, else the registration
+    report (which Microsoft refreshes with a delay), else unknown."""
+    if evidence.is_available(SourceName.auth_methods) and evidence.auth_methods is not None:
+        return any(m.kind not in NON_MFA_METHODS for m in evidence.auth_methods)
+    if evidence.is_available(SourceName.registration) and evidence.registration is not None:
+        return evidence.registration.is_mfa_registered
+    return None
+
+
+def mfa_methods(evidence: Evidence) -> tuple[AuthMethod, ...]:
+    """The registered second factors (everything but password, email and temporary access pass)."""
+    return tuple(m for m in evidence.auth_methods or () if m.kind not in NON_MFA_METHODS)
+
+
+def prevention_steps(evidence: Evidence) -> tuple[PreventionStep, ...]:
+    """Microsoft's step 3, "prevent a repeat", as far as the evidence shows a gap.
+
+    - `enable_mfa` when no second factor is registered (`_has_mfa` is False; unknown gives no step).
+    - `disable_legacy_protocols` when the mailbox allows IMAP, POP or SMTP AUTH (`SmtpClientAuthenticationDisabled`
+      explicitly False; None follows the organisation's setting and is not held against the mailbox).
+      `params["protocols"]` lists them: "imap", "pop", "smtp_auth".
+    """
+    steps: list[PreventionStep] = []
+    if _has_mfa(evidence) is False:
+        steps.append(PreventionStep("enable_mfa", MFA_URL))
+    cas = evidence.cas_mailbox
+    if cas is not None and evidence.is_available(SourceName.cas_mailbox):
+        protocols = [
+            name for name, on in (
+                ("imap", cas.imap_enabled), ("pop", cas.pop_enabled),
+                ("smtp_auth", cas.smtp_client_authentication_disabled is False),
+            ) if on
+        ]
+        if protocols:
+            url = SMTP_AUTH_URL if protocols == ["smtp_auth"] else POP_IMAP_URL
+            steps.append(PreventionStep("disable_legacy_protocols", url, {"protocols": ", ".join(protocols)}))
+    return tuple(steps)

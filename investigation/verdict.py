@@ -1,0 +1,330 @@
+"""The verdict on an account and the steps to take, in the order Microsoft gives them.
+
+`assess(evidence, findings)` is pure. The rules, precisely:
+
+Families. Findings are grouped by the independent system that observed them (`FAMILIES`): the mailbox
+configuration (rules, forwarding, folders, auto-reply), Identity Protection (user risk, risk detections),
+the sign-in log, the directory (audits, methods, registration, roles), consents, Defender alerts, and the
+restriction. Two findings from one family are one observation seen twice (an external forwarding rule and
+external SMTP forwarding are both "the mailbox forwards"), so they never corroborate each other.
+
+1. **compromised** when
+   a. a `DECISIVE_CODES` finding exists (an admin or Microsoft already confirmed the compromise), or
+   b. high findings come from at least two families, or
+   c. a high finding is corroborated by a medium finding in `CORROBORATING_CODES` from another family.
+      Corroborating mediums are signs of an intruder, not habits: an MFA method registered, a rule change
+      alert, an unfamiliar-sign-in risk detection, a foreign sign-in that passed the password, a medium
+      Defender alert. Legacy-protocol sign-ins, directory edits and the restriction reason do not count:
+      legitimate users produce them, and the restriction is the premise of the investigation.
+   The restriction family never counts as one of the families.
+2. **suspicious** when any high or any medium finding exists otherwise: a medium is by definition
+   something to look at before unblocking.
+3. **no_signs** when nothing above low was found *and* every key source was checked.
+4. **incomplete** replaces 2 and 3 when a key source is missing (`key_sources_missing`); a compromised
+   verdict stands whatever is missing, because more evidence cannot undo it.
+
+Key sources: `inbox_rules`, `mailbox` (forwarding) and `sign_ins` — without them the main signs of a
+spam compromise are invisible — plus `risky_user` and `risk_detections` unless their reason is `license`
+(no Entra ID P2: they can never be checked, and that must not make every investigation in the tenant
+incomplete). A mailbox or its rules marked `no_mailbox`/`not_found` are not missing: there is nothing to
+check. `directory_audits` is not key: it adds MFA and password events, and `auth_methods` covers the
+first.
+
+Urgency (`urgent`): the account holds admin roles and the verdict is not no_signs, or it is compromised
+and actively abused (a high sign-in finding in the last 24 hours).
+
+Steps, in Microsoft's order ("Responding to a compromised email account"):
+secure — `force_password_change`, `revoke_sessions`, `remove_forwarding`, `disable_rule` (one per rule,
+`target_id` = rule id), `review_mfa_methods`, `block_sign_in`, `remove_admin_roles`, `review_consents`,
+`confirm_compromised`; unblock — `unblock` (only when restricted); prevent — `prevention_steps`.
+A compromised account gets all securing steps that apply (`required` marks those that must be done before
+the unblock); suspicious and incomplete get the password change, session revocation and the steps their
+findings target; no_signs gets only unblock and prevention. `block_sign_in` is offered for a compromised,
+still enabled account when it is actively abused (`params["active"] == "true"`) or when the sign-in log
+could not be read, so abuse cannot be ruled out (`"unknown"`). `remove_admin_roles` only for compromised
+accounts holding admin roles; `confirm_compromised` only for compromised accounts that Identity
+Protection can see and has not yet marked confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from investigation.evidence import Evidence, SourceName, UnavailableReason
+from investigation.indicators import Finding, Severity, mfa_methods, prevention_steps
+
+
+class Verdict(StrEnum):
+    """The judgement on the account."""
+
+    compromised = "compromised"
+    suspicious = "suspicious"
+    no_signs = "no_signs"
+    incomplete = "incomplete"
+
+
+class StepPhase(StrEnum):
+    """Microsoft's three phases: secure the account, unblock it, prevent a repeat."""
+
+    secure = "secure"
+    unblock = "unblock"
+    prevent = "prevent"
+
+
+RESPOND_URL = "https://learn.microsoft.com/defender-office-365/responding-to-a-compromised-email-account"
+UNBLOCK_URL = "https://learn.microsoft.com/defender-office-365/outbound-spam-restore-restricted-users"
+CONSENT_URL = "https://learn.microsoft.com/defender-office-365/detect-and-remediate-illicit-consent-grants"
+RULES_URL = "https://learn.microsoft.com/defender-office-365/detect-and-remediate-outlook-rules-forms-attack"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A recommended step. `code` matches the remediation verb where one exists; `target_id` is what it acts
+    on (a rule id for `disable_rule`); `required` = must be done before unblocking a compromised account."""
+
+    code: str
+    phase: StepPhase
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    target_id: str | None = None
+    url: str = ""
+    required: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The verdict, its one-line reason (locale key `reason.<reason_code>` with `reason_params`), urgency,
+    the steps, and the key sources that could not be checked."""
+
+    verdict: Verdict
+    reason_code: str
+    reason_params: Mapping[str, str] = field(hash=False)
+    urgent: bool
+    recommended_steps: tuple[Step, ...]
+    key_sources_missing: tuple[SourceName, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason_params", MappingProxyType(dict(self.reason_params)))
+
+
+STEP_CODES: tuple[str, ...] = (
+    "force_password_change", "revoke_sessions", "remove_forwarding", "disable_rule", "review_mfa_methods",
+    "block_sign_in", "remove_admin_roles", "review_consents", "confirm_compromised", "unblock", "enable_mfa",
+    "disable_legacy_protocols",
+)
+
+# reason code → its params.
+REASON_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "confirmed_compromised": ("codes",),
+    "multiple_high": ("count", "codes"),
+    "high_corroborated": ("codes",),
+    "high_single_source": ("count", "codes"),
+    "medium_only": ("count", "codes"),
+    "nothing_found": (),
+    "only_low": ("count",),
+    "incomplete_with_signs": ("sources", "count"),
+    "incomplete_no_signs": ("sources",),
+})
+REASON_CODES: tuple[str, ...] = tuple(REASON_PARAMS)
+
+FAMILIES: Mapping[SourceName, str] = MappingProxyType({
+    SourceName.inbox_rules: "mailbox_config",
+    SourceName.mail_folders: "mailbox_config",
+    SourceName.mailbox: "mailbox_config",
+    SourceName.cas_mailbox: "mailbox_config",
+    SourceName.auto_reply: "mailbox_config",
+    SourceName.risky_user: "identity_protection",
+    SourceName.risk_detections: "identity_protection",
+    SourceName.sign_ins: "sign_ins",
+    SourceName.directory_audits: "directory",
+    SourceName.auth_methods: "directory",
+    SourceName.registration: "directory",
+    SourceName.memberships: "directory",
+    SourceName.domains: "directory",
+    SourceName.oauth_grants: "consents",
+    SourceName.service_principals: "consents",
+    SourceName.alerts: "defender",
+    SourceName.restriction: "restriction",
+})
+DECISIVE_CODES: frozenset[str] = frozenset({"user_confirmed_compromised"})
+CORROBORATING_CODES: frozenset[str] = frozenset({
+    "mfa_method_registered", "inbox_rule_changed", "risk_unfamiliar_sign_in", "sign_in_password_ok_blocked",
+    "defender_alert",
+})
+KEY_SOURCES: tuple[SourceName, ...] = (
+    SourceName.inbox_rules, SourceName.mailbox, SourceName.sign_ins, SourceName.risky_user,
+    SourceName.risk_detections,
+)
+_NOTHING_TO_CHECK = frozenset({UnavailableReason.no_mailbox, UnavailableReason.not_found})
+_IDENTITY_PROTECTION = frozenset({SourceName.risky_user, SourceName.risk_detections})
+# Findings that show someone signing in as the user right now.
+_ACTIVE_SIGN_IN_CODES = frozenset({"sign_in_new_country", "risk_anonymous_ip", "risk_malicious_ip",
+                                   "risk_atypical_travel", "risk_token_theft"})
+_RULE_CODES = frozenset({"rule_forwards_external", "rule_hides_mail"})
+
+
+def family(source: SourceName) -> str:
+    """The independent observer behind a source (see the module docstring)."""
+    return FAMILIES.get(source, source.value)
+
+
+def key_sources_missing(evidence: Evidence) -> tuple[SourceName, ...]:
+    """The key sources that could not be checked, in `KEY_SOURCES` order."""
+    missing: list[SourceName] = []
+    for source in KEY_SOURCES:
+        if evidence.is_available(source):
+            continue
+        why = evidence.unavailable_reason(source)
+        reason = why.reason_code if why is not None else None
+        if reason in _NOTHING_TO_CHECK:
+            continue
+        if source in _IDENTITY_PROTECTION and reason == UnavailableReason.license:
+            continue
+        missing.append(source)
+    return tuple(missing)
+
+
+def _codes(findings: Sequence[Finding]) -> str:
+    return ", ".join(dict.fromkeys(f.code for f in findings))
+
+
+def _judge(findings: Sequence[Finding]) -> tuple[Verdict, str, dict[str, str]]:
+    """Verdict from the findings alone (rules 1–3), ignoring missing sources."""
+    highs = [f for f in findings if f.severity == Severity.high]
+    mediums = [f for f in findings if f.severity == Severity.medium]
+    lows = [f for f in findings if f.severity == Severity.low]
+    decisive = [f for f in findings if f.code in DECISIVE_CODES]
+    if decisive:
+        return Verdict.compromised, "confirmed_compromised", {"codes": _codes(decisive)}
+    high_families = {family(f.source) for f in highs} - {"restriction"}
+    if len(high_families) >= 2:
+        return Verdict.compromised, "multiple_high", {"count": str(len(highs)), "codes": _codes(highs)}
+    corroborating = [
+        f for f in mediums if f.code in CORROBORATING_CODES and family(f.source) not in high_families
+    ]
+    if high_families and corroborating:
+        return Verdict.compromised, "high_corroborated", {"codes": _codes(highs + corroborating)}
+    if highs:
+        return Verdict.suspicious, "high_single_source", {"count": str(len(highs)), "codes": _codes(highs)}
+    if mediums:
+        return Verdict.suspicious, "medium_only", {"count": str(len(mediums)), "codes": _codes(mediums)}
+    if lows:
+        return Verdict.no_signs, "only_low", {"count": str(len(lows))}
+    return Verdict.no_signs, "nothing_found", {}
+
+
+def _latest_time(finding: Finding) -> datetime | None:
+    """The latest `last_seen` / `time` row of a finding."""
+    latest: datetime | None = None
+    for key, value in finding.evidence:
+        if key not in ("time", "last_seen"):
+            continue
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        latest = parsed if latest is None else max(latest, parsed)
+    return latest
+
+
+def _actively_abused(evidence: Evidence, findings: Sequence[Finding]) -> bool:
+    """A high finding about someone signing in, dated within the last 24 hours."""
+    since = evidence.now - timedelta(hours=24)
+    for f in findings:
+        if f.severity == Severity.high and f.code in _ACTIVE_SIGN_IN_CODES:
+            when = _latest_time(f)
+            if when is not None and when >= since:
+                return True
+    return False
+
+
+def _secure_steps(evidence: Evidence, findings: Sequence[Finding], verdict: Verdict) -> list[Step]:
+    compromised = verdict == Verdict.compromised
+    steps: list[Step] = []
+    user = evidence.user
+    has = {f.code for f in findings}
+    # Password and sessions first: every other fix is undone if the attacker can still sign in.
+    on_prem = {"on_premises": "true" if user.on_premises_sync_enabled else "false"}
+    steps.append(Step("force_password_change", StepPhase.secure, on_prem, url=RESPOND_URL, required=compromised))
+    steps.append(Step("revoke_sessions", StepPhase.secure, {}, url=RESPOND_URL, required=compromised))
+    if "mailbox_forwards_external" in has:
+        target = next(f.params.get("target", "") for f in findings if f.code == "mailbox_forwards_external")
+        steps.append(Step("remove_forwarding", StepPhase.secure, {"target": target}, url=RESPOND_URL,
+                          required=compromised))
+    seen_rules: set[str] = set()
+    for f in findings:
+        if f.code not in _RULE_CODES or f.severity not in (Severity.high, Severity.medium) or not f.rule_id:
+            continue
+        if f.rule_id in seen_rules:
+            continue
+        seen_rules.add(f.rule_id)
+        # A medium "marks as read" rule is the user's own more often than not: offer, don't require.
+        required = compromised and f.severity == Severity.high
+        steps.append(Step("disable_rule", StepPhase.secure, {"rule": f.params.get("rule", "")},
+                          target_id=f.rule_id, url=RULES_URL, required=required))
+    if has & {"mfa_method_registered", "mfa_registered_from_suspicious_ip"}:
+        methods = ", ".join(dict.fromkeys(m.kind for m in mfa_methods(evidence)))
+        steps.append(Step("review_mfa_methods", StepPhase.secure, {"methods": methods}, url=RESPOND_URL,
+                          required=compromised))
+    if compromised and user.account_enabled:
+        abused = _actively_abused(evidence, findings)
+        # When the sign-in log could not be read, active abuse cannot be ruled out: offer the block.
+        if abused or not evidence.is_available(SourceName.sign_ins):
+            steps.append(Step("block_sign_in", StepPhase.secure, {"active": "true" if abused else "unknown"},
+                              url=RESPOND_URL))
+    if compromised and "admin_roles_held" in has:
+        roles = next(f.params.get("roles", "") for f in findings if f.code == "admin_roles_held")
+        steps.append(Step("remove_admin_roles", StepPhase.secure, {"roles": roles}, url=RESPOND_URL))
+    consents = [f for f in findings if f.code == "consent_unverified_app" and f.severity == Severity.high]
+    if consents:
+        apps = ", ".join(dict.fromkeys(f.params.get("app", "") for f in consents))
+        steps.append(Step("review_consents", StepPhase.secure, {"apps": apps}, url=CONSENT_URL,
+                          required=compromised))
+    risky = evidence.risky_user
+    already_confirmed = risky is not None and risky.risk_state.lower() == "confirmedcompromised"
+    if compromised and evidence.is_available(SourceName.risky_user) and not already_confirmed:
+        steps.append(Step("confirm_compromised", StepPhase.secure, {}, url=RESPOND_URL))
+    return steps
+
+
+def assess(evidence: Evidence, findings: Sequence[Finding]) -> Assessment:
+    """Judge the account from its findings (`run_indicators(evidence)`) and the sources that were missing."""
+    verdict, reason_code, params = _judge(findings)
+    missing = key_sources_missing(evidence)
+    if missing and verdict != Verdict.compromised:
+        signs = [f for f in findings if f.severity in (Severity.high, Severity.medium)]
+        sources = ", ".join(s.value for s in missing)
+        if signs:
+            reason_code, params = "incomplete_with_signs", {"sources": sources, "count": str(len(signs))}
+        else:
+            reason_code, params = "incomplete_no_signs", {"sources": sources}
+        verdict = Verdict.incomplete
+
+    steps: list[Step] = []
+    if verdict != Verdict.no_signs:
+        steps.extend(_secure_steps(evidence, findings, verdict))
+    if evidence.restricted is True:
+        steps.append(Step("unblock", StepPhase.unblock, {}, url=UNBLOCK_URL))
+    steps.extend(
+        Step(p.code, StepPhase.prevent, p.params, url=p.url) for p in prevention_steps(evidence)
+    )
+
+    has_admin = any(f.code == "admin_roles_held" for f in findings)
+    urgent = (has_admin and verdict != Verdict.no_signs) or (
+        verdict == Verdict.compromised and _actively_abused(evidence, findings)
+    )
+    return Assessment(
+        verdict=verdict,
+        reason_code=reason_code,
+        reason_params=params,
+        urgent=urgent,
+        recommended_steps=tuple(steps),
+        key_sources_missing=missing,
+    )

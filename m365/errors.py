@@ -1,0 +1,97 @@
+"""Typed failures of Microsoft 365 calls. Each says what is wrong in words an admin can act on."""
+
+from __future__ import annotations
+
+
+class M365Error(Exception):
+    """Base class: a Microsoft 365 call failed. `code` is Microsoft's error code when it sent one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class AuthenticationFailed(M365Error):
+    """The app could not get a token (wrong secret or certificate, unknown client, tenant mismatch)."""
+
+
+class PermissionDenied(M365Error):
+    """403: the app lacks a Graph application permission or an Exchange/Entra role."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permission: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.permission = permission
+
+
+class LicenseRequired(M365Error):
+    """The tenant lacks the licence the API needs (Identity Protection needs Entra ID P2)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        license: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.license = license
+
+
+class NotFound(M365Error):
+    """404 or an Exchange 'couldn't be found' error."""
+
+
+class BadRequest(M365Error):
+    """400: the request was malformed or refused as such."""
+
+
+class OnPremisesMastered(BadRequest):
+    """A write was refused because the user is synchronized from on-premises Active Directory."""
+
+
+class UnblockLimitReached(M365Error):
+    """Microsoft refuses further unblocks of this sender; only Microsoft support can unblock it now."""
+
+
+class Throttled(M365Error):
+    """429 that outlasted the retry budget."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(M365Error):
+    """5xx (or a connection failure) that outlasted the retry budget."""
+
+
+class UpstreamTimeout(M365Error):
+    """The call did not answer within its timeout."""

@@ -1,0 +1,227 @@
+"""Exchange Online admin API client: the REST endpoint behind the ExchangeOnlineManagement v3 module.
+
+`invoke(cmdlet, parameters)` POSTs `{"CmdletInput": {"CmdletName": …, "Parameters": …}}` to
+`/adminapi/beta/{tenantId}/InvokeCommand` and returns the cmdlet's output objects, following
+`@odata.nextLink` (the same body is POSTed to it) up to a page cap. Exchange routes app-only calls by the
+`X-AnchorMailbox` header, which names the tenant's system mailbox on its initial domain.
+
+Exchange error messages look like `|Microsoft.Exchange….ManagementObjectNotFoundException|text` (sometimes
+with an error id before the first `|`); `exchange_error` maps them to `m365.errors` and strips the type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from m365.auth import EXCHANGE_SCOPE
+from m365.errors import M365Error, NotFound, PermissionDenied, UnblockLimitReached
+from m365.http import (
+    AccessTokens,
+    ErrorMapper,
+    HttpResponse,
+    RetryPolicy,
+    Sleep,
+    Transport,
+    build_url,
+    error_fields,
+    path_segment,
+    standard_error,
+)
+from m365.records import BlockedSender, CasMailbox, Mailbox
+
+log = logging.getLogger(__name__)
+
+SERVICE = "Exchange Online"
+DEFAULT_MAX_PAGES = 50
+ANCHOR_MAILBOX = "APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{domain}"
+APP_PERMISSION = "Exchange.ManageAsApp"
+
+# The Exchange role (through an Entra role assigned to the app) each cmdlet needs, for 403 messages.
+CMDLET_ROLES: Mapping[str, str] = {
+    "Get-BlockedSenderAddress": "Security Reader, Security Administrator or Organization Management",
+    "Remove-BlockedSenderAddress": "Security Administrator or Organization Management",
+    "Get-Mailbox": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
+    "Get-CASMailbox": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
+    "Set-Mailbox": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+}
+
+# `[error id]|Full.Type.Name|human text`
+_TYPED_MESSAGE = re.compile(r"^[^|\s]*\|([A-Za-z0-9_.]+)\|(.*)$", re.DOTALL)
+_NOT_FOUND = re.compile(r"couldn't be found|could not be found|ManagementObjectNotFound", re.IGNORECASE)
+_UNBLOCK_LIMIT = re.compile(r"maximum number of times", re.IGNORECASE)
+
+
+def split_exchange_message(message: str) -> tuple[str | None, str]:
+    """`("Microsoft….ValidationException", "text")` from `"|Microsoft….ValidationException|text"`."""
+    match = _TYPED_MESSAGE.match(message.strip())
+    if match:
+        return match.group(1), match.group(2).strip()
+    return None, message.strip()
+
+
+def exchange_error(response: HttpResponse, *, cmdlet: str) -> M365Error:
+    """The typed error for a failed InvokeCommand response of `cmdlet`; the message loses its `|Type|` prefix."""
+    code, raw_message, request_id = error_fields(response.body)
+    request_id = request_id or response.header("request-id")
+    error_type, text = split_exchange_message(raw_message or code or f"HTTP {response.status}")
+    status = response.status
+    error_code = (error_type.rsplit(".", 1)[-1] if error_type else None) or code or None
+    if _UNBLOCK_LIMIT.search(text):
+        return UnblockLimitReached(text, status=status, code=error_code, request_id=request_id)
+    if (error_type and error_type.endswith("ManagementObjectNotFoundException")) or _NOT_FOUND.search(text):
+        return NotFound(text, status=status, code=error_code, request_id=request_id)
+    if status == 403:
+        if APP_PERMISSION.lower() in text.lower():
+            role: str | None = APP_PERMISSION
+            what = f"the application permission {APP_PERMISSION}"
+        else:
+            role = CMDLET_ROLES.get(cmdlet)
+            what = f"the Exchange role {role}" if role else "an Exchange role"
+        return PermissionDenied(f"The app lacks {what} for {cmdlet}: {text}", permission=role, status=status,
+                                code=error_code, request_id=request_id)
+    return standard_error(response, SERVICE, text, code=error_code, request_id=request_id)
+
+
+class ExchangeClient:
+    """Exchange Online cmdlets over REST, over one shared `aiohttp.ClientSession`. See the module docstring.
+
+    `anchor_domain` is the tenant's initial domain (`contoso.onmicrosoft.com`); pass it, or pass
+    `anchor_domain_source`, an async callable asked once, on first use (e.g. from Graph `/organization`).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        tokens: AccessTokens,
+        *,
+        tenant_id: str,
+        base_url: str = "https://outlook.office365.com",
+        anchor_domain: str | None = None,
+        anchor_domain_source: Callable[[], Awaitable[str]] | None = None,
+        timeout_seconds: float = 20.0,
+        retry: RetryPolicy | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not anchor_domain and anchor_domain_source is None:
+            raise ValueError("ExchangeClient needs anchor_domain or anchor_domain_source")
+        self.tenant_id = tenant_id
+        self.base_url = base_url.rstrip("/")
+        self._base = URL(self.base_url)
+        self._anchor_domain = anchor_domain
+        self._anchor_source = anchor_domain_source
+        self._anchor_lock = asyncio.Lock()
+        self.max_pages = max_pages
+        self._transport = Transport(session, tokens, EXCHANGE_SCOPE, service=SERVICE,
+                                    timeout_seconds=timeout_seconds, retry=retry, sleep=sleep)
+
+    @property
+    def endpoint(self) -> URL:
+        """`{base}/adminapi/beta/{tenantId}/InvokeCommand`."""
+        return build_url(self.base_url, f"/adminapi/beta/{path_segment(self.tenant_id)}/InvokeCommand")
+
+    async def anchor_mailbox(self) -> str:
+        """The `X-AnchorMailbox` value (resolves the initial domain on first use)."""
+        if self._anchor_domain is None:
+            async with self._anchor_lock:
+                if self._anchor_domain is None:
+                    assert self._anchor_source is not None  # checked in __init__
+                    self._anchor_domain = await self._anchor_source()
+        return ANCHOR_MAILBOX.format(domain=self._anchor_domain)
+
+    async def invoke(
+        self,
+        cmdlet: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        max_pages: int | None = None,
+        timeout_seconds: float | None = None,
+        idempotent: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Run `cmdlet` with `parameters` (JSON values; None is `$null`) and return its output objects.
+
+        `idempotent=False` limits retries to failures that prove the cmdlet did not run (see `Transport.send`).
+        """
+        body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters or {})}}
+        headers = {"X-AnchorMailbox": await self.anchor_mailbox()}
+        mapper = _mapper(cmdlet)
+        page_cap = max_pages or self.max_pages
+        items: list[dict[str, Any]] = []
+        url: URL | None = self.endpoint
+        pages = 0
+        while url is not None:
+            response = await self._transport.send("POST", url, map_error=mapper, json_body=body, headers=headers,
+                                                  timeout_seconds=timeout_seconds, idempotent=idempotent)
+            pages += 1
+            answer = response.body if isinstance(response.body, Mapping) else {}
+            value = answer.get("value")
+            if isinstance(value, list):
+                items.extend(v for v in value if isinstance(v, dict))
+            next_link = answer.get("@odata.nextLink")
+            if not isinstance(next_link, str) or not next_link:
+                break
+            if pages >= page_cap:
+                log.warning("Exchange %s: stopped after %d pages (%d objects); more exist", cmdlet, pages, len(items))
+                break
+            url = self._next_url(next_link)
+        log.debug("Exchange %s -> %d objects in %d pages", cmdlet, len(items), pages)
+        return items
+
+    def _next_url(self, next_link: str) -> URL:
+        url = URL(next_link, encoded=True)
+        if not url.is_absolute():
+            url = URL(self.base_url + "/" + next_link.lstrip("/"), encoded=True)
+        # The token goes wherever the link points: never off the Exchange host.
+        if url.origin() != self._base.origin():
+            raise M365Error(f"Exchange returned a nextLink to another host ({url.host}); not followed")
+        return url
+
+    # -- typed cmdlets ---------------------------------------------------------------------------------
+
+    async def get_blocked_senders(self, address: str | None = None) -> list[BlockedSender]:
+        """`Get-BlockedSenderAddress [-SenderAddress address]`."""
+        parameters = {"SenderAddress": address} if address else {}
+        return [BlockedSender.from_exchange(o) for o in await self.invoke("Get-BlockedSenderAddress", parameters)]
+
+    async def remove_blocked_sender(self, address: str) -> None:
+        """`Remove-BlockedSenderAddress -SenderAddress address`; raises `UnblockLimitReached`."""
+        # Microsoft counts unblocks toward a limit: never repeat one that may already have happened.
+        await self.invoke("Remove-BlockedSenderAddress", {"SenderAddress": address}, idempotent=False)
+
+    async def get_mailbox(self, identity: str) -> Mailbox:
+        """`Get-Mailbox -Identity identity`; raises `NotFound` when there is no such mailbox."""
+        objects = await self.invoke("Get-Mailbox", {"Identity": identity})
+        if not objects:
+            raise NotFound(f"No mailbox {identity!r}")
+        return Mailbox.from_exchange(objects[0])
+
+    async def get_cas_mailbox(self, identity: str) -> CasMailbox:
+        """`Get-CASMailbox -Identity identity`; raises `NotFound` when there is no such mailbox."""
+        objects = await self.invoke("Get-CASMailbox", {"Identity": identity})
+        if not objects:
+            raise NotFound(f"No mailbox {identity!r}")
+        return CasMailbox.from_exchange(objects[0])
+
+    async def remove_mailbox_forwarding(self, identity: str) -> None:
+        """`Set-Mailbox -Identity identity -ForwardingSmtpAddress $null -ForwardingAddress $null
+        -DeliverToMailboxAndForward $false`."""
+        await self.invoke("Set-Mailbox", {
+            "Identity": identity,
+            "ForwardingSmtpAddress": None,
+            "ForwardingAddress": None,
+            "DeliverToMailboxAndForward": False,
+        })
+
+
+def _mapper(cmdlet: str) -> ErrorMapper:
+    def mapper(response: HttpResponse) -> M365Error:
+        return exchange_error(response, cmdlet=cmdlet)
+
+    return mapper

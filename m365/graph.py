@@ -1,0 +1,559 @@
+"""Microsoft Graph client: requests, paging, `$batch`, error mapping, and the typed calls the bot makes.
+
+Low level: `get`, `get_paged` (follows `@odata.nextLink` up to a page cap), `post`, `patch`, `batch`
+(≤ 20 requests per `$batch` call; inner 429s are retried). Query options go in `params`; `$search` and
+`$count` add the `ConsistencyLevel: eventual` header Graph requires for them.
+
+High level: one method per Graph call of DESIGN.md's evidence table, returning `m365.records`. They
+raise `m365.errors` exceptions (a missing object is `NotFound`); `m365.tenant.M365Tenant` decides where
+that means None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from m365 import odata
+from m365.auth import GRAPH_SCOPE
+from m365.errors import LicenseRequired, M365Error, OnPremisesMastered, PermissionDenied
+from m365.http import (
+    RETRY_STATUSES,
+    AccessTokens,
+    ErrorMapper,
+    HttpResponse,
+    QueryParams,
+    RetryPolicy,
+    Sleep,
+    Transport,
+    build_url,
+    error_fields,
+    parse_retry_after,
+    path_segment,
+    standard_error,
+)
+from m365.records import (
+    AuthMethod,
+    DirectoryAudit,
+    DirectoryObject,
+    InboxRule,
+    MailFolder,
+    OAuthGrant,
+    RegistrationDetails,
+    RiskDetection,
+    RiskyUser,
+    SecurityAlert,
+    ServicePrincipal,
+    SignIn,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = "Microsoft Graph"
+BATCH_LIMIT = 20  # Graph refuses a $batch with more requests
+DEFAULT_MAX_PAGES = 50
+MAX_TOP = 999
+ENTRA_ID_P1 = "Microsoft Entra ID P1"
+ENTRA_ID_P2 = "Microsoft Entra ID P2"
+
+# Application permission each route needs, for 403s whose message does not name it. Mirrors DESIGN.md's
+# evidence table; first match wins. Paths are relative to the version root (`/v1.0`).
+ROUTE_PERMISSIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("GET", re.compile(r"^/auditLogs/(signIns|directoryAudits)"), "AuditLog.Read.All"),
+    ("GET", re.compile(r"^/reports/authenticationMethods/"), "AuditLog.Read.All"),
+    ("POST", re.compile(r"^/identityProtection/riskyUsers/(confirmCompromised|dismiss)"),
+     "IdentityRiskyUser.ReadWrite.All"),
+    ("GET", re.compile(r"^/identityProtection/riskyUsers"), "IdentityRiskyUser.Read.All"),
+    ("GET", re.compile(r"^/identityProtection/riskDetections"), "IdentityRiskEvent.Read.All"),
+    ("GET", re.compile(r"^/users/[^/]+/authentication/methods"), "UserAuthenticationMethod.Read.All"),
+    ("GET", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules"), "MailboxSettings.Read"),
+    ("PATCH", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules"), "MailboxSettings.ReadWrite"),
+    ("GET", re.compile(r"^/users/[^/]+/mailFolders"), "Mail.ReadBasic.All"),
+    ("GET", re.compile(r"^/users/[^/]+/oauth2PermissionGrants"), "Directory.Read.All"),
+    ("GET", re.compile(r"^/servicePrincipals"), "Directory.Read.All"),
+    ("GET", re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)"), "GroupMember.Read.All"),
+    ("GET", re.compile(r"^/security/alerts_v2"), "SecurityAlert.Read.All"),
+    ("POST", re.compile(r"^/users/[^/]+/revokeSignInSessions"), "User.RevokeSessions.All"),
+    ("PATCH", re.compile(r"^/users/[^/]+$"), "User.ReadWrite.All"),
+    ("GET", re.compile(r"^/organization"), "Organization.Read.All"),
+    ("GET", re.compile(r"^/users"), "User.Read.All"),
+)
+
+# A Graph permission name as Microsoft writes it in 403 messages: `AuditLog.Read.All`, `MailboxSettings.Read`.
+_PERMISSION_NAME = re.compile(r"\b[A-Z][A-Za-z0-9]+(?:\.[A-Z][A-Za-z0-9]+)*\.(?:Read|ReadWrite|ReadBasic|All|Send)\b")
+_LICENSE_HINT = re.compile(
+    r"not licensed|\bP[12]\b|premium licen[cs]e|NonPremiumTenant|requires? (?:a |an )?(?:valid )?licen[cs]e",
+    re.IGNORECASE,
+)
+_ON_PREMISES = re.compile(r"on-?premises?[ -]mastered|on-?premises? (?:directory|ad)|directory ?sync", re.IGNORECASE)
+
+
+def route_permission(method: str, path: str) -> str | None:
+    """The application permission DESIGN.md lists for this route (path relative to `/v1.0`), if any."""
+    for route_method, pattern, permission in ROUTE_PERMISSIONS:
+        if route_method == method.upper() and pattern.search(path):
+            return permission
+    return None
+
+
+def required_license(route: str, message: str) -> str:
+    """Which Entra ID licence a licence error is about: P2 for Identity Protection, P1 for sign-in logs/reports."""
+    if "P1" in message and "P2" not in message:
+        return ENTRA_ID_P1
+    if "/identityProtection/" in route or "P2" in message:
+        return ENTRA_ID_P2
+    if route.startswith(("/auditLogs/signIns", "/reports/")) or "/auditLogs/signIns" in route:
+        return ENTRA_ID_P1
+    return ENTRA_ID_P2
+
+
+def graph_error(
+    response: HttpResponse,
+    *,
+    route: str | None = None,
+    permission: str | None = None,
+) -> M365Error:
+    """The typed error for a failed Graph response.
+
+    `route` is the path relative to the version root (for the permission table); `permission` overrides
+    the table when the caller knows better (a PATCH of `accountEnabled` needs another permission than one
+    of `passwordProfile`).
+    """
+    code, message, request_id = error_fields(response.body)
+    request_id = request_id or response.header("request-id")
+    status = response.status
+    text = message or code or f"HTTP {status}"
+    if status == 403:
+        if _LICENSE_HINT.search(text) or _LICENSE_HINT.search(code):
+            licence = required_license(route or response.path, text)
+            return LicenseRequired(
+                f"The tenant lacks the licence this needs ({licence}): {text}",
+                license=licence, status=status, code=code or None, request_id=request_id,
+            )
+        named = _PERMISSION_NAME.search(text)
+        perm = named.group(0) if named else permission or route_permission(response.method, route or response.path)
+        what = f"the Microsoft Graph application permission {perm}" if perm else "a Microsoft Graph permission"
+        return PermissionDenied(f"The app lacks {what}: {text}", permission=perm, status=status,
+                                code=code or None, request_id=request_id)
+    if status == 400 and _ON_PREMISES.search(text):
+        return OnPremisesMastered(
+            f"The user is synchronized from on-premises Active Directory; change it there: {text}",
+            status=status, code=code or None, request_id=request_id,
+        )
+    return standard_error(response, SERVICE, text, code=code or None, request_id=request_id)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One request inside a `$batch`: `url` is relative to the version root, e.g. `/servicePrincipals/{id}`."""
+
+    id: str
+    method: str
+    url: str
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object Graph expects in `requests`."""
+        item: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
+        headers = dict(self.headers)
+        if self.body is not None:
+            item["body"] = self.body
+            headers.setdefault("Content-Type", "application/json")
+        if headers:
+            item["headers"] = headers
+        return item
+
+
+@dataclass(frozen=True)
+class BatchResponse:
+    """One answer of a `$batch`."""
+
+    id: str
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """True for 2xx."""
+        return 200 <= self.status < 300
+
+    def error(self, request: BatchRequest) -> M365Error:
+        """The typed error this answer stands for (call when not `ok`)."""
+        path = request.url.split("?", 1)[0]
+        response = HttpResponse(self.status, CIMultiDictProxy(CIMultiDict(self.headers)), self.body,
+                                request.method.upper(), path)
+        return graph_error(response, route=path)
+
+
+class GraphClient:
+    """Microsoft Graph over one shared `aiohttp.ClientSession`. See the module docstring."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        tokens: AccessTokens,
+        *,
+        base_url: str = "https://graph.microsoft.com/v1.0",
+        timeout_seconds: float = 20.0,
+        retry: RetryPolicy | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._base = URL(self.base_url)
+        self.max_pages = max_pages
+        self._sleep = sleep
+        self._transport = Transport(session, tokens, GRAPH_SCOPE, service=SERVICE, timeout_seconds=timeout_seconds,
+                                    retry=retry, sleep=sleep)
+
+    # -- low level -------------------------------------------------------------------------------------
+
+    async def get(self, path: str, params: QueryParams | None = None, *, timeout_seconds: float | None = None) -> Any:
+        """GET `path` (relative to the version root, already encoded) and return the JSON body."""
+        response = await self._send("GET", path, params, timeout_seconds=timeout_seconds)
+        return response.body
+
+    async def get_paged(
+        self,
+        path: str,
+        params: QueryParams | None = None,
+        *,
+        max_pages: int | None = None,
+        max_items: int | None = None,
+        timeout_seconds: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """GET a collection and follow `@odata.nextLink` until done, `max_pages` pages, or `max_items` items."""
+        page_cap = max_pages or self.max_pages
+        items: list[dict[str, Any]] = []
+        headers = _consistency_headers(params)
+        url: URL | None = build_url(self.base_url, path, params)
+        pages = 0
+        while url is not None:
+            response = await self._transport.send("GET", url, map_error=self._mapper(path), headers=headers,
+                                                  timeout_seconds=timeout_seconds)
+            pages += 1
+            body = response.body if isinstance(response.body, Mapping) else {}
+            value = body.get("value")
+            if isinstance(value, list):
+                items.extend(v for v in value if isinstance(v, dict))
+            if max_items is not None and len(items) >= max_items:
+                return items[:max_items]
+            next_link = body.get("@odata.nextLink")
+            if not isinstance(next_link, str) or not next_link:
+                break
+            if pages >= page_cap:
+                log.warning("Graph %s: stopped after %d pages (%d items); more exist", path, pages, len(items))
+                break
+            url = self._next_url(next_link)
+        return items
+
+    async def post(self, path: str, body: Any = None, *, permission: str | None = None,
+                   timeout_seconds: float | None = None) -> Any:
+        """POST JSON to `path`; returns the JSON answer (None for 204)."""
+        response = await self._send("POST", path, None, body=body, permission=permission,
+                                    timeout_seconds=timeout_seconds)
+        return response.body
+
+    async def patch(self, path: str, body: Any, *, permission: str | None = None,
+                    timeout_seconds: float | None = None) -> Any:
+        """PATCH `path` with a JSON body; returns the JSON answer (None for 204)."""
+        response = await self._send("PATCH", path, None, body=body, permission=permission,
+                                    timeout_seconds=timeout_seconds)
+        return response.body
+
+    async def batch(self, requests: Sequence[BatchRequest]) -> list[BatchResponse]:
+        """Send `requests` through `$batch`, at most 20 per call, in order; answers come back in request order.
+
+        Inner 429/503/504 answers are sent again (only those) after their `Retry-After` or a backoff, within
+        the retry policy; what still fails is returned as it is, for the caller to judge per item.
+        """
+        ids = [r.id for r in requests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("BatchRequest ids must be unique")
+        by_id: dict[str, BatchResponse] = {}
+        for start in range(0, len(requests), BATCH_LIMIT):
+            chunk = list(requests[start:start + BATCH_LIMIT])
+            by_id.update(await self._batch_chunk(chunk))
+        return [by_id.get(r.id) or BatchResponse(r.id, 502, {}, {"error": {"message": "no answer in $batch"}})
+                for r in requests]
+
+    async def _batch_chunk(self, chunk: list[BatchRequest]) -> dict[str, BatchResponse]:
+        policy = self._transport.retry
+        pending = chunk
+        done: dict[str, BatchResponse] = {}
+        waited = 0.0
+        attempt = 0
+        while pending:
+            attempt += 1
+            response = await self._send("POST", "/$batch", None, body={"requests": [r.as_json() for r in pending]})
+            answers = _batch_answers(response.body)
+            retry: list[BatchRequest] = []
+            delay = 0.0
+            for request in pending:
+                answer = answers.get(request.id)
+                if answer is None:
+                    continue
+                done[request.id] = answer
+                if answer.status in RETRY_STATUSES:
+                    retry.append(request)
+                    after = parse_retry_after(_header(answer.headers, "Retry-After"))
+                    delay = max(delay, after if after is not None else self._transport.backoff(attempt))
+            if not retry:
+                break
+            if attempt >= policy.max_attempts or waited + delay > policy.budget_seconds:
+                log.warning("Graph $batch: %d inner requests still throttled/failing after %d attempts",
+                            len(retry), attempt)
+                break
+            log.warning("Graph $batch: %d inner requests throttled; retry in %.2f s", len(retry), delay)
+            await self._sleep(delay)
+            waited += delay
+            pending = retry
+        return done
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: QueryParams | None,
+        *,
+        body: Any = None,
+        permission: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> HttpResponse:
+        url = build_url(self.base_url, path, params)
+        return await self._transport.send(method, url, map_error=self._mapper(path, permission), json_body=body,
+                                          headers=_consistency_headers(params), timeout_seconds=timeout_seconds)
+
+    def _mapper(self, path: str, permission: str | None = None) -> ErrorMapper:
+        route = path.split("?", 1)[0]
+
+        def mapper(response: HttpResponse) -> M365Error:
+            return graph_error(response, route=route, permission=permission)
+
+        return mapper
+
+    def _next_url(self, next_link: str) -> URL:
+        url = URL(next_link, encoded=True)
+        if not url.is_absolute():
+            url = URL(self.base_url + "/" + next_link.lstrip("/"), encoded=True)
+        # The token goes wherever the link points: never off the Graph host.
+        if url.origin() != self._base.origin():
+            raise M365Error(f"Graph returned a nextLink to another host ({url.host}); not followed")
+        return url
+
+    # -- directory -------------------------------------------------------------------------------------
+
+    async def get_user(self, id_or_upn: str) -> User:
+        """`GET /users/{id or UPN}`; raises `NotFound`."""
+        body = await self.get(f"/users/{user_segment(id_or_upn)}", {"$select": User.SELECT})
+        return User.from_graph(_mapping(body))
+
+    async def list_users(self, filter_: str | None = None, *, search: str | None = None, top: int = 10) -> list[User]:
+        """`GET /users` with `$filter` and/or `$search` (the latter with `$count` and eventual consistency)."""
+        params: dict[str, str | int | bool] = {"$select": User.SELECT, "$top": max(1, min(top, MAX_TOP))}
+        if filter_:
+            params["$filter"] = filter_
+        if search:
+            params["$search"] = search
+            params["$count"] = True
+        items = await self.get_paged("/users", params, max_pages=1, max_items=top)
+        return [User.from_graph(i) for i in items]
+
+    async def get_organization_domains(self) -> list[tuple[str, bool]]:
+        """`GET /organization?$select=verifiedDomains` → [(domain name, is initial domain)]."""
+        body = await self.get("/organization", {"$select": "id,verifiedDomains"})
+        domains: list[tuple[str, bool]] = []
+        for org in _mapping(body).get("value") or []:
+            if not isinstance(org, Mapping):
+                continue
+            for domain in org.get("verifiedDomains") or []:
+                if isinstance(domain, Mapping) and isinstance(domain.get("name"), str):
+                    domains.append((domain["name"].lower(), domain.get("isInitial") is True))
+        return domains
+
+    async def list_memberships(self, user_id: str) -> list[DirectoryObject]:
+        """`GET /users/{id}/transitiveMemberOf` (groups and directory roles)."""
+        items = await self.get_paged(f"/users/{user_segment(user_id)}/transitiveMemberOf",
+                                     {"$select": "id,displayName,roleTemplateId", "$top": MAX_TOP})
+        return [DirectoryObject.from_graph(i) for i in items]
+
+    # -- mailbox ---------------------------------------------------------------------------------------
+
+    async def list_inbox_rules(self, user_id: str) -> list[InboxRule]:
+        """`GET /users/{id}/mailFolders/inbox/messageRules`."""
+        items = await self.get_paged(f"/users/{user_segment(user_id)}/mailFolders/inbox/messageRules")
+        return [InboxRule.from_graph(i) for i in items]
+
+    async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
+        """`PATCH /users/{id}/mailFolders/inbox/messageRules/{rule}` `{isEnabled}`."""
+        await self.patch(f"/users/{user_segment(user_id)}/mailFolders/inbox/messageRules/{path_segment(rule_id)}",
+                         {"isEnabled": enabled})
+
+    async def list_mail_folders(self, user_id: str) -> list[MailFolder]:
+        """`GET /users/{id}/mailFolders` (top level)."""
+        items = await self.get_paged(f"/users/{user_segment(user_id)}/mailFolders",
+                                     {"$select": "id,displayName,wellKnownName", "$top": 100})
+        return [MailFolder.from_graph(i) for i in items]
+
+    # -- sign-ins and audit ----------------------------------------------------------------------------
+
+    async def list_sign_ins(self, filter_: str, *, limit: int) -> list[SignIn]:
+        """`GET /auditLogs/signIns?$filter=…`, newest first as Graph returns them, at most `limit`."""
+        items = await self.get_paged("/auditLogs/signIns", {"$filter": filter_, "$top": min(limit, MAX_TOP)},
+                                     max_items=limit)
+        return [SignIn.from_graph(i) for i in items]
+
+    async def list_directory_audits(self, filter_: str, *, limit: int) -> list[DirectoryAudit]:
+        """`GET /auditLogs/directoryAudits?$filter=…`, at most `limit`."""
+        items = await self.get_paged("/auditLogs/directoryAudits",
+                                     {"$filter": filter_, "$top": min(limit, MAX_TOP)}, max_items=limit)
+        return [DirectoryAudit.from_graph(i) for i in items]
+
+    # -- identity protection ---------------------------------------------------------------------------
+
+    async def get_risky_user(self, user_id: str) -> RiskyUser:
+        """`GET /identityProtection/riskyUsers/{id}`; raises `NotFound`, `LicenseRequired`."""
+        body = await self.get(f"/identityProtection/riskyUsers/{path_segment(user_id)}")
+        return RiskyUser.from_graph(_mapping(body))
+
+    async def list_risk_detections(self, user_id: str, since: datetime) -> list[RiskDetection]:
+        """`GET /identityProtection/riskDetections?$filter=userId eq … and detectedDateTime ge …`."""
+        filter_ = odata.and_([odata.eq("userId", user_id), odata.ge("detectedDateTime", since)])
+        items = await self.get_paged("/identityProtection/riskDetections", {"$filter": filter_, "$top": 500})
+        return [RiskDetection.from_graph(i) for i in items]
+
+    async def confirm_compromised(self, user_ids: Sequence[str]) -> None:
+        """`POST /identityProtection/riskyUsers/confirmCompromised {"userIds": […]}`."""
+        await self.post("/identityProtection/riskyUsers/confirmCompromised", {"userIds": list(user_ids)})
+
+    async def dismiss_risk(self, user_ids: Sequence[str]) -> None:
+        """`POST /identityProtection/riskyUsers/dismiss {"userIds": […]}`."""
+        await self.post("/identityProtection/riskyUsers/dismiss", {"userIds": list(user_ids)})
+
+    # -- authentication methods ------------------------------------------------------------------------
+
+    async def list_auth_methods(self, user_id: str) -> list[AuthMethod]:
+        """`GET /users/{id}/authentication/methods`."""
+        items = await self.get_paged(f"/users/{user_segment(user_id)}/authentication/methods")
+        return [AuthMethod.from_graph(i) for i in items]
+
+    async def get_registration_details(self, user_id: str) -> RegistrationDetails:
+        """`GET /reports/authenticationMethods/userRegistrationDetails/{id}`; raises `NotFound`."""
+        body = await self.get(f"/reports/authenticationMethods/userRegistrationDetails/{path_segment(user_id)}")
+        return RegistrationDetails.from_graph(_mapping(body))
+
+    # -- consents --------------------------------------------------------------------------------------
+
+    async def list_oauth_grants(self, user_id: str) -> list[OAuthGrant]:
+        """`GET /users/{id}/oauth2PermissionGrants`."""
+        items = await self.get_paged(f"/users/{user_segment(user_id)}/oauth2PermissionGrants")
+        return [OAuthGrant.from_graph(i) for i in items]
+
+    async def get_service_principals(self, ids: Sequence[str]) -> list[ServicePrincipal]:
+        """The service principals with these ids, through `$batch`; unknown ids are left out.
+
+        Raises the first non-404 failure (a missing permission, say), since then none can be trusted.
+        """
+        unique = list(dict.fromkeys(i for i in ids if i))
+        select = "id,appId,displayName,publisherName,verifiedPublisher,appOwnerOrganizationId"
+        requests = [BatchRequest(str(n), "GET", f"/servicePrincipals/{path_segment(sp)}?$select={select}")
+                    for n, sp in enumerate(unique)]
+        out: list[ServicePrincipal] = []
+        for request, answer in zip(requests, await self.batch(requests), strict=True):
+            if answer.ok:
+                out.append(ServicePrincipal.from_graph(_mapping(answer.body)))
+            elif answer.status != 404:
+                raise answer.error(request)
+        return out
+
+    # -- Defender --------------------------------------------------------------------------------------
+
+    async def list_alerts(self, since: datetime, *, limit: int = 500) -> list[SecurityAlert]:
+        """`GET /security/alerts_v2?$filter=createdDateTime ge …`."""
+        items = await self.get_paged("/security/alerts_v2",
+                                     {"$filter": odata.ge("createdDateTime", since), "$top": min(limit, MAX_TOP)},
+                                     max_items=limit)
+        return [SecurityAlert.from_graph(i) for i in items]
+
+    # -- account writes --------------------------------------------------------------------------------
+
+    async def revoke_sign_in_sessions(self, user_id: str) -> None:
+        """`POST /users/{id}/revokeSignInSessions`."""
+        await self.post(f"/users/{user_segment(user_id)}/revokeSignInSessions")
+
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
+        """`PATCH /users/{id} {"accountEnabled": …}`; raises `OnPremisesMastered` for synced users."""
+        await self.patch(f"/users/{user_segment(user_id)}", {"accountEnabled": enabled},
+                         permission="User.EnableDisableAccount.All")
+
+    async def force_password_change(self, user_id: str) -> None:
+        """`PATCH /users/{id}` with `forceChangePasswordNextSignIn` only: the bot never sets a password."""
+        await self.patch(f"/users/{user_segment(user_id)}",
+                         {"passwordProfile": {"forceChangePasswordNextSignIn": True}},
+                         permission="User.ReadWrite.All")
+
+
+def user_segment(id_or_upn: str) -> str:
+    """The `/users/{…}` key. A UPN starting with `$` needs Graph's `('…')` key syntax, else it reads as a path."""
+    if id_or_upn.startswith("$"):
+        return "(" + path_segment(odata.quote(id_or_upn)) + ")"
+    return path_segment(id_or_upn)
+
+
+def _consistency_headers(params: QueryParams | None) -> dict[str, str] | None:
+    if not params:
+        return None
+    keys = params.keys() if isinstance(params, Mapping) else [k for k, _ in params]
+    # Advanced queries ($search, $count) are served only from the eventually consistent index.
+    if any(k in ("$search", "$count") for k in keys):
+        return {"ConsistencyLevel": "eventual"}
+    return None
+
+
+def _mapping(body: Any) -> Mapping[str, Any]:
+    if isinstance(body, Mapping):
+        return body
+    raise M365Error("Microsoft Graph answered without a JSON object")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _batch_answers(body: Any) -> dict[str, BatchResponse]:
+    out: dict[str, BatchResponse] = {}
+    responses = body.get("responses") if isinstance(body, Mapping) else None
+    if not isinstance(responses, list):
+        raise M365Error("Microsoft Graph $batch answered without `responses`")
+    for item in responses:
+        if not isinstance(item, Mapping):
+            continue
+        rid = item.get("id")
+        status = item.get("status")
+        if not isinstance(rid, str) or not isinstance(status, int):
+            continue
+        headers = item.get("headers")
+        out[rid] = BatchResponse(
+            id=rid,
+            status=status,
+            headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {},
+            body=item.get("body"),
+        )
+    return out
+

@@ -1,0 +1,163 @@
+"""`Tenant`: what the rest of the bot may ask of Microsoft 365. `m365.tenant.M365Tenant` implements it.
+
+Reads return frozen records (`m365.records`); failures raise `m365.errors.M365Error` subclasses.
+Lookups of one object return None for "does not exist"; lists return an empty tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from m365.records import (
+    AuthMethod,
+    BlockedSender,
+    CasMailbox,
+    DirectoryAudit,
+    DirectoryObject,
+    InboxRule,
+    Mailbox,
+    MailFolder,
+    OAuthGrant,
+    RegistrationDetails,
+    RiskDetection,
+    RiskyUser,
+    SecurityAlert,
+    ServicePrincipal,
+    SignIn,
+    User,
+)
+
+
+class Tenant(Protocol):
+    """One Microsoft 365 tenant, seen through app-only Graph and Exchange Online permissions."""
+
+    @property
+    def tenant_id(self) -> str:
+        """The Entra tenant id (GUID)."""
+        ...
+
+    async def ping(self) -> None:
+        """A cheap authenticated call that raises `M365Error` when the tenant cannot be reached."""
+        ...
+
+    # Directory
+    async def get_user(self, id_or_upn: str) -> User | None:
+        """The user with this object id or UPN, or None."""
+        ...
+
+    async def find_users(self, text: str, *, top: int = 10) -> tuple[User, ...]:
+        """Users whose UPN, mail, alias or proxy address equals `text`, or whose display name matches it."""
+        ...
+
+    async def list_verified_domains(self) -> tuple[str, ...]:
+        """The tenant's verified domains (lower case), to judge what is outside the tenant."""
+        ...
+
+    async def list_memberships(self, user_id: str) -> tuple[DirectoryObject, ...]:
+        """Groups and directory roles the user belongs to, transitively."""
+        ...
+
+    # Restriction (Exchange)
+    async def get_blocked_sender(self, address: str) -> BlockedSender | None:
+        """The Restricted entities entry for this address, or None when it may send."""
+        ...
+
+    async def list_blocked_senders(self) -> tuple[BlockedSender, ...]:
+        """Every restricted sender of the tenant."""
+        ...
+
+    async def remove_blocked_sender(self, address: str) -> None:
+        """Take the address off Restricted entities. Raises `UnblockLimitReached` past Microsoft's limit."""
+        ...
+
+    # Mailbox (Exchange)
+    async def get_mailbox(self, identity: str) -> Mailbox | None:
+        """`Get-Mailbox`, or None when the user has no mailbox."""
+        ...
+
+    async def get_cas_mailbox(self, identity: str) -> CasMailbox | None:
+        """`Get-CASMailbox`, or None when the user has no mailbox."""
+        ...
+
+    async def remove_mailbox_forwarding(self, identity: str) -> None:
+        """`Set-Mailbox` with forwarding cleared."""
+        ...
+
+    # Mailbox (Graph)
+    async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
+        """The inbox rules of the user's mailbox."""
+        ...
+
+    async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
+        """Enable or disable one inbox rule."""
+        ...
+
+    async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
+        """Top-level mail folders, to name the target of a move rule."""
+        ...
+
+    # Sign-ins and audit (Graph, throttled hard)
+    async def list_sign_ins(self, user_id: str, since: datetime, *, limit: int = 500) -> tuple[SignIn, ...]:
+        """Sign-ins of the user since `since`, newest first."""
+        ...
+
+    async def list_directory_audits(self, user_id: str, since: datetime, *, limit: int = 200) -> tuple[
+        DirectoryAudit, ...
+    ]:
+        """Directory audit records that target the user since `since`."""
+        ...
+
+    # Identity Protection (Entra ID P2)
+    async def get_risky_user(self, user_id: str) -> RiskyUser | None:
+        """The user's risk, or None when Identity Protection has no record of them."""
+        ...
+
+    async def list_risk_detections(self, user_id: str, since: datetime) -> tuple[RiskDetection, ...]:
+        """Risk detections of the user since `since`."""
+        ...
+
+    async def confirm_compromised(self, user_id: str) -> None:
+        """Mark the user confirmed compromised (risk high)."""
+        ...
+
+    async def dismiss_risk(self, user_id: str) -> None:
+        """Dismiss the user's risk."""
+        ...
+
+    # Authentication methods
+    async def list_auth_methods(self, user_id: str) -> tuple[AuthMethod, ...]:
+        """Registered authentication methods, the password included."""
+        ...
+
+    async def get_registration_details(self, user_id: str) -> RegistrationDetails | None:
+        """MFA registration summary from the authentication methods report."""
+        ...
+
+    # Consents
+    async def list_oauth_grants(self, user_id: str) -> tuple[OAuthGrant, ...]:
+        """Delegated permission grants the user consented to."""
+        ...
+
+    async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
+        """The service principals with these ids (unknown ids are left out)."""
+        ...
+
+    # Defender
+    async def list_alerts(self, since: datetime, *, user_upn: str | None = None) -> tuple[SecurityAlert, ...]:
+        """Defender alerts since `since`, for one user when `user_upn` is given."""
+        ...
+
+    # Account writes (Graph)
+    async def revoke_sign_in_sessions(self, user_id: str) -> None:
+        """Invalidate the user's refresh tokens and session cookies."""
+        ...
+
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
+        """Block or allow sign-in. Raises `OnPremisesMastered` for synced users."""
+        ...
+
+    async def force_password_change(self, user_id: str) -> None:
+        """Require a password change at next sign-in. Raises `OnPremisesMastered` for synced users."""
+        ...

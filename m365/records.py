@@ -1,0 +1,654 @@
+"""Typed, frozen records of what Microsoft 365 returns.
+
+Each record has a `from_graph` / `from_exchange` constructor that takes the response object exactly as
+Microsoft sends it (Graph camelCase JSON, Exchange cmdlet output in PascalCase) and tolerates missing or
+null properties. Strings in these records come from the tenant and may be written by an attacker:
+whoever shows them must escape them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Json = Mapping[str, Any]
+_MS_DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """Parse Graph's ISO 8601 or Exchange's `/Date(ms)/` and ISO forms into an aware UTC datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    match = _MS_DATE.match(text)
+    if match:
+        try:
+            return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Graph sends up to 7 fractional digits; Python accepts at most 6.
+    if "." in text:
+        head, _, tail = text.partition(".")
+        frac = ""
+        rest = ""
+        for i, ch in enumerate(tail):
+            if not ch.isdigit():
+                rest = tail[i:]
+                break
+            frac += ch
+        text = f"{head}.{frac[:6]}{rest}" if frac else f"{head}{rest}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    # Exchange may send a local offset; callers compare and render in UTC.
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _str(obj: Json, key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(obj: Json, key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _bool(obj: Json, key: str, default: bool = False) -> bool:
+    value = obj.get(key)
+    return value if isinstance(value, bool) else default
+
+
+def _opt_bool(obj: Json, key: str) -> bool | None:
+    value = obj.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def _map(obj: Json, key: str) -> Json:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, Sequence):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+def _recipients(obj: Json, key: str) -> tuple[str, ...]:
+    """Graph `recipient[]` → addresses."""
+    items = obj.get(key)
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        return ()
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            address = _str(_map(item, "emailAddress"), "address")
+            if address:
+                out.append(address)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class User:
+    """An Entra user (`/users/{id}`)."""
+
+    id: str
+    user_principal_name: str
+    display_name: str
+    mail: str | None = None
+    mail_nickname: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    account_enabled: bool = True
+    user_type: str = "Member"
+    on_premises_sync_enabled: bool = False
+    proxy_addresses: tuple[str, ...] = ()
+    usage_location: str | None = None
+    preferred_language: str | None = None
+    assigned_licenses: int = 0
+
+    SELECT = (
+        "id,userPrincipalName,displayName,mail,mailNickname,department,jobTitle,accountEnabled,userType,"
+        "onPremisesSyncEnabled,proxyAddresses,usageLocation,preferredLanguage,assignedLicenses"
+    )
+
+    @property
+    def is_guest(self) -> bool:
+        """True for B2B guests (`userType` Guest or an `#EXT#` UPN)."""
+        return self.user_type.lower() == "guest" or "#EXT#" in self.user_principal_name.upper()
+
+    @property
+    def smtp_address(self) -> str:
+        """The primary SMTP address (mail, else the primary proxy address, else the UPN)."""
+        if self.mail:
+            return self.mail
+        for proxy in self.proxy_addresses:
+            if proxy.startswith("SMTP:"):
+                return proxy[5:]
+        return self.user_principal_name
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> User:
+        """Build from a Graph user object."""
+        licenses = obj.get("assignedLicenses")
+        return cls(
+            id=_str(obj, "id"),
+            user_principal_name=_str(obj, "userPrincipalName"),
+            display_name=_str(obj, "displayName"),
+            mail=_opt_str(obj, "mail"),
+            mail_nickname=_opt_str(obj, "mailNickname"),
+            department=_opt_str(obj, "department"),
+            job_title=_opt_str(obj, "jobTitle"),
+            account_enabled=_bool(obj, "accountEnabled", True),
+            user_type=_str(obj, "userType") or "Member",
+            on_premises_sync_enabled=_bool(obj, "onPremisesSyncEnabled"),
+            proxy_addresses=_strs(obj.get("proxyAddresses")),
+            usage_location=_opt_str(obj, "usageLocation"),
+            preferred_language=_opt_str(obj, "preferredLanguage"),
+            assigned_licenses=len(licenses) if isinstance(licenses, list) else 0,
+        )
+
+
+@dataclass(frozen=True)
+class BlockedSender:
+    """One entry of `Get-BlockedSenderAddress` (the Restricted entities list)."""
+
+    sender_address: str
+    reason: str = ""
+    block_type: str = ""
+    created: datetime | None = None
+    changed: datetime | None = None
+    temporary_block: bool = False
+    internal_only: bool = False
+    expires: datetime | None = None
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> BlockedSender:
+        """Build from a cmdlet output object."""
+        return cls(
+            sender_address=_str(obj, "SenderAddress"),
+            reason=_str(obj, "Reason"),
+            block_type=_str(obj, "BlockType"),
+            created=parse_datetime(obj.get("CreatedDatetime")),
+            changed=parse_datetime(obj.get("ChangedDatetime")),
+            temporary_block=_bool(obj, "TemporaryBlock"),
+            internal_only=_bool(obj, "InternalOnly"),
+            expires=parse_datetime(obj.get("ExpireDatetime")),
+        )
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """`Get-Mailbox`: the properties that matter for forwarding and mailbox type."""
+
+    identity: str
+    user_principal_name: str
+    primary_smtp_address: str
+    display_name: str = ""
+    recipient_type_details: str = "UserMailbox"
+    forwarding_smtp_address: str | None = None
+    forwarding_address: str | None = None
+    deliver_to_mailbox_and_forward: bool = False
+    external_directory_object_id: str | None = None
+    email_addresses: tuple[str, ...] = ()
+
+    @property
+    def is_shared(self) -> bool:
+        """True for shared mailboxes."""
+        return self.recipient_type_details == "SharedMailbox"
+
+    @property
+    def forwarding_target(self) -> str | None:
+        """The SMTP forwarding target without its `smtp:` prefix, else the internal forwarding recipient."""
+        if self.forwarding_smtp_address:
+            value = self.forwarding_smtp_address
+            return value.split(":", 1)[1] if value.lower().startswith("smtp:") else value
+        return self.forwarding_address
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> Mailbox:
+        """Build from a cmdlet output object."""
+        return cls(
+            identity=_str(obj, "Identity") or _str(obj, "Name"),
+            user_principal_name=_str(obj, "UserPrincipalName"),
+            primary_smtp_address=_str(obj, "PrimarySmtpAddress"),
+            display_name=_str(obj, "DisplayName"),
+            recipient_type_details=_str(obj, "RecipientTypeDetails") or "UserMailbox",
+            forwarding_smtp_address=_opt_str(obj, "ForwardingSmtpAddress"),
+            forwarding_address=_opt_str(obj, "ForwardingAddress"),
+            deliver_to_mailbox_and_forward=_bool(obj, "DeliverToMailboxAndForward"),
+            external_directory_object_id=_opt_str(obj, "ExternalDirectoryObjectId"),
+            email_addresses=_strs(obj.get("EmailAddresses")),
+        )
+
+
+@dataclass(frozen=True)
+class CasMailbox:
+    """`Get-CASMailbox`: client access protocols enabled on the mailbox."""
+
+    identity: str
+    imap_enabled: bool = True
+    pop_enabled: bool = True
+    activesync_enabled: bool = True
+    smtp_client_authentication_disabled: bool | None = None
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> CasMailbox:
+        """Build from a cmdlet output object."""
+        return cls(
+            identity=_str(obj, "Identity") or _str(obj, "Name"),
+            imap_enabled=_bool(obj, "ImapEnabled", True),
+            pop_enabled=_bool(obj, "PopEnabled", True),
+            activesync_enabled=_bool(obj, "ActiveSyncEnabled", True),
+            smtp_client_authentication_disabled=_opt_bool(obj, "SmtpClientAuthenticationDisabled"),
+        )
+
+
+@dataclass(frozen=True)
+class MailFolder:
+    """A mail folder (`/users/{id}/mailFolders`), to name a rule's move target."""
+
+    id: str
+    display_name: str
+    well_known_name: str | None = None
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> MailFolder:
+        """Build from a Graph mailFolder."""
+        return cls(id=_str(obj, "id"), display_name=_str(obj, "displayName"),
+                   well_known_name=_opt_str(obj, "wellKnownName"))
+
+
+@dataclass(frozen=True)
+class InboxRule:
+    """An inbox rule (Graph `messageRule`)."""
+
+    id: str
+    display_name: str
+    sequence: int = 0
+    is_enabled: bool = True
+    has_error: bool = False
+    forward_to: tuple[str, ...] = ()
+    forward_as_attachment_to: tuple[str, ...] = ()
+    redirect_to: tuple[str, ...] = ()
+    delete: bool = False
+    permanent_delete: bool = False
+    mark_as_read: bool = False
+    move_to_folder: str | None = None
+    stop_processing_rules: bool = False
+    conditions: Json = field(default_factory=dict)
+
+    @property
+    def external_targets(self) -> tuple[str, ...]:
+        """Every address the rule sends mail to (forward, attachment-forward, redirect)."""
+        return self.forward_to + self.forward_as_attachment_to + self.redirect_to
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> InboxRule:
+        """Build from a Graph messageRule."""
+        actions = _map(obj, "actions")
+        sequence = obj.get("sequence")
+        return cls(
+            id=_str(obj, "id"),
+            display_name=_str(obj, "displayName"),
+            sequence=sequence if isinstance(sequence, int) else 0,
+            is_enabled=_bool(obj, "isEnabled", True),
+            has_error=_bool(obj, "hasError"),
+            forward_to=_recipients(actions, "forwardTo"),
+            forward_as_attachment_to=_recipients(actions, "forwardAsAttachmentTo"),
+            redirect_to=_recipients(actions, "redirectTo"),
+            delete=_bool(actions, "delete"),
+            permanent_delete=_bool(actions, "permanentDelete"),
+            mark_as_read=_bool(actions, "markAsRead"),
+            move_to_folder=_opt_str(actions, "moveToFolder"),
+            stop_processing_rules=_bool(actions, "stopProcessingRules"),
+            conditions=dict(_map(obj, "conditions")),
+        )
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """An Entra sign-in (`/auditLogs/signIns`)."""
+
+    id: str
+    created: datetime | None
+    user_id: str
+    user_principal_name: str = ""
+    app_display_name: str = ""
+    client_app_used: str = ""
+    ip_address: str = ""
+    city: str = ""
+    country: str = ""
+    error_code: int = 0
+    failure_reason: str = ""
+    risk_level_during_sign_in: str = "none"
+    risk_state: str = "none"
+    is_interactive: bool = True
+
+    @property
+    def succeeded(self) -> bool:
+        """True when Entra's `status.errorCode` is 0."""
+        return self.error_code == 0
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> SignIn:
+        """Build from a Graph signIn."""
+        location = _map(obj, "location")
+        status = _map(obj, "status")
+        code = status.get("errorCode")
+        return cls(
+            id=_str(obj, "id"),
+            created=parse_datetime(obj.get("createdDateTime")),
+            user_id=_str(obj, "userId"),
+            user_principal_name=_str(obj, "userPrincipalName"),
+            app_display_name=_str(obj, "appDisplayName"),
+            client_app_used=_str(obj, "clientAppUsed"),
+            ip_address=_str(obj, "ipAddress"),
+            city=_str(location, "city"),
+            country=_str(location, "countryOrRegion"),
+            error_code=code if isinstance(code, int) else 0,
+            failure_reason=_str(status, "failureReason"),
+            risk_level_during_sign_in=_str(obj, "riskLevelDuringSignIn") or "none",
+            risk_state=_str(obj, "riskState") or "none",
+            is_interactive=_bool(obj, "isInteractive", True),
+        )
+
+
+@dataclass(frozen=True)
+class RiskyUser:
+    """Identity Protection's view of a user (`/identityProtection/riskyUsers/{id}`)."""
+
+    id: str
+    risk_level: str = "none"
+    risk_state: str = "none"
+    risk_detail: str = "none"
+    risk_last_updated: datetime | None = None
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> RiskyUser:
+        """Build from a Graph riskyUser."""
+        return cls(
+            id=_str(obj, "id"),
+            risk_level=_str(obj, "riskLevel") or "none",
+            risk_state=_str(obj, "riskState") or "none",
+            risk_detail=_str(obj, "riskDetail") or "none",
+            risk_last_updated=parse_datetime(obj.get("riskLastUpdatedDateTime")),
+        )
+
+
+@dataclass(frozen=True)
+class RiskDetection:
+    """An Identity Protection risk detection (`/identityProtection/riskDetections`)."""
+
+    id: str
+    user_id: str
+    risk_event_type: str
+    risk_level: str = "none"
+    risk_state: str = "none"
+    detected: datetime | None = None
+    ip_address: str = ""
+    city: str = ""
+    country: str = ""
+    activity: str = ""
+    request_id: str = ""
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> RiskDetection:
+        """Build from a Graph riskDetection."""
+        location = _map(obj, "location")
+        return cls(
+            id=_str(obj, "id"),
+            user_id=_str(obj, "userId"),
+            risk_event_type=_str(obj, "riskEventType"),
+            risk_level=_str(obj, "riskLevel") or "none",
+            risk_state=_str(obj, "riskState") or "none",
+            detected=parse_datetime(obj.get("detectedDateTime")),
+            ip_address=_str(obj, "ipAddress"),
+            city=_str(location, "city"),
+            country=_str(location, "countryOrRegion"),
+            activity=_str(obj, "activity"),
+            request_id=_str(obj, "requestId"),
+        )
+
+
+@dataclass(frozen=True)
+class AuthMethod:
+    """A registered authentication method (`/users/{id}/authentication/methods`)."""
+
+    id: str
+    kind: str
+    display_name: str = ""
+    created: datetime | None = None
+
+    @property
+    def is_password(self) -> bool:
+        """True for the password method, which is not a second factor."""
+        return self.kind == "passwordAuthenticationMethod"
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> AuthMethod:
+        """Build from a Graph authenticationMethod; `kind` is the @odata.type without its namespace."""
+        odata = _str(obj, "@odata.type").removeprefix("#microsoft.graph.")
+        name = _str(obj, "displayName") or _str(obj, "phoneNumber") or _str(obj, "emailAddress")
+        return cls(id=_str(obj, "id"), kind=odata, display_name=name,
+                   created=parse_datetime(obj.get("createdDateTime")))
+
+
+@dataclass(frozen=True)
+class RegistrationDetails:
+    """`/reports/authenticationMethods/userRegistrationDetails/{id}`."""
+
+    id: str
+    is_mfa_registered: bool = False
+    is_mfa_capable: bool = False
+    is_admin: bool = False
+    methods_registered: tuple[str, ...] = ()
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> RegistrationDetails:
+        """Build from a Graph userRegistrationDetails."""
+        return cls(
+            id=_str(obj, "id"),
+            is_mfa_registered=_bool(obj, "isMfaRegistered"),
+            is_mfa_capable=_bool(obj, "isMfaCapable"),
+            is_admin=_bool(obj, "isAdmin"),
+            methods_registered=_strs(obj.get("methodsRegistered")),
+        )
+
+
+@dataclass(frozen=True)
+class ModifiedProperty:
+    """One changed property of a directory audit's target."""
+
+    name: str
+    old_value: str
+    new_value: str
+
+
+@dataclass(frozen=True)
+class DirectoryAudit:
+    """An Entra audit record (`/auditLogs/directoryAudits`)."""
+
+    id: str
+    activity: str
+    activity_time: datetime | None
+    category: str = ""
+    result: str = ""
+    initiated_by_user_id: str = ""
+    initiated_by_upn: str = ""
+    initiated_by_app: str = ""
+    initiated_by_ip: str = ""
+    target_ids: tuple[str, ...] = ()
+    target_names: tuple[str, ...] = ()
+    modified_properties: tuple[ModifiedProperty, ...] = ()
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> DirectoryAudit:
+        """Build from a Graph directoryAudit."""
+        initiated = _map(obj, "initiatedBy")
+        user = _map(initiated, "user")
+        app = _map(initiated, "app")
+        ids: list[str] = []
+        names: list[str] = []
+        props: list[ModifiedProperty] = []
+        targets = obj.get("targetResources")
+        if isinstance(targets, list):
+            for target in targets:
+                if not isinstance(target, Mapping):
+                    continue
+                ids.append(_str(target, "id"))
+                names.append(_str(target, "userPrincipalName") or _str(target, "displayName"))
+                mods = target.get("modifiedProperties")
+                if isinstance(mods, list):
+                    for mod in mods:
+                        if isinstance(mod, Mapping):
+                            props.append(ModifiedProperty(_str(mod, "displayName"), _str(mod, "oldValue"),
+                                                          _str(mod, "newValue")))
+        return cls(
+            id=_str(obj, "id"),
+            activity=_str(obj, "activityDisplayName"),
+            activity_time=parse_datetime(obj.get("activityDateTime")),
+            category=_str(obj, "category"),
+            result=_str(obj, "result"),
+            initiated_by_user_id=_str(user, "id"),
+            initiated_by_upn=_str(user, "userPrincipalName"),
+            initiated_by_app=_str(app, "displayName"),
+            initiated_by_ip=_str(user, "ipAddress"),
+            target_ids=tuple(ids),
+            target_names=tuple(names),
+            modified_properties=tuple(props),
+        )
+
+
+@dataclass(frozen=True)
+class OAuthGrant:
+    """A delegated permission grant (`/users/{id}/oauth2PermissionGrants`)."""
+
+    id: str
+    client_id: str
+    consent_type: str
+    principal_id: str | None
+    resource_id: str
+    scopes: tuple[str, ...]
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> OAuthGrant:
+        """Build from a Graph oAuth2PermissionGrant."""
+        return cls(
+            id=_str(obj, "id"),
+            client_id=_str(obj, "clientId"),
+            consent_type=_str(obj, "consentType"),
+            principal_id=_opt_str(obj, "principalId"),
+            resource_id=_str(obj, "resourceId"),
+            scopes=tuple(_str(obj, "scope").split()),
+        )
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """The application behind a grant (`/servicePrincipals/{id}`)."""
+
+    id: str
+    app_id: str
+    display_name: str
+    publisher_name: str = ""
+    verified_publisher: str | None = None
+    app_owner_organization_id: str | None = None
+
+    @property
+    def is_verified(self) -> bool:
+        """True when the publisher is verified (Microsoft Partner Network)."""
+        return bool(self.verified_publisher)
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> ServicePrincipal:
+        """Build from a Graph servicePrincipal."""
+        verified = _map(obj, "verifiedPublisher")
+        return cls(
+            id=_str(obj, "id"),
+            app_id=_str(obj, "appId"),
+            display_name=_str(obj, "displayName"),
+            publisher_name=_str(obj, "publisherName"),
+            verified_publisher=_opt_str(verified, "displayName"),
+            app_owner_organization_id=_opt_str(obj, "appOwnerOrganizationId"),
+        )
+
+
+@dataclass(frozen=True)
+class DirectoryObject:
+    """A group or directory role the user belongs to (`/users/{id}/transitiveMemberOf`)."""
+
+    id: str
+    kind: str
+    display_name: str = ""
+    role_template_id: str | None = None
+
+    @property
+    def is_role(self) -> bool:
+        """True for directory roles (admin roles)."""
+        return self.kind == "directoryRole"
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> DirectoryObject:
+        """Build from a Graph directoryObject; `kind` is the @odata.type without its namespace."""
+        return cls(
+            id=_str(obj, "id"),
+            kind=_str(obj, "@odata.type").removeprefix("#microsoft.graph."),
+            display_name=_str(obj, "displayName"),
+            role_template_id=_opt_str(obj, "roleTemplateId"),
+        )
+
+
+@dataclass(frozen=True)
+class SecurityAlert:
+    """A Defender alert (`/security/alerts_v2`)."""
+
+    id: str
+    title: str
+    severity: str = "unknown"
+    status: str = "new"
+    category: str = ""
+    created: datetime | None = None
+    service_source: str = ""
+    description: str = ""
+    user_upns: tuple[str, ...] = ()
+    user_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> SecurityAlert:
+        """Build from a Graph security alert; users come from its user and mailbox evidence."""
+        upns: list[str] = []
+        ids: list[str] = []
+        evidence = obj.get("evidence")
+        if isinstance(evidence, list):
+            for item in evidence:
+                if not isinstance(item, Mapping):
+                    continue
+                account = _map(item, "userAccount")
+                upn = _str(account, "userPrincipalName") or _str(item, "primaryAddress")
+                if upn:
+                    upns.append(upn)
+                aad = _str(account, "azureAdUserId")
+                if aad:
+                    ids.append(aad)
+        return cls(
+            id=_str(obj, "id"),
+            title=_str(obj, "title"),
+            severity=_str(obj, "severity") or "unknown",
+            status=_str(obj, "status") or "new",
+            category=_str(obj, "category"),
+            created=parse_datetime(obj.get("createdDateTime")),
+            service_source=_str(obj, "serviceSource"),
+            description=_str(obj, "description"),
+            user_upns=tuple(upns),
+            user_ids=tuple(ids),
+        )

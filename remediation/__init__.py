@@ -1,0 +1,1 @@
+"""Writes to Microsoft 365: the remediation actions, who may do what, idempotency and the audit trail."""

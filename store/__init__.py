@@ -1,0 +1,67 @@
+"""SQL persistence of the bot: cases, audit log, Bot Framework state, runtime settings, coordination.
+
+Open with `Store.open(url)` (or `open_database(url)` plus the repositories you need); the schema is migrated
+to head by Alembic at start. SQLite (default) and PostgreSQL are both supported. Repositories return frozen
+records (`store.records`), never ORM objects. `store` imports nothing else of the project, except that the
+command-line entry points (`python -m store.audit`, the Alembic CLI) read `config.Settings`.
+"""
+
+from store.app_settings import IT_ALERT_CHANNEL, AppSettings
+from store.audit_log import AuditError, AuditLog
+from store.cases import CaseRepository
+from store.claims import ActionClaims
+from store.conversations import ConversationRefs
+from store.db import Database, create_engine, open_database, utcnow
+from store.leases import Leases
+from store.records import (
+    ActionClaimRecord,
+    Actor,
+    AuditEntry,
+    CardRef,
+    CaseRecord,
+    ClaimResult,
+    ConversationRefRecord,
+    InvalidCaseChange,
+    LeaseRecord,
+    OpenedCase,
+    RestrictionSeenRecord,
+    SettingRecord,
+    StaleCase,
+    StoreError,
+)
+from store.repositories import Store
+from store.restrictions import RestrictionsSeen
+from store.storage import EtagConflict, SqlStorage
+
+__all__ = [
+    "IT_ALERT_CHANNEL",
+    "ActionClaimRecord",
+    "ActionClaims",
+    "Actor",
+    "AppSettings",
+    "AuditEntry",
+    "AuditError",
+    "AuditLog",
+    "CardRef",
+    "CaseRecord",
+    "CaseRepository",
+    "ClaimResult",
+    "ConversationRefRecord",
+    "ConversationRefs",
+    "Database",
+    "EtagConflict",
+    "InvalidCaseChange",
+    "LeaseRecord",
+    "Leases",
+    "OpenedCase",
+    "RestrictionSeenRecord",
+    "RestrictionsSeen",
+    "SettingRecord",
+    "SqlStorage",
+    "StaleCase",
+    "Store",
+    "StoreError",
+    "create_engine",
+    "open_database",
+    "utcnow",
+]

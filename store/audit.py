@@ -1,0 +1,128 @@
+"""`python -m store.audit`: print the bot's audit log as a table or JSON.
+
+Reads the database URL through `config.Settings.from_env()` (DATABASE_URL, or the default SQLite file) and
+nothing else from the environment::
+
+    python -m store.audit --since 7d            # table, oldest first
+    python -m store.audit --since 12h --json    # JSON array
+    python -m store.audit --case CASE_ID --since 30d
+
+The log itself lives in `store.audit_log`; this module is only the command line, kept apart so that
+`python -m store.audit` does not run a module the `store` package already imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from store.audit_log import AuditError, AuditLog, entry_to_json
+from store.db import normalize_url, open_database
+from store.records import AuditEntry
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.I)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Control characters (including ANSI escapes) in tenant-supplied text must not reach the terminal raw.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `30m`, `12h`, `7d` (also `s` and `w`) into a timedelta; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit, e.g. 30m, 12h or 7d")
+    return timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+
+
+def _duration_arg(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def format_table(entries: Sequence[AuditEntry]) -> str:
+    """A plain-text table of audit rows, one line each, with control characters escaped."""
+    headers = ("AT (UTC)", "OUTCOME", "ACTION", "TARGET", "ACTOR", "CASE", "CORRELATION", "ERROR")
+    rows = [
+        (
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.outcome,
+            e.action,
+            e.target or "",
+            e.actor_upn or e.actor_name or e.actor_id or "",
+            (e.case_id or "")[:8],
+            e.correlation_id[:8],
+            (e.error or "").splitlines()[0] if e.error else "",
+        )
+        for e in entries
+    ]
+    limits = (19, 9, 32, 48, 40, 8, 11, 80)
+    cells = [tuple(_cell(value, limit) for value, limit in zip(row, limits, strict=True)) for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.append(f"({len(entries)} row{'s' if len(entries) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def _cell(value: str, limit: int) -> str:
+    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+async def _read(url: str, since: timedelta, case_id: str | None, limit: int | None) -> list[AuditEntry]:
+    db = await open_database(url, migrate=False)
+    try:
+        if await db.current_revision() is None:
+            raise AuditError("the database has no schema yet (start the bot once, or run the Alembic migrations)")
+        return await AuditLog(db).list(since=db.clock() - since, case_id=case_id, limit=limit)
+    finally:
+        await db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m store.audit`; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m store.audit", description="Print the bot's audit log.")
+    parser.add_argument("--since", type=_duration_arg, default=timedelta(days=7),
+                        help="how far back, e.g. 30m, 12h, 7d (default 7d)")
+    parser.add_argument("--case", dest="case_id", help="only rows of this case id")
+    parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many rows (oldest first)")
+    args = parser.parse_args(argv)
+
+    from config import Settings, SettingsError
+
+    try:
+        url = Settings.from_env().effective_database_url
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        print(f"error: no database at {parsed.database}", file=sys.stderr)
+        return 1
+    try:
+        entries = asyncio.run(_read(url, args.since, args.case_id, args.limit))
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a CLI reports failures in one line rather than a traceback
+        print(f"error: cannot read the audit log from {parsed.render_as_string(hide_password=True)}: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([entry_to_json(e) for e in entries], indent=2, ensure_ascii=False))
+    else:
+        print(format_table(entries))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Users' conversation references, to message them proactively (e.g. "you can send mail again").
+
+The reference is stored as JSON, the form `ConversationReference.serialize()` produces; rebuild it with
+`ConversationReference().deserialize(record.reference)`. The store does not import botbuilder here so it
+stays a plain persistence layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store._sql import fresh, insert, transaction
+from store.db import Database
+from store.models import ConversationRefRow
+from store.records import ConversationRefRecord
+
+
+class ConversationRefs:
+    """Save and get conversation references by (tenant, user). One short transaction per call unless given one."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def save(
+        self,
+        tenant_id: str,
+        user_aad_id: str,
+        reference: Mapping[str, Any],
+        *,
+        locale: str | None = None,
+        time_zone: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> ConversationRefRecord:
+        """Store the user's latest reference. A None locale or time zone keeps the one stored before.
+
+        (Not every activity carries them, and a message without a locale should not erase the user's language.)
+        """
+        now = self._db.clock()
+        async with transaction(self._db, session) as s:
+            stmt = insert(self._db, ConversationRefRow).values(
+                tenant_id=tenant_id,
+                user_aad_id=user_aad_id,
+                reference=dict(reference),
+                locale=locale,
+                time_zone=time_zone,
+                updated_at=now,
+            )
+            upsert = stmt.on_conflict_do_update(
+                index_elements=[ConversationRefRow.tenant_id, ConversationRefRow.user_aad_id],
+                set_={
+                    "reference": stmt.excluded.reference,
+                    "locale": func.coalesce(stmt.excluded.locale, ConversationRefRow.locale),
+                    "time_zone": func.coalesce(stmt.excluded.time_zone, ConversationRefRow.time_zone),
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            ).returning(ConversationRefRow)
+            row = (await s.execute(upsert.execution_options(populate_existing=True))).scalar_one()
+            return _ref(row)
+
+    async def get(
+        self, tenant_id: str, user_aad_id: str, *, session: AsyncSession | None = None
+    ) -> ConversationRefRecord | None:
+        """The user's latest reference, or None if the bot never talked with them."""
+        stmt = fresh(ConversationRefRow).where(
+            ConversationRefRow.tenant_id == tenant_id, ConversationRefRow.user_aad_id == user_aad_id
+        )
+        async with transaction(self._db, session, readonly=True) as s:
+            row = (await s.execute(stmt)).scalar_one_or_none()
+            return _ref(row) if row is not None else None
+
+
+def _ref(row: ConversationRefRow) -> ConversationRefRecord:
+    return ConversationRefRecord(
+        tenant_id=row.tenant_id,
+        user_aad_id=row.user_aad_id,
+        reference=dict(row.reference),
+        locale=row.locale,
+        time_zone=row.time_zone,
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,308 @@
+"""Database engine, sessions and schema migrations.
+
+`open_database(url)` is the entry point: it builds the engine, applies the Alembic migrations up to head,
+and returns a `Database` holding the engine and its session factories. `bot.py` opens it once at start and
+closes it at shutdown; `/readyz` calls `Database.ping()`.
+
+SQLite (the default, a file under `data/`) and PostgreSQL are both first-class:
+
+* SQLite: WAL journal (readers do not block the writer), foreign keys on, a busy timeout so concurrent
+  writers wait instead of failing, and transactions begun by SQLAlchemy rather than by the sqlite3 driver.
+  The driver's legacy mode starts no transaction for SELECT or DDL, which breaks read-then-write logic and
+  transactional migrations. Write transactions use `BEGIN IMMEDIATE`: taking the write lock up front means a
+  transaction never has to upgrade a read lock, the upgrade that fails at once with "database is locked"
+  when another connection wrote in between. Read-only sessions (`Database.read_session()`) use a plain
+  deferred `BEGIN` so readers run concurrently with the writer.
+* PostgreSQL (asyncpg): a bounded pool with pre-ping and recycling, so a restarted server or a proxy that
+  drops idle connections costs a reconnect, not an error. An optional schema becomes the connection's
+  `search_path`; tests use it to give every test its own schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+Clock = Callable[[], datetime]
+
+# How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Execution option read by the SQLite "begin" hook: "IMMEDIATE" (write) or "DEFERRED" (read).
+SQLITE_BEGIN_OPTION = "store_sqlite_begin"
+# Key of the PostgreSQL advisory lock that serialises migrations when several instances start together.
+_MIGRATION_LOCK_KEY = 0x42534153  # "BSAS"
+APPLICATION_NAME = "blocked-sender-assistant"
+# Journal modes that need no switch to WAL: WAL itself, and in-memory databases (which cannot use WAL).
+_SQLITE_FINAL_JOURNAL_MODES = ("wal", "memory")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the store's default clock)."""
+    return datetime.now(UTC)
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Return `url` with the async driver the store uses (aiosqlite or asyncpg).
+
+    Accepts plain `sqlite://` and `postgresql://` / `postgres://` URLs as well as the async forms, so the same
+    `DATABASE_URL` works here, in Alembic and in `psql`-style tooling.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.get_driver_name() not in ("pysqlite", "aiosqlite"):
+            raise ValueError(f"unsupported SQLite driver {parsed.drivername!r}: use sqlite+aiosqlite")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError(f"unsupported PostgreSQL driver {parsed.drivername!r}: use postgresql+asyncpg")
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database {parsed.drivername!r}: use SQLite or PostgreSQL")
+
+
+def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+    """Create the async engine for `url`, configured for the store (see the module docstring).
+
+    `schema` (PostgreSQL only) becomes the `search_path` of every connection: tables, indexes and the Alembic
+    version table all live there.
+    """
+    sa_url = normalize_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if schema:
+            raise ValueError("a schema can only be given for PostgreSQL")
+        _ensure_sqlite_parent(sa_url)
+        engine = create_async_engine(
+            sa_url,
+            echo=echo,
+            # The driver's own busy wait; the PRAGMA below sets the same for clarity.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        _configure_sqlite(engine)
+        return engine
+    server_settings = {"application_name": APPLICATION_NAME}
+    if schema:
+        server_settings["search_path"] = schema
+    return create_async_engine(
+        sa_url,
+        echo=echo,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=30,
+        # Recycle before typical idle-connection cut-offs of proxies and managed PostgreSQL.
+        pool_recycle=1800,
+        pool_pre_ping=True,
+        connect_args={"server_settings": server_settings, "timeout": 10, "command_timeout": 60},
+    )
+
+
+def _ensure_sqlite_parent(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 driver; the "begin" hook below emits BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # Durable at every checkpoint and safe against corruption in WAL mode; fsync per commit is not
+            # worth its cost for bot state.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA journal_mode")
+            if cursor.fetchone()[0] not in _SQLITE_FINAL_JOURNAL_MODES:
+                # WAL is a property of the database file: once set it holds for every connection. Switching
+                # needs a moment of exclusive access and SQLite reports "locked" at once, without waiting,
+                # while another connection is busy; `ensure_sqlite_wal` (called by open_database) retries.
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.OperationalError as exc:
+                    logger.debug("WAL switch deferred: %s", exc)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+class Database:
+    """The engine and session factories of the store.
+
+    `session()` / `transaction()` are for writes (on SQLite they take the write lock at BEGIN);
+    `read_session()` is for read-only work. Sessions do not expire objects on commit, so values stay readable
+    after the transaction ends.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.dialect_name: str = engine.dialect.name
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        # On SQLite a read-only engine view whose transactions begin DEFERRED; it shares the engine's pool.
+        self.read_engine = (
+            engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) if self.dialect_name == "sqlite" else engine
+        )
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True on SQLite, False on PostgreSQL."""
+        return self.dialect_name == "sqlite"
+
+    def session(self) -> AsyncSession:
+        """A new session for writes; use as `async with db.session() as s, s.begin(): ...`."""
+        return self.sessionmaker()
+
+    def read_session(self) -> AsyncSession:
+        """A new session for read-only work (concurrent with writers on SQLite)."""
+        return self.read_sessionmaker()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write session inside a transaction: committed on success, rolled back on error.
+
+        Pass the session to several repository calls (`session=`) to make them one atomic unit.
+        """
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def migrate(self) -> None:
+        """Apply the Alembic migrations up to head (a no-op when the schema is current)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def current_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None before the first migration."""
+        async with self.read_engine.connect() as conn:
+            return await conn.run_sync(_current_revision)
+
+    async def ping(self, within: float = 5.0) -> bool:
+        """True when the database answers `SELECT 1` within `within` seconds (for `/readyz`)."""
+        try:
+            async with asyncio.timeout(within), self.read_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # a health check reports any failure, it does not raise
+            logger.warning("database ping failed: %s: %s", type(exc).__name__, exc)
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close every pooled connection. Call once at shutdown (and in tests, to avoid unclosed connections)."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+async def open_database(
+    url: str | URL, *, schema: str | None = None, migrate: bool = True, clock: Clock = utcnow, echo: bool = False
+) -> Database:
+    """Create the engine for `url`, migrate the schema to head (unless `migrate=False`) and return the Database.
+
+    Several instances may start at once: on PostgreSQL an advisory lock serialises their migrations, on SQLite
+    the write lock does.
+    """
+    engine = create_engine(url, schema=schema, echo=echo)
+    db = Database(engine, clock=clock)
+    try:
+        if db.is_sqlite:
+            await ensure_sqlite_wal(engine)
+        if migrate:
+            await db.migrate()
+    except BaseException:
+        await db.close()
+        raise
+    if migrate:
+        logger.info("database schema at revision %s (%s)", await db.current_revision(), db.dialect_name)
+    return db
+
+
+async def ensure_sqlite_wal(engine: AsyncEngine, *, attempts: int = 40) -> None:
+    """Make sure the SQLite database file is in WAL mode, retrying while other connections keep it busy.
+
+    The connect hook tries once per connection; when several processes or engines create the database at
+    the same moment that attempt can meet a lock, so `open_database` settles it here, sleeping between tries
+    without blocking the event loop.
+    """
+    mode = None
+    for attempt in range(attempts):
+        async with engine.connect() as conn:
+            # The raw driver connection: PRAGMA journal_mode must run outside a transaction, and SQLAlchemy's
+            # own execute would begin one first.
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                async with driver.execute("PRAGMA journal_mode=WAL") as cursor:
+                    row = await cursor.fetchone()
+                    mode = row[0] if row else None
+            except sqlite3.OperationalError as exc:
+                logger.debug("WAL switch attempt %d: %s", attempt + 1, exc)
+        if mode in _SQLITE_FINAL_JOURNAL_MODES:
+            return
+        await asyncio.sleep(min(0.01 * 2**attempt, 0.5))
+    raise RuntimeError(f"could not switch the SQLite database to WAL mode (journal mode {mode!r})")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the store's migrations, optionally bound to an open connection.
+
+    Built in code, without `alembic.ini`, so running migrations inside the bot never reconfigures its logging.
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest revision in `store/migrations/versions`."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def lock_for_migration(sync_conn: Connection) -> None:
+    """Serialise migrations of concurrently starting instances (PostgreSQL; SQLite's write lock does it there).
+
+    The advisory lock is transaction-scoped: the commit that ends the migration releases it.
+    """
+    if sync_conn.dialect.name == "postgresql":
+        sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+
+
+def _upgrade(sync_conn: Connection) -> None:
+    lock_for_migration(sync_conn)
+    command.upgrade(alembic_config(sync_conn), "head")
+
+
+def _current_revision(sync_conn: Connection) -> str | None:
+    return MigrationContext.configure(sync_conn).get_current_revision()

@@ -1,0 +1,1 @@
+"""The Teams surface: the activity handler, who is speaking, proactive messages."""

@@ -1,0 +1,135 @@
+"""The Teams activity handler: identifies the speaker, refuses other tenants, runs dialogs, handles card actions."""
+
+from __future__ import annotations
+
+import logging
+
+from botbuilder.core import ConversationState, MessageFactory, TurnContext, UserState
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+    InvokeResponse,
+)
+
+from cards.help import welcome_card
+from cards.verbs import Verb
+from dialogs.context import SPEAKER_KEY, message_text, send_card
+from dialogs.intents import Intent, recognize
+from locales import t
+from teams.identity import RoleResolver, activity_tenant_id, identify
+
+log = logging.getLogger(__name__)
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
+ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
+
+
+def card_response(card: dict[str, object]) -> AdaptiveCardInvokeResponse:
+    """An invoke response that replaces the pressed card with `card`."""
+    return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
+
+def message_response(text: str) -> AdaptiveCardInvokeResponse:
+    """An invoke response that shows a short message and leaves the card as it was."""
+    return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
+
+
+def error_response(status: int, code: str, message: str) -> AdaptiveCardInvokeResponse:
+    """A Universal Actions error response (still HTTP 200 on the wire, as Teams expects)."""
+    return AdaptiveCardInvokeResponse(
+        status_code=status, type=ERROR_CONTENT_TYPE, value={"code": code, "message": message}
+    )
+
+
+class BlockedSenderBot(TeamsActivityHandler):
+    """Routes Teams activities to dialogs and card actions; saves state after every turn."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        conversation_state: ConversationState,
+        user_state: UserState,
+        main_dialog: Dialog,
+        roles: RoleResolver,
+    ) -> None:
+        self._tenant_id = tenant_id.lower()
+        self._conversation_state = conversation_state
+        self._user_state = user_state
+        self._main_dialog = main_dialog
+        self._roles = roles
+        self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
+        self._dialogs.add(main_dialog)
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        """Refuse other tenants, identify the speaker, handle the activity, then save state."""
+        tenant_id = activity_tenant_id(turn_context)
+        if not tenant_id or tenant_id.lower() != self._tenant_id:
+            log.warning(
+                "refused activity %s of type %s from tenant %s",
+                turn_context.activity.id,
+                turn_context.activity.type,
+                tenant_id or "(none)",
+            )
+            if turn_context.activity.type == ActivityTypes.invoke:
+                await turn_context.send_activity(
+                    Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=403))
+                )
+            return
+        turn_context.turn_state[SPEAKER_KEY] = await identify(turn_context, self._roles, self._tenant_id)
+        await super().on_turn(turn_context)
+        await self._conversation_state.save_changes(turn_context)
+        await self._user_state.save_changes(turn_context)
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """Continue the active dialog, or start the main dialog for a new request."""
+        dialog_context = await self._dialogs.create_context(turn_context)
+        if dialog_context.active_dialog is not None and recognize(message_text(turn_context)).intent == Intent.CANCEL:
+            await dialog_context.cancel_all_dialogs()
+            await turn_context.send_activity(t(turn_context.activity.locale, "cancel.done"))
+            return
+        result = await dialog_context.continue_dialog()
+        if result.status == DialogTurnStatus.Empty:
+            await dialog_context.begin_dialog(self._main_dialog.id)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
+        """Greet once, when the bot itself is added to a chat or team."""
+        recipient = turn_context.activity.recipient
+        if any(member.id == recipient.id for member in members_added):
+            await send_card(turn_context, welcome_card(turn_context.activity.locale))
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        """Route an `Action.Execute` press by its verb; anything unknown gets a clear error, never a 500."""
+        action = invoke_value.action
+        verb = Verb.parse(getattr(action, "verb", None))
+        locale = turn_context.activity.locale
+        if verb is None:
+            log.info("unknown card verb in activity %s", turn_context.activity.id)
+            return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
+        log.info("card verb %s without a handler in activity %s", verb.value, turn_context.activity.id)
+        return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
+
+
+async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """Log the failure with the activity id and answer neutrally; the details never reach the chat."""
+    log.error(
+        "unhandled error in activity %s (%s)",
+        turn_context.activity.id,
+        turn_context.activity.type,
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    if turn_context.activity.type == ActivityTypes.invoke:
+        return
+    try:
+        await turn_context.send_activity(MessageFactory.text(t(turn_context.activity.locale, "error.generic")))
+    except Exception:  # noqa: BLE001 - the connector itself may be what failed; the log has the cause
+        log.exception("could not send the error reply for activity %s", turn_context.activity.id)
+

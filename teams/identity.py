@@ -1,0 +1,127 @@
+"""Who is speaking: the speaker's tenant, Entra object id and role (from group and directory-role membership)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
+
+from domain.people import Role, Speaker
+from m365.errors import M365Error
+from m365.protocol import Tenant
+
+log = logging.getLogger(__name__)
+
+# Entra built-in role template ids that may act (DESIGN.md: Security, Exchange and Global Administrator).
+ADMIN_ROLE_TEMPLATE_IDS = frozenset(
+    {
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",  # Security Administrator
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",  # Exchange Administrator
+        "62e90394-69f5-4237-9190-012177145e10",  # Global Administrator
+    }
+)
+ROLE_CACHE_SECONDS = 300.0
+# A failed lookup is retried sooner: the speaker is treated as a plain user meanwhile (fail closed).
+FAILED_LOOKUP_CACHE_SECONDS = 30.0
+
+
+def activity_tenant_id(turn_context: TurnContext) -> str | None:
+    """The tenant of the activity from Teams channel data (`conversation.tenant_id` stays None in 4.17.1)."""
+    activity = turn_context.activity
+    try:
+        channel_data = teams_get_channel_data(activity)
+    except (AttributeError, TypeError, KeyError):
+        channel_data = None
+    tenant = getattr(channel_data, "tenant", None) if channel_data else None
+    tenant_id = getattr(tenant, "id", None)
+    if not tenant_id and activity.conversation is not None:
+        tenant_id = getattr(activity.conversation, "tenant_id", None)
+    return tenant_id if isinstance(tenant_id, str) and tenant_id else None
+
+
+@dataclass
+class _Cached:
+    role: Role
+    expires: float
+
+
+class RoleResolver:
+    """Resolves a user's role from Graph `transitiveMemberOf`, cached for at most five minutes."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        *,
+        it_staff_group_id: str,
+        security_admin_group_id: str,
+        ttl_seconds: float = ROLE_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._tenant = tenant
+        self._it_group = it_staff_group_id.lower()
+        self._admin_group = security_admin_group_id.lower()
+        self._ttl = min(ttl_seconds, ROLE_CACHE_SECONDS)
+        self._clock = clock
+        self._cache: dict[str, _Cached] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def role_of(self, aad_object_id: str) -> Role:
+        """The role of the user with this Entra object id; `Role.USER` when unknown or on lookup failure."""
+        if not aad_object_id:
+            return Role.USER
+        now = self._clock()
+        cached = self._cache.get(aad_object_id)
+        if cached and cached.expires > now:
+            return cached.role
+        lock = self._locks.setdefault(aad_object_id, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(aad_object_id)
+            if cached and cached.expires > self._clock():
+                return cached.role
+            try:
+                role = await self._lookup(aad_object_id)
+                ttl = self._ttl
+            except M365Error as exc:
+                log.warning("role lookup failed for %s: %s", aad_object_id, type(exc).__name__)
+                role, ttl = Role.USER, min(self._ttl, FAILED_LOOKUP_CACHE_SECONDS)
+            self._cache[aad_object_id] = _Cached(role, self._clock() + ttl)
+            if len(self._locks) > 10_000:
+                self._locks.clear()
+            return role
+
+    def forget(self, aad_object_id: str) -> None:
+        """Drop a cached role (after a change in membership, for tests and admins)."""
+        self._cache.pop(aad_object_id, None)
+
+    async def _lookup(self, aad_object_id: str) -> Role:
+        memberships = await self._tenant.list_memberships(aad_object_id)
+        ids = {m.id.lower() for m in memberships}
+        templates = {(m.role_template_id or "").lower() for m in memberships if m.is_role}
+        if (self._admin_group and self._admin_group in ids) or templates & ADMIN_ROLE_TEMPLATE_IDS:
+            return Role.SECURITY_ADMIN
+        if self._it_group and self._it_group in ids:
+            return Role.IT_STAFF
+        return Role.USER
+
+
+async def identify(turn_context: TurnContext, resolver: RoleResolver, tenant_id: str) -> Speaker:
+    """The speaker of this activity with their resolved role."""
+    activity = turn_context.activity
+    sender = activity.from_property
+    aad_id = (getattr(sender, "aad_object_id", None) or "") if sender else ""
+    name = (getattr(sender, "name", None) or "") if sender else ""
+    role = await resolver.role_of(aad_id)
+    time_zone = getattr(activity, "local_timezone", None)
+    return Speaker(
+        aad_object_id=aad_id,
+        name=name,
+        tenant_id=tenant_id,
+        role=role,
+        locale=activity.locale or "en-US",
+        time_zone=time_zone if isinstance(time_zone, str) else None,
+    )

@@ -1,0 +1,200 @@
+"""A recording in-memory `Tenant` for unit and dialog tests (integration tests use the real demo tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from m365.records import (
+    AuthMethod,
+    BlockedSender,
+    CasMailbox,
+    DirectoryAudit,
+    DirectoryObject,
+    InboxRule,
+    Mailbox,
+    MailFolder,
+    OAuthGrant,
+    RegistrationDetails,
+    RiskDetection,
+    RiskyUser,
+    SecurityAlert,
+    ServicePrincipal,
+    SignIn,
+    User,
+)
+
+TENANT_ID = "4f8c2b1e-6d3a-4e5b-9c7d-1a2b3c4d5e6f"
+IT_STAFF_GROUP = "6e1a2b3c-4d5e-4f60-8172-839405a6b7c8"
+SECURITY_ADMIN_GROUP = "7f2b3c4d-5e6f-4071-8283-94a5b6c7d8e9"
+
+
+@dataclass
+class FakeTenant:
+    """Holds records per user id; every call is appended to `calls` as (method, args)."""
+
+    users: list[User] = field(default_factory=list)
+    memberships: dict[str, list[DirectoryObject]] = field(default_factory=dict)
+    blocked: dict[str, BlockedSender] = field(default_factory=dict)
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    cas: dict[str, CasMailbox] = field(default_factory=dict)
+    rules: dict[str, list[InboxRule]] = field(default_factory=dict)
+    folders: dict[str, list[MailFolder]] = field(default_factory=dict)
+    sign_ins: dict[str, list[SignIn]] = field(default_factory=dict)
+    risky: dict[str, RiskyUser] = field(default_factory=dict)
+    detections: dict[str, list[RiskDetection]] = field(default_factory=dict)
+    methods: dict[str, list[AuthMethod]] = field(default_factory=dict)
+    registration: dict[str, RegistrationDetails] = field(default_factory=dict)
+    audits: dict[str, list[DirectoryAudit]] = field(default_factory=dict)
+    grants: dict[str, list[OAuthGrant]] = field(default_factory=dict)
+    principals: dict[str, ServicePrincipal] = field(default_factory=dict)
+    alerts: list[SecurityAlert] = field(default_factory=list)
+    domains: tuple[str, ...] = ("example.com", "example.onmicrosoft.com")
+    failures: dict[str, Exception] = field(default_factory=dict)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    @property
+    def tenant_id(self) -> str:
+        """The fake tenant's id (the demo tenant's)."""
+        return TENANT_ID
+
+    def _call(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        failure = self.failures.get(name)
+        if failure is not None:
+            raise failure
+
+    def called(self, name: str) -> list[tuple[Any, ...]]:
+        """The argument tuples of every call to `name`."""
+        return [args for method, args in self.calls if method == name]
+
+    async def ping(self) -> None:
+        self._call("ping")
+
+    async def get_user(self, id_or_upn: str) -> User | None:
+        self._call("get_user", id_or_upn)
+        key = id_or_upn.lower()
+        return next((u for u in self.users if key in (u.id.lower(), u.user_principal_name.lower())), None)
+
+    async def find_users(self, text: str, *, top: int = 10) -> tuple[User, ...]:
+        self._call("find_users", text)
+        key = text.lower()
+        exact = [
+            u
+            for u in self.users
+            if key in (u.user_principal_name.lower(), (u.mail or "").lower(), (u.mail_nickname or "").lower())
+        ]
+        if exact:
+            return tuple(exact[:top])
+        return tuple(u for u in self.users if key in u.display_name.lower())[:top]
+
+    async def list_verified_domains(self) -> tuple[str, ...]:
+        self._call("list_verified_domains")
+        return self.domains
+
+    async def list_memberships(self, user_id: str) -> tuple[DirectoryObject, ...]:
+        self._call("list_memberships", user_id)
+        return tuple(self.memberships.get(user_id, ()))
+
+    async def get_blocked_sender(self, address: str) -> BlockedSender | None:
+        self._call("get_blocked_sender", address)
+        return self.blocked.get(address.lower())
+
+    async def list_blocked_senders(self) -> tuple[BlockedSender, ...]:
+        self._call("list_blocked_senders")
+        return tuple(self.blocked.values())
+
+    async def remove_blocked_sender(self, address: str) -> None:
+        self._call("remove_blocked_sender", address)
+        self.blocked.pop(address.lower(), None)
+
+    async def get_mailbox(self, identity: str) -> Mailbox | None:
+        self._call("get_mailbox", identity)
+        return self.mailboxes.get(identity.lower())
+
+    async def get_cas_mailbox(self, identity: str) -> CasMailbox | None:
+        self._call("get_cas_mailbox", identity)
+        return self.cas.get(identity.lower())
+
+    async def remove_mailbox_forwarding(self, identity: str) -> None:
+        self._call("remove_mailbox_forwarding", identity)
+
+    async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
+        self._call("list_inbox_rules", user_id)
+        return tuple(self.rules.get(user_id, ()))
+
+    async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
+        self._call("set_inbox_rule_enabled", user_id, rule_id, enabled)
+
+    async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
+        self._call("list_mail_folders", user_id)
+        return tuple(self.folders.get(user_id, ()))
+
+    async def list_sign_ins(self, user_id: str, since: datetime, *, limit: int = 500) -> tuple[SignIn, ...]:
+        self._call("list_sign_ins", user_id, since)
+        return tuple(self.sign_ins.get(user_id, ()))[:limit]
+
+    async def list_directory_audits(
+        self, user_id: str, since: datetime, *, limit: int = 200
+    ) -> tuple[DirectoryAudit, ...]:
+        self._call("list_directory_audits", user_id, since)
+        return tuple(self.audits.get(user_id, ()))[:limit]
+
+    async def get_risky_user(self, user_id: str) -> RiskyUser | None:
+        self._call("get_risky_user", user_id)
+        return self.risky.get(user_id)
+
+    async def list_risk_detections(self, user_id: str, since: datetime) -> tuple[RiskDetection, ...]:
+        self._call("list_risk_detections", user_id, since)
+        return tuple(self.detections.get(user_id, ()))
+
+    async def confirm_compromised(self, user_id: str) -> None:
+        self._call("confirm_compromised", user_id)
+
+    async def dismiss_risk(self, user_id: str) -> None:
+        self._call("dismiss_risk", user_id)
+
+    async def list_auth_methods(self, user_id: str) -> tuple[AuthMethod, ...]:
+        self._call("list_auth_methods", user_id)
+        return tuple(self.methods.get(user_id, ()))
+
+    async def get_registration_details(self, user_id: str) -> RegistrationDetails | None:
+        self._call("get_registration_details", user_id)
+        return self.registration.get(user_id)
+
+    async def list_oauth_grants(self, user_id: str) -> tuple[OAuthGrant, ...]:
+        self._call("list_oauth_grants", user_id)
+        return tuple(self.grants.get(user_id, ()))
+
+    async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
+        self._call("get_service_principals", tuple(ids))
+        return tuple(self.principals[i] for i in ids if i in self.principals)
+
+    async def list_alerts(self, since: datetime, *, user_upn: str | None = None) -> tuple[SecurityAlert, ...]:
+        self._call("list_alerts", since, user_upn)
+        if user_upn is None:
+            return tuple(self.alerts)
+        return tuple(a for a in self.alerts if user_upn.lower() in (u.lower() for u in a.user_upns))
+
+    async def revoke_sign_in_sessions(self, user_id: str) -> None:
+        self._call("revoke_sign_in_sessions", user_id)
+
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
+        self._call("set_account_enabled", user_id, enabled)
+
+    async def force_password_change(self, user_id: str) -> None:
+        self._call("force_password_change", user_id)
+
+
+def group(group_id: str, name: str) -> DirectoryObject:
+    """A security group membership record."""
+    return DirectoryObject(id=group_id, kind="group", display_name=name)
+
+
+def directory_role(template_id: str, name: str) -> DirectoryObject:
+    """A directory role membership record."""
+    return DirectoryObject(id=f"role-{template_id[:8]}", kind="directoryRole", display_name=name,
+                           role_template_id=template_id)
+
