@@ -10,9 +10,24 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from locales import en, nl
+from locales import en, en_remediation, en_report, nl, nl_remediation, nl_report
 
-CATALOGS: Mapping[str, Mapping[str, str]] = {"en": en.MESSAGES, "nl": nl.MESSAGES}
+
+def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
+    """One catalog from the per-feature modules; a key defined twice is a bug caught at import."""
+    merged: dict[str, str] = {}
+    for part in parts:
+        duplicated = merged.keys() & part.keys()
+        if duplicated:
+            raise ValueError(f"message keys defined twice: {sorted(duplicated)}")
+        merged.update(part)
+    return merged
+
+
+CATALOGS: Mapping[str, Mapping[str, str]] = {
+    "en": _merge(en.MESSAGES, en_remediation.MESSAGES, en_report.MESSAGES),
+    "nl": _merge(nl.MESSAGES, nl_remediation.MESSAGES, nl_report.MESSAGES),
+}
 DEFAULT_LANGUAGE = "en"
 
 

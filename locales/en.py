@@ -344,4 +344,5 @@ MESSAGES: dict[str, str] = {
     "investigate.vanished": "That account no longer exists in the directory.",
     "investigate.not_allowed": "Only IT staff can look into other people's accounts. If your own mail bounces, "
     "tell me **my mail bounces** and I will check your account.",
+    "investigate.started": "Which account should I look into? Type its name or address.",
 }

@@ -355,4 +355,5 @@ MESSAGES: dict[str, str] = {
     "investigate.vanished": "Dat account bestaat niet meer in de directory.",
     "investigate.not_allowed": "Alleen IT-medewerkers kunnen de accounts van anderen onderzoeken. Komt je eigen mail "
     "terug? Zeg dan **mijn mail komt terug** en ik controleer je account.",
+    "investigate.started": "Welk account moet ik onderzoeken? Typ de naam of het adres.",
 }

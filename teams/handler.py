@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from botbuilder.core import ConversationState, MessageFactory, TurnContext, UserState
 from botbuilder.core.teams import TeamsActivityHandler
@@ -18,8 +20,9 @@ from botbuilder.schema import (
 
 from cards.help import welcome_card
 from cards.verbs import Verb
-from dialogs.context import SPEAKER_KEY, message_text, send_card
+from dialogs.context import SPEAKER_KEY, message_text, send_card, speaker_of
 from dialogs.intents import Intent, recognize
+from domain.people import Speaker
 from locales import t
 from teams.identity import RoleResolver, activity_tenant_id, identify
 
@@ -47,6 +50,16 @@ def error_response(status: int, code: str, message: str) -> AdaptiveCardInvokeRe
     )
 
 
+class CardAction(Protocol):
+    """Handles one verb of an `Action.Execute` press. `data` is untrusted: only ids, re-checked by the handler."""
+
+    async def __call__(
+        self, turn_context: TurnContext, speaker: Speaker, data: Mapping[str, Any]
+    ) -> AdaptiveCardInvokeResponse:
+        """Act on the press and return what replaces the card (or a message, or an error)."""
+        ...
+
+
 class BlockedSenderBot(TeamsActivityHandler):
     """Routes Teams activities to dialogs and card actions; saves state after every turn."""
 
@@ -58,6 +71,7 @@ class BlockedSenderBot(TeamsActivityHandler):
         user_state: UserState,
         main_dialog: Dialog,
         roles: RoleResolver,
+        card_actions: Mapping[Verb, CardAction] | None = None,
     ) -> None:
         self._tenant_id = tenant_id.lower()
         self._conversation_state = conversation_state
@@ -66,6 +80,27 @@ class BlockedSenderBot(TeamsActivityHandler):
         self._roles = roles
         self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
         self._dialogs.add(main_dialog)
+        self._card_actions: dict[Verb, CardAction] = dict(card_actions or {})
+        self._card_actions.setdefault(Verb.START_INVESTIGATION, self._start_investigation)
+
+    def register(self, verb: Verb, action: CardAction) -> None:
+        """Route presses of `verb` to `action` (remediation, reports and triage register theirs)."""
+        self._card_actions[verb] = action
+
+    async def begin_main(self, turn_context: TurnContext, options: Mapping[str, Any]) -> None:
+        """Start the main dialog with `options` (an intent and its argument), ending any dialog in progress."""
+        dialog_context = await self._dialogs.create_context(turn_context)
+        if dialog_context.active_dialog is not None:
+            await dialog_context.cancel_all_dialogs()
+        await dialog_context.begin_dialog(self._main_dialog.id, dict(options))
+
+    async def _start_investigation(
+        self, turn_context: TurnContext, speaker: Speaker, data: Mapping[str, Any]
+    ) -> AdaptiveCardInvokeResponse:
+        if not speaker.may_investigate:
+            return message_response(t(speaker.locale, "investigate.not_allowed"))
+        await self.begin_main(turn_context, {"intent": "investigate", "argument": ""})
+        return message_response(t(speaker.locale, "investigate.started"))
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         """Refuse other tenants, identify the speaker, handle the activity, then save state."""
@@ -114,8 +149,12 @@ class BlockedSenderBot(TeamsActivityHandler):
         if verb is None:
             log.info("unknown card verb in activity %s", turn_context.activity.id)
             return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
-        log.info("card verb %s without a handler in activity %s", verb.value, turn_context.activity.id)
-        return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
+        action_handler = self._card_actions.get(verb)
+        if action_handler is None:
+            log.info("card verb %s without a handler in activity %s", verb.value, turn_context.activity.id)
+            return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
+        data = getattr(action, "data", None)
+        return await action_handler(turn_context, speaker_of(turn_context), data if isinstance(data, dict) else {})
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:

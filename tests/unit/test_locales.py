@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from datetime import UTC, datetime, timedelta
 
-from locales import en, format_datetime, format_duration, language_of, nl, t
+from locales import CATALOGS, format_datetime, format_duration, language_of, t
 
 
 def _placeholders(template: str) -> set[str]:
@@ -13,12 +13,13 @@ def _placeholders(template: str) -> set[str]:
 
 
 def test_catalogs_have_the_same_keys() -> None:
-    assert sorted(set(en.MESSAGES) - set(nl.MESSAGES)) == []
-    assert sorted(set(nl.MESSAGES) - set(en.MESSAGES)) == []
+    assert sorted(set(CATALOGS["en"]) - set(CATALOGS["nl"])) == []
+    assert sorted(set(CATALOGS["nl"]) - set(CATALOGS["en"])) == []
 
 
 def test_catalogs_use_the_same_placeholders() -> None:
-    mismatched = [k for k in en.MESSAGES if _placeholders(en.MESSAGES[k]) != _placeholders(nl.MESSAGES[k])]
+    en, nl = CATALOGS["en"], CATALOGS["nl"]
+    mismatched = [k for k in en if _placeholders(en[k]) != _placeholders(nl[k])]
     assert mismatched == []
 
 

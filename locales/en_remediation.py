@@ -1,0 +1,4 @@
+"""English messages of the remediation feature."""
+
+MESSAGES: dict[str, str] = {
+}

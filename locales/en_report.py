@@ -1,0 +1,4 @@
+"""English messages of the report feature."""
+
+MESSAGES: dict[str, str] = {
+}

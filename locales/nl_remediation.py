@@ -1,0 +1,4 @@
+"""Nederlandse messages of the remediation feature."""
+
+MESSAGES: dict[str, str] = {
+}

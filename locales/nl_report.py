@@ -1,0 +1,4 @@
+"""Nederlandse messages of the report feature."""
+
+MESSAGES: dict[str, str] = {
+}
