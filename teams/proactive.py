@@ -1,0 +1,62 @@
+"""Messages outside a turn: telling a user, alerting a channel, updating every copy of a card.
+
+Everything goes through `CloudAdapter.continue_conversation` with a stored conversation reference (the
+JSON that `ConversationReference.serialize()` produced), so it works the same on every instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import Activity, ConversationReference
+
+log = logging.getLogger(__name__)
+
+
+def reference_from(data: Mapping[str, Any]) -> ConversationReference:
+    """A `ConversationReference` from its stored JSON form."""
+    return ConversationReference().deserialize(dict(data))
+
+
+def card_activity(card: Mapping[str, Any]) -> Activity:
+    """A message carrying one Adaptive Card."""
+    return MessageFactory.attachment(CardFactory.adaptive_card(dict(card)))
+
+
+class Messenger:
+    """Sends and updates activities in stored conversations. `app_id` is the bot's (empty when anonymous)."""
+
+    def __init__(self, adapter: BotAdapter, app_id: str) -> None:
+        self._adapter = adapter
+        self._app_id = app_id or None
+
+    async def _continue(self, reference: Mapping[str, Any], logic: Callable[[TurnContext], Awaitable[None]]) -> None:
+        await self._adapter.continue_conversation(reference_from(reference), logic, bot_app_id=self._app_id)
+
+    async def send(self, reference: Mapping[str, Any], activity: Activity | str) -> str | None:
+        """Post `activity` (or a text) to the referenced conversation; returns the new activity's id."""
+        sent: list[str | None] = []
+
+        async def logic(context: TurnContext) -> None:
+            response = await context.send_activity(activity)
+            sent.append(response.id if response else None)
+
+        await self._continue(reference, logic)
+        return sent[0] if sent else None
+
+    async def send_card(self, reference: Mapping[str, Any], card: Mapping[str, Any]) -> str | None:
+        """Post an Adaptive Card; returns the new activity's id."""
+        return await self.send(reference, card_activity(card))
+
+    async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Mapping[str, Any]) -> None:
+        """Replace the card posted as `activity_id` in the referenced conversation."""
+
+        async def logic(context: TurnContext) -> None:
+            activity = card_activity(card)
+            activity.id = activity_id
+            await context.update_activity(activity)
+
+        await self._continue(reference, logic)
