@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo demo-user test lint typecheck unit e2e screenshots clean help
+.PHONY: demo demo-user test lint typecheck unit e2e screenshots package bench bench-profile clean help
 
 help:
 	@echo "make demo   - run the bot on the embedded demo tenant with the Microsoft 365 Agents Playground"
 	@echo "make test   - install, lint, type-check and run the tests"
+	@echo "make package - build and validate the Teams app package (build/appPackage.zip)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# node_modules too: tests/integration/test_manifest.py validates the Teams app package with npm @microsoft/app-manifest.
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -m "not e2e"
 
 test: lint typecheck unit
@@ -45,6 +47,27 @@ e2e: $(STAMP)
 screenshots: $(STAMP)
 	tools/install_e2e.sh
 	E2E_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/e2e -m e2e -q -p no:cacheprovider
+
+# The Teams app package: build/appPackage.zip, validated offline against @microsoft/app-manifest's schema.
+package: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m tools.package_app
+
+# Benchmarks beside their baselines -> bench/results/*.json and the table in docs/PERFORMANCE.md (< 10 min on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python -m bench.turns
+	$(BIN)/python -m bench.startup
+	@if [ -f bench/investigation.py ]; then $(BIN)/python -m bench.investigation; fi
+	$(BIN)/python -m bench.report
+
+# py-spy profiles of the turn path -> bench/profiles/ (py-spy lives in bench/.venv-bench, never in .venv).
+BENCH_VENV := bench/.venv-bench
+$(BENCH_VENV)/.installed: bench/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-bench.txt
+	touch $@
+
+bench-profile: $(STAMP) $(BENCH_VENV)/.installed
+	$(BIN)/python -m bench.profile
 
 clean:
 	rm -rf $(VENV) node_modules data build .mypy_cache .ruff_cache .pytest_cache

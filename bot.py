@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
 from aiohttp import web
 from botbuilder.core import ConversationState, InvokeResponse, UserState
 from botbuilder.core.serializer_helper import serializer_helper
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity, CallerIdConstants
+from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
 from msrest.serialization import Model
 
 from config import Settings, SettingsError
@@ -34,9 +34,15 @@ from investigation.collect import Collector
 from m365.http import create_session
 from m365.protocol import Tenant
 from m365.tenant import create_tenant
+from remediation.checker import CheckerConfig
+from remediation.service import Remediation, RemediationConfig
 from store import Store
+from teams.adapter import create_adapter
 from teams.handler import BlockedSenderBot, on_turn_error
 from teams.identity import RoleResolver
+from teams.proactive import Messenger
+from teams.ratelimit import RateLimiter
+from teams.reporting import Reporting
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +61,69 @@ class Components:
     bot: BlockedSenderBot
     roles: RoleResolver
     ready_at: float = 0.0
+    remediation: Remediation | None = None
+    # Users' reports, IT alerts and the watch; `reporting.notices.notify_resolved(case)` tells a case's users.
+    reporting: Reporting | None = None
+
+
+# The demo tenant lifts an unblock after 30 s: check soon, so the Playground shows "restored" within a minute.
+DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, scan_interval=5.0))
 
 
 COMPONENTS = web.AppKey("components", Components)
 
 
 class _BotFrameworkConfig:
-    """The attribute names `ConfigurationBotFrameworkAuthentication` reads, filled from `Settings`."""
+    """The attribute names `ConfigurationBotFrameworkAuthentication` reads, filled from `Settings`.
+
+    Any `TO_*` attribute makes botbuilder use its parameterized authentication, which takes every endpoint from
+    here: Microsoft's public-cloud values (what botbuilder uses when none is set), except the OpenID metadata
+    URL, which is the setting `BOT_OPENID_METADATA_URL` so tests can stand in for Bot Framework with their own
+    signing key and prove that tokens are really checked. Emulator-style tokens are checked against the same
+    keys (never Entra's), and `authenticate()` accepts channel tokens only.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.APP_ID = settings.app_id
         self.APP_PASSWORD = settings.app_password
         self.APP_TYPE = settings.app_type
         self.APP_TENANTID = settings.app_tenant_id
+        self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.bot_openid_metadata_url
+        self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = settings.bot_openid_metadata_url
+        self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+        self.TO_CHANNEL_FROM_BOT_LOGIN_URL = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
+        self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+        self.OAUTH_URL = AuthenticationConstants.OAUTH_URL
+        self.CALLER_ID = CallerIdConstants.public_azure_channel
+        self.VALIDATE_AUTHORITY = True
+
+
+class Unauthorized(Exception):
+    """The activity's Bot Framework token is missing or invalid (the message says why, for the log)."""
+
+
+async def authenticate(adapter: CloudAdapter, settings: Settings, activity: Activity,
+                       auth_header: str) -> AuthenticateRequestResult:
+    """Check the activity's Bot Framework JWT before any of the bot's code sees the activity.
+
+    botframework-connector signals a bad token in many ways: `PermissionError`, PyJWT's errors, a bare
+    `Exception` for a disallowed algorithm (an unsigned `alg: none` token) and `IndexError` for a key id that
+    is not in the metadata (a token signed with someone else's key). Authentication runs on its own here, so
+    each of them becomes `Unauthorized` (HTTP 401) without also swallowing errors of the turn itself. With bot
+    credentials configured only tokens issued by the Bot Framework channel service are accepted: an
+    emulator-style token is one anyone holding the bot's own app secret could mint for any user.
+    """
+    try:
+        result: AuthenticateRequestResult = await adapter.bot_framework_authentication.authenticate_request(
+            activity, auth_header or None)
+    except Exception as exc:  # noqa: BLE001 - see the docstring: every failure here means "not authenticated"
+        raise Unauthorized(f"{type(exc).__name__}: {str(exc)[:120]!r}") from None
+    if settings.bot_auth_enabled:
+        identity = result.claims_identity
+        issuer = identity.get_claim_value(AuthenticationConstants.ISSUER_CLAIM) if identity else None
+        if issuer != AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER:
+            raise Unauthorized(f"token issuer {str(issuer)[:80]!r} is not the Bot Framework channel service")
+    return result
 
 
 def demo_settings(settings: Settings, env: dict[str, str]) -> Settings:
@@ -86,13 +142,20 @@ def demo_settings(settings: Settings, env: dict[str, str]) -> Settings:
     )
 
 
-def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store | None = None) -> web.Application:
-    """Build the aiohttp application. `tenant` and `store` replace the configured ones (tests, tools)."""
+def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store | None = None,
+               remediation_config: RemediationConfig | None = None) -> web.Application:
+    """Build the aiohttp application. `tenant` and `store` replace the configured ones (tests, tools);
+    `remediation_config` the timing of remediation and its unblock checker (tests use short intervals).
+
+    Raises `SettingsError` for settings that must not be served (a real tenant without bot authentication).
+    """
+    settings.check_can_serve()
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app[COMPONENTS] = await _build(settings, stack, tenant=tenant, store=store)
+            app[COMPONENTS] = await _build(settings, stack, tenant=tenant, store=store,
+                                           remediation_config=remediation_config)
             log.info(
                 "bot ready: tenant %s, %s mode, bot auth %s",
                 app[COMPONENTS].tenant.tenant_id,
@@ -109,17 +172,35 @@ def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store
 
 
 async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | None,
-                 store: Store | None) -> Components:
+                 store: Store | None, remediation_config: RemediationConfig | None = None) -> Components:
     if store is None:
         store = await Store.open(settings.effective_database_url)
         stack.push_async_callback(store.close)
     m365_settings = settings
     if tenant is None:
         tenant, m365_settings = await open_tenant(settings, stack)
-    bot, roles = build_handler(m365_settings, tenant=tenant, store=store)
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_BotFrameworkConfig(settings)))
+    config = remediation_config or (DEMO_REMEDIATION if settings.demo_mode else None)
+    remediation = Remediation(tenant=tenant, store=store, config=config)
+    reporting = Reporting.create(tenant=tenant, store=store, notify_affected_user=settings.notify_affected_user)
+    bot, roles = build_handler(m365_settings, tenant=tenant, store=store, remediation=remediation,
+                               reporting=reporting)
+    # Connector clients cached per identity, replies over aiohttp: see teams/adapter.py and docs/PERFORMANCE.md.
+    adapter = create_adapter(settings, configuration=_BotFrameworkConfig(settings))
+    stack.push_async_callback(adapter.close)
     adapter.on_turn_error = on_turn_error
-    return Components(settings=settings, store=store, tenant=tenant, adapter=adapter, bot=bot, roles=roles)
+    # Cards are updated in every conversation they were posted to; that needs the adapter, built only now.
+    remediation.messenger = Messenger(adapter, settings.app_id)
+    await remediation.checker.start()
+    stack.push_async_callback(remediation.checker.stop)
+    # IT alerts, IT's notes and "you can send mail again" go out proactively too; a resolved case tells its users.
+    reporting.notices.outbox = Messenger(adapter, settings.app_id)
+    stack.push_async_callback(reporting.notices.aclose)  # before the adapter closes: follow-ups still post
+    remediation.checker.add_listener(reporting.notices.on_case_resolved)
+    watch = reporting.watch(tenant, store, interval_minutes=settings.watch_interval_minutes)
+    watch.start()
+    stack.push_async_callback(watch.stop)
+    return Components(settings=settings, store=store, tenant=tenant, adapter=adapter, bot=bot, roles=roles,
+                      remediation=remediation, reporting=reporting)
 
 
 async def open_tenant(settings: Settings, stack: AsyncExitStack) -> tuple[Tenant, Settings]:
@@ -146,23 +227,38 @@ async def open_tenant(settings: Settings, stack: AsyncExitStack) -> tuple[Tenant
     return tenant, m365_settings
 
 
-def build_handler(settings: Settings, *, tenant: Tenant, store: Store) -> tuple[BlockedSenderBot, RoleResolver]:
-    """The activity handler and everything behind it (dialogs, investigation, state), for one tenant."""
+def build_handler(settings: Settings, *, tenant: Tenant, store: Store,
+                  remediation: Remediation | None = None,
+                  reporting: Reporting | None = None) -> tuple[BlockedSenderBot, RoleResolver]:
+    """The activity handler and everything behind it (dialogs, investigation, remediation, state), for one tenant.
+
+    Without `remediation` one is made that updates no other card copies and runs no checker (dialog tests);
+    without `reporting` one is made whose alerts and notices reach nobody until its outbox is set.
+    """
     conversation_state = ConversationState(store.bot_storage)
     user_state = UserState(store.bot_storage)
-    desk = CaseDesk(collector=Collector(tenant), store=store)
+    collector = Collector(tenant)
+    remediation = remediation or Remediation(tenant=tenant, store=store)
+    reporting = reporting or Reporting.create(tenant=tenant, store=store,
+                                              notify_affected_user=settings.notify_affected_user)
+    desk = CaseDesk(collector=collector, store=store, view=remediation.view)
     roles = RoleResolver(
         tenant,
         it_staff_group_id=settings.it_staff_group_id,
         security_admin_group_id=settings.security_admin_group_id,
     )
+    reporting.bind(role_of=roles.role_of, view=remediation.view)
     bot = BlockedSenderBot(
         tenant_id=tenant.tenant_id,
         conversation_state=conversation_state,
         user_state=user_state,
-        main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk)),
+        main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk), routes=reporting.routes()),
         roles=roles,
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+        remember=reporting.keeper.remember,
     )
+    reporting.register(bot, store)
+    remediation.register(bot, investigator=collector, recorder=desk, role_of=roles.role_of)
     return bot, roles
 
 
@@ -196,14 +292,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "malformed activity"}, status=400)
     if not activity.type:
         return web.json_response({"error": "activity has no type"}, status=400)
-    auth_header = request.headers.get("Authorization", "")
     try:
-        response = await components.adapter.process_activity(auth_header, activity, components.bot.on_turn)
-    except (PermissionError, jwt.PyJWTError) as exc:
-        # botframework-connector raises PermissionError for a rejected token but lets PyJWT's errors for
-        # a malformed one escape; both mean the same to the caller.
-        log.info("rejected activity: %s", type(exc).__name__)
+        auth = await authenticate(components.adapter, components.settings, activity,
+                                  request.headers.get("Authorization", ""))
+    except Unauthorized as exc:
+        log.info("rejected activity: %s", exc)
         return web.json_response({"error": "unauthorized"}, status=401)
+    response = await components.adapter.process_activity(auth, activity, components.bot.on_turn)
     if response is not None:
         return web.json_response(_invoke_body(response), status=response.status or 200)
     return web.Response(status=201)
@@ -236,11 +331,29 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+# Libraries that log requests, responses or SQL with their parameters. They stay at WARNING even at LOG_LEVEL=DEBUG:
+# their DEBUG and INFO lines are where tokens, secrets and what people typed would appear. The bot's own loggers
+# log ids, codes and counts (tests/security/test_secrets_in_logs.py runs a whole investigation at DEBUG).
+THIRD_PARTY_LOG_CAPS: dict[str, int] = {
+    "aiohttp.access": logging.WARNING,  # request lines with query strings
+    "aiohttp.client": logging.WARNING,
+    "aiosqlite": logging.WARNING,  # every statement with its parameters: dialog state, cases, audit reasons, notes
+    "sqlalchemy.engine": logging.WARNING,  # statements and parameters
+    "sqlalchemy.pool": logging.WARNING,
+    "msal": logging.WARNING,  # token requests and token cache events
+    "urllib3": logging.WARNING,  # request lines of msal and the Bot Framework connector, query strings included
+    "requests": logging.WARNING,
+    "msrest": logging.WARNING,  # its HTTP logger prints the connector's Authorization header and reply bodies
+    "azure": logging.WARNING,  # azure-core (under msrest): request headers
+}
+
+
 def configure_logging(level: str) -> None:
-    """Plain, greppable log lines on stderr."""
+    """Plain, greppable log lines on stderr; third-party loggers that print requests are capped at WARNING."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiohttp's access log would record query strings; the bot's own log says what matters.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger().setLevel(level)
+    for name, cap in THIRD_PARTY_LOG_CAPS.items():
+        logging.getLogger(name).setLevel(max(cap, logging.getLevelName(level)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     del argv
     try:
         settings = Settings.from_env()
+        settings.check_can_serve()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

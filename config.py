@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA_DIR = ROOT / "data"
@@ -19,6 +20,12 @@ DEFAULT_DATA_DIR = ROOT / "data"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# A DNS host name: labels of letters, digits and inner hyphens, at least two of them (bot.contoso.com).
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)(?:{_LABEL}\.)+{_LABEL}$")
+# Where Bot Framework publishes the keys that sign the tokens Teams sends with every activity.
+BOT_FRAMEWORK_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class SettingsError(ValueError):
@@ -34,6 +41,8 @@ class Settings:
     app_password: str = field(default="", repr=False)
     app_type: str = "MultiTenant"
     app_tenant_id: str = ""
+    # The OpenID metadata document whose keys must sign inbound Bot Framework tokens (tests point it at a stand-in).
+    bot_openid_metadata_url: str = BOT_FRAMEWORK_OPENID_METADATA_URL
     # The Microsoft 365 tenant the bot works on, and its Entra app (client credentials).
     m365_tenant_id: str = ""
     m365_client_id: str = ""
@@ -51,6 +60,8 @@ class Settings:
     database_url: str = ""
     host: str = "0.0.0.0"
     port: int = 3978
+    # The public host name Teams reaches the bot at (https://<it>/api/messages); the app package's validDomains.
+    public_hostname: str = ""
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: str = "INFO"
     # Embedded demo tenant (used only when no tenant credentials are configured).
@@ -58,6 +69,11 @@ class Settings:
     demo_tenant_seed: str = ""
     # Upstream behaviour.
     http_timeout_seconds: float = 20.0
+    # The restriction watch: minutes between rounds; whether the restricted user is told as well.
+    watch_interval_minutes: int = 5
+    notify_affected_user: bool = False
+    # Investigations and card actions one person may start per minute (0 = no limit).
+    rate_limit_per_minute: int = 20
 
     @property
     def bot_auth_enabled(self) -> bool:
@@ -97,6 +113,7 @@ class Settings:
             app_password=get("MicrosoftAppPassword"),
             app_type=get("MicrosoftAppType", "MultiTenant") or "MultiTenant",
             app_tenant_id=get("MicrosoftAppTenantId"),
+            bot_openid_metadata_url=get("BOT_OPENID_METADATA_URL") or BOT_FRAMEWORK_OPENID_METADATA_URL,
             m365_tenant_id=get("M365_TENANT_ID"),
             m365_client_id=get("M365_CLIENT_ID"),
             m365_client_secret=get("M365_CLIENT_SECRET"),
@@ -110,11 +127,16 @@ class Settings:
             database_url=get("DATABASE_URL"),
             host=get("HOST", cls.host),
             port=_int("PORT", get("PORT", str(cls.port)), low=0, high=65535),
+            public_hostname=get("PUBLIC_HOSTNAME").lower().rstrip("."),
             data_dir=Path(get("DATA_DIR") or DEFAULT_DATA_DIR),
             log_level=get("LOG_LEVEL", cls.log_level).upper(),
             demo_tenant_port=_int("DEMO_TENANT_PORT", get("DEMO_TENANT_PORT", "0"), low=0, high=65535),
             demo_tenant_seed=get("DEMO_TENANT_SEED"),
             http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS", "20"), low=0.1),
+            watch_interval_minutes=_int("WATCH_INTERVAL_MINUTES", get("WATCH_INTERVAL_MINUTES", "5"), low=1,
+                                        high=1440),
+            notify_affected_user=_bool("NOTIFY_AFFECTED_USER", get("NOTIFY_AFFECTED_USER", "false")),
+            rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", get("RATE_LIMIT_PER_MINUTE", "20"), low=0, high=10_000),
         )
         settings.validate()
         return settings
@@ -175,10 +197,40 @@ class Settings:
         if self.database_url and self.database_url.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "postgresql",
                                                                                              "postgres"):
             raise SettingsError("DATABASE_URL must start with sqlite:// or postgresql://")
+        if self.public_hostname and not _HOSTNAME.match(self.public_hostname):
+            raise SettingsError("PUBLIC_HOSTNAME must be a host name such as bot.contoso.com (no https://, path or "
+                                f"port), not {self.public_hostname!r}")
         if self.log_level not in _LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {self.log_level!r}")
         if self.demo_tenant_seed and not Path(self.demo_tenant_seed).is_file():
             raise SettingsError(f"DEMO_TENANT_SEED {self.demo_tenant_seed!r} is not a file")
+        if not 1 <= self.watch_interval_minutes <= 1440:
+            raise SettingsError(f"WATCH_INTERVAL_MINUTES must be between 1 and 1440, not {self.watch_interval_minutes}")
+        # The keys in this document decide who may talk to the bot: plain http only on loopback (tests).
+        metadata = urlsplit(self.bot_openid_metadata_url)
+        if not metadata.hostname or not (
+            metadata.scheme == "https" or (metadata.scheme == "http" and metadata.hostname in _LOOPBACK_HOSTS)
+        ):
+            raise SettingsError("BOT_OPENID_METADATA_URL must be an https:// URL (http:// only on loopback), not "
+                                f"{self.bot_openid_metadata_url!r}")
+        if not 0 <= self.rate_limit_per_minute <= 10_000:
+            raise SettingsError(f"RATE_LIMIT_PER_MINUTE must be between 0 and 10000, not {self.rate_limit_per_minute}")
+
+    def check_can_serve(self) -> None:
+        """Raise `SettingsError` when serving these settings would be unsafe.
+
+        With Microsoft 365 credentials configured (production, not the demo tenant) the bot must validate the
+        Bot Framework JWT on every activity: an anonymous bot would let anyone who can reach `/api/messages`
+        pose as any user of the tenant, security admins included. The demo stays anonymous (its tenant is fake).
+        Only serving is refused: the command-line tools (`python -m investigation`, `python -m store.audit`)
+        read the same settings and do not accept activities.
+        """
+        if not self.demo_mode and not self.bot_auth_enabled:
+            raise SettingsError(
+                "Microsoft 365 credentials are configured (M365_CLIENT_ID) but MicrosoftAppId is empty: the bot "
+                "would accept activities without a Bot Framework token. Set MicrosoftAppId and "
+                "MicrosoftAppPassword (the Azure Bot's app registration), or clear the M365_* settings for the demo."
+            )
 
 
 def async_database_url(url: str) -> str:
@@ -202,6 +254,19 @@ def _int(name: str, raw: str, *, low: int, high: int) -> int:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
     return value
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off", "")
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
 def _float(name: str, raw: str, *, low: float) -> float:

@@ -4,7 +4,15 @@ Layout, top to bottom (one column, so it stays legible at Teams' narrow width �
 text to a few characters per line on a phone): the header (name, UPN, department, restriction and its
 reason), a verdict badge, findings by severity, the sources that were not checked, the steps as a
 checklist with their buttons directly under each step line, the unblock override when unblocking is gated,
-the latest actions, and the action bar (Refresh and fixed links).
+the latest actions, the IT note to the user (staff only), and the action bar (Refresh and fixed links). Notices
+(the outcome of a press, the case's state: "pending", "restored", the unblock limit) sit right under the header,
+where the person who pressed a button looks first.
+
+`confirmation_card` asks "are you sure?" before a destructive action; `case_unavailable_card` stands in when a
+case has no readable snapshot.
+
+Buttons that need no input say `associatedInputs: none`, so the override reason or the note typed on the card
+never travels with another button (and never blocks it).
 
 Tenant text stays inert: every value that came from the tenant (names, rule names, addresses, cities, the
 raw restriction reason, who did what) reaches the card only as a `TextRun` of a `RichTextBlock` — Teams
@@ -31,13 +39,14 @@ from microsoft_teams.cards import (
     CardElement,
     Container,
     ContainerStyle,
+    ExecuteAction,
     RichTextBlock,
     TextBlock,
     TextInput,
     TextRun,
 )
 
-from cards.base import JsonDict, envelope, execute, open_url, tenant_line
+from cards.base import JsonDict, envelope, execute, heading, open_url, tenant_line
 from cards.help import GUIDANCE_URL
 from cards.text import clean, md_escape
 from cards.verbs import Verb
@@ -76,6 +85,11 @@ TITLE_VALUE_LIMIT = 30  # a rule name inside a button title
 REASON_RAW_LIMIT = 160  # Microsoft's unparsed restriction reason
 OVERRIDE_INPUT_ID = "overrideReason"
 OVERRIDE_MAX_LENGTH = 500
+NOTE_INPUT_ID = "note"
+NOTE_MAX_LENGTH = 1000
+# Microsoft 365 admin center → Support → New service request: where an account past the unblock limit goes.
+MICROSOFT_SUPPORT_URL = "https://admin.microsoft.com/#/support"
+NoticeTone = Literal["good", "warning", "attention", "accent", "emphasis"]
 
 # Steps whose button calls the bot, by step code. Steps without a verb get their Microsoft docs link.
 STEP_VERBS: Mapping[str, Verb] = MappingProxyType({
@@ -161,9 +175,25 @@ class ActionNote:
 @dataclass(frozen=True)
 class GateInfo:
     """Why unblocking is gated (`reason_key`, a catalog key such as `gate.secure_first`). The card then
-    offers an override: a reason input (`overrideReason`) and "Unblock anyway"."""
+    offers an override: a reason input (`overrideReason`) and "Unblock anyway". `missing` names the step codes
+    still to do (shown as "Still to do: …")."""
 
     reason_key: str
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A banner under the card's header: `key` is a catalog key whose placeholders come from `params` (tenant
+    values allowed: they become cleaned runs). `support_link` adds the fixed Microsoft support link."""
+
+    key: str
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    tone: NoticeTone = "accent"
+    support_link: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
 
 # ------------------------------------------------------------------------------ templates → text runs
@@ -478,9 +508,15 @@ def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
             return None
         rule = clean(step.params.get("rule", ""), TITLE_VALUE_LIMIT) or "—"
         title = clean(t(locale, "button.disable_rule", rule=rule), 60)
-        return execute(title, verb, case_id=case_id, ids={"ruleId": step.target_id})
+        return no_inputs(execute(title, verb, case_id=case_id, ids={"ruleId": step.target_id}))
     style = "positive" if verb == Verb.UNBLOCK else None
-    return execute(t(locale, f"button.{step.code}"), verb, case_id=case_id, style=style)
+    return no_inputs(execute(t(locale, f"button.{step.code}"), verb, case_id=case_id, style=style))
+
+
+def no_inputs(action: ExecuteAction) -> ExecuteAction:
+    """The button sends only its data: no input of the card travels with it, and none blocks it."""
+    action.associated_inputs = "none"
+    return action
 
 
 # Graph refuses password and account writes for users synced from on-premises AD (400, "on-premises mastered"):
@@ -504,13 +540,18 @@ def _gate(gate: GateInfo, case_id: str, locale: str | None) -> Container:
     key = gate.reason_key if has(gate.reason_key) else "gate.generic"
     override = execute(t(locale, "gate.button"), Verb.UNBLOCK, case_id=case_id, ids={"override": "1"},
                        style="destructive")
-    return Container(style="warning", spacing="Small", items=[
-        TextBlock(text=t(locale, key), wrap=True),
+    items: list[CardElement] = [TextBlock(text=t(locale, key), wrap=True)]
+    if gate.missing:
+        steps = ", ".join(t(locale, f"button.{code}") for code in gate.missing)
+        items.append(_small(t(locale, "gate.missing", steps=steps)))
+    # Not `isRequired`: every Action.Execute with inputs would then refuse to send until a reason is typed
+    # (the IT note's Send button too). The server refuses an empty reason and says so.
+    items += [
         TextInput(id=OVERRIDE_INPUT_ID, label=t(locale, "gate.label"), placeholder=t(locale, "gate.placeholder"),
-                  is_required=True, is_multiline=True, max_length=OVERRIDE_MAX_LENGTH,
-                  error_message=t(locale, "gate.required")),
+                  is_multiline=True, max_length=OVERRIDE_MAX_LENGTH),
         ActionSet(actions=[override]),
-    ])
+    ]
+    return Container(style="warning", spacing="Small", items=items)
 
 
 def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, locale: str | None,
@@ -561,6 +602,9 @@ def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None,
             button = _step_button(step, case_id, locale)
             if button is not None:
                 actions.append(button)
+    elif viewer_can_act and done is not None and step.code == "block_sign_in":
+        # The block is the bot's own doing: offer to lift it once the account is secure.
+        actions.append(no_inputs(execute(t(locale, "button.allow_sign_in"), Verb.ALLOW_SIGN_IN, case_id=case_id)))
     if step.code not in STEP_VERBS and step.url.startswith("https://learn.microsoft.com/") and done is None:
         # Steps done in a Microsoft portal: link the page that explains how (a fixed Microsoft URL).
         actions.append(open_url(t(locale, "steps.learn_more"), step.url))
@@ -569,6 +613,42 @@ def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None,
         action_set.spacing = "Small"
         body.append(action_set)
     return body
+
+
+def _notices(notices: Sequence[Notice], locale: str | None) -> list[CardElement]:
+    body: list[CardElement] = []
+    for notice in notices:
+        items: list[CardElement] = [template_line(locale, notice.key, notice.params, weight="Bolder")]
+        if notice.support_link:
+            items.append(ActionSet(actions=[open_url(t(locale, "notice.support_link"), MICROSOFT_SUPPORT_URL)]))
+        body.append(Container(style=notice.tone, items=items, spacing="Medium"))
+    return body
+
+
+def _dismiss_risk(investigation: Investigation, *, case_id: str, viewer_can_act: bool, locale: str | None,
+                  step_states: Mapping[str, StepState]) -> list[CardElement]:
+    """Identity Protection says "at risk" but the verdict is not compromised: the admin may dismiss the risk."""
+    risky = investigation.evidence.risky_user
+    if (not viewer_can_act or risky is None or risky.risk_state.lower() != "atrisk"
+            or investigation.assessment.verdict == Verdict.compromised
+            or step_key("dismiss_risk", None) in step_states):
+        return []
+    level = display_value("level", risky.risk_level, locale, None)
+    action_set = ActionSet(actions=[no_inputs(execute(t(locale, "button.dismiss_risk"), Verb.DISMISS_RISK,
+                                                      case_id=case_id))])
+    action_set.spacing = "Small"
+    return [template_line(locale, "step.dismiss_risk", {"level": level}, spacing="Medium"), action_set]
+
+
+def _it_note(case_id: str, locale: str | None) -> list[CardElement]:
+    """Staff may write to the account's owner; the SEND_NOTE handler relays the text (never tenant text here)."""
+    send = execute(t(locale, "itnote.button"), Verb.SEND_NOTE, case_id=case_id)
+    return [
+        _section(t(locale, "itnote.title")),
+        TextInput(id=NOTE_INPUT_ID, label=t(locale, "itnote.label"), placeholder=t(locale, "itnote.placeholder"),
+                  is_multiline=True, max_length=NOTE_MAX_LENGTH),
+        ActionSet(actions=[send]),
+    ]
 
 
 # -------------------------------------------------------------------------------------- latest actions
@@ -607,28 +687,84 @@ def findings_card(
     step_states: Mapping[str, StepState] | None = None,
     latest_actions: Sequence[ActionNote] = (),
     gate: GateInfo | None = None,
+    notices: Sequence[Notice] = (),
+    can_send_note: bool = False,
 ) -> JsonDict:
     """The investigation as one Adaptive Card 1.5 (a dict).
 
     `viewer_can_act` shows the remediation buttons (only for steps not in `step_states`, keyed by
-    `step_key`); everyone gets Refresh and the links. Button data carries `verb` and `caseId`, plus
-    `ruleId` for disable_rule and `override` for "Unblock anyway"; the server re-reads the case for the rest.
+    `step_key`; a done `block_sign_in` offers "Allow sign-in" instead); everyone gets Refresh and the links.
+    `can_send_note` (IT staff and admins) adds the note to the user. Button data carries `verb` and `caseId`,
+    plus `ruleId` for disable_rule and `override` for "Unblock anyway"; the server re-reads the case for the rest.
     """
     evidence = investigation.evidence
     assessment = investigation.assessment
     states = step_states or {}
     body: list[CardElement] = [
         *_header(investigation, locale, time_zone),
+        *_notices(notices, locale),
         _badge(assessment, investigation.findings, locale, time_zone),
         *_findings(investigation.findings, locale, time_zone),
         *_not_checked(evidence, locale),
         *_steps(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale, time_zone=time_zone,
                 step_states=states, gate=gate),
+        *_dismiss_risk(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
+                       step_states=states),
         *_latest(latest_actions, locale, time_zone),
+        *(_it_note(case_id, locale) if can_send_note else []),
     ]
-    actions: list[Action] = [execute(t(locale, "button.refresh"), Verb.REFRESH, case_id=case_id),
+    actions: list[Action] = [no_inputs(execute(t(locale, "button.refresh"), Verb.REFRESH, case_id=case_id)),
                              *_links(evidence.user, locale)]
     fallback = t(locale, "findings.fallback", verdict=t(locale, f"verdict.{assessment.verdict.value}"),
                  name=md_escape(_name_of(evidence.user), 80))
     return envelope(body, actions, fallback_text=fallback)
 
+
+
+# ------------------------------------------------------------------------------- confirmation and fallback
+
+
+def confirmation_card(
+    verb: Verb,
+    *,
+    case_id: str,
+    name: str,
+    upn: str,
+    locale: str | None,
+    override_reason: str | None = None,
+) -> JsonDict:
+    """"Are you sure?" before a destructive action (`confirm.<verb>` explains what happens).
+
+    Confirm repeats the verb with `confirm: "1"` (and `override: "1"` plus the reason, shown in an input the
+    admin may still edit, for "Unblock anyway"); Cancel (`show_case`) redraws the case's card. `name` and
+    `upn` are tenant text: they only reach TextRuns.
+    """
+    body: list[CardElement] = [
+        heading(t(locale, "confirm.title"), size="Medium"),
+        template_line(locale, f"confirm.{verb.value}", {"name": name or upn, "upn": upn}, spacing="Small"),
+    ]
+    ids = {"confirm": "1", **({"override": "1"} if override_reason is not None else {})}
+    style = "positive" if verb == Verb.UNBLOCK else "destructive"
+    confirm = execute(t(locale, f"confirm.button.{verb.value}"), verb, case_id=case_id, ids=ids, style=style)
+    if override_reason is not None:
+        # The reason goes back with Confirm through this input (the server re-checks that it is not empty).
+        body.append(TextInput(id=OVERRIDE_INPUT_ID, label=t(locale, "confirm.override_label"),
+                              value=clean(override_reason, OVERRIDE_MAX_LENGTH), is_multiline=True,
+                              max_length=OVERRIDE_MAX_LENGTH))
+    else:
+        no_inputs(confirm)
+    cancel = no_inputs(execute(t(locale, "confirm.cancel"), Verb.SHOW_CASE, case_id=case_id))
+    fallback = t(locale, "confirm.title")
+    return envelope(body, [confirm, cancel], fallback_text=fallback)
+
+
+def case_unavailable_card(*, case_id: str, name: str, locale: str | None,
+                          notices: Sequence[Notice] = ()) -> JsonDict:
+    """A case whose stored investigation cannot be read (old or missing): its name and Refresh."""
+    body: list[CardElement] = [
+        rich([text_run(clean(name) or "—", weight="Bolder", size="Large")]),
+        *_notices(notices, locale),
+        _small(t(locale, "case.unavailable")),
+    ]
+    refresh = no_inputs(execute(t(locale, "button.refresh"), Verb.REFRESH, case_id=case_id))
+    return envelope(body, [refresh], fallback_text=t(locale, "case.unavailable"))

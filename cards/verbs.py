@@ -27,6 +27,8 @@ class Verb(StrEnum):
     CONFIRM_COMPROMISED = "confirm_compromised"
     DISMISS_RISK = "dismiss_risk"
     REFRESH = "refresh"
+    # Redraw a case's card from the store (the Cancel of a confirmation card); reads only.
+    SHOW_CASE = "show_case"
     NOTIFY_IT = "notify_it"
     SEND_NOTE = "send_note"
 

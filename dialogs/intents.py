@@ -2,6 +2,13 @@
 
 Every pattern matches the whole (normalised) message, so the order of the table never decides between
 two intents; a test checks that no sample sentence matches two intents.
+
+A user's report of bounced mail is recognised three ways (see `tests/unit/test_bounce_recognition.py`):
+a pasted bounce (non-delivery report) is known by its markers anywhere in the message (`5.1.8`, "bad outbound
+sender", "kan niet worden bezorgd", ...); a short message in the user's own words needs a first-person word,
+a mail word and a failure word ("my mail bounces", "ik kan niet mailen"); and a few fixed phrases. The
+investigate patterns step aside for both, so a pasted bounce that names someone else still checks the
+speaker's own account. "I can't send the report by Friday" names no mail, so it is not a report.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-MAX_TEXT = 2000
+# Enough for a pasted bounce with its diagnostic part; every pattern below is linear in the length.
+MAX_TEXT = 20_000
 
 
 class Intent(StrEnum):
@@ -21,6 +29,12 @@ class Intent(StrEnum):
     INVESTIGATE = "investigate"
     GREETING = "greeting"
     CANCEL = "cancel"
+    REPORT_BOUNCE = "report_bounce"
+    STATUS = "status"
+    ALERTS_HERE = "alerts_here"
+    ALERTS_OFF = "alerts_off"
+    ALERTS_WHERE = "alerts_where"
+    NOTIFY_IT = "notify_it"
     UNKNOWN = "unknown"
 
 
@@ -34,13 +48,101 @@ class Recognized:
 
 # "<x> is blocked" must not take the speaker's own mail ("my mail is blocked" is a user's report).
 _NOT_SELF = r"(?!(?:my|mine|me|i|mijn|ik|mij)\b)"
+
+# --- Reports of bounced mail -------------------------------------------------------------------------------
+# Markers of a pasted non-delivery report (Outlook / Exchange Online wording, English and Dutch). Any one of
+# them anywhere in the message makes it a report: these phrases are not what people type about other things.
+_NDR = (
+    r"(?:(?<![\d.])5\.1\.8(?![\d])"
+    r"|bad\s+outbound\s+sender"
+    r"|(?:weren't|were\s+not|not)\s+recognized\s+as\s+a\s+valid\s+sender"
+    r"|delivery\s+has\s+failed\s+to\s+these\s+recipients"
+    r"|your\s+message\s+(?:couldn't|could\s+not|can't|cannot|wasn't|was\s+not)\s+(?:be\s+)?delivered"
+    r"|^undeliverable:"
+    r"|delivery\s+status\s+notification\s+\(failure\)"
+    r"|mail\s+delivery\s+(?:failed|subsystem)"
+    r"|ongeldige\s+uitgaande\s+afzender"
+    r"|niet\s+(?:bent\s+)?herkend\s+als\s+(?:een\s+)?geldige\s+afzender"
+    r"|kan\s+niet\s+worden\s+(?:bezorgd|afgeleverd)"
+    r"|kon\s+niet\s+worden\s+(?:bezorgd|afgeleverd)"
+    r"|(?:de\s+)?bezorging\s+(?:aan\s+deze\s+geadresseerden\s+of\s+groepen\s+)?is\s+mislukt"
+    r"|^onbestelbaar:)"
+)
+# The speaker's own words: short, first person, about mail, about it failing.
+_ME = r"\b(?:i|i'm|im|i've|ive|me|my|mine|we|our|us|ik|mijn|mij|me|m'n|we|wij|ons|onze)\b"
+_MAIL_WORD = (
+    r"(?:\b(?:e-?mails?|emails?|mails?|mailtjes?|e-?mailtjes?|berichten|bericht|messages?|outlook|"
+    r"mailbox|postvak|mailen|e-?mailen|emailen|ndr|bounce\s+message|foutbericht)\b)"
+)
+_FAILURE_WORD = (
+    r"(?:\b(?:bounc(?:e|es|ed|ing)|comes?\s+back|coming\s+back|came\s+back|returned|rejected|refused|"
+    r"undeliverable|not\s+delivered|won't\s+(?:go|send)|doesn't\s+(?:go|send)|don't\s+(?:go|send)|"
+    r"isn't\s+(?:going|sending)|aren't\s+(?:going|sending)|not\s+(?:going\s+out|sending)|"
+    r"(?:can't|cannot|can\s+not|cant|unable\s+to|not\s+able\s+to)\s+(?:send|e-?mail|mail)|"
+    r"blocked|restricted|stuck|fail(?:s|ed|ing)?|"
+    r"terug|geweigerd|geblokkeerd|beperkt|mislukt|"
+    r"niet\s+(?:meer\s+)?(?:versturen|verzenden|sturen|verstuurd|verzonden|bezorgd|afgeleverd|aan|weg|mailen|"
+    r"e-?mailen)|"
+    r"kan\s+(?:niet|geen)|lukt\s+niet|gaat\s+niet|stuitert|bouncet|bouncen)\b)"
+)
+_OWN_WORDS = rf"(?=.{{1,300}}$)(?=.*{_ME})(?=.*{_MAIL_WORD})(?=.*{_FAILURE_WORD})"
+# The investigate command with someone else's account ("check Megan, her mail bounces") is not a report:
+# this is the first investigate pattern's own prefix, so the two can never both match.
+_INVESTIGATE_OTHER = (
+    r"(?:investigate|check|look into|look up|lookup|onderzoek|controleer)(?:\s+(?:account|user|gebruiker))?"
+    rf"\s+{_NOT_SELF}"
+)
+# The second investigate pattern ("<x> is blocked") steps aside for a pasted bounce and for the own words.
+_NO_REPORT = rf"(?!.*{_NDR})(?!{_OWN_WORDS})"
+
 _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.INVESTIGATE, re.compile(
-        r"^(?:investigate|check|look into|look up|lookup|onderzoek|controleer)(?:\s+(?:account|user|gebruiker))?"
+        r"^(?!.*" + _NDR + r")(?:investigate|check|look into|look up|lookup|onderzoek|controleer)"
+        r"(?:\s+(?:account|user|gebruiker))?"
         rf"(?:\s+{_NOT_SELF}(?P<arg>.+))?$", re.IGNORECASE)),
     (Intent.INVESTIGATE, re.compile(
-        rf"^{_NOT_SELF}(?P<arg>[^\s].*?)\s+(?:is|has been|was|got|is\s+being|wordt|werd)\s+"
+        rf"^{_NO_REPORT}{_NOT_SELF}(?P<arg>[^\s].*?)\s+(?:is|has been|was|got|is\s+being|wordt|werd)\s+"
         r"(?:blocked|restricted|geblokkeerd|beperkt)$", re.IGNORECASE)),
+    (Intent.REPORT_BOUNCE, re.compile(rf"^(?=.*{_NDR}).*$", re.IGNORECASE)),
+    (Intent.REPORT_BOUNCE, re.compile(rf"^(?!{_INVESTIGATE_OTHER})(?!.*{_NDR}){_OWN_WORDS}.*$", re.IGNORECASE)),
+    (Intent.REPORT_BOUNCE, re.compile(
+        r"^(?:my mail bounces|mail bounces|bounced mail|bounce|bounces|i got a bounce|ndr|"
+        r"mijn mail komt terug|mail komt terug|foutmelding bij mailen|ik kan niet mailen|niet kunnen mailen)$",
+        re.IGNORECASE)),
+    (Intent.STATUS, re.compile(
+        r"^(?:status|my status|case status|report status|my case|my report|"
+        r"(?:what's|what is|how's|how is)\s+(?:the\s+status\s+of\s+)?(?:my|the)\s+(?:case|report|ticket)"
+        r"(?:\s+(?:going|doing))?|"
+        r"(?:what's|what is)\s+the\s+status|any\s+(?:news|updates?)|is\s+there\s+any\s+news|"
+        r"mijn status|status van mijn (?:melding|zaak|ticket)|mijn melding|mijn zaak|"
+        r"hoe staat het(?:\s+(?:ervoor|met mijn (?:melding|zaak|ticket)))?|"
+        r"(?:is er )?(?:al )?nieuws|nog nieuws)$", re.IGNORECASE)),
+    (Intent.ALERTS_HERE, re.compile(
+        r"^(?:(?:use|set)\s+this\s+channel\s+(?:for|as\s+the)\s+(?:the\s+)?alerts?(?:\s+channel)?|"
+        r"(?:send|post|put)\s+(?:the\s+)?alerts\s+(?:here|to\s+this\s+channel|in\s+this\s+channel)|"
+        r"alerts\s+here|alerts\s+in\s+this\s+channel|alert\s+channel\s+here|"
+        r"gebruik\s+dit\s+kanaal\s+voor\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts)|"
+        r"(?:stuur|plaats|zet)\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts)\s+"
+        r"(?:hier|naar\s+dit\s+kanaal|in\s+dit\s+kanaal)|"
+        r"(?:meldingen|waarschuwingen|alerts)\s+(?:hier|in\s+dit\s+kanaal))$", re.IGNORECASE)),
+    (Intent.ALERTS_OFF, re.compile(
+        r"^(?:alerts\s+off|(?:turn|switch)\s+(?:off\s+(?:the\s+)?alerts|(?:the\s+)?alerts\s+off)|"
+        r"(?:stop|disable)\s+(?:the\s+)?alerts|no\s+more\s+alerts|"
+        r"(?:meldingen|waarschuwingen|alerts)\s+uit|"
+        r"zet\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts)\s+uit|"
+        r"(?:stop|stop\s+met)\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts)|"
+        r"geen\s+(?:meldingen|waarschuwingen|alerts)\s+meer)$", re.IGNORECASE)),
+    (Intent.ALERTS_WHERE, re.compile(
+        r"^(?:where\s+do\s+(?:the\s+)?alerts\s+go|where\s+are\s+(?:the\s+)?alerts\s+(?:sent|posted|going)|"
+        r"which\s+channel\s+(?:gets|receives)\s+(?:the\s+)?alerts|alerts\s+where|where\s+alerts|"
+        r"waar\s+gaan\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts)\s+(?:heen|naartoe)|"
+        r"waar\s+komen\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts)(?:\s+terecht)?|"
+        r"welk\s+kanaal\s+krijgt\s+(?:de\s+)?(?:meldingen|waarschuwingen|alerts))$", re.IGNORECASE)),
+    (Intent.NOTIFY_IT, re.compile(
+        r"^(?:(?:please\s+)?(?:notify|tell|inform|alert|contact)\s+it(?:\s+anyway)?|let\s+it\s+know(?:\s+anyway)?|"
+        r"(?:meld|laat)\s+(?:het\s+)?(?:toch\s+)?(?:aan\s+)?it(?:\s+toch)?(?:\s+weten)?|"
+        r"(?:waarschuw|informeer)\s+(?:toch\s+)?it(?:\s+toch)?|it\s+toch\s+(?:waarschuwen|inlichten|informeren))$",
+        re.IGNORECASE)),
     (Intent.HELP, re.compile(r"^(?:help|menu|what can you do|hulp|help me|wat kun je( doen)?)$", re.IGNORECASE)),
     (Intent.GREETING, re.compile(r"^(?:hi|hello|hey|hallo|hoi|goedemorgen|good morning|goedemiddag)$",
                                  re.IGNORECASE)),
@@ -51,7 +153,10 @@ _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
 
 def normalise(text: str) -> str:
     """NFKC, invisible characters dropped, whitespace collapsed, trailing punctuation trimmed (case kept)."""
-    value = unicodedata.normalize("NFKC", text[:MAX_TEXT])
+    # NFKC can turn one character into up to 18 (U+FDFA): cap again, so no pattern ever sees more than MAX_TEXT.
+    value = unicodedata.normalize("NFKC", text[:MAX_TEXT])[:MAX_TEXT]
+    # Phones type typographic apostrophes ("can’t"); the patterns spell the ASCII one.
+    value = value.replace("\u2019", "'").replace("\u2018", "'")
     value = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cf", "Cc") or ch in "\n\t")
     value = re.sub(r"\s+", " ", value).strip()
     return value.rstrip(" .!?").strip()
@@ -70,9 +175,9 @@ def recognize(text: str | None) -> Recognized:
 
 
 def matching_intents(text: str) -> list[Intent]:
-    """Every intent whose pattern matches `text` (for the no-ambiguity test)."""
+    """Every intent whose pattern matches `text`, each once (for the no-ambiguity test)."""
     value = normalise(text)
-    return [intent for intent, pattern in _PATTERNS if pattern.match(value)]
+    return list(dict.fromkeys(intent for intent, pattern in _PATTERNS if pattern.match(value)))
 
 
 _YES = re.compile(r"^(?:y|yes|yeah|yep|sure|ok|okay|go|go ahead|do it|please do|confirm|ja|jazeker|zeker|graag|"

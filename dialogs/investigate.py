@@ -1,7 +1,9 @@
 """The investigate dialog (IT staff and security admins): settle the account, confirm, investigate.
 
-Dialog state holds only strings (the query, candidate ids), so it survives a restart and another
-instance continuing the conversation.
+Dialog state holds only plain JSON (the query, candidate ids, the confirmed account's directory record), so it
+survives a restart and another instance continuing the conversation. The record shown in the confirmation is
+what the investigation starts from after "yes" (no second directory lookup before the progress card); the
+collector re-reads it alongside the evidence.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dialogs.casework import CaseDesk
 from dialogs.context import speaker_of
 from dialogs.intents import yes_no
 from investigation.resolve import Outcome, resolve_account
+from investigation.snapshot import dump, load
 from locales import t
 from m365.errors import M365Error
 from m365.protocol import Tenant
@@ -39,6 +42,7 @@ _CONFIRM_PROMPT = "investigate.confirm"
 _QUERY = "query"
 _CANDIDATES = "candidates"
 _USER_ID = "user_id"
+_USER = "user"
 MAX_ATTEMPTS = 3
 
 
@@ -140,6 +144,7 @@ class InvestigateDialog(ComponentDialog):
         user = await self._load(step, step.values[_USER_ID])
         if user is None:
             return await step.end_dialog()
+        step.values[_USER] = dump(user)
         department = clean(user.department, 80) if user.department else t(locale, "investigate.no_department")
         question = t(
             locale,
@@ -166,7 +171,9 @@ class InvestigateDialog(ComponentDialog):
         if not step.result:
             await step.context.send_activity(t(speaker.locale, "cancel.done"))
             return await step.end_dialog()
-        user = await self._load(step, step.values[_USER_ID])
+        user = _confirmed_user(step.values.get(_USER), step.values[_USER_ID])
+        if user is None:  # state written by an older version: look the account up again
+            user = await self._load(step, step.values[_USER_ID])
         if user is None:
             return await step.end_dialog()
         result = await self._desk.investigate(step.context, user, speaker)
@@ -183,3 +190,14 @@ class InvestigateDialog(ComponentDialog):
         if user is None:
             await step.context.send_activity(t(locale, "investigate.vanished"))
         return user
+
+
+def _confirmed_user(data: object, user_id: str) -> User | None:
+    """The account record kept in dialog state at the confirmation, or None when absent or unreadable."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        user = load(User, data)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return user if user.id == user_id else None

@@ -1,7 +1,15 @@
-"""The main dialog: routes each new message by speaker and recognised intent."""
+"""The main dialog: routes each new message by speaker and recognised intent.
+
+Intents answered in one turn by another part (the user's report, the IT channel) come in as `routes`:
+the composition root (`bot.py`) maps each such intent to a coroutine, so this module needs to know
+nothing about channels or notifications.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+
+from botbuilder.core import TurnContext
 from botbuilder.dialogs import ComponentDialog, Dialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
 
 from cards.help import help_card
@@ -11,13 +19,16 @@ from dialogs.investigate import INVESTIGATE_DIALOG_ID
 from locales import t
 
 MAIN_DIALOG_ID = "main"
+# Answers an intent in the current turn: (turn context, the intent's argument).
+IntentRoute = Callable[[TurnContext, str], Awaitable[None]]
 
 
 class MainDialog(ComponentDialog):
     """Recognises the message and answers it or starts the dialog that handles it."""
 
-    def __init__(self, *, investigate: Dialog) -> None:
+    def __init__(self, *, investigate: Dialog, routes: Mapping[Intent, IntentRoute] | None = None) -> None:
         super().__init__(MAIN_DIALOG_ID)
+        self._routes: dict[Intent, IntentRoute] = dict(routes or {})
         self.add_dialog(investigate)
         self.add_dialog(WaterfallDialog(f"{MAIN_DIALOG_ID}.route", [self._route, self._done]))
         self.initial_dialog_id = f"{MAIN_DIALOG_ID}.route"
@@ -30,7 +41,10 @@ class MainDialog(ComponentDialog):
         intent = Intent(intent_name) if isinstance(intent_name, str) and intent_name in set(Intent) else (
             recognized.intent)
         argument = str(options.get("argument", recognized.argument))
-        if intent in (Intent.HELP, Intent.GREETING):
+        route = self._routes.get(intent)
+        if route is not None:
+            await route(step.context, argument)
+        elif intent in (Intent.HELP, Intent.GREETING):
             await send_card(step.context, help_card(speaker.name, speaker.role, speaker.locale))
         elif intent == Intent.INVESTIGATE:
             if speaker.may_investigate:

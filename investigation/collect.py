@@ -29,6 +29,7 @@ from m365.errors import (
     Throttled,
     UpstreamTimeout,
 )
+from m365.http import deadline
 from m365.protocol import Tenant
 from m365.records import User
 
@@ -64,6 +65,9 @@ class CollectorConfig:
     total_deadline: float = 20.0
     window_days: int = 7
     sign_in_limit: int = 500
+    # Re-read the account from the directory alongside the evidence: the caller's record may be minutes old
+    # (taken when the investigation was confirmed), and it costs the critical path nothing.
+    refresh_user: bool = True
 
 
 @dataclass
@@ -124,6 +128,9 @@ def unavailable_for(source: SourceName, exc: BaseException) -> Unavailable | Non
         if source in _MAILBOX_SOURCES:
             return Unavailable(source, UnavailableReason.no_mailbox)
         return Unavailable(source, UnavailableReason.not_found)
+    if isinstance(exc, M365Error) and exc.status:
+        # What the admin can look up (and Microsoft's status page speaks of), not our exception class.
+        return Unavailable(source, UnavailableReason.error, f"HTTP {exc.status}")
     return Unavailable(source, UnavailableReason.error, type(exc).__name__)
 
 
@@ -196,13 +203,19 @@ class Collector:
         failures: dict[SourceName, BaseException] = {}
         timings: list[SourceTiming] = []
 
+        ends = time.monotonic() + self._config.total_deadline
+
         async def run(source: SourceName, family: Family, call: Callable[[], Awaitable[Any]]) -> None:
             started = time.perf_counter()
             outcome = "ok"
+            budget = max(0.0, min(self._config.source_timeout, ends - time.monotonic()))
             try:
-                async with asyncio.timeout(self._config.source_timeout):
-                    async with self._limits.semaphore(family):
-                        results[source] = await call()
+                # `deadline` makes the transport give up a retry (429 Retry-After, 503) that would outlast the
+                # budget, so the source is reported as throttled/failed rather than as a timeout.
+                with deadline(budget):
+                    async with asyncio.timeout(budget):
+                        async with self._limits.semaphore(family):
+                            results[source] = await call()
             except (M365Error, TimeoutError) as exc:
                 failures[source] = exc
                 outcome = type(exc).__name__
@@ -213,14 +226,33 @@ class Collector:
             finally:
                 timings.append(SourceTiming(source, time.perf_counter() - started, outcome))
 
+        fresh: list[User] = []
+
+        async def refresh() -> None:
+            budget = max(0.0, min(self._config.source_timeout, ends - time.monotonic()))
+            try:
+                with deadline(budget):
+                    async with asyncio.timeout(budget):
+                        async with self._limits.semaphore(Family.directory):
+                            found = await tenant.get_user(user.id)
+            except Exception as exc:  # noqa: BLE001 - the record at hand will do; the sources tell the rest
+                log.info("could not re-read account %s (%s); using the record at hand", user.id, type(exc).__name__)
+                return
+            if found is not None and found.id == user.id:
+                fresh.append(found)
+
         tasks = {asyncio.create_task(run(s, f, c), name=f"source:{s.value}"): s for s, (f, c) in jobs.items()}
-        done, pending = await asyncio.wait(tasks, timeout=self._config.total_deadline)
+        waiting: set[asyncio.Task[None]] = set(tasks)
+        if self._config.refresh_user:
+            waiting.add(asyncio.create_task(refresh(), name="source:user"))
+        done, pending = await asyncio.wait(waiting, timeout=self._config.total_deadline)
         for task in pending:
             task.cancel()
-            failures.setdefault(tasks[task], TimeoutError())
+            if task in tasks:
+                failures.setdefault(tasks[task], TimeoutError())
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        return self._evidence(user, now, results, failures), tuple(timings)
+        return self._evidence(fresh[0] if fresh else user, now, results, failures), tuple(timings)
 
     def _evidence(self, user: User, now: datetime, results: dict[SourceName, Any],
                   failures: dict[SourceName, BaseException]) -> Evidence:

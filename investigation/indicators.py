@@ -787,7 +787,8 @@ def mfa_registration(evidence: Evidence) -> list[Finding]:
     """An MFA method added in the window — attackers register their own authenticator to stay in.
 
     Sources: directory audits (security-info registration activities, or "Update user" changing the
-    StrongAuthentication* properties) and authentication methods whose `createdDateTime` lies in the window
+    StrongAuthentication* properties; within 15 minutes of a registration activity that is the same event) and
+    authentication methods whose `createdDateTime` lies in the window
     (a method within 15 minutes of an audit finding is the same event and is not repeated). Medium;
     high (`mfa_registered_from_suspicious_ip`) when the audit's IP appears only in suspicious sign-ins or in a
     risk detection (`suspicious_ips`).
@@ -795,6 +796,8 @@ def mfa_registration(evidence: Evidence) -> list[Finding]:
     bad_ips = suspicious_ips(evidence)
     findings: list[Finding] = []
     audit_times: list[datetime] = []
+    registrations = [a for a in _audits(evidence) if a.activity.strip().lower() in MFA_REGISTRATION_ACTIVITIES]
+    registered_at = [a.activity_time for a in registrations if a.activity_time is not None]
     for audit in _audits(evidence):
         activity = audit.activity.strip().lower()
         props = _props(audit)
@@ -803,7 +806,13 @@ def mfa_registration(evidence: Evidence) -> list[Finding]:
         )
         if not is_mfa:
             continue
-        method_name = props.get("methodsregistered", ("", ""))[1] or audit.activity
+        if activity == "update user" and audit.activity_time is not None and any(
+                abs(audit.activity_time - t) <= timedelta(minutes=15) for t in registered_at):
+            # The directory's own record ("Update user" of StrongAuthentication*) of a registration the
+            # Authentication Methods service logged too: one event, reported once.
+            continue
+        method_name = (props.get("methodsregistered", ("", ""))[1] or audit.detail("Method")
+                       or audit.detail("Methods") or audit.activity)
         ip = audit.initiated_by_ip
         code, severity = (
             ("mfa_registered_from_suspicious_ip", Severity.high) if ip and ip in bad_ips

@@ -53,7 +53,8 @@ def normalise_query(text: str) -> str:
     match = _MAILTO.match(value)
     if match:
         value = match.group(1).strip()
-    return re.sub(r"\s+", " ", value)
+    # Trimming punctuation can uncover whitespace ("> ." → "> "): strip once more at the end.
+    return re.sub(r"\s+", " ", value).strip()
 
 
 def check_query(query: str) -> str:

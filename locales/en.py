@@ -345,4 +345,7 @@ MESSAGES: dict[str, str] = {
     "investigate.not_allowed": "Only IT staff can look into other people's accounts. If your own mail bounces, "
     "tell me **my mail bounces** and I will check your account.",
     "investigate.started": "Which account should I look into? Type its name or address.",
+    # Rate limit (teams/ratelimit.py)
+    "ratelimit.wait": "That's more than I take on for one person in a minute (at most {limit} investigations and "
+    "actions). Nothing was started; please try again in {seconds} seconds.",
 }

@@ -1,4 +1,100 @@
-"""English messages of the remediation feature."""
+"""English messages of the remediation feature (refusals, outcomes, confirmations, the card's new parts)."""
 
 MESSAGES: dict[str, str] = {
+    # Refusals (remediation.policy and the press handling)
+    "remediation.refused.other_tenant": "This card belongs to another organisation; I can't act on it here.",
+    "remediation.refused.staff_only": "Only IT staff can use this button.",
+    "remediation.refused.unknown_verb": "This button is no longer valid. Ask me again for a fresh card.",
+    "remediation.refused.admin_only": "Only security admins can change accounts. You can investigate and refresh; "
+    "ask a security admin to take this step.",
+    "remediation.refused.user": "Only security admins can change accounts. If your own mail bounces, tell me "
+    "\"my mail bounces\" and I will check your account.",
+    "remediation.refused.own_account": "You can't act on your own account: ask another security admin. This "
+    "keeps a compromised admin account from unblocking itself.",
+    "remediation.refused.dismiss_compromised": "This account was judged compromised, so its user risk stays "
+    "until the account is secure.",
+    "remediation.refused.unknown_case": "I don't know this case. Ask me again for a fresh card.",
+    "remediation.refused.rule_unknown": "That inbox rule is not one the investigation found. Refresh the card "
+    "and try again.",
+    "remediation.refused.not_restricted": "The last check found this account not restricted, so there is "
+    "nothing to unblock. Refresh to check again.",
+    "remediation.refused.closed": "This case is closed.",
+    "remediation.refused.no_snapshot": "I no longer have the details of this case. Refresh the card first.",
+    "remediation.refresh.account_gone": "This account no longer exists in the directory.",
+    "remediation.refresh.failed": "I couldn't reach Microsoft 365 to investigate again. Please try again in a "
+    "few minutes.",
+    "remediation.permission_unknown": "a permission or role",
+    # The actions by name (in notices and the latest actions)
+    "remediation.action.unblock": "Unblock",
+    "remediation.action.revoke_sessions": "Sign out everywhere",
+    "remediation.action.force_password_change": "Require a new password",
+    "remediation.action.disable_rule": "Disable inbox rule",
+    "remediation.action.remove_forwarding": "Remove forwarding",
+    "remediation.action.block_sign_in": "Block sign-in",
+    "remediation.action.allow_sign_in": "Allow sign-in",
+    "remediation.action.confirm_compromised": "Confirm compromised",
+    "remediation.action.dismiss_risk": "Dismiss user risk",
+    # Notices under the card's header
+    "notice.done": "Done: {action}.",
+    "notice.pending": "Unblocked by {actor} at {time}. Sending usually resumes within an hour, at most 24 hours; "
+    "this card changes when it has.",
+    "notice.restored": "Sending restored at {time}: the account is no longer on Restricted entities.",
+    "notice.still_listed": "Still on Restricted entities 24 hours after the unblock at {time}. Check Restricted "
+    "entities in Microsoft Defender, or contact Microsoft support.",
+    "notice.already_unblocked": "Already unblocked by {actor} at {time}; nothing was sent to Microsoft 365 again.",
+    "notice.already_done": "{action}: already done by {actor} at {time}; nothing was done again.",
+    "notice.in_progress": "Someone else is doing this right now. Refresh in a moment to see the result.",
+    "notice.other_failed": "Someone else just tried this and it failed (see the latest actions).",
+    "notice.gated": "Unblocking is held back until the account is secure, or until you give a reason to unblock "
+    "anyway.",
+    "notice.reason_missing": "Give a reason to unblock anyway; it is kept in the audit log.",
+    "notice.closed": "This case is closed.",
+    "notice.support_link": "Open a Microsoft support request",
+    "notice.failed.unblock_limit": "Microsoft refused the unblock: this account was unblocked the maximum number "
+    "of times. Only Microsoft support can unblock this account now.",
+    "notice.failed.on_premises": "{action} was refused: this account is synced from on-premises Active "
+    "Directory, so Microsoft 365 cannot change it. Reset the password (or disable the account) in on-premises "
+    "Active Directory; the change reaches Microsoft 365 with the next sync.",
+    "notice.failed.permission": "{action} failed: the bot's app lacks {permission}. An administrator must grant "
+    "it (Entra ID app permissions or Exchange role), then try again.",
+    "notice.failed.license": "{action} failed: the tenant lacks the licence it needs ({license}).",
+    "notice.failed.throttled": "{action} failed: Microsoft 365 asked the bot to slow down. Nothing changed; try "
+    "again in a few minutes.",
+    "notice.failed.upstream": "{action} failed: Microsoft 365 did not answer after several tries. Nothing is "
+    "confirmed as changed; try again in a few minutes.",
+    "notice.failed.not_found": "{action} failed: Microsoft 365 no longer knows the account or the rule. Refresh "
+    "the card.",
+    "notice.failed.rejected": "{action} failed: Microsoft 365 refused the request.",
+    "notice.failed.error": "{action} failed. The details are in the bot's log and the audit log.",
+    # Latest actions
+    "note.failed_action": "{action} by {actor} failed at {time}",
+    "note.restored": "Sending restored, confirmed at {time}",
+    "note.unblock_expired": "Still restricted 24 hours after the unblock, checked at {time}",
+    # The gate
+    "gate.password_and_sessions": "This account was judged compromised. Require a new password and sign the user "
+    "out everywhere before unblocking, or give a reason to unblock anyway; the reason is kept in the audit log.",
+    "gate.missing": "Still to do: {steps}",
+    # Buttons and lines the card gained
+    "button.allow_sign_in": "Allow sign-in again",
+    "button.dismiss_risk": "Dismiss user risk",
+    "step.dismiss_risk": "Identity Protection rates this user at risk ({level}), and the investigation does not "
+    "confirm a compromise: dismiss the risk if you agree.",
+    # The IT note to the user
+    "itnote.title": "Message to the user",
+    "itnote.label": "A note for the account's owner (the bot sends it in their chat)",
+    "itnote.placeholder": "For example: we secured your account; choose a new password when you next sign in.",
+    "itnote.button": "Send to the user",
+    # Confirmation card
+    "confirm.title": "Please confirm",
+    "confirm.unblock": "Unblock {name} ({upn}) on Restricted entities? Microsoft allows only a few unblocks per "
+    "account; after that only Microsoft support can unblock it.",
+    "confirm.block_sign_in": "Block sign-in for {name} ({upn})? They cannot sign in until someone allows it again.",
+    "confirm.force_password_change": "Require {name} ({upn}) to choose a new password at next sign-in? The bot "
+    "does not create or send a password: tell the user in person or by phone.",
+    "confirm.button.unblock": "Yes, unblock",
+    "confirm.button.block_sign_in": "Yes, block sign-in",
+    "confirm.button.force_password_change": "Yes, require a new password",
+    "confirm.cancel": "Cancel",
+    "confirm.override_label": "Reason to unblock anyway (kept in the audit log)",
+    "case.unavailable": "I no longer have the details of this case. Refresh to investigate the account again.",
 }

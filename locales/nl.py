@@ -356,4 +356,7 @@ MESSAGES: dict[str, str] = {
     "investigate.not_allowed": "Alleen IT-medewerkers kunnen de accounts van anderen onderzoeken. Komt je eigen mail "
     "terug? Zeg dan **mijn mail komt terug** en ik controleer je account.",
     "investigate.started": "Welk account moet ik onderzoeken? Typ de naam of het adres.",
+    # Rate limit (teams/ratelimit.py)
+    "ratelimit.wait": "Dat is meer dan ik per persoon in een minuut oppak (hoogstens {limit} onderzoeken en acties). "
+    "Er is niets gestart; probeer het over {seconds} seconden opnieuw.",
 }

@@ -1,4 +1,107 @@
-"""Nederlandse messages of the remediation feature."""
+"""Nederlandse berichten van de herstelfunctie (weigeringen, uitkomsten, bevestigingen, de nieuwe kaartdelen)."""
 
 MESSAGES: dict[str, str] = {
+    # Weigeringen
+    "remediation.refused.other_tenant": "Deze kaart hoort bij een andere organisatie; daar kan ik hier niets mee.",
+    "remediation.refused.staff_only": "Alleen IT-medewerkers kunnen deze knop gebruiken.",
+    "remediation.refused.unknown_verb": "Deze knop is niet meer geldig. Vraag me opnieuw om een actuele kaart.",
+    "remediation.refused.admin_only": "Alleen beveiligingsbeheerders kunnen accounts wijzigen. Jij kunt "
+    "onderzoeken en vernieuwen; vraag een beveiligingsbeheerder deze stap te zetten.",
+    "remediation.refused.user": "Alleen beveiligingsbeheerders kunnen accounts wijzigen. Komt je eigen mail "
+    "terug, zeg dan \"mijn mail komt terug\" en ik controleer je account.",
+    "remediation.refused.own_account": "Je kunt niets doen met je eigen account: vraag een andere "
+    "beveiligingsbeheerder. Zo kan een gecompromitteerd beheerdersaccount zichzelf niet deblokkeren.",
+    "remediation.refused.dismiss_compromised": "Dit account is als gecompromitteerd beoordeeld, dus het "
+    "gebruikersrisico blijft staan tot het account veilig is.",
+    "remediation.refused.unknown_case": "Deze zaak ken ik niet. Vraag me opnieuw om een actuele kaart.",
+    "remediation.refused.rule_unknown": "Die inboxregel heeft het onderzoek niet gevonden. Vernieuw de kaart en "
+    "probeer het opnieuw.",
+    "remediation.refused.not_restricted": "Bij de laatste controle was dit account niet geblokkeerd, dus er is "
+    "niets te deblokkeren. Vernieuw om opnieuw te controleren.",
+    "remediation.refused.closed": "Deze zaak is gesloten.",
+    "remediation.refused.no_snapshot": "Ik heb de gegevens van deze zaak niet meer. Vernieuw eerst de kaart.",
+    "remediation.refresh.account_gone": "Dit account bestaat niet meer in de directory.",
+    "remediation.refresh.failed": "Ik kon Microsoft 365 niet bereiken om opnieuw te onderzoeken. Probeer het over "
+    "een paar minuten nog eens.",
+    "remediation.permission_unknown": "een machtiging of rol",
+    # De acties bij naam
+    "remediation.action.unblock": "Deblokkeren",
+    "remediation.action.revoke_sessions": "Overal afmelden",
+    "remediation.action.force_password_change": "Nieuw wachtwoord vereisen",
+    "remediation.action.disable_rule": "Inboxregel uitschakelen",
+    "remediation.action.remove_forwarding": "Doorsturen verwijderen",
+    "remediation.action.block_sign_in": "Aanmelden blokkeren",
+    "remediation.action.allow_sign_in": "Aanmelden toestaan",
+    "remediation.action.confirm_compromised": "Gecompromitteerd bevestigen",
+    "remediation.action.dismiss_risk": "Gebruikersrisico negeren",
+    # Meldingen onder de kop van de kaart
+    "notice.done": "Gedaan: {action}.",
+    "notice.pending": "Gedeblokkeerd door {actor} op {time}. Verzenden werkt meestal binnen een uur weer, "
+    "uiterlijk na 24 uur; deze kaart verandert zodra het zover is.",
+    "notice.restored": "Verzenden werkt weer sinds {time}: het account staat niet meer onder Restricted entities.",
+    "notice.still_listed": "Nog steeds onder Restricted entities, 24 uur na het deblokkeren op {time}. Kijk bij "
+    "Restricted entities in Microsoft Defender, of neem contact op met Microsoft-ondersteuning.",
+    "notice.already_unblocked": "Al gedeblokkeerd door {actor} op {time}; er is niets opnieuw naar Microsoft 365 "
+    "gestuurd.",
+    "notice.already_done": "{action}: al gedaan door {actor} op {time}; er is niets opnieuw gedaan.",
+    "notice.in_progress": "Iemand anders doet dit op dit moment. Vernieuw zo meteen om het resultaat te zien.",
+    "notice.other_failed": "Iemand anders probeerde dit net en het is mislukt (zie de laatste acties).",
+    "notice.gated": "Deblokkeren wacht tot het account veilig is, of tot je een reden geeft om toch te "
+    "deblokkeren.",
+    "notice.reason_missing": "Geef een reden om toch te deblokkeren; die wordt bewaard in het auditlogboek.",
+    "notice.closed": "Deze zaak is gesloten.",
+    "notice.support_link": "Een ondersteuningsaanvraag bij Microsoft openen",
+    "notice.failed.unblock_limit": "Microsoft weigerde het deblokkeren: dit account is al het maximale aantal "
+    "keren gedeblokkeerd. Alleen Microsoft-ondersteuning kan dit account nu nog deblokkeren.",
+    "notice.failed.on_premises": "{action} is geweigerd: dit account wordt gesynchroniseerd vanuit de on-premises "
+    "Active Directory, dus Microsoft 365 kan het niet wijzigen. Stel het wachtwoord opnieuw in (of schakel het "
+    "account uit) in de on-premises Active Directory; de wijziging komt met de volgende synchronisatie in "
+    "Microsoft 365.",
+    "notice.failed.permission": "{action} is mislukt: de app van de bot mist {permission}. Een beheerder moet die "
+    "toekennen (app-machtigingen in Entra ID of een Exchange-rol) en dan opnieuw proberen.",
+    "notice.failed.license": "{action} is mislukt: de tenant mist de benodigde licentie ({license}).",
+    "notice.failed.throttled": "{action} is mislukt: Microsoft 365 vroeg de bot het rustiger aan te doen. Er is "
+    "niets veranderd; probeer het over een paar minuten opnieuw.",
+    "notice.failed.upstream": "{action} is mislukt: Microsoft 365 antwoordde na meerdere pogingen niet. Niets is "
+    "als gewijzigd bevestigd; probeer het over een paar minuten opnieuw.",
+    "notice.failed.not_found": "{action} is mislukt: Microsoft 365 kent het account of de regel niet meer. "
+    "Vernieuw de kaart.",
+    "notice.failed.rejected": "{action} is mislukt: Microsoft 365 weigerde het verzoek.",
+    "notice.failed.error": "{action} is mislukt. De details staan in het logboek van de bot en in het "
+    "auditlogboek.",
+    # Laatste acties
+    "note.failed_action": "{action} door {actor} mislukt op {time}",
+    "note.restored": "Verzenden werkt weer, bevestigd op {time}",
+    "note.unblock_expired": "24 uur na het deblokkeren nog steeds geblokkeerd, gecontroleerd op {time}",
+    # De poort
+    "gate.password_and_sessions": "Dit account is als gecompromitteerd beoordeeld. Vereis een nieuw wachtwoord en "
+    "meld de gebruiker overal af voordat je deblokkeert, of geef een reden om toch te deblokkeren; de reden wordt "
+    "bewaard in het auditlogboek.",
+    "gate.missing": "Nog te doen: {steps}",
+    # Nieuwe knoppen en regels
+    "button.allow_sign_in": "Aanmelden weer toestaan",
+    "button.dismiss_risk": "Gebruikersrisico negeren",
+    "step.dismiss_risk": "Identity Protection beoordeelt deze gebruiker als risicovol ({level}), en het onderzoek "
+    "bevestigt geen compromittering: negeer het risico als je het daarmee eens bent.",
+    # Het IT-bericht aan de gebruiker
+    "itnote.title": "Bericht aan de gebruiker",
+    "itnote.label": "Een bericht voor de eigenaar van het account (de bot stuurt het in diens chat)",
+    "itnote.placeholder": "Bijvoorbeeld: we hebben je account beveiligd; kies een nieuw wachtwoord bij je "
+    "volgende aanmelding.",
+    "itnote.button": "Naar de gebruiker sturen",
+    # Bevestigingskaart
+    "confirm.title": "Bevestig dit",
+    "confirm.unblock": "{name} ({upn}) deblokkeren onder Restricted entities? Microsoft staat maar een paar "
+    "deblokkeringen per account toe; daarna kan alleen Microsoft-ondersteuning het nog.",
+    "confirm.block_sign_in": "Aanmelden blokkeren voor {name} ({upn})? Diegene kan zich pas weer aanmelden als "
+    "iemand het weer toestaat.",
+    "confirm.force_password_change": "{name} ({upn}) bij de volgende aanmelding een nieuw wachtwoord laten kiezen? "
+    "De bot maakt of verstuurt geen wachtwoord: vertel het de gebruiker persoonlijk of telefonisch.",
+    "confirm.button.unblock": "Ja, deblokkeren",
+    "confirm.button.block_sign_in": "Ja, aanmelden blokkeren",
+    "confirm.button.force_password_change": "Ja, nieuw wachtwoord vereisen",
+    "confirm.cancel": "Annuleren",
+    "confirm.override_label": "Reden om toch te deblokkeren (bewaard in het auditlogboek)",
+    "case.unavailable": "Ik heb de gegevens van deze zaak niet meer. Vernieuw om het account opnieuw te "
+    "onderzoeken.",
 }

@@ -94,6 +94,8 @@ class ExchangeClient:
 
     `anchor_domain` is the tenant's initial domain (`contoso.onmicrosoft.com`); pass it, or pass
     `anchor_domain_source`, an async callable asked once, on first use (e.g. from Graph `/organization`).
+    While the source fails (an `M365Error`), `anchor_fallback` (if given) anchors the call instead and the source
+    is asked again next time: one Graph failure must not take every Exchange call down with it.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class ExchangeClient:
         base_url: str = "https://outlook.office365.com",
         anchor_domain: str | None = None,
         anchor_domain_source: Callable[[], Awaitable[str]] | None = None,
+        anchor_fallback: str | None = None,
         timeout_seconds: float = 20.0,
         retry: RetryPolicy | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
@@ -117,6 +120,7 @@ class ExchangeClient:
         self._base = URL(self.base_url)
         self._anchor_domain = anchor_domain
         self._anchor_source = anchor_domain_source
+        self._anchor_fallback = anchor_fallback
         self._anchor_lock = asyncio.Lock()
         self.max_pages = max_pages
         self._transport = Transport(session, tokens, EXCHANGE_SCOPE, service=SERVICE,
@@ -133,7 +137,14 @@ class ExchangeClient:
             async with self._anchor_lock:
                 if self._anchor_domain is None:
                     assert self._anchor_source is not None  # checked in __init__
-                    self._anchor_domain = await self._anchor_source()
+                    try:
+                        self._anchor_domain = await self._anchor_source()
+                    except M365Error as exc:
+                        if not self._anchor_fallback:
+                            raise
+                        log.warning("Exchange anchor domain unknown (%s); anchoring this call on %s",
+                                    type(exc).__name__, self._anchor_fallback)
+                        return ANCHOR_MAILBOX.format(domain=self._anchor_fallback)
         return ANCHOR_MAILBOX.format(domain=self._anchor_domain)
 
     async def invoke(

@@ -40,6 +40,7 @@ from m365.http import (
     parse_retry_after,
     path_segment,
     standard_error,
+    waits_past_deadline,
 )
 from m365.records import (
     AuthMethod,
@@ -312,7 +313,7 @@ class GraphClient:
                     delay = max(delay, after if after is not None else self._transport.backoff(attempt))
             if not retry:
                 break
-            if attempt >= policy.max_attempts or waited + delay > policy.budget_seconds:
+            if attempt >= policy.max_attempts or waited + delay > policy.budget_seconds or waits_past_deadline(delay):
                 log.warning("Graph $batch: %d inner requests still throttled/failing after %d attempts",
                             len(retry), attempt)
                 break

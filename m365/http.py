@@ -4,7 +4,8 @@ One `aiohttp.ClientSession` (made by `create_session`, owned and closed by the a
 every call. `Transport.send` adds the bearer token, applies a per-request timeout, retries throttling
 (429), gateway/availability errors (502/503/504) and connection failures with `Retry-After` or
 exponential backoff with jitter, within a number of attempts and a total time budget, refreshes the
-token once on 401, and turns the final failure into an `m365.errors` exception.
+token once on 401, and turns the final failure into an `m365.errors` exception. A caller with a deadline of its
+own (`deadline(seconds)`) gets the real failure at once when a retry's wait would outlast it.
 
 Logs carry method, path (never the query, which holds addresses), status, duration and attempt; never
 headers (the Authorization header) and never bodies (they hold mail and personal data).
@@ -13,13 +14,15 @@ headers (the Authorization header) and never bodies (they hold mail and personal
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import logging
 import random
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -51,6 +54,32 @@ USER_AGENT = "BlockedSenderAssistant/0.1 (+aiohttp)"
 
 QueryParams = Mapping[str, object] | Iterable[tuple[str, str]]
 Sleep = Callable[[float], Awaitable[None]]
+
+# When the caller must have an answer (`time.monotonic()` value), set by `deadline()`. A retry whose wait would
+# end after it is not attempted: the call fails at once with the real reason (throttled, unavailable) instead
+# of sleeping into the caller's timeout, which could then only say "it took too long".
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("m365_http_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Within this block (in this task), calls give up retrying when the wait would outlast `seconds` from now.
+
+    Nested blocks keep the earlier deadline. Tasks created inside inherit it (contextvars are copied).
+    """
+    when = time.monotonic() + seconds
+    current = _deadline.get()
+    token = _deadline.set(when if current is None else min(current, when))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def waits_past_deadline(delay: float) -> bool:
+    """True when a wait of `delay` seconds from now would end after the caller's `deadline()`, if any."""
+    when = _deadline.get()
+    return when is not None and time.monotonic() + delay > when
 
 
 class AccessTokens(Protocol):
@@ -309,7 +338,8 @@ class Transport:
 
     def _give_up(self, attempt: int, started: float, delay: float) -> bool:
         policy = self.retry
-        return attempt >= policy.max_attempts or (self._clock() - started) + delay > policy.budget_seconds
+        return (attempt >= policy.max_attempts or (self._clock() - started) + delay > policy.budget_seconds
+                or waits_past_deadline(delay))
 
     async def _once(
         self,

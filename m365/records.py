@@ -75,6 +75,14 @@ def _map(obj: Json, key: str) -> Json:
     return value if isinstance(value, Mapping) else {}
 
 
+def _key_values(value: object) -> tuple[tuple[str, str], ...]:
+    """Graph's `[{"key": …, "value": …}]` lists as (key, value) pairs; entries without a key are left out."""
+    if not isinstance(value, list):
+        return ()
+    return tuple((_str(item, "key"), _str(item, "value")) for item in value
+                 if isinstance(item, Mapping) and _str(item, "key"))
+
+
 def _strs(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,) if value else ()
@@ -490,6 +498,13 @@ class DirectoryAudit:
     target_ids: tuple[str, ...] = ()
     target_names: tuple[str, ...] = ()
     modified_properties: tuple[ModifiedProperty, ...] = ()
+    # `additionalDetails` as (key, value): "Method", "Device Name" of a security-info registration, for example.
+    details: tuple[tuple[str, str], ...] = ()
+
+    def detail(self, key: str) -> str:
+        """The value of an `additionalDetails` entry (key compared ignoring case), or ""."""
+        wanted = key.lower()
+        return next((value for name, value in self.details if name.lower() == wanted), "")
 
     @classmethod
     def from_graph(cls, obj: Json) -> DirectoryAudit:
@@ -526,6 +541,7 @@ class DirectoryAudit:
             target_ids=tuple(ids),
             target_names=tuple(names),
             modified_properties=tuple(props),
+            details=_key_values(obj.get("additionalDetails")),
         )
 
 

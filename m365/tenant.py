@@ -52,6 +52,7 @@ MAX_FILTER_CHARS = 1800
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ADDRESS = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+_SEARCH_NOISE = re.compile(r'["\\]+')
 
 
 class _Closeable(Protocol):
@@ -125,19 +126,28 @@ class M365Tenant:
             user = await self.get_user(text)
             return (user,) if user else ()
         lookups: list[asyncio.Task[list[User]]] = []
-        async with asyncio.TaskGroup() as group:
-            if _ADDRESS.match(text):
-                filter_ = odata.or_([
-                    odata.eq("userPrincipalName", text),
-                    odata.eq("mail", text),
-                    odata.any_eq("proxyAddresses", f"smtp:{text}"),
-                ])
-                lookups.append(group.create_task(self.graph.list_users(filter_, top=top)))
-            else:
-                if not any(c.isspace() for c in text):
-                    lookups.append(group.create_task(self.graph.list_users(odata.eq("mailNickname", text), top=top)))
-                lookups.append(group.create_task(
-                    self.graph.list_users(search=odata.search_phrase("displayName", text), top=top)))
+        # `$search` tokenizes display names on punctuation, so quotes and backslashes in the text can only make
+        # the clause unparseable (Graph answers 400); searching for the words around them finds the same names.
+        words = " ".join(_SEARCH_NOISE.sub(" ", text).split())
+        try:
+            async with asyncio.TaskGroup() as group:
+                if _ADDRESS.match(text):
+                    filter_ = odata.or_([
+                        odata.eq("userPrincipalName", text),
+                        odata.eq("mail", text),
+                        odata.any_eq("proxyAddresses", f"smtp:{text}"),
+                    ])
+                    lookups.append(group.create_task(self.graph.list_users(filter_, top=top)))
+                else:
+                    if not any(c.isspace() for c in text):
+                        lookups.append(group.create_task(
+                            self.graph.list_users(odata.eq("mailNickname", text), top=top)))
+                    if words:
+                        lookups.append(group.create_task(
+                            self.graph.list_users(search=odata.search_phrase("displayName", words), top=top)))
+        except ExceptionGroup as group_error:
+            # Callers handle `M365Error`; a TaskGroup wraps it. Surface the first failure as itself.
+            raise group_error.exceptions[0] from None
         seen: set[str] = set()
         found: list[User] = []
         for task in lookups:
@@ -409,6 +419,9 @@ async def create_tenant(
         base_url=settings.m365_exchange_url,
         anchor_domain=anchor_domain,
         anchor_domain_source=discover_anchor,
+        # Without Graph's answer (no Organization.Read.All, an outage) every Exchange call would fail with Graph's
+        # error; Exchange also routes on the tenant id, as management tools anchor it.
+        anchor_fallback=settings.m365_tenant_id,
         timeout_seconds=settings.http_timeout_seconds,
         retry=retry,
     )

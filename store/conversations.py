@@ -7,6 +7,7 @@ stays a plain persistence layer.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,20 @@ class ConversationRefs:
         async with transaction(self._db, session, readonly=True) as s:
             row = (await s.execute(stmt)).scalar_one_or_none()
             return _ref(row) if row is not None else None
+
+    async def list(
+        self, tenant_id: str, *, limit: int | None = 1000, session: AsyncSession | None = None
+    ) -> builtins.list[ConversationRefRecord]:
+        """The tenant's references, most recently updated first (who has the bot installed, for alert DMs)."""
+        stmt = (
+            fresh(ConversationRefRow)
+            .where(ConversationRefRow.tenant_id == tenant_id)
+            .order_by(ConversationRefRow.updated_at.desc(), ConversationRefRow.user_aad_id)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        async with transaction(self._db, session, readonly=True) as s:
+            return [_ref(row) for row in (await s.execute(stmt)).scalars()]
 
 
 def _ref(row: ConversationRefRow) -> ConversationRefRecord:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from botbuilder.core import ConversationState, MessageFactory, TurnContext, UserState
@@ -25,12 +25,16 @@ from dialogs.intents import Intent, recognize
 from domain.people import Speaker
 from locales import t
 from teams.identity import RoleResolver, activity_tenant_id, identify
+from teams.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
+# Messages that read the tenant (an investigation, a user's check of their own account) or notify IT count against
+# the speaker's rate limit (teams/ratelimit.py), as do all card actions.
+RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.REPORT_BOUNCE, Intent.STATUS, Intent.NOTIFY_IT})
 
 
 def card_response(card: dict[str, object]) -> AdaptiveCardInvokeResponse:
@@ -38,9 +42,23 @@ def card_response(card: dict[str, object]) -> AdaptiveCardInvokeResponse:
     return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
 
+class _TextInvokeResponse(AdaptiveCardInvokeResponse):
+    """An invoke response whose `value` is text. botbuilder 4.17.1 types `value` as a dict, so serialising a
+    message response (`value` = the text) raised inside the handler and the press got no answer at all."""
+
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "object"}}
+
+
 def message_response(text: str) -> AdaptiveCardInvokeResponse:
     """An invoke response that shows a short message and leaves the card as it was."""
-    return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
+    return _TextInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
+
+
+def _serialisable(response: AdaptiveCardInvokeResponse) -> AdaptiveCardInvokeResponse:
+    """`response`, with a text `value` moved into a model that can serialise it (see `_TextInvokeResponse`)."""
+    if isinstance(response.value, str) and not isinstance(response, _TextInvokeResponse):
+        return _TextInvokeResponse(status_code=response.status_code, type=response.type, value=response.value)
+    return response
 
 
 def error_response(status: int, code: str, message: str) -> AdaptiveCardInvokeResponse:
@@ -72,8 +90,13 @@ class BlockedSenderBot(TeamsActivityHandler):
         main_dialog: Dialog,
         roles: RoleResolver,
         card_actions: Mapping[Verb, CardAction] | None = None,
+        rate_limiter: RateLimiter | None = None,
+        remember: Callable[[TurnContext, Speaker], Awaitable[None]] | None = None,
     ) -> None:
         self._tenant_id = tenant_id.lower()
+        # Saves the speaker's personal-chat conversation reference, locale and time zone (proactive messages).
+        self._remember = remember
+        self._rate_limiter = rate_limiter
         self._conversation_state = conversation_state
         self._user_state = user_state
         self._main_dialog = main_dialog
@@ -118,17 +141,41 @@ class BlockedSenderBot(TeamsActivityHandler):
                 )
             return
         turn_context.turn_state[SPEAKER_KEY] = await identify(turn_context, self._roles, self._tenant_id)
+        if self._remember is not None:
+            await self._remember(turn_context, turn_context.turn_state[SPEAKER_KEY])
         await super().on_turn(turn_context)
         await self._conversation_state.save_changes(turn_context)
         await self._user_state.save_changes(turn_context)
 
+    def _rate_limited(self, turn_context: TurnContext) -> str | None:
+        """The polite refusal when the speaker is over their limit, else None (and the event is counted)."""
+        if self._rate_limiter is None:
+            return None
+        speaker = speaker_of(turn_context)
+        key = speaker.aad_object_id
+        if not key:  # no Entra id (not Teams): the channel's own user id still tells people apart
+            sender = turn_context.activity.from_property
+            key = str(getattr(sender, "id", None) or "") if sender else ""
+        decision = self._rate_limiter.check(key or "(unknown)")
+        if decision.allowed:
+            return None
+        log.info("rate limit: refused activity %s (%s)", turn_context.activity.id, turn_context.activity.type)
+        return t(speaker.locale, "ratelimit.wait", limit=self._rate_limiter.limit,
+                 seconds=decision.retry_after_seconds)
+
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         """Continue the active dialog, or start the main dialog for a new request."""
         dialog_context = await self._dialogs.create_context(turn_context)
-        if dialog_context.active_dialog is not None and recognize(message_text(turn_context)).intent == Intent.CANCEL:
+        intent = recognize(message_text(turn_context)).intent
+        if dialog_context.active_dialog is not None and intent == Intent.CANCEL:
             await dialog_context.cancel_all_dialogs()
             await turn_context.send_activity(t(turn_context.activity.locale, "cancel.done"))
             return
+        if intent in RATE_LIMITED_INTENTS:
+            refusal = self._rate_limited(turn_context)
+            if refusal is not None:
+                await turn_context.send_activity(refusal)
+                return
         result = await dialog_context.continue_dialog()
         if result.status == DialogTurnStatus.Empty:
             await dialog_context.begin_dialog(self._main_dialog.id)
@@ -144,7 +191,9 @@ class BlockedSenderBot(TeamsActivityHandler):
     ) -> AdaptiveCardInvokeResponse:
         """Route an `Action.Execute` press by its verb; anything unknown gets a clear error, never a 500."""
         action = invoke_value.action
-        verb = Verb.parse(getattr(action, "verb", None))
+        # botbuilder 4.17.1 builds `AdaptiveCardInvokeValue(**activity.value)`, which leaves `action` a plain dict.
+        fields = action if isinstance(action, Mapping) else vars(action) if action is not None else {}
+        verb = Verb.parse(fields.get("verb"))
         locale = turn_context.activity.locale
         if verb is None:
             log.info("unknown card verb in activity %s", turn_context.activity.id)
@@ -153,8 +202,13 @@ class BlockedSenderBot(TeamsActivityHandler):
         if action_handler is None:
             log.info("card verb %s without a handler in activity %s", verb.value, turn_context.activity.id)
             return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
-        data = getattr(action, "data", None)
-        return await action_handler(turn_context, speaker_of(turn_context), data if isinstance(data, dict) else {})
+        refusal = self._rate_limited(turn_context)
+        if refusal is not None:
+            # A message response leaves the card as it was; never an error status, so Teams shows the text.
+            return message_response(refusal)
+        data = fields.get("data")
+        response = await action_handler(turn_context, speaker_of(turn_context), data if isinstance(data, dict) else {})
+        return _serialisable(response)
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:

@@ -41,6 +41,10 @@ class Messenger:
         sent: list[str | None] = []
 
         async def logic(context: TurnContext) -> None:
+            # botbuilder gives the continuation activity a made-up id, which would make this a reply to a
+            # message that never existed (POST .../activities/<uuid>); a new message (a new post in a channel)
+            # is what is meant.
+            context.activity.id = None
             response = await context.send_activity(activity)
             sent.append(response.id if response else None)
 

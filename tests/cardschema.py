@@ -53,3 +53,27 @@ def texts(card: Any) -> list[str]:
         for item in card:
             out.extend(texts(item))
     return out
+
+
+def lines(card: Any) -> list[str]:
+    """The card as a person reads it, one entry per block: a RichTextBlock's runs joined, a TextBlock's text,
+    a fact as "title: value" (a line of tenant text and our labels is split over several runs)."""
+    out: list[str] = []
+    if isinstance(card, dict):
+        kind = card.get("type")
+        if kind == "RichTextBlock":
+            out.append("".join(i if isinstance(i, str) else str(i.get("text", "")) for i in card.get("inlines", [])))
+            return out
+        if kind == "TextBlock" and isinstance(card.get("text"), str):
+            out.append(card["text"])
+            return out
+        if "title" in card and "value" in card and kind is None:
+            out.append(f"{card['title']}: {card['value']}")
+            return out
+        for value in card.values():
+            if isinstance(value, dict | list):
+                out.extend(lines(value))
+    elif isinstance(card, list):
+        for item in card:
+            out.extend(lines(item))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from m365.errors import UpstreamUnavailable
 from m365.records import BlockedSender, User
 from store import Store
 from tests.activities import ALEX, ISAIAH, MEGAN
-from tests.cardschema import assert_valid_card
+from tests.cardschema import assert_valid_card, lines
 from tests.dialog_client import DialogClient, cards_of, texts_of
 from tests.fakes import IT_STAFF_GROUP, SECURITY_ADMIN_GROUP, FakeTenant, group
 
@@ -70,6 +71,32 @@ async def test_investigate_by_address_confirms_then_shows_findings(store: Store)
     assert case is not None and case.verdict is not None
     cards = await store.cases.list_cards(case.id)
     assert [c.activity_id for c in cards] == [chat.last_updates[0].id]
+
+
+async def test_yes_starts_from_the_confirmed_record_and_the_collector_reads_it_again(store: Store) -> None:
+    """After "yes" no directory lookup stands between the request and the progress card: the account shown in the
+    confirmation is kept in dialog state, and the collector re-reads it alongside the evidence."""
+    fake = tenant()
+    chat = client(fake, store)
+    await chat.say("investigate MeganB@example.com")
+    # Sign-in was blocked between the confirmation and the "yes": the card shows the account as it is now.
+    fake.users[fake.users.index(MEGAN_B)] = dataclasses.replace(MEGAN_B, account_enabled=False)
+    lookups = len(fake.called("get_user"))
+    await chat.say("yes")
+    assert len(fake.called("get_user")) == lookups + 1  # the collector's, concurrent with the sources
+    assert "Sign-in is blocked for this account." in lines(cards_of(chat.last_updates)[0])
+
+
+async def test_the_investigation_runs_when_the_account_cannot_be_read_again(store: Store) -> None:
+    fake = tenant()
+    chat = client(fake, store)
+    await chat.say("investigate MeganB@example.com")
+    fake.failures["get_user"] = UpstreamUnavailable("down", status=503)
+    progress = await chat.say("yes")
+    assert cards_of(progress)
+    card = cards_of(chat.last_updates)[0]
+    assert_valid_card(card)
+    assert any("Megan Bowen" in line for line in lines(card))
 
 
 async def test_several_matches_offer_a_choice(store: Store) -> None:
@@ -154,6 +181,12 @@ async def test_the_dialog_survives_a_restart(store: Store, tmp_path: Path) -> No
     second = client(fake, store)
     replies = texts_of(await second.say("1"))
     assert any("Megan Bowen" in t for t in replies)
+    # The confirmed account's record is in the stored dialog state: a third instance investigates from it.
+    lookups = len(fake.called("get_user"))
+    third = client(fake, store)
+    await third.say("yes")
+    assert len(fake.called("get_user")) == lookups + 1  # only the collector's re-read
+    assert any("Megan Bowen" in line for line in lines(cards_of(third.last_updates)[0]))
 
 
 def _actions(card: dict[str, object]) -> list[dict[str, object]]:

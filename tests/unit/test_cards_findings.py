@@ -263,9 +263,13 @@ def test_steps_without_a_verb_link_microsofts_docs() -> None:
 def test_gate_shows_the_reason_an_input_and_unblock_anyway() -> None:
     card = card_for("megan", gate=GateInfo("gate.secure_first"))
     inputs = of_type(card, "Input.Text")
-    assert [i["id"] for i in inputs] == ["overrideReason"] and inputs[0]["isRequired"]
+    # Not isRequired: Teams would then hold back every button with inputs until a reason is typed; the server
+    # refuses an empty reason instead. Buttons without inputs send none, so the reason travels only with its own.
+    assert [i["id"] for i in inputs] == ["overrideReason"] and not inputs[0].get("isRequired")
     unblock = [a for a in executes(card) if a["verb"] == Verb.UNBLOCK.value]
     assert [a["data"] for a in unblock] == [{"verb": "unblock", "caseId": CASE, "override": "1"}]
+    assert unblock[0].get("associatedInputs", "auto").lower() == "auto"
+    assert all(a["associatedInputs"] == "none" for a in executes(card) if a["verb"] != Verb.UNBLOCK.value)
     assert unblock[0]["title"] == "Unblock anyway"
     assert any("Finish the required steps first" in text for text in texts(card))
     # Without a gate: the plain Unblock button, no input.

@@ -53,6 +53,11 @@ def test_full_production_configuration(tmp_path: Path) -> None:
         ({"M365_GRAPH_URL": "http://graph.example"}, "https://"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"HTTP_TIMEOUT_SECONDS": "0"}, "HTTP_TIMEOUT_SECONDS"),
+        ({"PUBLIC_HOSTNAME": "https://bot.contoso.com"}, "PUBLIC_HOSTNAME"),
+        ({"PUBLIC_HOSTNAME": "bot.contoso.com/api/messages"}, "PUBLIC_HOSTNAME"),
+        ({"PUBLIC_HOSTNAME": "bot.contoso.com:443"}, "PUBLIC_HOSTNAME"),
+        ({"PUBLIC_HOSTNAME": "bot"}, "PUBLIC_HOSTNAME"),
+        ({"PUBLIC_HOSTNAME": "-bot.contoso.com"}, "PUBLIC_HOSTNAME"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str, tmp_path: Path) -> None:
@@ -66,6 +71,13 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
     settings = Settings.from_env({"PORT": "5000"}, dotenv_path=dotenv)
     assert settings.port == 5000
     assert settings.log_level == "DEBUG"
+
+
+def test_public_hostname_is_normalised(tmp_path: Path) -> None:
+    assert Settings.from_env({}, dotenv_path=tmp_path / "none.env").public_hostname == ""
+    settings = Settings.from_env({"PUBLIC_HOSTNAME": " Blocked-Sender.AzureWebsites.net. "},
+                                 dotenv_path=tmp_path / "none.env")
+    assert settings.public_hostname == "blocked-sender.azurewebsites.net"
 
 
 def test_settings_are_frozen() -> None:

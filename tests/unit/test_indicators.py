@@ -629,6 +629,26 @@ def test_mfa_via_update_user_strong_authentication_properties() -> None:
     assert codes(make_evidence(audits=[audit])) == {"mfa_method_registered"}
 
 
+def test_one_registration_logged_twice_is_one_finding_naming_the_method() -> None:
+    """Entra logs a new authenticator twice: "User registered security info" (Authentication Methods, with the
+    method in additionalDetails) and, seconds later, "Update user" of StrongAuthenticationPhoneAppDetail."""
+    registered = audit_json("User registered security info", 30, ip=ATTACKER_IP)
+    registered["additionalDetails"] = [{"key": "Method", "value": "Authenticator App with Notification and Code"},
+                                       {"key": "Device Name", "value": "SM-A515F"}]
+    directory = audit_json("Update user", 29.999, by_id="", by_upn="",
+                           props=[("StrongAuthenticationPhoneAppDetail", "[]", '[{"DeviceName":"SM-A515F"}]')])
+    sign_ins = home_sign_ins() + [sign_in_json(31, "NG", ATTACKER_IP)]
+    evidence = make_evidence(sign_ins=sign_ins, audits=[directory, registered])
+    [finding] = [f for f in run_indicators(evidence) if f.code.startswith("mfa_")]
+    assert finding.code == "mfa_registered_from_suspicious_ip"
+    assert finding.params["method"] == "Authenticator App with Notification and Code"
+    # A directory change hours away from any registration is its own event.
+    later = audit_json("Update user", 2, props=[("StrongAuthenticationPhoneAppDetail", "[]", '[{"x":1}]')])
+    evidence = make_evidence(sign_ins=sign_ins, audits=[later, directory, registered])
+    assert sorted(f.code for f in run_indicators(evidence) if f.code.startswith("mfa_")) == [
+        "mfa_method_registered", "mfa_registered_from_suspicious_ip"]
+
+
 def test_password_reset_by_someone_else_is_medium_but_not_by_the_user() -> None:
     by_admin = audit_json("Reset user password", 5, by_id=HELPDESK_ID, by_upn="IsaiahL@example.com")
     by_self = audit_json("Reset user password", 5)

@@ -14,9 +14,11 @@ from investigation.evidence import SourceName, UnavailableReason
 from investigation.indicators import EVIDENCE_KEYS, FINDING_CODES, FINDING_PARAMS, PREVENTION_CODES, Severity
 from investigation.reason import LimitType
 from investigation.verdict import REASON_CODES, REASON_PARAMS, STEP_CODES, StepPhase, Verdict
+from locales import CATALOGS as MERGED
 from locales import en, nl
 
-CATALOGS = {"en": en.MESSAGES, "nl": nl.MESSAGES}
+# The merged catalogs: the cards also use keys of the per-feature modules (locales/*_remediation.py).
+CATALOGS = {"en": MERGED["en"], "nl": MERGED["nl"]}
 # The params each step carries (investigation/verdict.py `_secure_steps`, `assess`; indicators `prevention_steps`).
 STEP_PARAMS: dict[str, frozenset[str]] = {
     "force_password_change": frozenset({"on_premises"}),
@@ -40,9 +42,9 @@ def assert_keys(keys: list[str], allowed: dict[str, frozenset[str]] | None = Non
         missing = [k for k in keys if k not in catalog]
         assert missing == [], (lang, missing)
     for key in keys:
-        assert placeholders(en.MESSAGES[key]) == placeholders(nl.MESSAGES[key]), key
+        assert placeholders(CATALOGS["en"][key]) == placeholders(CATALOGS["nl"][key]), key
         if allowed is not None:
-            assert placeholders(en.MESSAGES[key]) <= allowed.get(key, frozenset()), key
+            assert placeholders(CATALOGS["en"][key]) <= allowed.get(key, frozenset()), key
 
 
 def test_every_finding_code_has_a_sentence_within_its_params() -> None:

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from m365.errors import (
     AuthenticationFailed,
+    BadRequest,
     M365Error,
     NotFound,
     PermissionDenied,
@@ -26,7 +27,7 @@ from m365.errors import (
 )
 from m365.exchange import ExchangeClient
 from m365.graph import BatchRequest, GraphClient
-from m365.http import RetryPolicy
+from m365.http import RetryPolicy, deadline
 from m365.tenant import M365Tenant
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -233,6 +234,32 @@ async def test_retry_after_beyond_budget_raises_throttled_at_once(aiohttp_server
     assert calls == 1 and sleeps.waits == []
 
 
+async def test_a_callers_deadline_ends_retries_that_would_outlast_it(aiohttp_server: ServerFactory,
+                                                                       session: aiohttp.ClientSession,
+                                                                       policy: RetryPolicy) -> None:
+    """Retry-After 7 s fits the policy (10 s) but not the caller's 2 s: Throttled at once, no sleep into a timeout.
+    Outside the `deadline` block the same call waits as told."""
+    calls = 0
+
+    async def org(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls % 2:
+            return graph_error(429, "TooManyRequests", "Too many requests", **{"Retry-After": "7"})
+        return web.json_response({"value": []})
+
+    server = await serve(aiohttp_server, [web.get("/v1.0/organization", org)])
+    sleeps = Sleeps()
+    graph = graph_client(server, session, policy, sleeps=sleeps)
+    with deadline(2.0), pytest.raises(Throttled):
+        await graph.get("/organization")
+    assert calls == 1 and sleeps.waits == []
+    calls = 0
+    with deadline(60.0):
+        assert await graph.get("/organization") == {"value": []}
+    assert calls == 2 and sleeps.waits == [7.0]
+
+
 async def test_503_until_attempts_run_out(aiohttp_server: ServerFactory, session: aiohttp.ClientSession,
                                           policy: RetryPolicy) -> None:
     calls = 0
@@ -390,7 +417,23 @@ async def test_find_users_and_get_user_escape_the_upn(aiohttp_server: ServerFact
     rec.requests.clear()
     await tenant.find_users('Mi"riam')
     queries = sorted(r["query"].get("$search") or r["query"].get("$filter") for r in rec.requests)
-    assert queries == ['"displayName:Mi\\"riam"', "mailNickname eq 'Mi\"riam'"]
+    # `$search` matches words and tokenizes on punctuation: quotes are left out rather than trusted to an escape.
+    assert queries == ['"displayName:Mi riam"', "mailNickname eq 'Mi\"riam'"]
+
+
+async def test_find_users_raises_the_m365_error_itself(aiohttp_server: ServerFactory, session: aiohttp.ClientSession,
+                                                       policy: RetryPolicy) -> None:
+    """The lookups run in a TaskGroup; a refusal must reach the caller as the `M365Error` it handles, not wrapped
+    in an ExceptionGroup (which no dialog catches)."""
+    async def users(request: web.Request) -> web.Response:
+        if "$search" in request.query:
+            return graph_error(400, "Request_UnsupportedQuery", "Syntax error")
+        return web.json_response({"value": []})
+
+    server = await serve(aiohttp_server, [web.get("/v1.0/users", users)])
+    tenant = M365Tenant(graph_client(server, session, policy), _exchange(server, session, policy), tenant_id=TENANT)
+    with pytest.raises(BadRequest):
+        await tenant.find_users("Megan")
 
 
 async def test_sign_ins_for_many_users_are_chunked(aiohttp_server: ServerFactory, session: aiohttp.ClientSession,
@@ -421,6 +464,37 @@ def _exchange(server: TestServer, session: aiohttp.ClientSession, policy: RetryP
     kwargs.setdefault("anchor_domain", "example.onmicrosoft.com")
     return ExchangeClient(session, FakeTokens(), tenant_id=TENANT, base_url=str(server.make_url("")), retry=policy,
                           sleep=Sleeps(), **kwargs)
+
+
+async def test_exchange_anchor_falls_back_while_discovery_fails(aiohttp_server: ServerFactory,
+                                                                 session: aiohttp.ClientSession,
+                                                                 policy: RetryPolicy) -> None:
+    """A Graph failure while discovering the initial domain anchors that call on the fallback (the tenant id),
+    and discovery is asked again next time, so a passing blip does not pin the fallback."""
+    anchors: list[str] = []
+
+    async def invoke(request: web.Request) -> web.Response:
+        anchors.append(request.headers["X-AnchorMailbox"])
+        return web.json_response({"value": []})
+
+    server = await serve(aiohttp_server, [web.post(f"/adminapi/beta/{TENANT}/InvokeCommand", invoke)])
+    answers: list[str | Exception] = [PermissionDenied("no Organization.Read.All", status=403),
+                                      "example.onmicrosoft.com"]
+
+    async def discover() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    exchange = _exchange(server, session, policy, anchor_domain=None, anchor_domain_source=discover,
+                         anchor_fallback=TENANT)
+    await exchange.invoke("Get-BlockedSenderAddress")
+    await exchange.invoke("Get-BlockedSenderAddress")
+    await exchange.invoke("Get-BlockedSenderAddress")
+    mailbox = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@"
+    assert anchors == [mailbox + TENANT, mailbox + "example.onmicrosoft.com", mailbox + "example.onmicrosoft.com"]
+    assert answers == []
 
 
 def exchange_error(status: int, message: str) -> web.Response:

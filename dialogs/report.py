@@ -1,0 +1,230 @@
+"""The user's report: "my mail bounces" (or a pasted bounce, or the button) in a personal chat.
+
+One turn, no waterfall: the bot checks **the speaker's own account** (from the activity's Entra object id,
+never an address in the text), explains in the speaker's language and, when Microsoft 365 restricted it,
+opens the account's case or joins the open one, tells IT once per restriction and shows the case status.
+Keeping it single-turn means nothing of the report lives in dialog state, so a restart or another instance
+changes nothing for the user.
+
+Telling IT is behind `ItDesk` (implemented by `teams.notify.Notices`): dialogs do not post to channels.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from botbuilder.core import TurnContext
+
+from cards.report import not_restricted_card, restricted_card, status_card
+from dialogs.context import message_text, send_card, speaker_of
+from dialogs.intents import MAX_TEXT
+from domain.people import Speaker
+from locales import t
+from m365.errors import M365Error
+from m365.protocol import Tenant
+from m365.records import BlockedSender, User
+from store import Actor, CaseRecord, Store
+
+log = logging.getLogger(__name__)
+
+# A mail address anywhere in a message (to notice that a pasted bounce names other people).
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+
+
+class AlertOrigin(StrEnum):
+    """Who noticed the restriction: the watch, or the user reporting it."""
+
+    WATCH = "watch"
+    REPORT = "report"
+
+
+class AlertOutcome(StrEnum):
+    """What became of telling IT: posted now, posted before, or not (yet) reachable."""
+
+    POSTED = "posted"
+    ALREADY = "already"
+    PENDING = "pending"
+
+
+class ItDesk(Protocol):
+    """How dialogs tell IT (`teams.notify.Notices`)."""
+
+    async def alert_restriction(self, user: User, restriction: BlockedSender, case: CaseRecord, *,
+                                origin: AlertOrigin, background: bool) -> AlertOutcome:
+        """Alert IT about this restriction unless someone did already (once per restriction)."""
+        ...
+
+    async def ask_it_to_look(self, user: User, speaker: Speaker) -> AlertOutcome:
+        """Pass on an unrestricted user's "my mail bounces, look anyway" (once a day per user)."""
+        ...
+
+
+@dataclass(frozen=True)
+class OwnAccount:
+    """The speaker's own directory account and the addresses it sends as."""
+
+    user: User
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Primary address first, then the UPN and the other SMTP addresses, each once (case-insensitive)."""
+        out: list[str] = []
+        proxies = [p.split(":", 1)[1] for p in self.user.proxy_addresses if p.lower().startswith("smtp:")]
+        for address in (self.user.mail, self.user.user_principal_name, *proxies):
+            if address and address.lower() not in (a.lower() for a in out):
+                out.append(address)
+        return tuple(out)
+
+    @property
+    def address(self) -> str:
+        """The address the user sends as (Restricted entities lists the primary SMTP address)."""
+        return self.addresses[0] if self.addresses else self.user.user_principal_name
+
+
+def names_other_addresses(text: str, account: OwnAccount) -> bool:
+    """True when the message mentions an address that is not one of the speaker's (a bounce's recipients)."""
+    own = {a.lower() for a in account.addresses}
+    return any(found.lower() not in own for found in _ADDRESS.findall(text[:MAX_TEXT]))
+
+
+def is_personal(context: TurnContext) -> bool:
+    """True in a one-to-one chat with the bot: a report is nobody else's business."""
+    conversation = context.activity.conversation
+    kind = (getattr(conversation, "conversation_type", None) or "personal").lower() if conversation else "personal"
+    return kind == "personal"
+
+
+class ReportDesk:
+    """Answers reports of bounced mail, "status" and "notify IT anyway" for the speaker's own account."""
+
+    def __init__(self, *, tenant: Tenant, store: Store, it: ItDesk) -> None:
+        self._tenant = tenant
+        self._store = store
+        self._it = it
+
+    async def report(self, context: TurnContext, argument: str = "") -> None:
+        """"My mail bounces": check the speaker's account and explain; restricted → case, IT, status card."""
+        speaker = speaker_of(context)
+        account = await self._own_account(context, speaker)
+        if account is None:
+            return
+        locale = speaker.locale
+        others = names_other_addresses(message_text(context), account)
+        try:
+            restriction = await self._restriction(account)
+        except M365Error as exc:
+            log.warning("restriction check failed for a report: %s", type(exc).__name__)
+            await context.send_activity(t(locale, "error.tenant_unreachable"))
+            return
+        if restriction is None:
+            await self._not_restricted(context, speaker, account, others)
+            return
+        user = account.user
+        opened = await self._store.cases.open_or_get_case(
+            speaker.tenant_id, user.id, user.user_principal_name, user.display_name,
+            Actor(id=speaker.aad_object_id, name=speaker.name, upn=user.user_principal_name),
+        )
+        case = opened.case
+        await self._store.cases.add_subscriber(case.id, speaker.aad_object_id)
+        outcome = await self._it.alert_restriction(user, restriction, case, origin=AlertOrigin.REPORT,
+                                                   background=True)
+        log.info("report on case %s (%s): IT alert %s", case.id, "new" if opened.created else "joined",
+                 outcome.value)
+        await send_card(context, restricted_card(
+            address=restriction.sender_address or account.address, since=restriction.created,
+            it_state=outcome.value, locale=locale, time_zone=speaker.time_zone, other_addresses=others,
+        ))
+        await send_card(context, _status(case, speaker))
+
+    async def status(self, context: TurnContext, argument: str = "") -> None:
+        """The speaker's case: the open one, else the latest; or that there is none."""
+        speaker = speaker_of(context)
+        if not is_personal(context):
+            await context.send_activity(t(speaker.locale, "report.private_only"))
+            return
+        if not speaker.aad_object_id:
+            await context.send_activity(t(speaker.locale, "report.unknown_user"))
+            return
+        case = await self._store.cases.get_open_case(speaker.tenant_id, speaker.aad_object_id)
+        if case is None:
+            latest = await self._store.cases.list_cases(tenant_id=speaker.tenant_id,
+                                                        account_id=speaker.aad_object_id, limit=1)
+            case = latest[0] if latest else None
+        if case is None:
+            await context.send_activity(t(speaker.locale, "report.status.none"))
+            return
+        await send_card(context, _status(case, speaker))
+
+    async def notify_it(self, context: TurnContext, argument: str = "") -> None:
+        """"Notify IT anyway": pass the report on even though the account may send (once a day)."""
+        speaker = speaker_of(context)
+        account = await self._own_account(context, speaker)
+        if account is None:
+            return
+        try:
+            restriction = await self._restriction(account)
+        except M365Error as exc:
+            log.warning("restriction check failed for notify-IT: %s", type(exc).__name__)
+            await context.send_activity(t(speaker.locale, "error.tenant_unreachable"))
+            return
+        if restriction is not None:
+            # Restricted since the first answer: the ordinary report opens the case and alerts IT.
+            await self.report(context, argument)
+            return
+        outcome = await self._it.ask_it_to_look(account.user, speaker)
+        await context.send_activity(t(speaker.locale, f"report.anyway.{outcome.value}"))
+
+    async def _own_account(self, context: TurnContext, speaker: Speaker) -> OwnAccount | None:
+        """The speaker's directory account, or None after telling them why it cannot be checked."""
+        locale = speaker.locale
+        if not is_personal(context):
+            await context.send_activity(t(locale, "report.private_only"))
+            return None
+        if not speaker.aad_object_id:
+            await context.send_activity(t(locale, "report.unknown_user"))
+            return None
+        try:
+            user = await self._tenant.get_user(speaker.aad_object_id)
+        except M365Error as exc:
+            log.warning("directory lookup failed for a report: %s", type(exc).__name__)
+            await context.send_activity(t(locale, "error.tenant_unreachable"))
+            return None
+        if user is None:
+            await context.send_activity(t(locale, "report.no_account"))
+            return None
+        if user.user_type.lower() == "guest":
+            # A guest's mail leaves through their own organisation: our Restricted entities cannot explain it.
+            await context.send_activity(t(locale, "report.guest"))
+            return None
+        return OwnAccount(user)
+
+    async def _restriction(self, account: OwnAccount) -> BlockedSender | None:
+        for address in account.addresses[:3]:
+            found = await self._tenant.get_blocked_sender(address)
+            if found is not None:
+                return found
+        return None
+
+    async def _not_restricted(self, context: TurnContext, speaker: Speaker, account: OwnAccount,
+                              others: bool) -> None:
+        locale = speaker.locale
+        try:
+            has_mailbox = await self._tenant.get_mailbox(account.user.user_principal_name) is not None
+        except M365Error as exc:
+            # Not knowing whether there is a mailbox changes nothing in the answer below.
+            log.info("mailbox lookup failed for a report: %s", type(exc).__name__)
+            has_mailbox = True
+        if not has_mailbox:
+            await context.send_activity(t(locale, "report.no_mailbox"))
+            return
+        await send_card(context, not_restricted_card(address=account.address, locale=locale, other_addresses=others))
+
+
+def _status(case: CaseRecord, speaker: Speaker) -> dict[str, object]:
+    return status_card(account=case.account_upn, status=case.status, opened=case.created_at,
+                       updated=case.updated_at, resolved=case.resolved_at, locale=speaker.locale,
+                       time_zone=speaker.time_zone)

@@ -1,0 +1,394 @@
+"""Handling a press of a remediation button, from the untrusted invoke to the updated card everywhere.
+
+The order, for every action verb (`Remediation.press`):
+
+1. Load the case named by `caseId` (unknown, or of another tenant → refused, same words either way).
+2. Check the clicker against `remediation.policy` (tenant, role, own account).
+3. Re-check the state from the store: the target comes from the case's snapshot (a rule id must be one the
+   investigation recorded); a step already done makes no call (the card refreshes to "already done by X at
+   T"); the compromised gate and its override; destructive verbs answer with a confirmation card first.
+4. Claim the action in the database (`store.claims`): of concurrent presses, on any instance, exactly one
+   goes on; the others wait briefly for its outcome and show it.
+5. Audit `started` → the one tenant call → audit `succeeded`/`failed` (same correlation id).
+6. On success record the step on the case (who, when), complete the claim; an unblock moves the case to
+   `unblock_pending` and wakes the checker. On failure release the claim so it can be tried again.
+7. Return the redrawn card in the invoke response and update every other posted copy.
+
+Nothing here says "done" unless Microsoft 365 answered with success; a refusal or failure is a card or a
+message that says why, never an HTTP error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import AdaptiveCardInvokeResponse
+
+from cards.base import CARD_CONTENT_TYPE, JsonDict
+from cards.findings import Notice, confirmation_card, step_key
+from cards.verbs import Verb
+from domain.people import Role, Speaker
+from investigation.collect import Investigation
+from locales import format_datetime, t
+from m365.errors import M365Error
+from m365.protocol import Tenant
+from m365.records import User
+from remediation import policy
+from remediation.actions import ACTIONS, ActionSpec, Failure, Target, failure_of
+from remediation.checker import CheckerConfig, UnblockChecker
+from remediation.views import CardUpdater, CaseView, RoleLookup, Viewer, current_steps, investigation_of
+from store import Actor, CaseRecord, Store
+
+log = logging.getLogger(__name__)
+
+MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
+_MAX_ID_LENGTH = 256
+_ACTOR_CACHE = 1000
+
+
+class Investigator(Protocol):
+    """Investigates an account again (`investigation.collect.Collector`)."""
+
+    async def investigate(self, user: User) -> Investigation:
+        """Collect and judge the evidence about `user`."""
+        ...
+
+
+class CaseRecorder(Protocol):
+    """Stores an investigation on the account's case (`dialogs.casework.CaseDesk`)."""
+
+    async def record(self, investigation: Investigation, speaker: Speaker) -> CaseRecord:
+        """The account's active case (opened if needed) with this investigation's verdict and snapshot."""
+        ...
+
+
+class Registry(Protocol):
+    """Where card actions are registered (`teams.handler.BlockedSenderBot`)."""
+
+    def register(self, verb: Verb, action: Any) -> None:
+        """Route presses of `verb` to `action`."""
+        ...
+
+
+@dataclass(frozen=True)
+class RemediationConfig:
+    """Timing of the press handling and the unblock checker (tests use small values)."""
+
+    claim_wait_seconds: float = 15.0  # how long a losing press waits for the winner's outcome
+    claim_poll_seconds: float = 0.1
+    checker: CheckerConfig = CheckerConfig()
+
+
+def card_response(card: JsonDict) -> AdaptiveCardInvokeResponse:
+    """The invoke response that replaces the pressed card."""
+    return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
+
+def message_response(text: str) -> AdaptiveCardInvokeResponse:
+    """The invoke response that shows a short message and leaves the card as it was."""
+    return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
+
+
+class _Press:
+    """A `teams.handler.CardAction` for one verb."""
+
+    def __init__(self, remediation: Remediation, verb: Verb) -> None:
+        self._remediation = remediation
+        self._verb = verb
+
+    async def __call__(self, turn_context: TurnContext, speaker: Speaker,
+                       data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+        return await self._remediation.press(self._verb, turn_context, speaker, data)
+
+
+class Remediation:
+    """The remediation buttons of the findings card, the card views, and the unblock checker.
+
+    Built once per application (`bot._build`); `register()` hands the verbs to the activity handler along with
+    what refreshing needs. `messenger` may be set later (it needs the adapter).
+    """
+
+    def __init__(self, *, tenant: Tenant, store: Store, messenger: CardUpdater | None = None,
+                 config: RemediationConfig | None = None) -> None:
+        self._tenant = tenant
+        self._store = store
+        self._config = config or RemediationConfig()
+        self.view = CaseView(store, messenger=messenger)
+        self.checker = UnblockChecker(tenant=tenant, store=store, view=self.view, config=self._config.checker)
+        self._investigator: Investigator | None = None
+        self._recorder: CaseRecorder | None = None
+        self._upns: OrderedDict[str, str] = OrderedDict()
+
+    @property
+    def messenger(self) -> CardUpdater | None:
+        """What updates the other posted copies of a card (None: they are left as they are)."""
+        return self.view.messenger
+
+    @messenger.setter
+    def messenger(self, messenger: CardUpdater | None) -> None:
+        self.view.messenger = messenger
+
+    def register(self, bot: Registry, *, investigator: Investigator | None = None,
+                 recorder: CaseRecorder | None = None, role_of: RoleLookup | None = None) -> None:
+        """Register every remediation verb (and `show_case`; `refresh` when it can investigate) with `bot`."""
+        self._investigator = investigator
+        self._recorder = recorder
+        self.view.role_of = role_of
+        verbs = [*ACTIONS, Verb.SHOW_CASE]
+        if investigator is not None and recorder is not None:
+            verbs.append(Verb.REFRESH)
+        for verb in verbs:
+            bot.register(verb, _Press(self, verb))
+
+    # -- the press ----------------------------------------------------------------------------------------
+
+    async def press(self, verb: Verb, turn_context: TurnContext, speaker: Speaker,
+                    data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+        """Handle one press of `verb` (see the module docstring for the order of checks)."""
+        locale = speaker.locale
+        case = await self._load(data)
+        if case is None:
+            log.info("%s refused for %s: unknown or foreign case", verb.value, speaker.aad_object_id)
+            return message_response(t(locale, "remediation.refused.unknown_case"))
+        decision = policy.decide(speaker, verb, case)
+        if not decision.allowed:
+            log.info("%s on case %s refused for %s (role %s): %s", verb.value, case.id, speaker.aad_object_id,
+                     speaker.role.key, decision.reason)
+            return message_response(t(locale, decision.reason or "remediation.refused.unknown_verb"))
+        conversation = _conversation_id(turn_context)
+        if verb == Verb.SHOW_CASE:
+            return card_response(await self.view.card(case, self._viewer(speaker, case)))
+        if verb == Verb.REFRESH:
+            return await self._refresh(case, speaker, conversation)
+        spec = ACTIONS.get(verb)
+        if spec is None:
+            return message_response(t(locale, "remediation.refused.unknown_verb"))
+        return await self._act(spec, case, speaker, data, conversation)
+
+    async def _load(self, data: Mapping[str, Any]) -> CaseRecord | None:
+        case_id = data.get("caseId")
+        if not isinstance(case_id, str) or not case_id or len(case_id) > _MAX_ID_LENGTH:
+            return None
+        case = await self._store.cases.get_case(case_id)
+        if case is None or case.tenant_id.lower() != self._tenant.tenant_id.lower():
+            return None
+        return case
+
+    def _viewer(self, speaker: Speaker, case: CaseRecord) -> Viewer:
+        return Viewer(speaker.locale, speaker.time_zone, can_act=policy.speaker_can_act(speaker, case.account_id),
+                      is_staff=speaker.role >= Role.IT_STAFF)
+
+    async def _answer(self, case: CaseRecord, speaker: Speaker, notices: list[Notice] | None = None, *,
+                      conversation: str | None = None, update_copies: bool = False) -> AdaptiveCardInvokeResponse:
+        """The case's card for the speaker (with `notices`), after updating the other copies if asked."""
+        if update_copies:
+            await self.view.update_copies(case, skip_conversation=conversation)
+        return card_response(await self.view.card(case, self._viewer(speaker, case), notices or []))
+
+    async def _act(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, data: Mapping[str, Any],
+                   conversation: str | None) -> AdaptiveCardInvokeResponse:
+        locale, zone = speaker.locale, speaker.time_zone
+        if case.status == "closed":
+            return message_response(t(locale, "remediation.refused.closed"))
+        investigation = investigation_of(case)
+        if investigation is None:
+            return message_response(t(locale, "remediation.refused.no_snapshot"))
+        target = _target(spec, case, investigation, data)
+        if target is None:
+            log.info("disable_rule on case %s refused: rule not recorded on the case", case.id)
+            return message_response(t(locale, "remediation.refused.rule_unknown"))
+        key = step_key(spec.step, target.rule_id)
+        done = current_steps(case)
+        # Stale card: the step is done (or the account already unblocked): no second call.
+        if spec.verb == Verb.UNBLOCK and case.status in ("unblock_pending", "resolved"):
+            record = done.get(key)
+            if record is not None:
+                when = format_datetime(record.at, locale, zone)
+                return await self._answer(case, speaker, [Notice("notice.already_unblocked",
+                                                                 {"actor": record.by, "time": when})])
+            return await self._answer(case, speaker)
+        if key in done:
+            record = done[key]
+            notice = Notice("notice.already_done", {"action": _action(spec, locale), "actor": record.by,
+                                                    "time": format_datetime(record.at, locale, zone)})
+            return await self._answer(case, speaker, [notice])
+        reason: str | None = None
+        if spec.verb == Verb.UNBLOCK:
+            if not any(s.code == "unblock" for s in investigation.assessment.recommended_steps):
+                return message_response(t(locale, "remediation.refused.not_restricted"))
+            if policy.unblock_gate(case, {r.code for r in done.values()}) is not None:
+                if not policy.override_requested(data):
+                    return await self._answer(case, speaker, [Notice("notice.gated", tone="warning")])
+                reason = policy.override_reason(data)
+                if not reason:
+                    return await self._answer(case, speaker, [Notice("notice.reason_missing", tone="warning")])
+        if policy.needs_confirmation(spec.verb) and not policy.is_confirmed(data):
+            user = investigation.evidence.user
+            return card_response(confirmation_card(spec.verb, case_id=case.id, name=user.display_name,
+                                                   upn=user.user_principal_name, locale=locale,
+                                                   override_reason=reason))
+        return await self._perform(spec, case, speaker, target, reason, conversation)
+
+    async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
+                       reason: str | None, conversation: str | None) -> AdaptiveCardInvokeResponse:
+        locale = speaker.locale
+        claim_target = target.rule_id or target.account_id
+        correlation_id = uuid.uuid4().hex
+        claim = await self._store.claims.try_claim(case.id, spec.step, claim_target, speaker.aad_object_id,
+                                                   correlation_id=correlation_id)
+        if not claim.claimed:
+            return await self._lost(spec, case, speaker, claim_target)
+        actor = await self._actor(speaker)
+        parameters: dict[str, Any] = {"account_id": target.account_id}
+        if spec.verb == Verb.UNBLOCK:
+            parameters["address"] = target.address
+        if target.rule_id:
+            parameters.update(ruleId=target.rule_id, rule=target.rule_name)
+        if reason is not None:
+            parameters.update(override=True, override_reason=reason, verdict=case.verdict)
+        try:
+            await self._store.audit.start(actor=actor, action=spec.verb.value, target=target.upn,
+                                          tenant_id=case.tenant_id, case_id=case.id, parameters=parameters,
+                                          correlation_id=correlation_id)
+        except BaseException:
+            await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
+            raise
+        log.info("%s on case %s by %s (correlation %s)", spec.verb.value, case.id, speaker.aad_object_id,
+                 correlation_id)
+        failure: Failure | None = None
+        try:
+            await spec.run(self._tenant, target)
+        except M365Error as exc:
+            failure = failure_of(exc, locale)
+            log.warning("%s on case %s failed: %s (%s)", spec.verb.value, case.id, type(exc).__name__, failure.code)
+            error = f"{type(exc).__name__}: {exc.message}"
+        except Exception as exc:  # noqa: BLE001 - audited and answered on the card; the traceback goes to the log
+            failure = failure_of(exc, locale)
+            log.exception("%s on case %s failed unexpectedly", spec.verb.value, case.id)
+            error = type(exc).__name__
+        if failure is not None:
+            await self._store.audit.finish(correlation_id, "failed", error, result={"error": failure.code})
+            await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
+            fresh = await self._store.cases.get_case(case.id) or case
+            notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
+                            support_link=failure.code == "unblock_limit")
+            # The failure shows in the latest actions of every copy too.
+            return await self._answer(fresh, speaker, [notice], conversation=conversation, update_copies=True)
+        await self._store.audit.finish(correlation_id, "succeeded")
+        details: dict[str, Any] = {"correlation_id": correlation_id}
+        if spec.verb == Verb.UNBLOCK:
+            details["address"] = target.address
+        updated = await self._store.cases.record_step(case.id, step_key(spec.step, target.rule_id), actor,
+                                                      details=details)
+        if spec.verb == Verb.UNBLOCK:
+            updated = await self._store.cases.set_status(case.id, "unblock_pending")
+            self.checker.wake()
+        if spec.undoes is not None:
+            # The reversed step may be done again later (block, allow, block …).
+            await self._store.claims.release(case.id, spec.undoes, claim_target, even_if_done=True)
+        await self._store.claims.complete(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
+        fresh = updated or await self._store.cases.get_case(case.id) or case
+        notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
+                                                               tone="good")]
+        return await self._answer(fresh, speaker, notices, conversation=conversation, update_copies=True)
+
+    async def _lost(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker,
+                    claim_target: str) -> AdaptiveCardInvokeResponse:
+        """Someone else holds the claim: wait a little for their outcome, then show it."""
+        locale, zone = speaker.locale, speaker.time_zone
+        deadline = time.monotonic() + self._config.claim_wait_seconds
+        claim = await self._store.claims.get(case.id, spec.step, claim_target)
+        while claim is not None and claim.status == "in_progress" and time.monotonic() < deadline:
+            await asyncio.sleep(self._config.claim_poll_seconds)
+            claim = await self._store.claims.get(case.id, spec.step, claim_target)
+        fresh = await self._store.cases.get_case(case.id) or case
+        if claim is None:
+            return await self._answer(fresh, speaker, [Notice("notice.other_failed", tone="warning")])
+        if claim.status == "in_progress":
+            return await self._answer(fresh, speaker, [Notice("notice.in_progress", tone="warning")])
+        record = current_steps(fresh).get(step_key(spec.step, claim_target if spec.per_rule else None))
+        if record is None:
+            return await self._answer(fresh, speaker)
+        when = format_datetime(record.at, locale, zone)
+        if spec.verb == Verb.UNBLOCK:
+            notice = Notice("notice.already_unblocked", {"actor": record.by, "time": when})
+        else:
+            notice = Notice("notice.already_done", {"action": _action(spec, locale), "actor": record.by, "time": when})
+        return await self._answer(fresh, speaker, [notice])
+
+    async def _refresh(self, case: CaseRecord, speaker: Speaker,
+                       conversation: str | None) -> AdaptiveCardInvokeResponse:
+        """Investigate the account again; the card (here and everywhere) shows the new findings."""
+        locale = speaker.locale
+        if self._investigator is None or self._recorder is None:
+            return message_response(t(locale, "remediation.refused.unknown_verb"))
+        try:
+            user = await self._tenant.get_user(case.account_id)
+            if user is None:
+                return message_response(t(locale, "remediation.refresh.account_gone"))
+            investigation = await self._investigator.investigate(user)
+        except M365Error as exc:
+            log.warning("refresh of case %s failed: %s", case.id, type(exc).__name__)
+            return message_response(t(locale, "remediation.refresh.failed"))
+        fresh = await self._recorder.record(investigation, speaker)
+        if fresh.id != case.id and conversation is not None:
+            # The old case was resolved or closed, so the account has a new case: this card now shows that one.
+            for ref in await self._store.cases.list_cards(case.id):
+                if ref.conversation_id == conversation:
+                    await self._store.cases.save_card(fresh.id, conversation, ref.activity_id,
+                                                      ref.conversation_reference)
+                    await self._store.cases.remove_card(case.id, conversation)
+        return await self._answer(fresh, speaker, conversation=conversation, update_copies=True)
+
+    async def _actor(self, speaker: Speaker) -> Actor:
+        """The audit's actor: Teams gives the object id and name; the UPN is looked up once per person."""
+        upn = speaker.user_principal_name or self._upns.get(speaker.aad_object_id, "")
+        if not upn and speaker.aad_object_id:
+            try:
+                user = await self._tenant.get_user(speaker.aad_object_id)
+            except M365Error as exc:
+                log.info("could not look up the UPN of %s (%s)", speaker.aad_object_id, type(exc).__name__)
+                user = None
+            if user is not None:
+                upn = user.user_principal_name
+                self._upns[speaker.aad_object_id] = upn
+                while len(self._upns) > _ACTOR_CACHE:
+                    self._upns.popitem(last=False)
+        return Actor(id=speaker.aad_object_id, name=speaker.name, upn=upn)
+
+
+def _action(spec: ActionSpec, locale: str | None) -> str:
+    return t(locale, f"remediation.action.{spec.verb.value}")
+
+
+def _conversation_id(turn_context: TurnContext) -> str | None:
+    conversation = turn_context.activity.conversation
+    value = getattr(conversation, "id", None) if conversation is not None else None
+    return value if isinstance(value, str) else None
+
+
+def _target(spec: ActionSpec, case: CaseRecord, investigation: Investigation,
+            data: Mapping[str, Any]) -> Target | None:
+    """What to act on, from the case alone; for `disable_rule` the rule must be one the case recorded."""
+    user = investigation.evidence.user
+    upn = case.account_upn or user.user_principal_name
+    restriction = investigation.evidence.restriction
+    address = (restriction.sender_address if restriction is not None and restriction.sender_address
+               else user.mail or upn)
+    if not spec.per_rule:
+        return Target(case.account_id, upn, address)
+    rule_id = data.get("ruleId")
+    if not isinstance(rule_id, str) or not rule_id or len(rule_id) > _MAX_ID_LENGTH:
+        return None
+    for step in investigation.assessment.recommended_steps:
+        if step.code == spec.step and step.target_id == rule_id:
+            return Target(case.account_id, upn, address, rule_id, step.params.get("rule", ""))
+    return None

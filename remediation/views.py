@@ -1,0 +1,284 @@
+"""A case's card, drawn from the store alone, and kept current in every conversation it was posted to.
+
+The card is a pure function of what the store holds: the investigation snapshot on the case (what was
+found), `case.steps` (what was done, by whom, when), the audit log (the latest actions and failures) and the
+case's status (pending, restored, closed). So any instance can redraw any copy at any time, and a press, the
+unblock checker or a refresh all draw the same card.
+
+Copies (`case_cards`) are findings cards in IT places: personal chats of staff, the IT channel. A copy in a
+personal chat is drawn for that person's role; a copy in a channel or group chat shows the buttons, because
+every press is checked again on the server anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from cards.base import JsonDict
+from cards.findings import (
+    ActionNote,
+    GateInfo,
+    Notice,
+    StepState,
+    case_unavailable_card,
+    findings_card,
+    step_key,
+)
+from cards.verbs import Verb
+from domain.people import Role
+from investigation.collect import Investigation
+from investigation.snapshot import from_snapshot
+from investigation.verdict import RESPOND_URL, Step, StepPhase
+from locales import format_datetime, t
+from remediation import policy
+from remediation.actions import ACTIONS
+from store import AuditEntry, CardRef, CaseRecord, Store
+
+log = logging.getLogger(__name__)
+
+# The audit action of the unblock checker: `succeeded` = sending restored, `failed` = still listed after 24 h.
+CHECK_ACTION = "unblock_check"
+# Audit actions that are remediation verbs, by their value.
+_VERB_ACTIONS: Mapping[str, Verb] = {verb.value: verb for verb in ACTIONS}
+COPY_UPDATE_TIMEOUT = 10.0
+
+
+class CardUpdater(Protocol):
+    """What updating a posted card needs (`teams.proactive.Messenger` is one)."""
+
+    async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Mapping[str, Any]) -> None:
+        """Replace the card posted as `activity_id` in the referenced conversation."""
+        ...
+
+
+RoleLookup = Callable[[str], Awaitable[Role]]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who a card is drawn for: language, time zone, and what their role lets them see."""
+
+    locale: str | None
+    time_zone: str | None = None
+    can_act: bool = False
+    is_staff: bool = False
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One entry of `case.steps` (written by `CaseRepository.record_step`)."""
+
+    code: str
+    target_id: str | None
+    by: str
+    by_id: str
+    at: datetime
+    details: Mapping[str, Any]
+
+
+def step_records(case: CaseRecord) -> dict[str, StepRecord]:
+    """`case.steps` as records, keyed like `cards.findings.step_key`; unreadable entries are skipped."""
+    out: dict[str, StepRecord] = {}
+    for key, entry in case.steps.items():
+        if not isinstance(entry, Mapping):
+            continue
+        code, _, target = str(key).partition(":")
+        try:
+            at = datetime.fromisoformat(str(entry.get("at")))
+        except ValueError:
+            continue
+        out[key] = StepRecord(code, target or None, str(entry.get("by") or ""), str(entry.get("by_id") or ""), at,
+                              dict(entry))
+    return out
+
+
+def current_steps(case: CaseRecord) -> dict[str, StepRecord]:
+    """The steps whose effect still holds: a sign-in block or allow counts only if the other came before it."""
+    records = step_records(case)
+    block = records.get(step_key("block_sign_in", None))
+    allow = records.get(step_key("allow_sign_in", None))
+    if block is not None and allow is not None:
+        undone = step_key("block_sign_in", None) if allow.at >= block.at else step_key("allow_sign_in", None)
+        records.pop(undone)
+    return records
+
+
+def done_codes(case: CaseRecord) -> set[str]:
+    """The codes of the steps done (and not undone) on the case."""
+    return {record.code for record in current_steps(case).values()}
+
+
+def investigation_of(case: CaseRecord) -> Investigation | None:
+    """The investigation stored on the case, or None when there is none or it cannot be read."""
+    snapshot = case.summary.get("snapshot")
+    return from_snapshot(snapshot) if isinstance(snapshot, Mapping) else None
+
+
+def action_name(verb_value: str, locale: str | None) -> str:
+    """An action's name in the viewer's language (`Unblock`, `Sign out everywhere` …)."""
+    return t(locale, f"remediation.action.{verb_value}")
+
+
+def _actor(entry: AuditEntry) -> str:
+    return entry.actor_name or entry.actor_upn or entry.actor_id or "—"
+
+
+def latest_notes(entries: Sequence[AuditEntry], locale: str | None) -> list[ActionNote]:
+    """The outcome rows of the audit log as latest-action lines (the card keeps the newest few)."""
+    notes: list[ActionNote] = []
+    for entry in entries:
+        if entry.outcome == "started":
+            continue
+        if entry.action == CHECK_ACTION:
+            key = "note.restored" if entry.outcome == "succeeded" else "note.unblock_expired"
+            notes.append(ActionNote(key, _actor(entry), entry.at))
+            continue
+        verb = _VERB_ACTIONS.get(entry.action)
+        if verb is None:
+            continue  # someone else's audit event (case opened, note sent …)
+        if entry.outcome == "failed":
+            notes.append(ActionNote("note.failed_action", _actor(entry), entry.at,
+                                    {"action": action_name(entry.action, locale)}))
+            continue
+        key = ACTIONS[verb].note_key
+        if verb == Verb.UNBLOCK and entry.parameters.get("override"):
+            key = "note.unblocked_override"
+        rule = entry.parameters.get("rule")
+        notes.append(ActionNote(key, _actor(entry), entry.at, {"rule": rule if isinstance(rule, str) else ""}))
+    return notes
+
+
+def status_notices(case: CaseRecord, entries: Sequence[AuditEntry], locale: str | None,
+                   time_zone: str | None) -> list[Notice]:
+    """What the case's state means for everyone looking at the card: pending, restored, closed, limit."""
+    records = step_records(case)
+    unblock = records.get(step_key("unblock", None))
+    if case.status == "unblock_pending" and unblock is not None:
+        return [Notice("notice.pending", {"actor": unblock.by, "time": format_datetime(unblock.at, locale,
+                                                                                       time_zone)})]
+    if case.status == "resolved":
+        if unblock is None:
+            return []
+        return [Notice("notice.restored", {"time": format_datetime(case.resolved_at, locale, time_zone)},
+                       tone="good")]
+    if case.status == "closed":
+        return [Notice("notice.closed", tone="emphasis")]
+    outcomes = [e for e in entries if e.action in (Verb.UNBLOCK.value, CHECK_ACTION) and e.outcome != "started"]
+    if outcomes and unblock is None:
+        last = outcomes[-1]
+        result = last.parameters.get("result")
+        error = result.get("error") if isinstance(result, Mapping) else None
+        if last.action == Verb.UNBLOCK.value and error == "unblock_limit":
+            return [Notice("notice.failed.unblock_limit", tone="attention", support_link=True)]
+        if last.action == CHECK_ACTION and last.outcome == "failed":
+            at = last.parameters.get("unblocked_at")
+            when = datetime.fromisoformat(at) if isinstance(at, str) else last.at
+            return [Notice("notice.still_listed", {"time": format_datetime(when, locale, time_zone)},
+                           tone="warning", support_link=True)]
+    return []
+
+
+def _with_done_block(investigation: Investigation, records: Mapping[str, StepRecord]) -> Investigation:
+    """A sign-in block the bot made is shown (with "Allow sign-in") even when the verdict did not offer it."""
+    steps = investigation.assessment.recommended_steps
+    if step_key("block_sign_in", None) not in records or any(s.code == "block_sign_in" for s in steps):
+        return investigation
+    block = Step("block_sign_in", StepPhase.secure, {}, url=RESPOND_URL)
+    index = next((i for i, s in enumerate(steps) if s.phase != StepPhase.secure), len(steps))
+    assessment = replace(investigation.assessment, recommended_steps=(*steps[:index], block, *steps[index:]))
+    return replace(investigation, assessment=assessment)
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+class CaseView:
+    """Draws a case's card for a viewer and pushes it to every other posted copy.
+
+    `messenger` and `role_of` are set when the application is wired (the adapter exists only then); without
+    a messenger the other copies are simply not updated.
+    """
+
+    def __init__(self, store: Store, *, messenger: CardUpdater | None = None, role_of: RoleLookup | None = None,
+                 copy_timeout: float = COPY_UPDATE_TIMEOUT) -> None:
+        self._store = store
+        self.messenger = messenger
+        self.role_of = role_of
+        self._copy_timeout = copy_timeout
+
+    async def card(self, case: CaseRecord, viewer: Viewer, notices: Sequence[Notice] = (), *,
+                   investigation: Investigation | None = None) -> JsonDict:
+        """The case's card for `viewer`: `notices` (the outcome of a press) first, then the case's own.
+        `investigation` replaces the stored snapshot (the investigation that was just run)."""
+        entries = await self._store.audit.list(case_id=case.id)
+        shown = [*notices, *status_notices(case, entries, viewer.locale, viewer.time_zone)]
+        investigation = investigation or investigation_of(case)
+        if investigation is None:
+            return case_unavailable_card(case_id=case.id, name=case.display_name or case.account_upn,
+                                         locale=viewer.locale, notices=shown)
+        records = current_steps(case)
+        states = {key: StepState(r.code, r.target_id, r.by, r.at) for key, r in records.items()}
+        investigation = _with_done_block(investigation, records)
+        gate: GateInfo | None = None
+        done = {r.code for r in records.values()}
+        gate_key = policy.unblock_gate(case, done) if case.status == "open" else None
+        if gate_key is not None:
+            gate = GateInfo(gate_key, policy.missing_gate_steps(case, done))
+        return findings_card(
+            investigation,
+            case_id=case.id,
+            viewer_can_act=viewer.can_act and case.status != "closed",
+            locale=viewer.locale,
+            time_zone=viewer.time_zone,
+            step_states=states,
+            latest_actions=latest_notes(entries, viewer.locale),
+            gate=gate,
+            notices=shown,
+            can_send_note=viewer.is_staff and case.is_active,
+        )
+
+    async def viewer_of_copy(self, ref: CardRef, case: CaseRecord) -> Viewer:
+        """Who looks at a posted copy: the chat's person in a personal chat, IT in a channel or group chat."""
+        reference = ref.conversation_reference
+        locale = _text(reference, "locale") or None
+        conversation = reference.get("conversation")
+        if not isinstance(conversation, Mapping) or _text(conversation, "conversationType") != "personal":
+            return Viewer(locale, can_act=True, is_staff=True)
+        user = reference.get("user")
+        aad_id = _text(user, "aadObjectId") if isinstance(user, Mapping) else ""
+        role = await self.role_of(aad_id) if self.role_of is not None and aad_id else Role.USER
+        return Viewer(locale, can_act=policy.can_act(role, aad_id, case.account_id), is_staff=role >= Role.IT_STAFF)
+
+    async def update_copies(self, case: CaseRecord, *, skip_conversation: str | None = None) -> int:
+        """Redraw every posted copy of the case's card except the one in `skip_conversation` (the invoke
+        response replaces that one). Failures are logged per copy; returns how many copies were updated."""
+        messenger = self.messenger
+        if messenger is None:
+            return 0
+        refs = [r for r in await self._store.cases.list_cards(case.id) if r.conversation_id != skip_conversation]
+
+        async def update(ref: CardRef) -> bool:
+            try:
+                card = await self.card(case, await self.viewer_of_copy(ref, case))
+                await messenger.update_card(ref.conversation_reference, ref.activity_id, card)
+            except Exception as exc:  # noqa: BLE001 - one unreachable copy must not stop the others
+                log.warning("could not update the card of case %s in conversation %s (%s)", case.id,
+                            ref.conversation_id, type(exc).__name__)
+                return False
+            return True
+
+        if not refs:
+            return 0
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(update(r) for r in refs)), self._copy_timeout)
+        except TimeoutError:
+            log.warning("updating the copies of case %s took longer than %.0f s", case.id, self._copy_timeout)
+            return 0
+        return sum(results)

@@ -1,0 +1,223 @@
+"""The restriction watch: every few minutes, find accounts Microsoft 365 newly restricted and alert IT.
+
+Each round (on one instance only: it holds the `restriction-watch` lease, time-to-live twice the interval):
+
+1. lists Restricted entities (`Get-BlockedSenderAddress`, `Tenant.list_blocked_senders`);
+2. where the app may read them, adds the accounts named by Defender alerts "… restricted from sending email"
+   of the last day that the list did not show, each confirmed with `Get-BlockedSenderAddress -SenderAddress`
+   (the alert can outlive the restriction);
+3. for each restriction not yet alerted (`store.restrictions`, keyed by address and "restricted since", so a
+   restart or another instance never alerts twice and a later restriction of the same account alerts again):
+   finds the account, opens its case (or joins the open one) and hands it to `Notices.alert_restriction`,
+   which posts the alert card, investigates and replaces the card with the findings.
+
+An unreachable tenant skips the round (logged) and the next round tries again; any other failure is logged
+with its traceback and never ends the loop. `stop()` cancels the loop and gives the lease back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dialogs.report import AlertOrigin, AlertOutcome
+from m365.errors import LicenseRequired, M365Error, PermissionDenied
+from m365.protocol import Tenant
+from m365.records import BlockedSender, User
+from store import Store
+from teams.notify import SYSTEM_ACTOR, Notices, restricted_since
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "restriction-watch"
+ALERT_TITLE_MARK = "restricted from sending email"
+ALERT_LOOKBACK = timedelta(days=1)
+# The first round waits this long at most (the app settles first; a rolling restart does not stampede).
+MAX_INITIAL_DELAY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one round did: `skipped` says why it did nothing ("lease", "unreachable"), else the counts."""
+
+    skipped: str | None = None
+    restricted: int = 0
+    alerted: int = 0
+    pending: int = 0
+    failed: int = 0
+
+
+def default_holder() -> str:
+    """This process's name on the lease: host, pid and a random part (two processes never share it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RestrictionWatch:
+    """Finds new restrictions on a timer and alerts IT through `Notices`."""
+
+    def __init__(self, *, tenant: Tenant, store: Store, notices: Notices, interval_seconds: float,
+                 holder: str | None = None, initial_delay_seconds: float | None = None) -> None:
+        if interval_seconds <= 0:
+            raise ValueError("the watch interval must be positive")
+        self._tenant = tenant
+        self._store = store
+        self._notices = notices
+        self._tenant_id = tenant.tenant_id.lower()
+        self.interval = interval_seconds
+        self.holder = holder or default_holder()
+        self._initial_delay = (min(interval_seconds, MAX_INITIAL_DELAY_SECONDS) if initial_delay_seconds is None
+                               else initial_delay_seconds)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._alerts_unavailable_logged = False
+
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds the lease lasts: two intervals, so one late round does not hand the watch to another instance."""
+        return 2 * self.interval
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Run the loop in the background (once)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="restriction-watch")
+
+    def wake(self) -> None:
+        """Run the next round now (e.g. right after an admin chose the alert channel)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancel the loop, wait for it, and give the lease back so another instance takes over at once."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        try:
+            await self._store.leases.release(LEASE_NAME, self.holder)
+        except Exception:  # noqa: BLE001 - at shutdown the lease simply expires
+            log.info("restriction watch: could not release the lease", exc_info=True)
+
+    async def _loop(self) -> None:
+        delay = self._initial_delay
+        while True:
+            await self._sleep(delay)
+            delay = self.interval
+            try:
+                result = await self.run_once()
+            except Exception:  # noqa: BLE001 - the watch must outlive any one bad round
+                log.error("restriction watch round failed; next round in %.0f s", self.interval, exc_info=True)
+                continue
+            if result.skipped is None:
+                log.info("restriction watch: %d restricted, %d alerted, %d pending, %d failed",
+                         result.restricted, result.alerted, result.pending, result.failed)
+            if result.pending:
+                log.warning("restriction watch: %d alert(s) had nowhere to go (no IT channel set, no security admin "
+                            "reachable); retrying next round", result.pending)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    # ------------------------------------------------------------------------------------------ one round
+
+    async def run_once(self) -> RoundResult:
+        """One round: take the lease, list the restrictions, alert the new ones."""
+        if not await self._store.leases.acquire(LEASE_NAME, self.holder, self.lease_ttl):
+            log.debug("restriction watch: another instance holds the lease")
+            return RoundResult(skipped="lease")
+        try:
+            listed = await self._tenant.list_blocked_senders()
+        except M365Error as exc:
+            log.warning("restriction watch: Microsoft 365 unreachable (%s, status %s); retrying next round",
+                        type(exc).__name__, exc.status)
+            return RoundResult(skipped="unreachable")
+        restrictions = {r.sender_address.lower(): r for r in listed if r.sender_address}
+        for extra in await self._from_defender(restrictions):
+            restrictions.setdefault(extra.sender_address.lower(), extra)
+        alerted = pending = failed = 0
+        for restriction in restrictions.values():
+            if not await self._store.leases.renew(LEASE_NAME, self.holder, self.lease_ttl):
+                break  # another instance took over; it carries on from the store
+            try:
+                outcome = await self._handle(restriction)
+            except Exception:  # noqa: BLE001 - one account's failure must not hide the others
+                log.error("restriction watch: alerting %s failed; retrying next round", restriction.sender_address,
+                          exc_info=True)
+                failed += 1
+                continue
+            if outcome == AlertOutcome.POSTED:
+                alerted += 1
+            elif outcome == AlertOutcome.PENDING:
+                pending += 1
+        return RoundResult(restricted=len(restrictions), alerted=alerted, pending=pending, failed=failed)
+
+    async def _from_defender(self, known: dict[str, BlockedSender]) -> list[BlockedSender]:
+        """Restrictions named by recent Defender alerts that the list missed, confirmed with Exchange."""
+        since = self._store.db.clock() - ALERT_LOOKBACK
+        try:
+            alerts = await self._tenant.list_alerts(since)
+        except (PermissionDenied, LicenseRequired) as exc:
+            if not self._alerts_unavailable_logged:
+                log.info("restriction watch: Defender alerts not readable (%s); using Restricted entities only",
+                         type(exc).__name__)
+                self._alerts_unavailable_logged = True
+            return []
+        except M365Error as exc:
+            log.info("restriction watch: Defender alerts unavailable this round (%s)", type(exc).__name__)
+            return []
+        found: list[BlockedSender] = []
+        checked: set[str] = set(known)
+        for alert in alerts:
+            if ALERT_TITLE_MARK not in alert.title.lower():
+                continue
+            for address in alert.user_upns:
+                key = address.lower()
+                if key in checked:
+                    continue
+                checked.add(key)
+                try:
+                    confirmed = await self._tenant.get_blocked_sender(address)
+                except M365Error as exc:
+                    log.info("restriction watch: could not confirm a Defender alert (%s)", type(exc).__name__)
+                    continue
+                if confirmed is not None:
+                    found.append(confirmed)
+        return found
+
+    async def _handle(self, restriction: BlockedSender) -> AlertOutcome:
+        address = restriction.sender_address
+        seen = await self._store.restrictions.get(self._tenant_id, address, restricted_since(restriction))
+        if seen is not None and seen.alerted_at is not None:
+            return AlertOutcome.ALREADY
+        user = await self._account(address)
+        if user is None:
+            # Nothing to open a case for (a deleted account): remember it so it is not looked up every round.
+            if await self._store.restrictions.mark_seen(self._tenant_id, address, restricted_since(restriction)):
+                log.warning("restriction watch: restricted sender %s matches no account", address)
+            return AlertOutcome.ALREADY
+        opened = await self._store.cases.open_or_get_case(self._tenant_id, user.id, user.user_principal_name,
+                                                          user.display_name, SYSTEM_ACTOR)
+        return await self._notices.alert_restriction(user, restriction, opened.case, origin=AlertOrigin.WATCH,
+                                                     background=False)
+
+    async def _account(self, address: str) -> User | None:
+        """The directory account that sends as `address` (exact UPN, mail or proxy address)."""
+        wanted = address.lower()
+        for user in await self._tenant.find_users(address, top=5):
+            addresses = {user.user_principal_name.lower(), (user.mail or "").lower()}
+            addresses |= {p.split(":", 1)[1].lower() for p in user.proxy_addresses if ":" in p}
+            if wanted in addresses:
+                return user
+        return None
