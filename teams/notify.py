@@ -18,6 +18,7 @@ Users are messaged from their stored conversation reference (saved on every pers
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -122,10 +123,18 @@ def stored_reference(reference: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ConversationKeeper:
-    """Saves the speaker's personal-chat conversation reference, locale and time zone on every turn."""
+    """Saves the speaker's personal-chat conversation reference, locale and time zone when they change.
+
+    The reference of a personal chat rarely changes, and writing it on every turn was the largest single
+    cost of a `help` turn (docs/PERFORMANCE.md), so the last value this process saved per user is kept in a
+    small bounded cache and an unchanged one is not written again.
+    """
+
+    CACHE_SIZE = 10_000
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._saved: dict[tuple[str, str], str] = {}
 
     async def remember(self, turn_context: TurnContext, speaker: Speaker) -> None:
         """Save (upsert) the reference; a failure is logged and never spoils the turn."""
@@ -138,11 +147,18 @@ class ConversationKeeper:
         try:
             data = TurnContext.get_conversation_reference(activity).serialize()
             time_zone = getattr(activity, "local_timezone", None)
+            reference = stored_reference(data if isinstance(data, dict) else {})
+            zone = time_zone if isinstance(time_zone, str) and time_zone else None
+            key = (speaker.tenant_id, speaker.aad_object_id)
+            fingerprint = json.dumps([reference, activity.locale or None, zone], sort_keys=True, default=str)
+            if self._saved.get(key) == fingerprint:
+                return
             await self._store.conversations.save(
-                speaker.tenant_id, speaker.aad_object_id, stored_reference(data if isinstance(data, dict) else {}),
-                locale=activity.locale or None, time_zone=time_zone if isinstance(time_zone, str) and time_zone
-                else None,
+                speaker.tenant_id, speaker.aad_object_id, reference, locale=activity.locale or None, time_zone=zone,
             )
+            if len(self._saved) >= self.CACHE_SIZE:
+                self._saved.clear()
+            self._saved[key] = fingerprint
         except Exception:  # noqa: BLE001 - a lost reference only costs a later notification; the turn goes on
             log.warning("could not save the conversation reference of %s", speaker.aad_object_id, exc_info=True)
 
