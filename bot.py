@@ -67,7 +67,8 @@ class Components:
 
 
 # The demo tenant lifts an unblock after 30 s: check soon, so the Playground shows "restored" within a minute.
-DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, scan_interval=5.0))
+# The demo shows "restored" soon after the demo tenant lifts the block (30 s): poll every 5–10 s, not 1–30 min.
+DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, max_interval=10.0, scan_interval=5.0))
 
 
 COMPONENTS = web.AppKey("components", Components)

@@ -10,7 +10,9 @@ restriction watch every minute). The journeys run in file order and share the de
 4. Isaiah investigates Megan: his findings card has Refresh but no securing or Unblock buttons, and an Unblock
    press sent anyway (through the Playground's invoke API, as a crafted client would) is refused with a reason;
 5. Alex investigates Megan, secures the account, unblocks it, sees "pending" and then "restored" (the demo
-   tenant lifts an unblock after 30 s; the bot checks every 5 s in demo mode).
+   tenant lifts an unblock after 30 s; the bot checks every 5 s in demo mode);
+6. Megan is told in her personal chat, in Dutch, that she can send mail again (a proactive message: her
+   Playground and her page stay open from journey 3 on, as the Playground keeps history only in the page).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.e2e.harness import (
     Service,
     free_port,
     open_playground,
+    screenshots_dir,
     start_bot,
     start_playground,
 )
@@ -39,6 +42,7 @@ from tests.e2e.harness import (
 pytestmark = pytest.mark.e2e
 
 SLOW = 45.0  # seconds: an investigation or a card press on a loaded machine
+RESOLVED_NOTICE_TIMEOUT = 60.0  # after "restored": the bot's message to the case's subscribers
 RESTORE_TIMEOUT = 150.0  # the demo tenant's 30 s unblock delay, the 5 s checker, and slack for a loaded machine
 ALERT_TIMEOUT = 120.0  # the watch round woken by "alerts here", the alert and its investigation
 
@@ -110,6 +114,20 @@ async def isaiah(isaiah_playground: Service, tmp_path: Path, screenshots: Path) 
         yield page
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def megan(bot: Service, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlaygroundPage]:
+    """Megan Bowen's Playground (Teams client in nl-NL) and page, open from her report until she is told.
+
+    Module-scoped on the module's event loop: the tests that use it are marked `loop_scope="module"`.
+    """
+    work = tmp_path_factory.mktemp("pg-megan")
+    with start_playground(bot.url, MEGAN["config"], work_dir=work / "pg", locale="nl-NL",
+                          personal_chat_id=MEGAN["chat"]) as playground:
+        async with open_playground(playground.url, work / "chromium",
+                                   screenshots=screenshots_dir(tmp_path_factory.getbasetemp() / "screenshots")) as ui:
+            yield ui
+
+
 async def investigate(ui: PlaygroundPage, address: str, name: str) -> Any:
     """Type "investigate <address>", answer yes, and return the pinned card once it shows the verdict."""
     await ui.open_personal_chat()
@@ -171,22 +189,20 @@ async def test_alert_in_my_team_general(ui: PlaygroundPage, demo: DemoAdmin) -> 
     await ui.screenshot("channel-alert")
 
 
-async def test_megan_reports_in_dutch(bot: Service, tmp_path: Path, screenshots: Path) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_megan_reports_in_dutch(megan: PlaygroundPage) -> None:
     """Megan's Teams client speaks Dutch: "mijn mail wordt geweigerd" brings the Dutch explanation."""
-    with start_playground(bot.url, MEGAN["config"], work_dir=tmp_path / "pg", locale="nl-NL",
-                          personal_chat_id=MEGAN["chat"]) as playground:
-        async with open_playground(playground.url, tmp_path / "chromium", screenshots=screenshots) as ui:
-            await ui.open_personal_chat()
-            await ui.send("mijn mail wordt geweigerd")
-            title = "Microsoft 365 heeft je account geblokkeerd voor het versturen van mail"
-            card = await ui.wait_for_card(title, timeout=SLOW)
-            shown = await text_of(card)
-            assert "5.1.8" in shown
-            assert "Wat je nu doet" in shown
-            # IT was told (a case was opened), or the bot keeps trying: either way the user is told so.
-            assert any(line in shown for line in ("IT is gewaarschuwd", "IT weet het al", "Ik kon IT nu niet"))
-            await card.evaluate("card => card.scrollIntoView({block: 'start'})")
-            await ui.screenshot("user-dutch-explanation")
+    await megan.open_personal_chat()
+    await megan.send("mijn mail wordt geweigerd")
+    title = "Microsoft 365 heeft je account geblokkeerd voor het versturen van mail"
+    card = await megan.wait_for_card(title, timeout=SLOW)
+    shown = await text_of(card)
+    assert "5.1.8" in shown
+    assert "Wat je nu doet" in shown
+    # IT was told (a case was opened), or the bot keeps trying: either way the user is told so.
+    assert any(line in shown for line in ("IT is gewaarschuwd", "IT weet het al", "Ik kon IT nu niet"))
+    await card.evaluate("card => card.scrollIntoView({block: 'start'})")
+    await megan.screenshot("user-dutch-explanation")
 
 
 async def test_isaiah_cannot_unblock(isaiah: PlaygroundPage) -> None:
@@ -249,3 +265,12 @@ async def test_alex_secures_and_unblocks_megan(ui: PlaygroundPage) -> None:
     assert "no longer on Restricted entities" in await text_of(card)
     await card.evaluate("card => card.scrollIntoView({block: 'start'})")
     await ui.screenshot("unblock-restored")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_megan_told_she_can_send_again(megan: PlaygroundPage) -> None:
+    """Megan's page, open since her report, shows the bot's Dutch message that she can send mail again."""
+    await megan.open_personal_chat()
+    told = await megan.wait_for_text("Je kunt weer mail versturen", timeout=RESOLVED_NOTICE_TIMEOUT)
+    await told.scroll_into_view_if_needed()
+    await megan.screenshot("user-can-send-again")
