@@ -100,7 +100,9 @@ class CaseDesk:
                 case.id, context.activity.conversation.id, activity_id, _serialize(reference)
             )
         if self._view is not None:
-            await self._view.update_copies(case, skip_conversation=context.activity.conversation.id)
+            # The card just sent is current; the case's other cards (in this chat too) are redrawn.
+            await self._view.update_copies(case, skip_conversation=context.activity.conversation.id,
+                                           skip_activity=activity_id)
         return InvestigationResult(case, investigation, activity_id)
 
     async def record(self, investigation: Investigation, speaker: Speaker, *,

@@ -163,7 +163,7 @@ class Remediation:
             log.info("%s on case %s refused for %s (role %s): %s", verb.value, case.id, speaker.aad_object_id,
                      speaker.role.key, decision.reason)
             return message_response(t(locale, decision.reason or "remediation.refused.unknown_verb"))
-        conversation = _conversation_id(turn_context)
+        conversation = _pressed(turn_context)
         if verb == Verb.SHOW_CASE:
             return card_response(await self.view.card(case, self._viewer(speaker, case)))
         if verb == Verb.REFRESH:
@@ -187,14 +187,16 @@ class Remediation:
                       is_staff=speaker.role >= Role.IT_STAFF)
 
     async def _answer(self, case: CaseRecord, speaker: Speaker, notices: list[Notice] | None = None, *,
-                      conversation: str | None = None, update_copies: bool = False) -> AdaptiveCardInvokeResponse:
+                      conversation: Pressed | None = None, update_copies: bool = False) -> AdaptiveCardInvokeResponse:
         """The case's card for the speaker (with `notices`), after updating the other copies if asked."""
         if update_copies:
-            await self.view.update_copies(case, skip_conversation=conversation)
+            await self.view.update_copies(
+                case, skip_conversation=conversation.conversation_id if conversation else None,
+                skip_activity=conversation.activity_id if conversation else None)
         return card_response(await self.view.card(case, self._viewer(speaker, case), notices or []))
 
     async def _act(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, data: Mapping[str, Any],
-                   conversation: str | None) -> AdaptiveCardInvokeResponse:
+                   conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
         locale, zone = speaker.locale, speaker.time_zone
         if case.status == "closed":
             return message_response(t(locale, "remediation.refused.closed"))
@@ -238,7 +240,7 @@ class Remediation:
         return await self._perform(spec, case, speaker, target, reason, conversation)
 
     async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
-                       reason: str | None, conversation: str | None) -> AdaptiveCardInvokeResponse:
+                       reason: str | None, conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
         locale = speaker.locale
         claim_target = target.rule_id or target.account_id
         correlation_id = uuid.uuid4().hex
@@ -325,7 +327,7 @@ class Remediation:
         return await self._answer(fresh, speaker, [notice])
 
     async def _refresh(self, case: CaseRecord, speaker: Speaker,
-                       conversation: str | None) -> AdaptiveCardInvokeResponse:
+                       conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
         """Investigate the account again; the card (here and everywhere) shows the new findings."""
         locale = speaker.locale
         if self._investigator is None or self._recorder is None:
@@ -340,12 +342,14 @@ class Remediation:
             return message_response(t(locale, "remediation.refresh.failed"))
         fresh = await self._recorder.record(investigation, speaker)
         if fresh.id != case.id and conversation is not None:
-            # The old case was resolved or closed, so the account has a new case: this card now shows that one.
+            # The old case was resolved or closed, so the account has a new case: the pressed card (every copy in
+            # this chat if the client did not say which) now shows that one.
             for ref in await self._store.cases.list_cards(case.id):
-                if ref.conversation_id == conversation:
-                    await self._store.cases.save_card(fresh.id, conversation, ref.activity_id,
+                if ref.conversation_id == conversation.conversation_id and conversation.activity_id in (
+                        None, ref.activity_id):
+                    await self._store.cases.save_card(fresh.id, ref.conversation_id, ref.activity_id,
                                                       ref.conversation_reference)
-                    await self._store.cases.remove_card(case.id, conversation)
+                    await self._store.cases.remove_card(case.id, ref.conversation_id, ref.activity_id)
         return await self._answer(fresh, speaker, conversation=conversation, update_copies=True)
 
     async def _actor(self, speaker: Speaker) -> Actor:
@@ -369,10 +373,21 @@ def _action(spec: ActionSpec, locale: str | None) -> str:
     return t(locale, f"remediation.action.{spec.verb.value}")
 
 
-def _conversation_id(turn_context: TurnContext) -> str | None:
-    conversation = turn_context.activity.conversation
-    value = getattr(conversation, "id", None) if conversation is not None else None
-    return value if isinstance(value, str) else None
+@dataclass(frozen=True)
+class Pressed:
+    """Where a press came from: the conversation and the card's message (Teams' `replyToId`, when sent)."""
+
+    conversation_id: str
+    activity_id: str | None
+
+
+def _pressed(turn_context: TurnContext) -> Pressed | None:
+    activity = turn_context.activity
+    conversation = getattr(activity.conversation, "id", None) if activity.conversation is not None else None
+    if not isinstance(conversation, str) or not conversation:
+        return None
+    reply_to = activity.reply_to_id
+    return Pressed(conversation, reply_to if isinstance(reply_to, str) and reply_to else None)
 
 
 def _target(spec: ActionSpec, case: CaseRecord, investigation: Investigation,

@@ -141,8 +141,9 @@ def latest_notes(entries: Sequence[AuditEntry], locale: str | None) -> list[Acti
         verb = _VERB_ACTIONS.get(entry.action)
         if verb is None:
             continue  # someone else's audit event (case opened, note sent …)
-        if entry.outcome == "failed":
-            notes.append(ActionNote("note.failed_action", _actor(entry), entry.at,
+        if entry.outcome in ("failed", "unknown"):
+            # `unknown`: interrupted by a crash and not readable back (remediation.reconcile).
+            notes.append(ActionNote(f"note.{entry.outcome}_action", _actor(entry), entry.at,
                                     {"action": action_name(entry.action, locale)}))
             continue
         key = ACTIONS[verb].note_key
@@ -256,18 +257,29 @@ class CaseView:
         role = await self.role_of(aad_id) if self.role_of is not None and aad_id else Role.USER
         return Viewer(locale, can_act=policy.can_act(role, aad_id, case.account_id), is_staff=role >= Role.IT_STAFF)
 
-    async def update_copies(self, case: CaseRecord, *, skip_conversation: str | None = None) -> int:
-        """Redraw every posted copy of the case's card except the one in `skip_conversation` (the invoke
-        response replaces that one). Failures are logged per copy; returns how many copies were updated."""
+    async def update_copies(self, case: CaseRecord, *, skip_conversation: str | None = None,
+                            skip_activity: str | None = None) -> int:
+        """Redraw every posted copy of the case's card except the one a press came from (the invoke response
+        replaces that one): the message `skip_activity` in `skip_conversation`, or every copy in that
+        conversation when the client did not say which message it was. Each copy has its own time limit, so
+        one unreachable chat does not hold back the others; failures are logged per copy. Returns how many
+        copies were updated."""
         messenger = self.messenger
         if messenger is None:
             return 0
-        refs = [r for r in await self._store.cases.list_cards(case.id) if r.conversation_id != skip_conversation]
+        refs = [r for r in await self._store.cases.list_cards(case.id)
+                if not (r.conversation_id == skip_conversation
+                        and (skip_activity is None or r.activity_id == skip_activity))]
 
         async def update(ref: CardRef) -> bool:
             try:
                 card = await self.card(case, await self.viewer_of_copy(ref, case))
-                await messenger.update_card(ref.conversation_reference, ref.activity_id, card)
+                await asyncio.wait_for(messenger.update_card(ref.conversation_reference, ref.activity_id, card),
+                                       self._copy_timeout)
+            except TimeoutError:
+                log.warning("updating the card of case %s in conversation %s took longer than %.0f s", case.id,
+                            ref.conversation_id, self._copy_timeout)
+                return False
             except Exception as exc:  # noqa: BLE001 - one unreachable copy must not stop the others
                 log.warning("could not update the card of case %s in conversation %s (%s)", case.id,
                             ref.conversation_id, type(exc).__name__)
@@ -276,9 +288,5 @@ class CaseView:
 
         if not refs:
             return 0
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*(update(r) for r in refs)), self._copy_timeout)
-        except TimeoutError:
-            log.warning("updating the copies of case %s took longer than %.0f s", case.id, self._copy_timeout)
-            return 0
+        results = await asyncio.gather(*(update(r) for r in refs))
         return sum(results)

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 UPDATABLE_FIELDS = frozenset({"account_upn", "display_name", "status", "verdict", "summary", "steps", "resolved_at"})
 # How often a self-retrying change (set_status, record_step) re-reads after losing a race before giving up.
 _MAX_RETRIES = 10
+# Copies of one case kept per conversation (newest first); older messages there simply stop being redrawn.
+MAX_COPIES_PER_CONVERSATION = 5
 
 
 class CaseRepository:
@@ -240,10 +242,12 @@ class CaseRepository:
         *,
         session: AsyncSession | None = None,
     ) -> CardRef:
-        """Remember (or replace) the case's card in `conversation_id`.
+        """Remember the case's card posted as `activity_id` in `conversation_id` (again: refresh its reference).
 
         `reference` is the JSON form of the Bot Framework conversation reference (`ConversationReference
-        .serialize()`), needed to update the card proactively.
+        .serialize()`), needed to update the card proactively. A conversation keeps at most
+        `MAX_COPIES_PER_CONVERSATION` copies of one case, the newest, so repeated investigations in one chat
+        do not make every later change redraw an ever longer list of old messages.
         """
         async with transaction(self._db, session) as s:
             now = self._db.clock()
@@ -255,14 +259,26 @@ class CaseRepository:
                 updated_at=now,
             )
             stmt = stmt.on_conflict_do_update(
-                index_elements=[CaseCardRow.case_id, CaseCardRow.conversation_id],
+                index_elements=[CaseCardRow.case_id, CaseCardRow.conversation_id, CaseCardRow.activity_id],
                 set_={
-                    "activity_id": stmt.excluded.activity_id,
                     "conversation_reference": stmt.excluded.conversation_reference,
                     "updated_at": stmt.excluded.updated_at,
                 },
             )
             await s.execute(stmt)
+            kept = (
+                select(CaseCardRow.activity_id)
+                .where(CaseCardRow.case_id == case_id, CaseCardRow.conversation_id == conversation_id)
+                .order_by(CaseCardRow.updated_at.desc(), CaseCardRow.activity_id.desc())
+                .limit(MAX_COPIES_PER_CONVERSATION)
+                .scalar_subquery()
+            )
+            await s.execute(
+                delete(CaseCardRow)
+                .where(CaseCardRow.case_id == case_id, CaseCardRow.conversation_id == conversation_id,
+                       CaseCardRow.activity_id.not_in(kept))
+                .execution_options(synchronize_session=False)
+            )
             return CardRef(case_id, conversation_id, activity_id, dict(reference), now)
 
     async def list_cards(self, case_id: str, *, session: AsyncSession | None = None) -> list[CardRef]:
@@ -270,7 +286,7 @@ class CaseRepository:
         stmt = (
             fresh(CaseCardRow)
             .where(CaseCardRow.case_id == case_id)
-            .order_by(CaseCardRow.updated_at, CaseCardRow.conversation_id)
+            .order_by(CaseCardRow.updated_at, CaseCardRow.conversation_id, CaseCardRow.activity_id)
         )
         async with transaction(self._db, session, readonly=True) as s:
             return [
@@ -278,12 +294,17 @@ class CaseRepository:
                 for r in (await s.execute(stmt)).scalars()
             ]
 
-    async def remove_card(self, case_id: str, conversation_id: str, *, session: AsyncSession | None = None) -> bool:
-        """Forget a card copy (e.g. the message was deleted). True if there was one."""
+    async def remove_card(self, case_id: str, conversation_id: str, activity_id: str | None = None, *,
+                          session: AsyncSession | None = None) -> bool:
+        """Forget the copy `activity_id` in a conversation, or all of the case's copies there when it is None
+        (e.g. the message was deleted). True if there was one."""
         async with transaction(self._db, session) as s:
+            where = [CaseCardRow.case_id == case_id, CaseCardRow.conversation_id == conversation_id]
+            if activity_id is not None:
+                where.append(CaseCardRow.activity_id == activity_id)
             stmt = (
                 delete(CaseCardRow)
-                .where(CaseCardRow.case_id == case_id, CaseCardRow.conversation_id == conversation_id)
+                .where(*where)
                 .returning(CaseCardRow.case_id)
                 .execution_options(synchronize_session=False)
             )

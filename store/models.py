@@ -43,7 +43,7 @@ NAMING_CONVENTION = {
 ACTIVE_CASE_STATUSES = ("open", "unblock_pending")
 CASE_STATUSES = ("open", "unblock_pending", "resolved", "closed")
 VERDICTS = ("compromised", "suspicious", "no_signs", "incomplete")
-AUDIT_OUTCOMES = ("started", "succeeded", "failed")
+AUDIT_OUTCOMES = ("started", "succeeded", "failed", "unknown")
 CLAIM_STATUSES = ("in_progress", "done")
 
 
@@ -158,13 +158,13 @@ Index(
 
 
 class CaseCardRow(Base):
-    """A posted copy of a case's Adaptive Card (one per conversation), so all copies can be updated."""
+    """A posted copy of a case's Adaptive Card (one row per message), so all copies can be updated."""
 
     __tablename__ = "case_cards"
 
     case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(512), primary_key=True)
-    activity_id: Mapped[str] = mapped_column(String(256))
+    activity_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     conversation_reference: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime]
 

@@ -260,9 +260,11 @@ async def test_alex_secures_and_unblocks_megan(ui: PlaygroundPage) -> None:
     await card.evaluate("card => card.scrollIntoView({block: 'start'})")
     await ui.screenshot("unblock-pending")
 
-    # "Sending restored" on this card is not asserted here: in the full e2e run the update does not reach the
-    # card in Alex's chat (an open bug, see the closing note of issue 4); the restore itself is proven by
-    # test_megan_told_she_can_send_again below and, on the card copies, by tests/integration/test_remediation_*.
+    restored = await ui.wait_for_card("Sending restored at", timeout=RESTORE_TIMEOUT)
+    assert "no longer on Restricted entities" in await text_of(restored)
+    assert "Megan Bowen" in await text_of(restored)
+    await restored.evaluate("card => card.scrollIntoView({block: 'start'})")
+    await ui.screenshot("unblock-restored")
 
 
 @pytest.mark.asyncio(loop_scope="module")

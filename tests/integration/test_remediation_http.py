@@ -171,6 +171,36 @@ async def test_unblock_over_http_returns_the_card_and_updates_every_copy(app: Ap
     assert resolved == [case.id]
 
 
+async def test_two_cards_in_one_chat_both_stay_current(app: App) -> None:
+    """Alex investigates Adele twice in his chat; a press on the older card redraws the newer one, and the
+    checker's "restored" reaches both (copies are kept per message, not per conversation)."""
+    await app.say("investigate AdeleV@example.com")
+    await app.recorder.wait_for(1)
+    await app.say("yes")
+    await app.recorder.wait_for(3)
+    await app.say("investigate AdeleV@example.com")
+    await app.recorder.wait_for(4)
+    await app.say("yes")
+    await app.recorder.wait_for(6)
+    case = await app.store.cases.get_open_case("4f8c2b1e-6d3a-4e5b-9c7d-1a2b3c4d5e6f", ADELE_ID)
+    assert case is not None
+    copies = [c.activity_id for c in await app.store.cases.list_cards(case.id)]
+    assert len(copies) == 2 and len(set(copies)) == 2
+    older, newer = copies
+
+    before = len(app.puts("personal-alex"))
+    status, body = await app.press("unblock", {"caseId": case.id, "confirm": "1"}, reply_to_id=older)
+    assert status == 200 and "Unblocked by Alex Wilber" in shown(body["value"])
+    await wait_until(lambda: any(s.activity_id == newer and "Unblocked by Alex Wilber" in shown(
+        s.body["attachments"][0]["content"]) for s in app.puts("personal-alex")[before:]))
+    # The pressed card is redrawn by the invoke response, not by a second PUT.
+    assert all(s.activity_id != older for s in app.puts("personal-alex")[before:])
+
+    for copy in (older, newer):
+        await wait_until(lambda copy=copy: any(s.activity_id == copy and "Sending restored at" in shown(
+            s.body["attachments"][0]["content"]) for s in app.puts("personal-alex")))
+
+
 async def test_refusals_over_http_are_messages_not_errors(app: App) -> None:
     case = await investigate_adele_twice(app)
     before = len(app.recorder.sent)

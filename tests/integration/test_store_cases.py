@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from store import Actor, Database, InvalidCaseChange, StaleCase, Store
+from store.cases import MAX_COPIES_PER_CONVERSATION
 from store.models import CaseRow
 from tests.store_fixtures import DbTarget
 
@@ -155,14 +156,34 @@ async def test_cards_and_subscribers(store: Store) -> None:
     reference = {"conversation": {"id": "19:it@thread.tacv2"}, "serviceUrl": "https://smba.example/"}
     await store.cases.save_card(case_id, "19:it@thread.tacv2", "1700000000001", reference)
     await store.cases.save_card(case_id, "a:personal-chat", "42", {"conversation": {"id": "a:personal-chat"}})
-    await store.cases.save_card(case_id, "19:it@thread.tacv2", "1700000000002", reference)  # re-posted: replaced
-    cards = {c.conversation_id: c for c in await store.cases.list_cards(case_id)}
-    assert set(cards) == {"19:it@thread.tacv2", "a:personal-chat"}
-    assert cards["19:it@thread.tacv2"].activity_id == "1700000000002"
-    assert cards["19:it@thread.tacv2"].conversation_reference == reference
+    await store.cases.save_card(case_id, "19:it@thread.tacv2", "1700000000002", reference)  # a second message
+    moved = {**reference, "serviceUrl": "https://smba-2.example/"}
+    await store.cases.save_card(case_id, "19:it@thread.tacv2", "1700000000001", moved)  # saved again: refreshed
+    cards = await store.cases.list_cards(case_id)
+    assert sorted((c.conversation_id, c.activity_id) for c in cards) == [
+        ("19:it@thread.tacv2", "1700000000001"), ("19:it@thread.tacv2", "1700000000002"), ("a:personal-chat", "42")]
+    first = next(c for c in cards if c.activity_id == "1700000000001")
+    assert first.conversation_reference == moved
+    assert cards[-1].activity_id == "1700000000001"  # oldest update first: the refreshed copy comes last
+
+    assert await store.cases.remove_card(case_id, "19:it@thread.tacv2", "1700000000002")
+    assert not await store.cases.remove_card(case_id, "19:it@thread.tacv2", "1700000000002")
     assert await store.cases.remove_card(case_id, "a:personal-chat")
     assert not await store.cases.remove_card(case_id, "a:personal-chat")
-    assert [c.conversation_id for c in await store.cases.list_cards(case_id)] == ["19:it@thread.tacv2"]
+    assert [(c.conversation_id, c.activity_id) for c in await store.cases.list_cards(case_id)] == [
+        ("19:it@thread.tacv2", "1700000000001")]
+
+
+async def test_a_conversation_keeps_its_newest_copies(store: Store) -> None:
+    case_id = await _open_megan(store)
+    reference = {"conversation": {"id": "a:personal-chat"}}
+    posted = [f"msg-{n:02d}" for n in range(MAX_COPIES_PER_CONVERSATION + 3)]
+    for activity_id in posted:
+        await store.cases.save_card(case_id, "a:personal-chat", activity_id, reference)
+    await store.cases.save_card(case_id, "19:it@thread.tacv2", "channel-1", reference)
+    kept = {(c.conversation_id, c.activity_id) for c in await store.cases.list_cards(case_id)}
+    assert kept == {("a:personal-chat", a) for a in posted[-MAX_COPIES_PER_CONVERSATION:]} | {
+        ("19:it@thread.tacv2", "channel-1")}
 
     assert await store.cases.add_subscriber(case_id, MEGAN)
     assert not await store.cases.add_subscriber(case_id, MEGAN)

@@ -43,7 +43,7 @@ async def test_migrates_empty_database_to_head(db_target: DbTarget) -> None:
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == set()
         await db.migrate()
-        assert await db.current_revision() == head_revision() == "0001_initial"
+        assert await db.current_revision() == head_revision() == "0002_card_copies"
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == EXPECTED_TABLES
     finally:
@@ -127,7 +127,7 @@ async def test_alembic_command_line_upgrades(db_target: DbTarget) -> None:
     assert result.returncode == 0, result.stderr
     current = await asyncio.to_thread(_alembic, [*extra, "current"], url)
     assert current.returncode == 0, current.stderr
-    assert "0001_initial (head)" in current.stdout
+    assert "0002_card_copies (head)" in current.stdout
     db = await db_target.open(migrate=False)
     try:
         assert await db.current_revision() == head_revision()
