@@ -21,6 +21,8 @@ MESSAGES: dict[str, str] = {
     "remediation.refused.closed": "This case is closed.",
     "remediation.refused.no_snapshot": "I no longer have the details of this case. Refresh the card first.",
     "remediation.refresh.account_gone": "This account no longer exists in the directory.",
+    "remediation.refresh.running": "Still investigating (Microsoft 365 is slow to answer). This card updates when "
+    "the findings are in.",
     "remediation.refresh.failed": "I couldn't reach Microsoft 365 to investigate again. Please try again in a "
     "few minutes.",
     "remediation.permission_unknown": "a permission or role",
@@ -68,6 +70,8 @@ MESSAGES: dict[str, str] = {
     "notice.failed.error": "{action} failed. The details are in the bot's log and the audit log.",
     # Latest actions
     "note.failed_action": "{action} by {actor} failed at {time}",
+    "note.unknown_action": "{action} by {actor} was interrupted at {time}; whether it took effect is unknown. "
+    "Check in Microsoft 365 before trying again",
     "note.restored": "Sending restored, confirmed at {time}",
     "note.unblock_expired": "Still restricted 24 hours after the unblock, checked at {time}",
     # The gate

@@ -21,6 +21,8 @@ MESSAGES: dict[str, str] = {
     "remediation.refused.closed": "Deze zaak is gesloten.",
     "remediation.refused.no_snapshot": "Ik heb de gegevens van deze zaak niet meer. Vernieuw eerst de kaart.",
     "remediation.refresh.account_gone": "Dit account bestaat niet meer in de directory.",
+    "remediation.refresh.running": "Nog bezig met onderzoeken (Microsoft 365 antwoordt traag). Deze kaart wordt "
+    "bijgewerkt zodra de bevindingen binnen zijn.",
     "remediation.refresh.failed": "Ik kon Microsoft 365 niet bereiken om opnieuw te onderzoeken. Probeer het over "
     "een paar minuten nog eens.",
     "remediation.permission_unknown": "een machtiging of rol",
@@ -71,6 +73,8 @@ MESSAGES: dict[str, str] = {
     "auditlogboek.",
     # Laatste acties
     "note.failed_action": "{action} door {actor} mislukt op {time}",
+    "note.unknown_action": "{action} door {actor} werd onderbroken op {time}; of het is uitgevoerd, is onbekend. "
+    "Controleer het in Microsoft 365 voordat je het opnieuw probeert",
     "note.restored": "Verzenden werkt weer, bevestigd op {time}",
     "note.unblock_expired": "24 uur na het deblokkeren nog steeds geblokkeerd, gecontroleerd op {time}",
     # De poort

@@ -84,6 +84,8 @@ class RemediationConfig:
 
     claim_wait_seconds: float = 15.0  # how long a losing press waits for the winner's outcome
     claim_poll_seconds: float = 0.1
+    # A refresh answers the press within this; a longer investigation finishes in the background.
+    refresh_answer_seconds: float = 8.0
     checker: CheckerConfig = CheckerConfig()
 
 
@@ -126,6 +128,7 @@ class Remediation:
         self._investigator: Investigator | None = None
         self._recorder: CaseRecorder | None = None
         self._upns: OrderedDict[str, str] = OrderedDict()
+        self._refreshes: set[asyncio.Task[CaseRecord | str]] = set()
 
     @property
     def messenger(self) -> CardUpdater | None:
@@ -328,18 +331,43 @@ class Remediation:
 
     async def _refresh(self, case: CaseRecord, speaker: Speaker,
                        conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
-        """Investigate the account again; the card (here and everywhere) shows the new findings."""
+        """Investigate the account again; the card (here and everywhere) shows the new findings.
+
+        Teams waits only seconds for an invoke's answer, and an investigation under throttling can take longer:
+        after `refresh_answer_seconds` the press is answered with "still checking" and the investigation goes
+        on in the background, then redraws every copy, the pressed one included."""
         locale = speaker.locale
         if self._investigator is None or self._recorder is None:
             return message_response(t(locale, "remediation.refused.unknown_verb"))
+        late = asyncio.Event()
+        work = asyncio.create_task(self._reinvestigate(case, speaker, conversation, late))
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(work), self._config.refresh_answer_seconds)
+        except TimeoutError:
+            if work.done() and not work.cancelled() and work.exception() is None:
+                outcome = work.result()  # finished as the time ran out
+            else:
+                late.set()
+                self._refreshes.add(work)
+                work.add_done_callback(self._refresh_ended)
+                return message_response(t(locale, "remediation.refresh.running"))
+        if isinstance(outcome, str):
+            return message_response(t(locale, outcome))
+        return await self._answer(outcome, speaker, conversation=conversation, update_copies=True)
+
+    async def _reinvestigate(self, case: CaseRecord, speaker: Speaker, conversation: Pressed | None,
+                             late: asyncio.Event) -> CaseRecord | str:
+        """The refreshed case, or the catalog key of why there is none. When the press was already answered
+        (`late`), every copy is redrawn here."""
+        assert self._investigator is not None and self._recorder is not None
         try:
             user = await self._tenant.get_user(case.account_id)
             if user is None:
-                return message_response(t(locale, "remediation.refresh.account_gone"))
+                return "remediation.refresh.account_gone"
             investigation = await self._investigator.investigate(user)
         except M365Error as exc:
             log.warning("refresh of case %s failed: %s", case.id, type(exc).__name__)
-            return message_response(t(locale, "remediation.refresh.failed"))
+            return "remediation.refresh.failed"
         fresh = await self._recorder.record(investigation, speaker)
         if fresh.id != case.id and conversation is not None:
             # The old case was resolved or closed, so the account has a new case: the pressed card (every copy in
@@ -350,7 +378,26 @@ class Remediation:
                     await self._store.cases.save_card(fresh.id, ref.conversation_id, ref.activity_id,
                                                       ref.conversation_reference)
                     await self._store.cases.remove_card(case.id, ref.conversation_id, ref.activity_id)
-        return await self._answer(fresh, speaker, conversation=conversation, update_copies=True)
+        if late.is_set():
+            await self.view.update_copies(fresh)
+        return fresh
+
+    def _refresh_ended(self, work: asyncio.Task[CaseRecord | str]) -> None:
+        self._refreshes.discard(work)
+        if work.cancelled():
+            return
+        error = work.exception()
+        if error is not None:
+            log.error("background refresh failed", exc_info=error)
+        elif isinstance(work.result(), str):
+            log.info("background refresh ended without findings: %s", work.result())
+
+    async def close(self) -> None:
+        """Stop refreshes still running in the background (at shutdown)."""
+        pending = list(self._refreshes)
+        for work in pending:
+            work.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _actor(self, speaker: Speaker) -> Actor:
         """The audit's actor: Teams gives the object id and name; the UPN is looked up once per person."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot import COMPONENTS, create_app
 from config import Settings
 from demo_tenant import DemoTenant, DemoTenantConfig
-from demo_tenant.faults import FaultRule
+from demo_tenant.faults import FaultRule, LatencyRule
 from m365.http import create_session
 from m365.tenant import M365Tenant, create_tenant
 from remediation.checker import CheckerConfig
@@ -65,7 +65,8 @@ class App:
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
+async def app(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[App]:
+    config: RemediationConfig = getattr(request, "param", CONFIG)
     recorder = RecordingConnector()
     service_url = await recorder.start()
     server = DemoTenant(DemoTenantConfig(seed_path=SEED, data_dir=tmp_path / "demo", host="127.0.0.1", port=0,
@@ -82,7 +83,7 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         # The bot itself stays anonymous (no Bot Framework credentials), as in local demo mode.
         settings = Settings(data_dir=tmp_path, it_staff_group_id=m365.it_staff_group_id,
                             security_admin_group_id=m365.security_admin_group_id)
-        client = TestClient(TestServer(create_app(settings, tenant=tenant, store=store, remediation_config=CONFIG)))
+        client = TestClient(TestServer(create_app(settings, tenant=tenant, store=store, remediation_config=config)))
         await client.start_server()
         yield App(client, recorder, service_url, server, store)
     finally:
@@ -236,3 +237,20 @@ async def test_a_refresh_over_http_reinvestigates(app: App) -> None:
     assert status == 200 and body["type"] == "application/vnd.microsoft.card.adaptive"
     assert "Adele Vance" in shown(body["value"])
     assert len(app.server.state.requests.matching(cmdlet="Get-BlockedSenderAddress")) == reads + 1
+
+
+@pytest.mark.parametrize("app", [replace(CONFIG, refresh_answer_seconds=0.3)], indirect=True)
+async def test_a_slow_refresh_answers_at_once_and_redraws_the_card_later(app: App) -> None:
+    """Sign-ins answering in 2 s: the press gets "still investigating" in time, the card follows by PUT."""
+    case = await investigate_adele_twice(app)
+    pressed = next(c.activity_id for c in await app.store.cases.list_cards(case.id)
+                   if c.conversation_id == "personal-alex")
+    app.server.state.latency.replace([LatencyRule(match="auditLogs/signIns", latency_ms=2000)])
+    before = len(app.puts("personal-alex"))
+    status, body = await app.press("refresh", {"caseId": case.id}, reply_to_id=pressed)
+    assert status == 200 and body["type"] == "application/vnd.microsoft.activity.message"
+    assert "Still investigating" in body["value"]
+    await wait_until(lambda: any(s.activity_id == pressed and "Adele Vance" in shown(
+        s.body["attachments"][0]["content"]) for s in app.puts("personal-alex")[before:]), within=15.0)
+    fresh = await app.store.cases.get_case(case.id)
+    assert fresh is not None and fresh.version > case.version  # the new findings were stored on the case
