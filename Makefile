@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo demo-user test lint typecheck unit e2e screenshots package bench bench-profile clean help
+.PHONY: demo demo-user test lint typecheck unit e2e screenshots package bench bench-profile soak clean help
 
 help:
 	@echo "make demo   - run the bot on the embedded demo tenant with the Microsoft 365 Agents Playground"
@@ -52,11 +52,20 @@ screenshots: $(STAMP)
 package: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m tools.package_app
 
+# msgraph-sdk for bench/graph_sdk.py (our Graph client vs Microsoft's) lives in bench/.venv-graph-sdk, never in .venv.
+GRAPH_SDK_VENV := bench/.venv-graph-sdk
+$(GRAPH_SDK_VENV)/.installed: bench/requirements-graph-sdk.txt
+	$(PYTHON) -m venv $(GRAPH_SDK_VENV)
+	$(GRAPH_SDK_VENV)/bin/python -m pip install --quiet -r bench/requirements-graph-sdk.txt
+	touch $@
+
 # Benchmarks beside their baselines -> bench/results/*.json and the table in docs/PERFORMANCE.md (< 10 min on 2 cores).
-bench: $(STAMP)
+bench: $(STAMP) $(GRAPH_SDK_VENV)/.installed
 	$(BIN)/python -m bench.turns
 	$(BIN)/python -m bench.startup
 	@if [ -f bench/investigation.py ]; then $(BIN)/python -m bench.investigation; fi
+	$(BIN)/python -m bench.graph_sdk --sdk-python $(GRAPH_SDK_VENV)/bin/python
+	$(BIN)/python -m bench.outbreak
 	$(BIN)/python -m bench.report
 
 # py-spy profiles of the turn path -> bench/profiles/ (py-spy lives in bench/.venv-bench, never in .venv).
@@ -68,6 +77,12 @@ $(BENCH_VENV)/.installed: bench/requirements-bench.txt
 
 bench-profile: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m bench.profile
+
+# Chaos soak: users and admins while the demo tenant fails ~10% of Microsoft 365 calls (bench/soak.py; exit 1 on a
+# failed check) -> bench/results/soak.json and its section of docs/PERFORMANCE.md. At most 10 minutes.
+SOAK_MINUTES ?= 10
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) node_modules data build .mypy_cache .ruff_cache .pytest_cache

@@ -26,16 +26,21 @@ from botbuilder.schema import Activity, CallerIdConstants
 from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
 from msrest.serialization import Model
 
-from config import Settings, SettingsError
+from config import Settings, SettingsError, read_demo_tenant_env
 from dialogs.casework import CaseDesk
+from dialogs.intents import Intent
 from dialogs.investigate import InvestigateDialog
 from dialogs.main import MainDialog
+from dialogs.triage import TriageDesk
 from investigation.collect import Collector
+from investigation.outbreak import BulkInvestigator
 from m365.http import create_session
 from m365.protocol import Tenant
 from m365.tenant import create_tenant
 from remediation.checker import CheckerConfig
+from remediation.reconcile import Reconciler, ReconcilerConfig
 from remediation.service import Remediation, RemediationConfig
+from remediation.triage import TriageActions, TriageBoard
 from store import Store
 from teams.adapter import create_adapter
 from teams.handler import BlockedSenderBot, on_turn_error
@@ -68,7 +73,9 @@ class Components:
 
 # The demo tenant lifts an unblock after 30 s: check soon, so the Playground shows "restored" within a minute.
 # The demo shows "restored" soon after the demo tenant lifts the block (30 s): poll every 5–10 s, not 1–30 min.
-DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, max_interval=10.0, scan_interval=5.0))
+# Its lease lives three scans, so after a `kill -9` a restarted instance resumes checking within 15 s.
+DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, max_interval=10.0, scan_interval=5.0,
+                                                           lease_ttl=15.0))
 
 
 COMPONENTS = web.AppKey("components", Components)
@@ -193,13 +200,22 @@ async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | 
     remediation.messenger = Messenger(adapter, settings.app_id)
     await remediation.checker.start()
     stack.push_async_callback(remediation.checker.stop)
+    stack.push_async_callback(remediation.close)
     # IT alerts, IT's notes and "you can send mail again" go out proactively too; a resolved case tells its users.
     reporting.notices.outbox = Messenger(adapter, settings.app_id)
     stack.push_async_callback(reporting.notices.aclose)  # before the adapter closes: follow-ups still post
     remediation.checker.add_listener(reporting.notices.on_case_resolved)
-    watch = reporting.watch(tenant, store, interval_minutes=settings.watch_interval_minutes)
+    watch = reporting.watch(tenant, store, interval_seconds=settings.watch_interval)
     watch.start()
     stack.push_async_callback(watch.stop)
+    # Actions a crash interrupted (audit `started`, no outcome): checked at start-up and then periodically.
+    grace = float(settings.reconcile_grace_seconds)
+    every = min(max(grace / 2, 1.0), 300.0)
+    reconciler = Reconciler(tenant=tenant, store=store, view=remediation.view,
+                            config=ReconcilerConfig(grace_seconds=grace, interval_seconds=every),
+                            on_unblock_pending=remediation.checker.wake)
+    reconciler.start()
+    stack.push_async_callback(reconciler.stop)
     return Components(settings=settings, store=store, tenant=tenant, adapter=adapter, bot=bot, roles=roles,
                       remediation=remediation, reporting=reporting)
 
@@ -210,7 +226,11 @@ async def open_tenant(settings: Settings, stack: AsyncExitStack) -> tuple[Tenant
     Returns the settings the clients really use (in demo mode: pointed at the demo tenant).
     """
     m365_settings = settings
-    if settings.demo_mode:
+    if settings.demo_mode and settings.demo_tenant_env:
+        # Several instances on one demo tenant: join the running one instead of starting another.
+        m365_settings = demo_settings(settings, read_demo_tenant_env(settings.demo_tenant_env))
+        log.info("joined the demo tenant at %s", m365_settings.m365_graph_url)
+    elif settings.demo_mode:
         from demo_tenant import DemoTenant, DemoTenantConfig  # only demo mode starts it
 
         demo_config = DemoTenantConfig(data_dir=settings.data_dir / "demo_tenant", port=settings.demo_tenant_port)
@@ -243,6 +263,9 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store,
     reporting = reporting or Reporting.create(tenant=tenant, store=store,
                                               notify_affected_user=settings.notify_affected_user)
     desk = CaseDesk(collector=collector, store=store, view=remediation.view)
+    # Triage: every restricted account, investigated in bulk and recorded on its case like a single one.
+    triage = TriageActions(TriageBoard(tenant=tenant, store=store, remediation=remediation,
+                                       investigator=BulkInvestigator(tenant), recorder=desk))
     roles = RoleResolver(
         tenant,
         it_staff_group_id=settings.it_staff_group_id,
@@ -253,13 +276,15 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store,
         tenant_id=tenant.tenant_id,
         conversation_state=conversation_state,
         user_state=user_state,
-        main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk), routes=reporting.routes()),
+        main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk),
+                               routes={**reporting.routes(), Intent.TRIAGE: TriageDesk(triage, remediation).show}),
         roles=roles,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         remember=reporting.keeper.remember,
     )
     reporting.register(bot, store)
     remediation.register(bot, investigator=collector, recorder=desk, role_of=roles.role_of)
+    triage.register(bot, intent=Intent.TRIAGE.value)
     return bot, roles
 
 

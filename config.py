@@ -67,10 +67,18 @@ class Settings:
     # Embedded demo tenant (used only when no tenant credentials are configured).
     demo_tenant_port: int = 0
     demo_tenant_seed: str = ""
+    # A demo tenant already running (`python -m demo_tenant --print-env > FILE`): demo mode joins it instead of
+    # starting its own, so several bot instances share one demo tenant. Its URLs must be https on loopback.
+    demo_tenant_env: str = ""
     # Upstream behaviour.
     http_timeout_seconds: float = 20.0
     # The restriction watch: minutes between rounds; whether the restricted user is told as well.
     watch_interval_minutes: int = 5
+    # Seconds between watch rounds, replacing the minutes when set (tests and demos; 0 = use the minutes).
+    watch_interval_seconds: int = 0
+    # How old an action must be before the reconciler treats it as interrupted (audit `started`, no outcome):
+    # far longer than any tenant call may take, or a live press would be judged while it still runs.
+    reconcile_grace_seconds: int = 600
     notify_affected_user: bool = False
     # Investigations and card actions one person may start per minute (0 = no limit).
     rate_limit_per_minute: int = 20
@@ -79,6 +87,11 @@ class Settings:
     def bot_auth_enabled(self) -> bool:
         """True when Bot Framework JWTs are validated (an app id is configured)."""
         return bool(self.app_id)
+
+    @property
+    def watch_interval(self) -> float:
+        """Seconds between restriction-watch rounds (`WATCH_INTERVAL_SECONDS`, else the minutes)."""
+        return float(self.watch_interval_seconds or self.watch_interval_minutes * 60)
 
     @property
     def demo_mode(self) -> bool:
@@ -132,9 +145,14 @@ class Settings:
             log_level=get("LOG_LEVEL", cls.log_level).upper(),
             demo_tenant_port=_int("DEMO_TENANT_PORT", get("DEMO_TENANT_PORT", "0"), low=0, high=65535),
             demo_tenant_seed=get("DEMO_TENANT_SEED"),
+            demo_tenant_env=get("DEMO_TENANT_ENV"),
             http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS", "20"), low=0.1),
             watch_interval_minutes=_int("WATCH_INTERVAL_MINUTES", get("WATCH_INTERVAL_MINUTES", "5"), low=1,
                                         high=1440),
+            watch_interval_seconds=_int("WATCH_INTERVAL_SECONDS", get("WATCH_INTERVAL_SECONDS") or "0", low=0,
+                                        high=86_400),
+            reconcile_grace_seconds=_int("RECONCILE_GRACE_SECONDS", get("RECONCILE_GRACE_SECONDS") or "600", low=1,
+                                         high=86_400),
             notify_affected_user=_bool("NOTIFY_AFFECTED_USER", get("NOTIFY_AFFECTED_USER", "false")),
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", get("RATE_LIMIT_PER_MINUTE", "20"), low=0, high=10_000),
         )
@@ -206,6 +224,17 @@ class Settings:
             raise SettingsError(f"DEMO_TENANT_SEED {self.demo_tenant_seed!r} is not a file")
         if not 1 <= self.watch_interval_minutes <= 1440:
             raise SettingsError(f"WATCH_INTERVAL_MINUTES must be between 1 and 1440, not {self.watch_interval_minutes}")
+        if self.watch_interval_seconds != 0 and not 2 <= self.watch_interval_seconds <= 86_400:
+            raise SettingsError("WATCH_INTERVAL_SECONDS must be 0 (use WATCH_INTERVAL_MINUTES) or between 2 and 86400, "
+                                f"not {self.watch_interval_seconds}")
+        if not 1 <= self.reconcile_grace_seconds <= 86_400:
+            raise SettingsError("RECONCILE_GRACE_SECONDS must be between 1 and 86400, not "
+                                f"{self.reconcile_grace_seconds}")
+        if self.demo_tenant_env:
+            if not self.demo_mode:
+                raise SettingsError("DEMO_TENANT_ENV joins a demo tenant; it cannot be combined with M365_CLIENT_ID")
+            if not Path(self.demo_tenant_env).is_file():
+                raise SettingsError(f"DEMO_TENANT_ENV {self.demo_tenant_env!r} is not a file")
         # The keys in this document decide who may talk to the bot: plain http only on loopback (tests).
         metadata = urlsplit(self.bot_openid_metadata_url)
         if not metadata.hostname or not (
@@ -231,6 +260,29 @@ class Settings:
                 "would accept activities without a Bot Framework token. Set MicrosoftAppId and "
                 "MicrosoftAppPassword (the Azure Bot's app registration), or clear the M365_* settings for the demo."
             )
+
+
+_DEMO_TENANT_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST",
+                     "M365_GRAPH_URL", "M365_EXCHANGE_URL", "M365_CA_FILE")
+
+
+def read_demo_tenant_env(path: str | Path) -> dict[str, str]:
+    """The client environment of a running demo tenant, from the KEY=VALUE lines `--print-env` wrote.
+
+    Demo mode serves without Bot Framework authentication, so the file may only point at loopback: every
+    endpoint must be an https:// URL on 127.0.0.1, ::1 or localhost, never a real tenant.
+    """
+    from dotenv import dotenv_values
+
+    env = {k: v.strip() for k, v in dotenv_values(Path(path)).items() if v is not None}
+    missing = [key for key in _DEMO_TENANT_KEYS if not env.get(key)]
+    if missing:
+        raise SettingsError(f"DEMO_TENANT_ENV {str(path)!r} lacks {', '.join(missing)}")
+    for key in ("M365_AUTHORITY_HOST", "M365_GRAPH_URL", "M365_EXCHANGE_URL"):
+        parts = urlsplit(env[key])
+        if parts.scheme != "https" or parts.hostname not in _LOOPBACK_HOSTS:
+            raise SettingsError(f"DEMO_TENANT_ENV: {key} must be an https:// URL on loopback, not {env[key]!r}")
+    return env
 
 
 def async_database_url(url: str) -> str:

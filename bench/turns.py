@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -63,6 +64,17 @@ def targets(python: str) -> list[Target]:
     ]
 
 
+def extra_targets(specs: list[str] | None) -> list[Target]:
+    """Diagnostic targets from `--also KEY=COMMAND` (e.g. a copy of the bot with one change), run interleaved."""
+    extra = []
+    for spec in specs or []:
+        key, sep, command = spec.partition("=")
+        if not sep or not key or not command.strip():
+            raise SystemExit(f"--also wants KEY=COMMAND, got {spec!r}")
+        extra.append(Target(key, key, shlex.split(command)))
+    return extra
+
+
 def clean_env(data_dir: Path) -> dict[str, str]:
     """The environment for a server under test: anonymous, demo tenant, its own data directory."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
@@ -82,6 +94,7 @@ def merge(into: LoadResult, part: LoadResult) -> None:
 async def run(args: argparse.Namespace) -> dict[str, LoadResult]:
     """Start every selected target, warm each up, then load them in interleaved slices."""
     chosen = [t for t in targets(args.python) if t.key in args.only] if args.only else targets(args.python)
+    chosen += extra_targets(args.also)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-turns-logs-"))
     totals = {t.key: LoadResult(messages=args.messages, concurrency=args.concurrency) for t in chosen}
     slices = [args.messages // args.chunks + (1 if i < args.messages % args.chunks else 0) for i in range(args.chunks)]
@@ -117,7 +130,7 @@ async def run(args: argparse.Namespace) -> dict[str, LoadResult]:
 
 def report(results: dict[str, LoadResult], args: argparse.Namespace) -> None:
     """Print each figure beside its baselines and write bench/results/turns.json (full runs only)."""
-    labels = {t.key: t.label for t in targets(args.python)}
+    labels = {t.key: t.label for t in targets(args.python) + extra_targets(args.also)}
     figures = []
     help_, stock, echo, cached, floor = (results.get(k) for k in ("help", "help-stock", "echo", "echo-cached",
                                                                  "floor"))
@@ -156,6 +169,9 @@ def report(results: dict[str, LoadResult], args: argparse.Namespace) -> None:
         figures.append(figure(f"floor: p99 latency at c={c}", floor.p(99), "ms"))
 
     print()
+    for key, result in results.items():
+        print(f"{labels[key]:<44} {result.summary()}")
+    print()
     for entry in figures:
         base = entry["baseline"]
         beside = (f"  vs {base['name']} {fmt(base['value'], entry['unit'])} = {entry['ratio']:.2f}x"
@@ -174,7 +190,7 @@ def report(results: dict[str, LoadResult], args: argparse.Namespace) -> None:
              f"anonymous. Throughput of every target: "
              + ", ".join(f"{labels[k]} {fmt(r.throughput, 'turns/s')}" for k, r in results.items())
              + (f". Errors: {errors}" if errors else ". No errors."))
-    full = not args.only and args.messages >= 2000 and args.concurrency == 50
+    full = not args.only and not args.also and args.messages >= 2000 and args.concurrency == 50
     if full or args.write:
         path = write_result("turns", figures, notes)
         print(f"\nwrote {path.relative_to(ROOT)}")
@@ -192,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved slices per target")
     parser.add_argument("--only", nargs="*", choices=[t.key for t in targets("")], help="run only these targets")
     parser.add_argument("--write", action="store_true", help="write turns.json even for a partial run")
+    parser.add_argument("--also", action="append", metavar="KEY=COMMAND",
+                        help="an extra, diagnostic target (its figures are printed, not reported)")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the servers (project venv)")
     args = parser.parse_args(argv)
     if args.messages < 1 or args.concurrency < 1 or not 1 <= args.chunks <= args.messages:

@@ -16,6 +16,10 @@ class Verb(StrEnum):
     REPORT_BOUNCE = "report_bounce"
     START_INVESTIGATION = "start_investigation"
     TRIAGE = "triage"
+    # The triage card: another page of the list (data: `page`), and "Unblock all with no signs of compromise"
+    # (first press: the confirmation listing them; with `confirm`, `list` and `at`: the unblocks).
+    TRIAGE_PAGE = "triage_page"
+    TRIAGE_UNBLOCK = "triage_unblock"
     # Remediation (the remediation issue gives them behaviour)
     UNBLOCK = "unblock"
     REVOKE_SESSIONS = "revoke_sessions"

@@ -315,6 +315,7 @@ class RequestRecord:
     faults: tuple[str, ...] = ()
     throttled: bool = False
     request_id: str = ""
+    retry_after: float | None = None  # the `Retry-After` answered (seconds), to check clients honour it
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for GET /_demo/requests."""

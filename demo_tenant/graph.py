@@ -70,6 +70,13 @@ def _ci(a: object, b: str) -> bool:
     return isinstance(a, str) and a.casefold() == b.casefold()
 
 
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def split_path(raw_path: str) -> list[str]:
     """Decode path segments one by one (so an encoded `/` stays inside its segment) and split key syntax.
 
@@ -226,6 +233,7 @@ class GraphApi:
             time=datetime.now(UTC), api="graph", method=req.method, path=req.path, query=dict(req.query),
             status=response.status, duration_ms=round((time.monotonic() - started) * 1000, 1),
             in_batch=req.in_batch, faults=fired, throttled=response.throttled, request_id=req.request_id,
+            retry_after=_seconds(response.headers.get("Retry-After")),
         ))
         log.debug("graph %s %s -> %s", req.method, req.path, response.status)
         return response

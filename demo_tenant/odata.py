@@ -142,6 +142,12 @@ class In:
 
     left: Path
     values: tuple[Literal, ...]
+    # The string values folded, for a set lookup (an outbreak's filters name hundreds of ids).
+    folded: frozenset[str] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.values and all(v.kind == "string" and isinstance(v.value, str) for v in self.values):
+            object.__setattr__(self, "folded", frozenset(str(v.value).casefold() for v in self.values))
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,22 @@ class BoolOp:
 
     op: str
     items: tuple[Node, ...]
+    # `p eq 'a' or p eq 'b' or …` over one property is `p in ('a', 'b', …)`: evaluated as a set lookup.
+    as_in: In | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.op != "or":
+            return
+        paths: set[Path] = set()
+        values: list[Literal] = []
+        for item in self.items:
+            if not (isinstance(item, Compare) and item.op == "eq" and isinstance(item.left, Path)
+                    and isinstance(item.right, Literal) and item.right.kind == "string"):
+                return
+            paths.add(item.left)
+            values.append(item.right)
+        if len(paths) == 1:
+            object.__setattr__(self, "as_in", In(paths.pop(), tuple(values)))
 
 
 @dataclass(frozen=True)
@@ -443,6 +465,8 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 
 def _truth(node: Node, entity: Mapping[str, Any], scope: Mapping[str, Any]) -> bool:
     if isinstance(node, BoolOp):
+        if node.as_in is not None:
+            return _truth(node.as_in, entity, scope)
         if node.op == "and":
             return all(_truth(item, entity, scope) for item in node.items)
         return any(_truth(item, entity, scope) for item in node.items)
@@ -454,6 +478,8 @@ def _truth(node: Node, entity: Mapping[str, Any], scope: Mapping[str, Any]) -> b
         return _compare(node.op, left, right)
     if isinstance(node, In):
         value, _ = _value(node.left, entity, scope)
+        if node.folded is not None:
+            return isinstance(value, str) and value.casefold() in node.folded
         return any(_compare("eq", value, literal.value) for literal in node.values)
     if isinstance(node, Call):
         value = _resolve(node.path, entity, scope)

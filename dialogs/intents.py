@@ -35,6 +35,7 @@ class Intent(StrEnum):
     ALERTS_OFF = "alerts_off"
     ALERTS_WHERE = "alerts_where"
     NOTIFY_IT = "notify_it"
+    TRIAGE = "triage"
     UNKNOWN = "unknown"
 
 
@@ -48,6 +49,8 @@ class Recognized:
 
 # "<x> is blocked" must not take the speaker's own mail ("my mail is blocked" is a user's report).
 _NOT_SELF = r"(?!(?:my|mine|me|i|mijn|ik|mij)\b)"
+# "who is blocked" asks for the triage list, not for an account called "who".
+_NOT_WHO = r"(?!(?:who|wie)\b)"
 
 # --- Reports of bounced mail -------------------------------------------------------------------------------
 # Markers of a pasted non-delivery report (Outlook / Exchange Online wording, English and Dutch). Any one of
@@ -101,7 +104,7 @@ _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         r"(?:\s+(?:account|user|gebruiker))?"
         rf"(?:\s+{_NOT_SELF}(?P<arg>.+))?$", re.IGNORECASE)),
     (Intent.INVESTIGATE, re.compile(
-        rf"^{_NO_REPORT}{_NOT_SELF}(?P<arg>[^\s].*?)\s+(?:is|has been|was|got|is\s+being|wordt|werd)\s+"
+        rf"^{_NO_REPORT}{_NOT_SELF}{_NOT_WHO}(?P<arg>[^\s].*?)\s+(?:is|has been|was|got|is\s+being|wordt|werd)\s+"
         r"(?:blocked|restricted|geblokkeerd|beperkt)$", re.IGNORECASE)),
     (Intent.REPORT_BOUNCE, re.compile(rf"^(?=.*{_NDR}).*$", re.IGNORECASE)),
     (Intent.REPORT_BOUNCE, re.compile(rf"^(?!{_INVESTIGATE_OTHER})(?!.*{_NDR}){_OWN_WORDS}.*$", re.IGNORECASE)),
@@ -143,6 +146,19 @@ _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         r"(?:meld|laat)\s+(?:het\s+)?(?:toch\s+)?(?:aan\s+)?it(?:\s+toch)?(?:\s+weten)?|"
         r"(?:waarschuw|informeer)\s+(?:toch\s+)?it(?:\s+toch)?|it\s+toch\s+(?:waarschuwen|inlichten|informeren))$",
         re.IGNORECASE)),
+    # Every restricted account at once (staff see it, security admins act on it): whole phrases only.
+    (Intent.TRIAGE, re.compile(
+        r"^(?:triage|"
+        r"(?:list|show(?:\s+me)?)\s+(?:(?:the|all)\s+)?(?:blocked|restricted)"
+        r"(?:\s+(?:accounts|users|senders|mailboxes))?|"
+        r"(?:all\s+)?(?:blocked|restricted)\s+(?:accounts|users|senders|mailboxes)|"
+        r"(?:who\s+is|who's|who\s+are)\s+(?:blocked|restricted)|"
+        r"which\s+(?:accounts|users)\s+are\s+(?:blocked|restricted)|"
+        r"(?:lijst|toon|laat\s+zien)\s+(?:(?:de|alle)\s+)?(?:geblokkeerd|geblokkeerde|beperkte)"
+        r"(?:\s+(?:accounts|gebruikers|afzenders))?|"
+        r"(?:alle\s+)?(?:geblokkeerde|beperkte)\s+(?:accounts|gebruikers|afzenders)|"
+        r"wie\s+(?:is|zijn)\s+(?:er\s+)?(?:geblokkeerd|beperkt)|"
+        r"welke\s+(?:accounts|gebruikers)\s+zijn\s+(?:er\s+)?(?:geblokkeerd|beperkt))$", re.IGNORECASE)),
     (Intent.HELP, re.compile(r"^(?:help|menu|what can you do|hulp|help me|wat kun je( doen)?)$", re.IGNORECASE)),
     (Intent.GREETING, re.compile(r"^(?:hi|hello|hey|hallo|hoi|goedemorgen|good morning|goedemiddag)$",
                                  re.IGNORECASE)),

@@ -85,6 +85,18 @@ async def resolve_account(tenant: Tenant, text: str) -> Resolution:
     return Resolution(Outcome.many, query, tuple(users[:MAX_CHOICES]))
 
 
+async def account_sending_as(tenant: Tenant, address: str) -> User | None:
+    """The directory account that sends as `address` (its UPN, mail or a proxy address), or None: how a
+    restriction (which names only the address) finds its account."""
+    wanted = address.lower()
+    for user in await tenant.find_users(address, top=5):
+        addresses = {user.user_principal_name.lower(), (user.mail or "").lower()}
+        addresses |= {p.split(":", 1)[1].lower() for p in user.proxy_addresses if ":" in p}
+        if wanted in addresses:
+            return user
+    return None
+
+
 def _exact(user: User, query: str) -> bool:
     key = query.lower()
     candidates = {user.user_principal_name.lower(), (user.mail or "").lower(), (user.mail_nickname or "").lower(),

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from locales import en, en_remediation, en_report, nl, nl_remediation, nl_report
+from locales import en, en_remediation, en_report, en_triage, nl, nl_remediation, nl_report, nl_triage
 
 
 def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
@@ -25,8 +25,8 @@ def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
 
 
 CATALOGS: Mapping[str, Mapping[str, str]] = {
-    "en": _merge(en.MESSAGES, en_remediation.MESSAGES, en_report.MESSAGES),
-    "nl": _merge(nl.MESSAGES, nl_remediation.MESSAGES, nl_report.MESSAGES),
+    "en": _merge(en.MESSAGES, en_remediation.MESSAGES, en_report.MESSAGES, en_triage.MESSAGES),
+    "nl": _merge(nl.MESSAGES, nl_remediation.MESSAGES, nl_report.MESSAGES, nl_triage.MESSAGES),
 }
 DEFAULT_LANGUAGE = "en"
 

@@ -7,14 +7,23 @@ Low level: `get`, `get_paged` (follows `@odata.nextLink` up to a page cap), `pos
 High level: one method per Graph call of DESIGN.md's evidence table, returning `m365.records`. They
 raise `m365.errors` exceptions (a missing object is `NotFound`); `m365.tenant.M365Tenant` decides where
 that means None.
+
+Pacing: inside `governed(Governor())` (the bulk investigator), requests to the throttled families (audit logs,
+Identity Protection) are spaced to Microsoft's published limits on the client, and a 429 holds its whole
+family until `Retry-After` has passed; outside it, calls are sent as they come and the transport retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import dataclasses
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +34,7 @@ from yarl import URL
 
 from m365 import odata
 from m365.auth import GRAPH_SCOPE
-from m365.errors import LicenseRequired, M365Error, OnPremisesMastered, PermissionDenied
+from m365.errors import LicenseRequired, M365Error, OnPremisesMastered, PermissionDenied, Throttled, UpstreamUnavailable
 from m365.http import (
     RETRY_STATUSES,
     AccessTokens,
@@ -97,6 +106,97 @@ _LICENSE_HINT = re.compile(
     re.IGNORECASE,
 )
 _ON_PREMISES = re.compile(r"on-?premises?[ -]mastered|on-?premises? (?:directory|ad)|directory ?sync", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `requests` requests in any `window_seconds` (Microsoft's sliding window for one family)."""
+
+    requests: int
+    window_seconds: float
+
+
+# Microsoft's published per-app limits for the families an investigation reads most (DESIGN.md): sign-in and
+# directory audit logs share about 5 requests per 10 s; Identity Protection allows about 1 request per second.
+MICROSOFT_RATE_LIMITS: dict[str, RateLimit] = {
+    "auditLogs": RateLimit(5, 10.0),
+    "identityProtection": RateLimit(1, 1.0),
+}
+_FAMILY_PREFIXES = (("/auditLogs/", "auditLogs"), ("/identityProtection/", "identityProtection"))
+
+
+def rate_family(path: str) -> str | None:
+    """The throttled family of a Graph path relative to the version root (`/auditLogs/signIns` → auditLogs)."""
+    for prefix, family in _FAMILY_PREFIXES:
+        if path.startswith(prefix):
+            return family
+    return None
+
+
+class Governor:
+    """Client-side pacing of Graph's throttled families, for callers that send many requests at once.
+
+    Each family's requests are spaced so that no sliding window ever holds more than its limit (plus `margin`
+    seconds, since the server counts arrival, not sending), and a 429 holds the whole family until its
+    `Retry-After` has passed: no request of that family is sent before then. Install it around the calls with
+    `governed(governor)`; outside that block Graph calls are not paced (one investigation never needs it).
+    """
+
+    def __init__(
+        self,
+        limits: Mapping[str, RateLimit] | None = None,
+        *,
+        margin: float = 0.3,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.limits = dict(MICROSOFT_RATE_LIMITS if limits is None else limits)
+        self.margin = margin
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: dict[str, deque[float]] = {}
+        self._held_until: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.throttled = 0  # 429s seen (should stay 0 when the limits are right)
+
+    async def acquire(self, family: str) -> None:
+        """Wait for a slot in `family`'s window (first come, first served) and count one request in it."""
+        limit = self.limits.get(family)
+        if limit is None:
+            return
+        lock = self._locks.setdefault(family, asyncio.Lock())
+        async with lock:
+            sent = self._sent.setdefault(family, deque())
+            while True:
+                now = self._clock()
+                while sent and sent[0] <= now - limit.window_seconds - self.margin:
+                    sent.popleft()
+                wait = self._held_until.get(family, 0.0) - now
+                if len(sent) >= limit.requests:
+                    wait = max(wait, sent[0] + limit.window_seconds + self.margin - now)
+                if wait <= 0:
+                    sent.append(now)
+                    return
+                await self._sleep(wait)
+
+    def hold(self, family: str, seconds: float) -> None:
+        """A 429 said "not before `seconds` from now": no request of `family` goes out before then."""
+        self.throttled += 1
+        until = self._clock() + max(seconds, 0.0)
+        self._held_until[family] = max(self._held_until.get(family, 0.0), until)
+
+
+_governor: contextvars.ContextVar[Governor | None] = contextvars.ContextVar("m365_graph_governor", default=None)
+
+
+@contextlib.contextmanager
+def governed(governor: Governor) -> Iterator[None]:
+    """Within this block (and the tasks it starts), Graph calls of throttled families go through `governor`."""
+    token = _governor.set(governor)
+    try:
+        yield
+    finally:
+        _governor.reset(token)
 
 
 def route_permission(method: str, path: str) -> str | None:
@@ -218,6 +318,9 @@ class GraphClient:
         self._sleep = sleep
         self._transport = Transport(session, tokens, GRAPH_SCOPE, service=SERVICE, timeout_seconds=timeout_seconds,
                                     retry=retry, sleep=sleep)
+        # Under a `Governor` the governor waits out 429s (for the whole family), so those sends try once each.
+        self._once = Transport(session, tokens, GRAPH_SCOPE, service=SERVICE, timeout_seconds=timeout_seconds,
+                               retry=dataclasses.replace(self._transport.retry, max_attempts=1), sleep=sleep)
 
     # -- low level -------------------------------------------------------------------------------------
 
@@ -242,8 +345,8 @@ class GraphClient:
         url: URL | None = build_url(self.base_url, path, params)
         pages = 0
         while url is not None:
-            response = await self._transport.send("GET", url, map_error=self._mapper(path), headers=headers,
-                                                  timeout_seconds=timeout_seconds)
+            response = await self._paced_send("GET", url, path, map_error=self._mapper(path), headers=headers,
+                                              timeout_seconds=timeout_seconds)
             pages += 1
             body = response.body if isinstance(response.body, Mapping) else {}
             value = body.get("value")
@@ -296,8 +399,14 @@ class GraphClient:
         done: dict[str, BatchResponse] = {}
         waited = 0.0
         attempt = 0
+        governor = _governor.get()
         while pending:
             attempt += 1
+            if governor is not None:
+                for request in pending:
+                    family = rate_family(request.url.split("?", 1)[0])
+                    if family is not None:
+                        await governor.acquire(family)
             response = await self._send("POST", "/$batch", None, body={"requests": [r.as_json() for r in pending]})
             answers = _batch_answers(response.body)
             retry: list[BatchRequest] = []
@@ -310,7 +419,11 @@ class GraphClient:
                 if answer.status in RETRY_STATUSES:
                     retry.append(request)
                     after = parse_retry_after(_header(answer.headers, "Retry-After"))
-                    delay = max(delay, after if after is not None else self._transport.backoff(attempt))
+                    wait = after if after is not None else self._transport.backoff(attempt)
+                    delay = max(delay, wait)
+                    family = rate_family(request.url.split("?", 1)[0])
+                    if governor is not None and family is not None and answer.status == 429:
+                        governor.hold(family, wait)
             if not retry:
                 break
             if attempt >= policy.max_attempts or waited + delay > policy.budget_seconds or waits_past_deadline(delay):
@@ -334,8 +447,45 @@ class GraphClient:
         timeout_seconds: float | None = None,
     ) -> HttpResponse:
         url = build_url(self.base_url, path, params)
-        return await self._transport.send(method, url, map_error=self._mapper(path, permission), json_body=body,
-                                          headers=_consistency_headers(params), timeout_seconds=timeout_seconds)
+        return await self._paced_send(method, url, path, map_error=self._mapper(path, permission), json_body=body,
+                                      headers=_consistency_headers(params), timeout_seconds=timeout_seconds)
+
+    async def _paced_send(
+        self,
+        method: str,
+        url: URL,
+        path: str,
+        *,
+        map_error: ErrorMapper,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_seconds: float | None = None,
+    ) -> HttpResponse:
+        """The transport's `send`, or, under a `Governor` and for a throttled family, one paced try at a time."""
+        governor = _governor.get()
+        family = rate_family(path.split("?", 1)[0]) if governor is not None else None
+        if governor is None or family is None:
+            return await self._transport.send(method, url, map_error=map_error, json_body=json_body, headers=headers,
+                                              timeout_seconds=timeout_seconds)
+        policy = self._transport.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            await governor.acquire(family)
+            try:
+                return await self._once.send(method, url, map_error=map_error, json_body=json_body, headers=headers,
+                                             timeout_seconds=timeout_seconds)
+            except Throttled as exc:
+                delay = exc.retry_after if exc.retry_after is not None else self._transport.backoff(attempt)
+                governor.hold(family, delay)
+                if attempt >= 2 * policy.max_attempts or waits_past_deadline(delay):
+                    raise
+                log.warning("Graph %s %s -> 429; the %s family waits %.2f s", method, url.path, family, delay)
+            except UpstreamUnavailable:
+                delay = self._transport.backoff(attempt)
+                if attempt >= policy.max_attempts or waits_past_deadline(delay):
+                    raise
+                await self._sleep(delay)
 
     def _mapper(self, path: str, permission: str | None = None) -> ErrorMapper:
         route = path.split("?", 1)[0]

@@ -2,14 +2,18 @@
 
 Reads return frozen records (`m365.records`); failures raise `m365.errors.M365Error` subclasses.
 Lookups of one object return None for "does not exist"; lists return an empty tuple.
+
+`BulkTenant` adds reads over many users at once (an outbreak's triage, `investigation.outbreak`): each answers
+per user, with the failure as a value instead of an exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from m365.errors import M365Error
 from m365.records import (
     AuthMethod,
     BlockedSender,
@@ -160,4 +164,65 @@ class Tenant(Protocol):
 
     async def force_password_change(self, user_id: str) -> None:
         """Require a password change at next sign-in. Raises `OnPremisesMastered` for synced users."""
+        ...
+
+
+@runtime_checkable
+class BulkTenant(Tenant, Protocol):
+    """A `Tenant` that reads the evidence of many users per request (an outbreak's triage).
+
+    Every method takes many user ids and answers for each of them: the records, None where a single lookup
+    would say "there is none", or the `M365Error` that request failed with (a failure never raises, so one
+    bad chunk or batch does not lose the other users). Each answer equals what the single-user method of
+    `Tenant` would give for that user.
+    """
+
+    async def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User | None | M365Error]:
+        """`get_user` for each id."""
+        ...
+
+    async def sign_ins_by_user(
+        self, user_ids: Sequence[str], since: datetime, *, limit_per_user: int = 500
+    ) -> dict[str, tuple[SignIn, ...] | M365Error]:
+        """`list_sign_ins` for each id, many users per request."""
+        ...
+
+    async def directory_audits_by_user(
+        self, user_ids: Sequence[str], since: datetime, *, limit_per_user: int = 200
+    ) -> dict[str, tuple[DirectoryAudit, ...] | M365Error]:
+        """`list_directory_audits` for each id, many users per request."""
+        ...
+
+    async def risky_users_by_user(self, user_ids: Sequence[str]) -> dict[str, RiskyUser | None | M365Error]:
+        """`get_risky_user` for each id, many users per request."""
+        ...
+
+    async def risk_detections_by_user(
+        self, user_ids: Sequence[str], since: datetime
+    ) -> dict[str, tuple[RiskDetection, ...] | M365Error]:
+        """`list_risk_detections` for each id, many users per request."""
+        ...
+
+    async def registration_by_user(self, user_ids: Sequence[str]) -> dict[str, RegistrationDetails | None | M365Error]:
+        """`get_registration_details` for each id, many users per request."""
+        ...
+
+    async def inbox_rules_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[InboxRule, ...] | M365Error]:
+        """`list_inbox_rules` for each id."""
+        ...
+
+    async def mail_folders_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[MailFolder, ...] | M365Error]:
+        """`list_mail_folders` for each id."""
+        ...
+
+    async def auth_methods_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[AuthMethod, ...] | M365Error]:
+        """`list_auth_methods` for each id."""
+        ...
+
+    async def oauth_grants_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[OAuthGrant, ...] | M365Error]:
+        """`list_oauth_grants` for each id."""
+        ...
+
+    async def memberships_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[DirectoryObject, ...] | M365Error]:
+        """`list_memberships` for each id."""
         ...

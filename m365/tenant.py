@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
 from m365 import odata
 from m365.auth import M365Settings, TokenProvider
-from m365.errors import NotFound
+from m365.errors import M365Error, NotFound
 from m365.exchange import ExchangeClient
-from m365.graph import GraphClient
+from m365.graph import BATCH_LIMIT, MAX_TOP, BatchRequest, GraphClient, user_segment
 from m365.http import RetryPolicy
-from m365.protocol import Tenant
+from m365.protocol import BulkTenant
 from m365.records import (
     AuthMethod,
     BlockedSender,
@@ -49,6 +49,11 @@ T = TypeVar("T")
 # Longest URL-encoded `$filter` sent in one request. Graph and its front ends start failing somewhere
 # above 2,000 characters of URL; the rest of the URL (host, path, $top) fits in the difference.
 MAX_FILTER_CHARS = 1800
+# `$batch` calls in flight at once per bulk read (each carries up to 20 requests).
+BATCH_CONCURRENCY = 6
+# No cap on a bulk query's items: the per-user limit is applied after grouping, so no user's records are cut
+# off by another user's volume (the page cap of `GraphClient.get_paged` still bounds it).
+_UNBOUNDED = 10**9
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ADDRESS = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
@@ -255,6 +260,200 @@ class M365Tenant:
                               odata.ge("activityDateTime", since)])
         return _newest_first(await self.graph.list_directory_audits(filter_, limit=limit), lambda a: a.activity_time)
 
+    # -- bulk reads (`m365.protocol.BulkTenant`): many users per request, a failure per user, never raised ------
+
+    async def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User | None | M365Error]:
+        """`GET /users/{id}` for each id through `$batch`; None for an unknown id."""
+        query = _query({"$select": User.SELECT})
+        out: dict[str, User | None | M365Error] = {}
+        for user_id, answer in (await self._batch_get(user_ids, lambda seg: f"/users/{seg}?{query}")).items():
+            if isinstance(answer, NotFound):
+                out[user_id] = None
+            elif isinstance(answer, M365Error):
+                out[user_id] = answer
+            else:
+                out[user_id] = User.from_graph(answer if isinstance(answer, Mapping) else {})
+        return out
+
+    async def inbox_rules_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[InboxRule, ...] | M365Error]:
+        """Each user's inbox rules, through `$batch`."""
+        return await self._batched(user_ids, lambda seg: f"/users/{seg}/mailFolders/inbox/messageRules",
+                                   lambda items: tuple(InboxRule.from_graph(i) for i in items),
+                                   single=self.list_inbox_rules)
+
+    async def mail_folders_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[MailFolder, ...] | M365Error]:
+        """Each user's top-level mail folders, through `$batch`."""
+        query = _query({"$select": "id,displayName,wellKnownName", "$top": 100})
+        return await self._batched(user_ids, lambda seg: f"/users/{seg}/mailFolders?{query}",
+                                   lambda items: tuple(MailFolder.from_graph(i) for i in items),
+                                   single=self.list_mail_folders)
+
+    async def auth_methods_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[AuthMethod, ...] | M365Error]:
+        """Each user's authentication methods, through `$batch`."""
+        return await self._batched(user_ids, lambda seg: f"/users/{seg}/authentication/methods",
+                                   lambda items: tuple(AuthMethod.from_graph(i) for i in items),
+                                   single=self.list_auth_methods)
+
+    async def oauth_grants_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[OAuthGrant, ...] | M365Error]:
+        """Each user's delegated permission grants, through `$batch`."""
+        return await self._batched(user_ids, lambda seg: f"/users/{seg}/oauth2PermissionGrants",
+                                   lambda items: tuple(OAuthGrant.from_graph(i) for i in items),
+                                   single=self.list_oauth_grants)
+
+    async def memberships_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[DirectoryObject, ...] | M365Error]:
+        """Each user's transitive groups and roles, through `$batch`."""
+        query = _query({"$select": "id,displayName,roleTemplateId", "$top": MAX_TOP})
+        return await self._batched(user_ids, lambda seg: f"/users/{seg}/transitiveMemberOf?{query}",
+                                   lambda items: tuple(DirectoryObject.from_graph(i) for i in items),
+                                   single=self.list_memberships)
+
+    async def sign_ins_by_user(
+        self, user_ids: Sequence[str], since: datetime, *, limit_per_user: int = 500
+    ) -> dict[str, tuple[SignIn, ...] | M365Error]:
+        """Sign-ins of many users since `since`, `(userId eq … or …)` chunked to the URL limit; newest first, at
+        most `limit_per_user` each. A chunk that fails marks its users failed; the other chunks stand."""
+        when = odata.ge("createdDateTime", since)
+
+        def render(chunk: Sequence[str]) -> str:
+            return odata.and_([odata.or_([odata.eq("userId", i) for i in chunk]), when])
+
+        async def fetch(filter_: str) -> list[SignIn]:
+            return await self.graph.list_sign_ins(filter_, limit=_UNBOUNDED)
+
+        return await self._filtered(user_ids, render, fetch, lambda s: (s.user_id,), lambda s: s.created,
+                                    limit_per_user)
+
+    async def directory_audits_by_user(
+        self, user_ids: Sequence[str], since: datetime, *, limit_per_user: int = 200
+    ) -> dict[str, tuple[DirectoryAudit, ...] | M365Error]:
+        """Directory audits targeting many users since `since`, chunked like `sign_ins_by_user`; a record that
+        targets two of them is listed under both."""
+        when = odata.ge("activityDateTime", since)
+
+        def render(chunk: Sequence[str]) -> str:
+            return odata.and_([odata.or_([odata.any_eq("targetResources", i, member="id", var="t") for i in chunk]),
+                               when])
+
+        async def fetch(filter_: str) -> list[DirectoryAudit]:
+            return await self.graph.list_directory_audits(filter_, limit=_UNBOUNDED)
+
+        return await self._filtered(user_ids, render, fetch, lambda a: tuple(dict.fromkeys(a.target_ids)),
+                                    lambda a: a.activity_time, limit_per_user)
+
+    async def risk_detections_by_user(
+        self, user_ids: Sequence[str], since: datetime
+    ) -> dict[str, tuple[RiskDetection, ...] | M365Error]:
+        """Risk detections of many users since `since`, chunked like `sign_ins_by_user`; newest first."""
+        when = odata.ge("detectedDateTime", since)
+
+        def render(chunk: Sequence[str]) -> str:
+            return odata.and_([odata.or_([odata.eq("userId", i) for i in chunk]), when])
+
+        async def fetch(filter_: str) -> list[RiskDetection]:
+            items = await self.graph.get_paged("/identityProtection/riskDetections", {"$filter": filter_, "$top": 500})
+            return [RiskDetection.from_graph(i) for i in items]
+
+        return await self._filtered(user_ids, render, fetch, lambda d: (d.user_id,), lambda d: d.detected, None)
+
+    async def risky_users_by_user(self, user_ids: Sequence[str]) -> dict[str, RiskyUser | None | M365Error]:
+        """Identity Protection's record of many users (`id in (…)`); None for a user it has no record of."""
+
+        async def fetch(filter_: str) -> list[RiskyUser]:
+            items = await self.graph.get_paged("/identityProtection/riskyUsers", {"$filter": filter_, "$top": 500})
+            return [RiskyUser.from_graph(i) for i in items]
+
+        found = await self._filtered(user_ids, lambda chunk: _in("id", chunk), fetch, lambda r: (r.id,), None, 1)
+        return {k: (v if isinstance(v, M365Error) else (v[0] if v else None)) for k, v in found.items()}
+
+    async def registration_by_user(self, user_ids: Sequence[str]) -> dict[str, RegistrationDetails | None | M365Error]:
+        """The MFA registration summaries of many users (`id in (…)`); None for a user the report lacks."""
+
+        async def fetch(filter_: str) -> list[RegistrationDetails]:
+            items = await self.graph.get_paged("/reports/authenticationMethods/userRegistrationDetails",
+                                               {"$filter": filter_, "$top": MAX_TOP})
+            return [RegistrationDetails.from_graph(i) for i in items]
+
+        found = await self._filtered(user_ids, lambda chunk: _in("id", chunk), fetch, lambda r: (r.id,), None, 1)
+        return {k: (v if isinstance(v, M365Error) else (v[0] if v else None)) for k, v in found.items()}
+
+    async def _filtered(
+        self,
+        user_ids: Sequence[str],
+        render: Callable[[Sequence[str]], str],
+        fetch: Callable[[str], Awaitable[list[T]]],
+        owners: Callable[[T], Sequence[str]],
+        when: Callable[[T], datetime | None] | None,
+        limit_per_user: int | None,
+    ) -> dict[str, tuple[T, ...] | M365Error]:
+        """One filtered query per URL-sized chunk of `user_ids`, all chunks at once (a `Governor` paces them)."""
+        ids = list(dict.fromkeys(i for i in user_ids if i))
+        out: dict[str, tuple[T, ...] | M365Error] = {}
+        lowered = {i.lower(): i for i in ids}
+
+        async def one(chunk: list[str]) -> None:
+            try:
+                items = await fetch(render(chunk))
+            except M365Error as exc:
+                out.update({i: exc for i in chunk})
+                return
+            found: dict[str, list[T]] = {i: [] for i in chunk}
+            for item in items:
+                for owner in owners(item):
+                    key = lowered.get(owner.lower())
+                    if key in found:
+                        found[key].append(item)
+            for key, values in found.items():
+                ordered = _newest_first(values, when) if when is not None else tuple(values)
+                out[key] = ordered[:limit_per_user] if limit_per_user is not None else ordered
+
+        await asyncio.gather(*(one(c) for c in odata.chunk_filters(ids, render, max_encoded_length=MAX_FILTER_CHARS)))
+        return out
+
+    async def _batched(
+        self,
+        user_ids: Sequence[str],
+        url: Callable[[str], str],
+        parse: Callable[[list[Mapping[str, Any]]], T],
+        *,
+        single: Callable[[str], Awaitable[T]],
+    ) -> dict[str, T | M365Error]:
+        """One GET of a collection per user through `$batch`; a collection that pages is read again on its own."""
+        out: dict[str, T | M365Error] = {}
+        for user_id, answer in (await self._batch_get(user_ids, url)).items():
+            if isinstance(answer, M365Error):
+                out[user_id] = answer
+                continue
+            body = answer if isinstance(answer, Mapping) else {}
+            if body.get("@odata.nextLink"):
+                try:
+                    out[user_id] = await single(user_id)
+                except M365Error as exc:
+                    out[user_id] = exc
+                continue
+            value = body.get("value")
+            out[user_id] = parse([v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else [])
+        return out
+
+    async def _batch_get(self, user_ids: Sequence[str], url: Callable[[str], str]) -> dict[str, Any]:
+        """Each user's answer body (or its `M365Error`) for `GET url(user)`, 20 per `$batch`, several at once."""
+        ids = list(dict.fromkeys(i for i in user_ids if i))
+        pairs = [(i, BatchRequest(str(n), "GET", url(user_segment(i)))) for n, i in enumerate(ids)]
+        out: dict[str, Any] = {}
+        gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def one(group: list[tuple[str, BatchRequest]]) -> None:
+            async with gate:
+                try:
+                    answers = await self.graph.batch([r for _, r in group])
+                except M365Error as exc:
+                    out.update({i: exc for i, _ in group})
+                    return
+            for (user_id, request), answer in zip(group, answers, strict=True):
+                out[user_id] = answer.body if answer.ok else answer.error(request)
+
+        await asyncio.gather(*(one(pairs[n:n + BATCH_LIMIT]) for n in range(0, len(pairs), BATCH_LIMIT)))
+        return out
+
     async def list_sign_ins_for_users(
         self,
         user_ids: Sequence[str],
@@ -380,9 +579,18 @@ class M365Tenant:
         await self.graph.force_password_change(user_id)
 
 
-def _implements_tenant(tenant: M365Tenant) -> Tenant:
-    """Never called: makes mypy prove that `M365Tenant` satisfies the `Tenant` Protocol."""
+def _implements_tenant(tenant: M365Tenant) -> BulkTenant:
+    """Never called: makes mypy prove that `M365Tenant` satisfies the `Tenant` and `BulkTenant` Protocols."""
     return tenant
+
+
+def _query(params: Mapping[str, object]) -> str:
+    return odata.encode_query((k, str(v)) for k, v in params.items())
+
+
+def _in(prop: str, values: Sequence[str]) -> str:
+    """`prop in ('a','b')`."""
+    return f"{prop} in ({','.join(odata.quote(v) for v in values)})"
 
 
 def _newest_first(items: Sequence[T], key: Callable[[T], datetime | None]) -> tuple[T, ...]:

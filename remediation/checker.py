@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cards.findings import step_key
+from domain.tasks import cancel_and_wait
 from m365.errors import M365Error
 from m365.protocol import Tenant
 from remediation.views import CHECK_ACTION, CaseView, step_records
@@ -100,12 +101,7 @@ class UnblockChecker:
     async def stop(self) -> None:
         """Stop polling and give the lease up so another instance takes over at once."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait([task])
         try:
             await self._store.leases.release(LEASE_NAME, self._holder)
         except Exception as exc:  # noqa: BLE001 - at shutdown the database may be gone; the lease expires anyway

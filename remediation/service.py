@@ -25,9 +25,9 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import AdaptiveCardInvokeResponse
@@ -36,6 +36,7 @@ from cards.base import CARD_CONTENT_TYPE, JsonDict
 from cards.findings import Notice, confirmation_card, step_key
 from cards.verbs import Verb
 from domain.people import Role, Speaker
+from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
 from locales import format_datetime, t
 from m365.errors import M365Error
@@ -46,8 +47,11 @@ from remediation.actions import ACTIONS, ActionSpec, Failure, Target, failure_of
 from remediation.checker import CheckerConfig, UnblockChecker
 from remediation.views import CardUpdater, CaseView, RoleLookup, Viewer, current_steps, investigation_of
 from store import Actor, CaseRecord, Store
+from store.audit_log import AuditError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 _MAX_ID_LENGTH = 256
@@ -84,7 +88,7 @@ class RemediationConfig:
 
     claim_wait_seconds: float = 15.0  # how long a losing press waits for the winner's outcome
     claim_poll_seconds: float = 0.1
-    # A refresh answers the press within this; a longer investigation finishes in the background.
+    # A press that investigates (refresh, bulk work) is answered within this; longer work finishes in the background.
     refresh_answer_seconds: float = 8.0
     checker: CheckerConfig = CheckerConfig()
 
@@ -128,7 +132,7 @@ class Remediation:
         self._investigator: Investigator | None = None
         self._recorder: CaseRecorder | None = None
         self._upns: OrderedDict[str, str] = OrderedDict()
-        self._refreshes: set[asyncio.Task[CaseRecord | str]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def messenger(self) -> CardUpdater | None:
@@ -280,14 +284,14 @@ class Remediation:
             log.exception("%s on case %s failed unexpectedly", spec.verb.value, case.id)
             error = type(exc).__name__
         if failure is not None:
-            await self._store.audit.finish(correlation_id, "failed", error, result={"error": failure.code})
+            await self._finish_audit(correlation_id, "failed", error, result={"error": failure.code})
             await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
             fresh = await self._store.cases.get_case(case.id) or case
             notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
                             support_link=failure.code == "unblock_limit")
             # The failure shows in the latest actions of every copy too.
             return await self._answer(fresh, speaker, [notice], conversation=conversation, update_copies=True)
-        await self._store.audit.finish(correlation_id, "succeeded")
+        await self._finish_audit(correlation_id, "succeeded")
         details: dict[str, Any] = {"correlation_id": correlation_id}
         if spec.verb == Verb.UNBLOCK:
             details["address"] = target.address
@@ -304,6 +308,17 @@ class Remediation:
         notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
                                                                tone="good")]
         return await self._answer(fresh, speaker, notices, conversation=conversation, update_copies=True)
+
+    async def _finish_audit(self, correlation_id: str, outcome: str, error: str | None = None,
+                            result: Mapping[str, Any] | None = None) -> None:
+        """Write the action's outcome. A reconciler (remediation/reconcile.py) that took this press for one a
+        crash interrupted may have written one already: the log keeps the first, and the press goes on (the
+        steps after it are idempotent)."""
+        try:
+            await self._store.audit.finish(correlation_id, outcome, error, result=result)
+        except AuditError:
+            log.warning("audit %s already had an outcome (reconciled while running); %s not written",
+                        correlation_id, outcome)
 
     async def _lost(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker,
                     claim_target: str) -> AdaptiveCardInvokeResponse:
@@ -339,26 +354,50 @@ class Remediation:
         locale = speaker.locale
         if self._investigator is None or self._recorder is None:
             return message_response(t(locale, "remediation.refused.unknown_verb"))
-        late = asyncio.Event()
-        work = asyncio.create_task(self._reinvestigate(case, speaker, conversation, late))
-        try:
-            outcome = await asyncio.wait_for(asyncio.shield(work), self._config.refresh_answer_seconds)
-        except TimeoutError:
-            if work.done() and not work.cancelled() and work.exception() is None:
-                outcome = work.result()  # finished as the time ran out
+
+        async def redraw_everywhere(outcome: CaseRecord | str) -> None:
+            if isinstance(outcome, CaseRecord):
+                await self.view.update_copies(outcome)  # the pressed copy too: its press was answered already
             else:
-                late.set()
-                self._refreshes.add(work)
-                work.add_done_callback(self._refresh_ended)
-                return message_response(t(locale, "remediation.refresh.running"))
+                log.info("background refresh of case %s ended without findings: %s", case.id, outcome)
+
+        outcome = await self.in_time(self._reinvestigate(case, speaker, conversation), late=redraw_everywhere)
+        if outcome is None:
+            return message_response(t(locale, "remediation.refresh.running"))
         if isinstance(outcome, str):
             return message_response(t(locale, outcome))
         return await self._answer(outcome, speaker, conversation=conversation, update_copies=True)
 
-    async def _reinvestigate(self, case: CaseRecord, speaker: Speaker, conversation: Pressed | None,
-                             late: asyncio.Event) -> CaseRecord | str:
-        """The refreshed case, or the catalog key of why there is none. When the press was already answered
-        (`late`), every copy is redrawn here."""
+    async def in_time(self, work: Coroutine[Any, Any, T], *, late: Callable[[T], Awaitable[None]]) -> T | None:
+        """`work`'s result if it ends within `refresh_answer_seconds`; otherwise None, and `work` goes on in the
+        background and hands its result to `late` (which updates cards proactively). Teams waits only seconds
+        for the answer to a button press; throttled Microsoft 365 calls can take longer. Background work is
+        cancelled by `close()`."""
+        task = asyncio.create_task(work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self._config.refresh_answer_seconds)
+        except TimeoutError:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                return task.result()  # finished just as the time ran out
+
+        async def finish() -> None:
+            try:
+                result = await task
+                await late(result)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            except Exception:  # noqa: BLE001 - the press was answered; only the log can say what went wrong
+                log.error("background work after a button press failed", exc_info=True)
+
+        follower = asyncio.create_task(finish())
+        self._background.add(follower)
+        follower.add_done_callback(self._background.discard)
+        return None
+
+    async def _reinvestigate(self, case: CaseRecord, speaker: Speaker,
+                             conversation: Pressed | None) -> CaseRecord | str:
+        """The refreshed case, or the catalog key of why there is none."""
         assert self._investigator is not None and self._recorder is not None
         try:
             user = await self._tenant.get_user(case.account_id)
@@ -378,26 +417,11 @@ class Remediation:
                     await self._store.cases.save_card(fresh.id, ref.conversation_id, ref.activity_id,
                                                       ref.conversation_reference)
                     await self._store.cases.remove_card(case.id, ref.conversation_id, ref.activity_id)
-        if late.is_set():
-            await self.view.update_copies(fresh)
         return fresh
 
-    def _refresh_ended(self, work: asyncio.Task[CaseRecord | str]) -> None:
-        self._refreshes.discard(work)
-        if work.cancelled():
-            return
-        error = work.exception()
-        if error is not None:
-            log.error("background refresh failed", exc_info=error)
-        elif isinstance(work.result(), str):
-            log.info("background refresh ended without findings: %s", work.result())
-
     async def close(self) -> None:
-        """Stop refreshes still running in the background (at shutdown)."""
-        pending = list(self._refreshes)
-        for work in pending:
-            work.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        """Stop work still running in the background after a press was answered (at shutdown)."""
+        await cancel_and_wait(list(self._background))
 
     async def _actor(self, speaker: Speaker) -> Actor:
         """The audit's actor: Teams gives the object id and name; the UPN is looked up once per person."""

@@ -2,8 +2,9 @@
 
 Every action writes two rows with one correlation id: `start()` before it runs (outcome `started`) and
 `finish()` after (`succeeded` or `failed`, with the error). Rows are only ever inserted. A `started` row
-without a partner means the process died mid-action: `unfinished()` lists those for the reconciler, which
-checks Microsoft 365 and writes the outcome. Unique indexes allow one `started` and one outcome row per
+without a partner means the process died mid-action: `unfinished()` lists those for the reconciler
+(`remediation.reconcile`), which checks Microsoft 365 and writes the outcome (`unknown` where the result
+cannot be read back). Unique indexes allow one `started` and one outcome row per
 correlation id, so two reconcilers cannot record contradicting outcomes.
 
 Parameters must not contain secrets; as a second line of defence, values under keys that look like secrets
@@ -32,7 +33,7 @@ from store.records import Actor, AuditEntry, StoreError
 
 logger = logging.getLogger(__name__)
 
-OUTCOMES_AFTER = ("succeeded", "failed")
+OUTCOMES_AFTER = ("succeeded", "failed", "unknown")
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(
     r"passw(or)?d|passphrase|pwd|secret|token|credential|authorization|cookie|private.?key|api.?key", re.I

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store._sql import fresh, insert, transaction
@@ -25,6 +26,18 @@ class ConversationRefs:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        columns = ("tenant_id", "user_aad_id", "reference", "locale", "time_zone", "updated_at")
+        stmt = insert(db, ConversationRefRow).values({name: bindparam(name) for name in columns})
+        # Built once: `Database.execute_once` keeps its compiled form.
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[ConversationRefRow.tenant_id, ConversationRefRow.user_aad_id],
+            set_={
+                "reference": stmt.excluded.reference,
+                "locale": func.coalesce(stmt.excluded.locale, ConversationRefRow.locale),
+                "time_zone": func.coalesce(stmt.excluded.time_zone, ConversationRefRow.time_zone),
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
 
     async def save(
         self,
@@ -41,26 +54,22 @@ class ConversationRefs:
         (Not every activity carries them, and a message without a locale should not erase the user's language.)
         """
         now = self._db.clock()
-        async with transaction(self._db, session) as s:
-            stmt = insert(self._db, ConversationRefRow).values(
-                tenant_id=tenant_id,
-                user_aad_id=user_aad_id,
-                reference=dict(reference),
-                locale=locale,
-                time_zone=time_zone,
-                updated_at=now,
-            )
-            upsert = stmt.on_conflict_do_update(
-                index_elements=[ConversationRefRow.tenant_id, ConversationRefRow.user_aad_id],
-                set_={
-                    "reference": stmt.excluded.reference,
-                    "locale": func.coalesce(stmt.excluded.locale, ConversationRefRow.locale),
-                    "time_zone": func.coalesce(stmt.excluded.time_zone, ConversationRefRow.time_zone),
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ).returning(ConversationRefRow)
-            row = (await s.execute(upsert.execution_options(populate_existing=True))).scalar_one()
-            return _ref(row)
+        params = {"tenant_id": tenant_id, "user_aad_id": user_aad_id, "reference": dict(reference),
+                  "locale": locale, "time_zone": time_zone, "updated_at": now}
+        if session is not None:
+            returning = self._upsert.returning(ConversationRefRow).execution_options(populate_existing=True)
+            return _ref((await session.execute(returning, params)).scalar_one())
+        # The bot saves the reference on a user's first turn (`teams.notify.ConversationKeeper`): one statement,
+        # committed on its own, so on SQLite it never holds the write lock across an await (see
+        # `Database.execute_once`). Hence no RETURNING: the record is what was written, read back only when a
+        # None locale or time zone kept a stored one.
+        await self._db.execute_once(self._upsert, params)
+        if locale is None or time_zone is None:
+            stored = await self.get(tenant_id, user_aad_id)
+            if stored is not None:
+                return stored
+        return ConversationRefRecord(tenant_id=tenant_id, user_aad_id=user_aad_id, reference=dict(reference),
+                                     locale=locale, time_zone=time_zone, updated_at=now.astimezone(UTC))
 
     async def get(
         self, tenant_id: str, user_aad_id: str, *, session: AsyncSession | None = None

@@ -12,7 +12,10 @@ SQLite (the default, a file under `data/`) and PostgreSQL are both first-class:
   transactional migrations. Write transactions use `BEGIN IMMEDIATE`: taking the write lock up front means a
   transaction never has to upgrade a read lock, the upgrade that fails at once with "database is locked"
   when another connection wrote in between. Read-only sessions (`Database.read_session()`) use a plain
-  deferred `BEGIN` so readers run concurrently with the writer.
+  deferred `BEGIN` so readers run concurrently with the writer; a database file gets a read engine with a pool
+  of its own, so readers never wait for connections that writers hold. Hot single-statement writes (the
+  dialog state, the conversation reference) go through `Database.execute_once`: one driver call, no BEGIN,
+  so the write lock is never held across an await (docs/PERFORMANCE.md, turn overhead).
 * PostgreSQL (asyncpg): a bounded pool with pre-ping and recycling, so a restarted server or a proxy that
   drops idle connections costs a reconnect, not an error. An optional schema becomes the connection's
   `search_path`; tests use it to give every test its own schema.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +37,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Dialect, Executable, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -46,6 +49,8 @@ Clock = Callable[[], datetime]
 
 # How long a SQLite writer waits for the write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Pooled connections of the SQLite read engine (each is a thread of aiosqlite's and a SQLite connection).
+SQLITE_READ_POOL_SIZE = 20
 # Execution option read by the SQLite "begin" hook: "IMMEDIATE" (write) or "DEFERRED" (read).
 SQLITE_BEGIN_OPTION = "store_sqlite_begin"
 # Key of the PostgreSQL advisory lock that serialises migrations when several instances start together.
@@ -79,22 +84,34 @@ def normalize_url(url: str | URL) -> URL:
     raise ValueError(f"unsupported database {parsed.drivername!r}: use SQLite or PostgreSQL")
 
 
-def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = False,
+                  sqlite_role: str = "both") -> AsyncEngine:
     """Create the async engine for `url`, configured for the store (see the module docstring).
 
     `schema` (PostgreSQL only) becomes the `search_path` of every connection: tables, indexes and the Alembic
-    version table all live there.
+    version table all live there. `sqlite_role` (SQLite only): "read" makes an engine whose transactions begin
+    DEFERRED (read-only work), "both" the engine for writes and anything else.
     """
     sa_url = normalize_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if schema:
             raise ValueError("a schema can only be given for PostgreSQL")
         _ensure_sqlite_parent(sa_url)
+        options: dict[str, Any] = {}
+        if sqlite_role == "read":
+            # Every turn reads its state: keep enough connections for the turns in flight. Beyond the pool size
+            # SQLAlchemy opens an overflow connection (a new aiosqlite thread, the PRAGMAs below) and closes it
+            # after one use; with 5 that churn was visible in the profile at 50 concurrent turns.
+            options = {"execution_options": {SQLITE_BEGIN_OPTION: "DEFERRED"},
+                       "pool_size": SQLITE_READ_POOL_SIZE, "max_overflow": 10}
+        elif sqlite_role != "both":
+            raise ValueError(f"unknown SQLite engine role {sqlite_role!r}")
         engine = create_async_engine(
             sa_url,
             echo=echo,
             # The driver's own busy wait; the PRAGMA below sets the same for clarity.
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            **options,
         )
         _configure_sqlite(engine)
         return engine
@@ -112,6 +129,14 @@ def create_engine(url: str | URL, *, schema: str | None = None, echo: bool = Fal
         pool_pre_ping=True,
         connect_args={"server_settings": server_settings, "timeout": 10, "command_timeout": 60},
     )
+
+
+def _is_sqlite_file(url: str | URL) -> bool:
+    """True for a SQLite database in a file (an in-memory one exists once per connection pool)."""
+    parsed = normalize_url(url)
+    database = parsed.database or ""
+    return (parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+            and "mode=memory" not in database and parsed.query.get("mode") != "memory")
 
 
 def _ensure_sqlite_parent(url: URL) -> None:
@@ -151,6 +176,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
+_Compiled = tuple[str, list[str], dict[str, Callable[[Any], Any]]]
+
+
+def _compile_positional(statement: Executable, dialect: Dialect) -> _Compiled:
+    """SQL text, parameter names in order and their bind processors, for running `statement` on the driver."""
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    names = list(compiled.positiontup or [])
+    processors = {}
+    for name in names:
+        processor = compiled.binds[name].type.bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    return compiled.string, names, processors
+
+
 class Database:
     """The engine and session factories of the store.
 
@@ -159,15 +199,21 @@ class Database:
     after the transaction ends.
     """
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, read_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.dialect_name: str = engine.dialect.name
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        # On SQLite a read-only engine view whose transactions begin DEFERRED; it shares the engine's pool.
-        self.read_engine = (
-            engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) if self.dialect_name == "sqlite" else engine
-        )
+        # Read-only work: `read_engine` when given (SQLite files: an engine of its own, see `open_database`),
+        # else on SQLite a view of `engine` whose transactions begin DEFERRED, sharing its pool.
+        if read_engine is not None:
+            self.read_engine = read_engine
+        elif self.dialect_name == "sqlite":
+            self.read_engine = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        else:
+            self.read_engine = engine
+        self._own_read_engine = read_engine is not None
+        self._compiled: dict[Executable, _Compiled] = {}
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
@@ -192,6 +238,32 @@ class Database:
         async with self.sessionmaker() as session, session.begin():
             yield session
 
+    async def execute_once(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+        """Run one write statement with named bind parameters as its own transaction; the rows it returns.
+
+        For hot single-statement writes (an upsert), built once (the compiled form is kept per statement). On
+        SQLite the statement runs in one call in the driver's thread, with no BEGIN: it holds the write lock only
+        while it runs. Inside `transaction()` the lock (and a pooled connection) is held from BEGIN IMMEDIATE to
+        COMMIT across half a dozen round trips through the event loop; under load each waits for a busy loop and
+        concurrent writers queue behind it in SQLite's busy handler (docs/PERFORMANCE.md). Parameters are
+        converted by the columns' own types, so what is stored is what SQLAlchemy would store. Rows (of a
+        RETURNING) come as the driver gives them, fetched in the same call, so the statement is finished (and the
+        lock free) when it returns. On PostgreSQL it is an ordinary short transaction.
+        """
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(statement, dict(params))
+                return list(result.all()) if result.returns_rows else []
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            compiled = self._compiled[statement] = _compile_positional(statement, self.engine.dialect)
+        sql, names, processors = compiled
+        values = [processors[name](params[name]) if name in processors else params[name] for name in names]
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection  # aiosqlite's Connection
+            return list(await driver.execute_fetchall(sql, values))
+
     async def migrate(self) -> None:
         """Apply the Alembic migrations up to head (a no-op when the schema is current)."""
         async with self.engine.begin() as conn:
@@ -214,6 +286,8 @@ class Database:
 
     async def close(self) -> None:
         """Close every pooled connection. Call once at shutdown (and in tests, to avoid unclosed connections)."""
+        if self._own_read_engine:
+            await self.read_engine.dispose()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Database:
@@ -233,8 +307,16 @@ async def open_database(
     Several instances may start at once: on PostgreSQL an advisory lock serialises their migrations, on SQLite
     the write lock does.
     """
-    engine = create_engine(url, schema=schema, echo=echo)
-    db = Database(engine, clock=clock)
+    read_engine = None
+    if _is_sqlite_file(url):
+        # Readers get a pool of their own: with one shared pool, writers waiting for SQLite's write lock held
+        # the connections every turn's state read needed (docs/PERFORMANCE.md). In WAL mode readers never wait
+        # for the writer.
+        engine = create_engine(url, schema=schema, echo=echo)
+        read_engine = create_engine(url, schema=schema, echo=echo, sqlite_role="read")
+    else:
+        engine = create_engine(url, schema=schema, echo=echo)
+    db = Database(engine, clock=clock, read_engine=read_engine)
     try:
         if db.is_sqlite:
             await ensure_sqlite_wal(engine)

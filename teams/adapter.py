@@ -36,6 +36,7 @@ import time
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from enum import Enum
 from typing import Any, TypeVar
 
 import aiohttp
@@ -58,6 +59,7 @@ from msrest import Serializer
 from msrest.pipeline import Request, Response
 from msrest.pipeline.async_abc import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline
 from msrest.pipeline.universal import RawDeserializer
+from msrest.serialization import Model
 from msrest.universal_http import ClientRequest
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 from msrest.universal_http.async_abc import AsyncClientResponse
@@ -451,17 +453,78 @@ class _AiohttpSender(AsyncHTTPSender[ClientRequest, AsyncClientResponse]):
         return self._backoff(attempt)
 
 
+_MISSING = object()
+# Declared type and exact Python type that msrest writes unchanged (it converts anything else: bool(x), int(x)...).
+_PLAIN_SCALARS = frozenset({("bool", bool), ("int", int), ("float", float)})
+
+
+class _NotPlain(Exception):
+    """A model the fast serialisation does not cover: msrest serialises it."""
+
+
 class _JsonSerializer(Serializer):
-    """msrest's `Serializer` with a fast path for `object`-typed values that are plain JSON already.
+    """msrest's `Serializer` with fast paths for plain models and for `object`-typed values that are JSON already.
 
     An Adaptive Card is an attachment's `content` (type `object`), which msrest copies value by value in
     Python; for the help card that was most of the cost of sending it. When `json.dumps` accepts the value
     (no NaN), msrest's walk would return an equal copy, so the value itself is returned; anything else
     (datetimes, models, NaN) still goes through msrest.
+
+    `body()` (every reply) walks the activity three times in msrest: a "deserialisation" of the model into
+    itself (it turns dicts into models), a validation against `_validation` (empty for every connector model),
+    then the serialisation; that was a fifth of a `help` turn. An activity whose tree holds only models, plain
+    strings, enums, numbers, booleans, lists and `object` values is written in one walk here, key for key what
+    msrest writes; anything else (a dict where a model belongs, a datetime, flattened or read-only attributes,
+    additional properties) takes msrest's path unchanged.
     """
 
     def __init__(self, classes: dict[str, type]) -> None:
         super().__init__(classes)  # type: ignore[no-untyped-call]  # msrest leaves it unannotated
+
+    def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
+        """The request body for `data` (a model of type `data_type`): the fast walk when it covers it."""
+        model_class = self.dependencies.get(data_type)
+        if not kwargs and isinstance(model_class, type) and isinstance(data, model_class):
+            try:
+                return self._plain_model(data)
+            except _NotPlain:
+                pass
+        return super().body(data, data_type, **kwargs)  # type: ignore[no-untyped-call]
+
+    def _plain_model(self, model: Any) -> dict[str, Any]:
+        cls = type(model)
+        if not isinstance(model, Model) or cls._validation or cls.is_xml_model():
+            raise _NotPlain
+        out: dict[str, Any] = {}
+        for attr, desc in cls._attribute_map.items():
+            value = getattr(model, attr, _MISSING)
+            if value is _MISSING:
+                raise _NotPlain  # msrest fails on it: let it say so
+            if value is None:
+                continue  # msrest leaves unset attributes out
+            key = desc["key"]
+            if not key or "." in key or "\\" in key:
+                raise _NotPlain  # additional properties, flattened or escaped keys
+            out[key] = self._plain_value(value, desc["type"])
+        return out
+
+    def _plain_value(self, value: Any, data_type: Any) -> Any:
+        if data_type == "str":
+            if type(value) is str:
+                return value
+            if isinstance(value, Enum):
+                return value.value  # msrest writes an enum's value
+        elif (data_type, type(value)) in _PLAIN_SCALARS:
+            return value
+        elif data_type == "object":
+            return self.serialize_object(value)
+        elif isinstance(data_type, str) and data_type[:1] == "[" and data_type[-1:] == "]" and type(value) is list:
+            return [None if item is None else self._plain_value(item, data_type[1:-1]) for item in value]
+        elif isinstance(data_type, str) and isinstance(value, Model):
+            declared = self.dependencies.get(data_type)
+            if isinstance(declared, type) and issubclass(declared, Model) and isinstance(value, declared):
+                return self._plain_model(value)
+        raise _NotPlain
 
     def serialize_object(self, attr: Any, **kwargs: Any) -> Any:
         """`attr` itself when it is a JSON-native dict or list, else msrest's serialisation."""

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from botbuilder.core import ConversationState, MessageFactory, TurnContext, UserState
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.dialogs import Dialog, DialogSet, DialogTurnStatus
+from botbuilder.dialogs import Dialog, DialogSet, DialogState, DialogTurnStatus
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
@@ -34,7 +34,25 @@ MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 # Messages that read the tenant (an investigation, a user's check of their own account) or notify IT count against
 # the speaker's rate limit (teams/ratelimit.py), as do all card actions.
-RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.REPORT_BOUNCE, Intent.STATUS, Intent.NOTIFY_IT})
+RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.REPORT_BOUNCE, Intent.STATUS, Intent.NOTIFY_IT,
+                                  Intent.TRIAGE})
+
+
+DIALOG_STATE_PROPERTY = "DialogState"
+# Keys `store.storage.SqlStorage` (like botbuilder's storages) puts on an item it read: the state was stored.
+_STORED_MARKERS = ("e_tag", "eTag")
+
+
+def nothing_to_store(state: Mapping[str, Any] | None) -> bool:
+    """True for a conversation state that was never stored and holds only an empty dialog stack.
+
+    Writing it would store what reading a missing item already yields; anything else (a stored item, even one
+    whose dialog just ended, or any other property) is saved as botbuilder decides.
+    """
+    if not state or any(marker in state for marker in _STORED_MARKERS) or set(state) != {DIALOG_STATE_PROPERTY}:
+        return False
+    dialog_state = state[DIALOG_STATE_PROPERTY]
+    return isinstance(dialog_state, DialogState) and not dialog_state.dialog_stack
 
 
 def card_response(card: dict[str, object]) -> AdaptiveCardInvokeResponse:
@@ -101,7 +119,7 @@ class BlockedSenderBot(TeamsActivityHandler):
         self._user_state = user_state
         self._main_dialog = main_dialog
         self._roles = roles
-        self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
+        self._dialogs = DialogSet(conversation_state.create_property(DIALOG_STATE_PROPERTY))
         self._dialogs.add(main_dialog)
         self._card_actions: dict[Verb, CardAction] = dict(card_actions or {})
         self._card_actions.setdefault(Verb.START_INVESTIGATION, self._start_investigation)
@@ -144,7 +162,11 @@ class BlockedSenderBot(TeamsActivityHandler):
         if self._remember is not None:
             await self._remember(turn_context, turn_context.turn_state[SPEAKER_KEY])
         await super().on_turn(turn_context)
-        await self._conversation_state.save_changes(turn_context)
+        # botbuilder writes only what changed (it compares a hash of the state); a conversation that had no
+        # stored state and ends the turn with an empty dialog stack (a `help`, a one-turn answer) has nothing
+        # worth a write: its next turn reads "no state" and starts from the same empty stack.
+        if not nothing_to_store(self._conversation_state.get(turn_context)):
+            await self._conversation_state.save_changes(turn_context)
         await self._user_state.save_changes(turn_context)
 
     def _rate_limited(self, turn_context: TurnContext) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from botbuilder.core import TurnContext
@@ -33,12 +33,19 @@ FAILED_LOOKUP_CACHE_SECONDS = 30.0
 def activity_tenant_id(turn_context: TurnContext) -> str | None:
     """The tenant of the activity from Teams channel data (`conversation.tenant_id` stays None in 4.17.1)."""
     activity = turn_context.activity
-    try:
-        channel_data = teams_get_channel_data(activity)
-    except (AttributeError, TypeError, KeyError):
-        channel_data = None
-    tenant = getattr(channel_data, "tenant", None) if channel_data else None
-    tenant_id = getattr(tenant, "id", None)
+    raw = activity.channel_data
+    if isinstance(raw, Mapping):
+        # Channel data as it arrived (JSON): read the one field instead of deserialising all of it with msrest
+        # on every turn, as `teams_get_channel_data` does.
+        tenant = raw.get("tenant")
+        tenant_id = tenant.get("id") if isinstance(tenant, Mapping) else None
+    else:
+        try:
+            channel_data = teams_get_channel_data(activity)
+        except (AttributeError, TypeError, KeyError):
+            channel_data = None
+        tenant = getattr(channel_data, "tenant", None) if channel_data else None
+        tenant_id = getattr(tenant, "id", None)
     if not tenant_id and activity.conversation is not None:
         tenant_id = getattr(activity.conversation, "tenant_id", None)
     return tenant_id if isinstance(tenant_id, str) and tenant_id else None

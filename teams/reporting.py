@@ -17,6 +17,7 @@ from dialogs.intents import Intent
 from dialogs.main import IntentRoute
 from dialogs.report import ReportDesk
 from investigation.collect import Collector
+from investigation.outbreak import BulkInvestigator
 from m365.protocol import Tenant
 from remediation.views import CaseView
 from store import Store
@@ -40,7 +41,7 @@ class Reporting:
     def create(cls, *, tenant: Tenant, store: Store, notify_affected_user: bool = False) -> Reporting:
         """The parts, not yet connected to an outbox, roles or remediation (`bind` and `bot._build` do that)."""
         notices = Notices(tenant_id=tenant.tenant_id, store=store, collector=Collector(tenant),
-                          notify_affected_user=notify_affected_user)
+                          notify_affected_user=notify_affected_user, bulk=BulkInvestigator(tenant))
         return cls(notices=notices, reports=ReportDesk(tenant=tenant, store=store, it=notices),
                    channels=AlertChannels(store), keeper=ConversationKeeper(store))
 
@@ -66,9 +67,11 @@ class Reporting:
         bot.register(Verb.NOTIFY_IT, start_intent(bot.begin_main, Intent.NOTIFY_IT, "report.button.answered"))
         bot.register(Verb.SEND_NOTE, send_note_action(store, self.notices))
 
-    def watch(self, tenant: Tenant, store: Store, *, interval_minutes: int) -> RestrictionWatch:
-        """The restriction watch over these notices; "alerts here" wakes it for an immediate round."""
+    def watch(self, tenant: Tenant, store: Store, *, interval_minutes: int = 5,
+              interval_seconds: float | None = None) -> RestrictionWatch:
+        """The restriction watch over these notices (every `interval_seconds`, else `interval_minutes`);
+        "alerts here" wakes it for an immediate round."""
         watch = RestrictionWatch(tenant=tenant, store=store, notices=self.notices,
-                                 interval_seconds=interval_minutes * 60.0)
+                                 interval_seconds=interval_seconds or interval_minutes * 60.0)
         self.channels.on_change = watch.wake
         return watch

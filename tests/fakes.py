@@ -187,6 +187,57 @@ class FakeTenant:
     async def force_password_change(self, user_id: str) -> None:
         self._call("force_password_change", user_id)
 
+    # Bulk reads (`m365.protocol.BulkTenant`): one recorded call for many users; a failure set for the bulk
+    # method or for its single-user counterpart is answered for every user (never raised), as the real tenant does.
+    async def _each(self, name: str, single: str, user_ids: Sequence[str], read: Any) -> dict[str, Any]:
+        self.calls.append((name, (tuple(user_ids),)))
+        failure = self.failures.get(name) or self.failures.get(single)
+        return {i: failure if failure is not None else read(i) for i in dict.fromkeys(user_ids)}
+
+    async def users_by_id(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        by_id = {u.id: u for u in self.users}
+        return await self._each("users_by_id", "get_user", user_ids, by_id.get)
+
+    async def sign_ins_by_user(self, user_ids: Sequence[str], since: datetime, *,
+                               limit_per_user: int = 500) -> dict[str, Any]:
+        return await self._each("sign_ins_by_user", "list_sign_ins", user_ids,
+                                lambda i: tuple(self.sign_ins.get(i, ()))[:limit_per_user])
+
+    async def directory_audits_by_user(self, user_ids: Sequence[str], since: datetime, *,
+                                       limit_per_user: int = 200) -> dict[str, Any]:
+        return await self._each("directory_audits_by_user", "list_directory_audits", user_ids,
+                                lambda i: tuple(self.audits.get(i, ()))[:limit_per_user])
+
+    async def risky_users_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("risky_users_by_user", "get_risky_user", user_ids, self.risky.get)
+
+    async def risk_detections_by_user(self, user_ids: Sequence[str], since: datetime) -> dict[str, Any]:
+        return await self._each("risk_detections_by_user", "list_risk_detections", user_ids,
+                                lambda i: tuple(self.detections.get(i, ())))
+
+    async def registration_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("registration_by_user", "get_registration_details", user_ids, self.registration.get)
+
+    async def inbox_rules_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("inbox_rules_by_user", "list_inbox_rules", user_ids,
+                                lambda i: tuple(self.rules.get(i, ())))
+
+    async def mail_folders_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("mail_folders_by_user", "list_mail_folders", user_ids,
+                                lambda i: tuple(self.folders.get(i, ())))
+
+    async def auth_methods_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("auth_methods_by_user", "list_auth_methods", user_ids,
+                                lambda i: tuple(self.methods.get(i, ())))
+
+    async def oauth_grants_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("oauth_grants_by_user", "list_oauth_grants", user_ids,
+                                lambda i: tuple(self.grants.get(i, ())))
+
+    async def memberships_by_user(self, user_ids: Sequence[str]) -> dict[str, Any]:
+        return await self._each("memberships_by_user", "list_memberships", user_ids,
+                                lambda i: tuple(self.memberships.get(i, ())))
+
 
 def group(group_id: str, name: str) -> DirectoryObject:
     """A security group membership record."""

@@ -85,8 +85,8 @@ def test_bot_scopes_and_command_lists(package: package_app.AppPackage) -> None:
     assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
     assert bot["supportsFiles"] is False and bot["isNotificationOnly"] is False
     commands = {tuple(cl["scopes"]): [c["title"] for c in cl["commands"]] for cl in bot["commandLists"]}
-    assert commands[("personal",)] == ["investigate", "status", "help"]
-    assert commands[("team",)] == ["investigate", "alerts here", "help"]
+    assert commands[("personal",)] == ["investigate", "status", "triage", "help"]
+    assert commands[("team",)] == ["investigate", "alerts here", "triage", "help"]
     assert commands[("groupChat",)] == ["investigate", "help"]
 
 
@@ -221,7 +221,7 @@ def test_command_titles_are_understood_by_the_bot(language: str) -> None:
     manifest = json.loads((MANIFEST_DIR / "manifest.json").read_text(encoding="utf-8"))
     strings = json.loads((MANIFEST_DIR / "nl.json").read_text(encoding="utf-8")) if language == "nl" else {}
     expected = {"investigate": Intent.INVESTIGATE, "help": Intent.HELP, "status": Intent.STATUS,
-                "alerts here": Intent.ALERTS_HERE}
+                "alerts here": Intent.ALERTS_HERE, "triage": Intent.TRIAGE}
     for i, command_list in enumerate(manifest["bots"][0]["commandLists"]):
         for j, command in enumerate(command_list["commands"]):
             title = strings.get(f"bots[0].commandLists[{i}].commands[{j}].title", command["title"])

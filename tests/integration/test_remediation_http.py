@@ -254,3 +254,27 @@ async def test_a_slow_refresh_answers_at_once_and_redraws_the_card_later(app: Ap
         s.body["attachments"][0]["content"]) for s in app.puts("personal-alex")[before:]), within=15.0)
     fresh = await app.store.cases.get_case(case.id)
     assert fresh is not None and fresh.version > case.version  # the new findings were stored on the case
+
+
+async def test_a_press_outlived_by_the_reconciler_still_answers(app: App) -> None:
+    """A reconciler with too short a grace period wrote the outcome while the unblock was still running: the
+    press keeps the reconciler's outcome (the log is append-only) and still answers with the card."""
+    case = await investigate_adele_twice(app)
+    app.server.state.latency.replace([LatencyRule(match="Remove-BlockedSenderAddress", latency_ms=1500)])
+    press = asyncio.create_task(app.press("unblock", {"caseId": case.id, "confirm": "1"}))
+    started: list[Any] = []
+
+    async def audit_started() -> bool:
+        started[:] = [e for e in await app.store.audit.list(case_id=case.id) if e.outcome == "started"]
+        return bool(started)
+
+    for _ in range(200):
+        if await audit_started():
+            break
+        await asyncio.sleep(0.02)
+    assert started, "the press never wrote its started row"
+    await app.store.audit.finish(started[0].correlation_id, "succeeded", None)
+    status, body = await press
+    assert status == 200 and "Unblocked by Alex Wilber" in shown(body["value"])
+    outcomes = [e.outcome for e in await app.store.audit.list(case_id=case.id)]
+    assert outcomes == ["started", "succeeded"]

@@ -22,6 +22,7 @@ from bot import create_app
 from config import Settings
 from demo_tenant.faults import FaultRule
 from investigation.collect import Collector
+from investigation.outbreak import BulkInvestigator
 from m365.errors import PermissionDenied
 from m365.records import BlockedSender, SecurityAlert
 from m365.tenant import M365Tenant
@@ -65,14 +66,40 @@ class Watching:
 
 
 async def watching(store: Store, tenant: Any, demo: DemoStack | None = None, *, holder: str = "instance-a",
-                   interval: float = 60.0, notify_affected_user: bool = False) -> Watching:
+                   interval: float = 60.0, notify_affected_user: bool = False, bulk: bool = False) -> Watching:
     outbox = RecordingOutbox()
     collector = demo.collector() if demo is not None else Collector(tenant)
     notices = Notices(tenant_id=tenant.tenant_id, store=store, collector=collector,
-                      outbox=outbox, notify_affected_user=notify_affected_user)
+                      outbox=outbox, notify_affected_user=notify_affected_user,
+                      bulk=BulkInvestigator(tenant) if bulk else None)
     watch = RestrictionWatch(tenant=tenant, store=store, notices=notices, interval_seconds=interval, holder=holder,
                              initial_delay_seconds=0)
     return Watching(store, outbox, notices, watch)
+
+
+async def test_a_round_with_many_new_alerts_investigates_them_in_bulk(demo: DemoStack, tmp_path: Path) -> None:
+    """Four new restrictions in one round: one sign-in log request for all of them (not one per account), and
+    every alert replaced by its findings with the verdict a single investigation gives."""
+    store = await Store.open(url(tmp_path))
+    try:
+        await set_channel(store)
+        w = await watching(store, demo.tenant, demo, bulk=True)
+        before = len(demo.server.state.requests.matching(path_contains="auditLogs/signIns"))
+        result = await w.watch.run_once()
+        assert (result.restricted, result.alerted) == (4, 4)
+        sign_in_requests = len(demo.server.state.requests.matching(path_contains="auditLogs/signIns")) - before
+        assert sign_in_requests == 1
+        posted = sorted(s.activity_id for s in w.outbox.of("card", CHANNEL_ID))
+        updates = w.outbox.of("update", CHANNEL_ID)
+        assert sorted(u.activity_id for u in updates) == posted
+        for update in updates:
+            assert_valid_card(update.card or {})
+        verdicts = {c.account_upn.lower(): c.verdict for c in await store.cases.list_cases("open")}
+        assert verdicts["meganb@example.com"] == "compromised"
+        assert verdicts["adelev@example.com"] == "no_signs"
+        assert set(verdicts) == SEEDED
+    finally:
+        await store.close()
 
 
 async def test_one_alert_per_restriction_also_after_a_restart(demo: DemoStack, tmp_path: Path) -> None:
@@ -149,6 +176,32 @@ async def test_an_unreachable_tenant_is_logged_and_the_next_round_works(demo: De
         demo.server.state.faults.clear()
         recovered = await w.watch.run_once()
         assert (recovered.skipped, recovered.alerted) == (None, 4)
+    finally:
+        await store.close()
+
+
+async def test_an_upstream_failure_on_one_account_is_a_warning_and_the_next_round_alerts_it(
+        demo: DemoStack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Found by the chaos soak (bench/soak.py): a throttled or failing account lookup was logged at ERROR with a
+    # traceback, like a bug, and named the address.
+    store = await Store.open(url(tmp_path))
+    try:
+        await set_channel(store)
+        w = await watching(store, demo.tenant, demo)
+        demo.server.state.faults.add(FaultRule(match=r"^GET /v1\.0/users$", status=503))
+        with caplog.at_level(logging.INFO, logger="teams.watch"):
+            result = await w.watch.run_once()
+        assert (result.skipped, result.restricted, result.alerted, result.failed) == (None, 4, 0, 4)
+        failures = [r for r in caplog.records if "alerting one restriction failed" in r.getMessage()]
+        assert len(failures) == 4
+        assert all(r.levelno == logging.WARNING and not r.exc_info for r in failures)
+        assert "UpstreamUnavailable" in failures[0].getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not [r for r in caplog.records if any(a in r.getMessage().lower() for a in SEEDED)]
+        assert w.outbox.sent == []
+        demo.server.state.faults.clear()
+        recovered = await w.watch.run_once()
+        assert (recovered.alerted, recovered.failed) == (4, 0)
     finally:
         await store.close()
 

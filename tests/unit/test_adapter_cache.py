@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -400,6 +401,53 @@ async def test_the_fast_serializer_writes_what_msrest_writes() -> None:
             ours = client.conversations._serialize.body(card_reply(content), "Activity")
             theirs = stock.conversations._serialize.body(card_reply(content), "Activity")
             assert json.dumps(ours, sort_keys=True, default=str) == json.dumps(theirs, sort_keys=True, default=str)
+    finally:
+        await transport.close()
+
+
+def assorted_activities() -> list[Any]:
+    """Activities as the bot sends them, and some it never does, to hold the fast walk to msrest's output."""
+    import datetime
+
+    from botbuilder.core import CardFactory, MessageFactory
+    from botbuilder.schema import (
+        ActivityTypes,
+        CardAction,
+        ConversationReference,
+        Entity,
+        Mention,
+        TextFormatTypes,
+    )
+
+    mention = Mention(mentioned=ChannelAccount(id="29:u", name="Megan"), text="<at>Megan</at>", type="mention")
+    with_entities = MessageFactory.text("hi <at>Megan</at>")
+    with_entities.entities = [mention, Entity(type="clientInfo"), None]
+    with_entities.text_format = TextFormatTypes.markdown
+    suggested = MessageFactory.suggested_actions([CardAction(type="imBack", title="Yes", value="yes")], "Sure?")
+    dated = MessageFactory.text("when")
+    dated.timestamp = datetime.datetime(2026, 11, 28, 10, 0, tzinfo=datetime.UTC)  # not plain: msrest's path
+    dict_in_model_slot = MessageFactory.text("x")
+    dict_in_model_slot.from_property = {"id": "28:bot", "name": "Bot"}  # msrest turns it into a model first
+    enum_type = Activity(type=ActivityTypes.typing, relates_to=ConversationReference(activity_id="1"))
+    carded = MessageFactory.attachment(CardFactory.adaptive_card({"type": "AdaptiveCard", "body": []}))
+    carded.attachments.append(None)
+    carded.history_disclosed = False
+    carded.listen_for = ["a", "b"]
+    return [with_entities, suggested, dated, dict_in_model_slot, enum_type, carded, Activity()]
+
+
+async def test_the_one_walk_body_writes_what_msrest_writes_for_any_activity() -> None:
+    transport = AiohttpConnectorTransport()
+    client = await rebuilt_client(MicrosoftAppCredentials.empty(), URL_A, transport)
+    stock = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=URL_A)
+    try:
+        for index, activity in enumerate(assorted_activities()):
+            ours = client.conversations._serialize.body(copy.deepcopy(activity), "Activity")
+            theirs = stock.conversations._serialize.body(copy.deepcopy(activity), "Activity")
+            assert json.dumps(ours) == json.dumps(theirs), index  # same keys, same order, same values
+        reply = card_reply({"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "x"}]})
+        fast = client.conversations._serialize._plain_model(reply)  # the card reply takes the one walk
+        assert fast == stock.conversations._serialize.body(card_reply(reply.attachments[0].content), "Activity")
     finally:
         await transport.close()
 

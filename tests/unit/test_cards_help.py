@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cards.help import help_card, welcome_card
+from cards.help import help_card, help_card_from_models, welcome_card
 from cards.text import clean, md_escape
 from domain.people import Role
 from tests.cardschema import assert_valid_card, texts
@@ -45,3 +45,19 @@ def test_clean_and_escape() -> None:
     assert clean("x" * 100_000, limit=10) == "x" * 9 + "…"
     assert md_escape("[a](http://b)") == r"\[a\]\(http\:\/\/b\)".replace(r"\/", "/")
     assert md_escape("**x**") == r"\*\*x\*\*"
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("locale", ["en-US", "nl-NL", None, "xx"])
+@pytest.mark.parametrize(
+    "name", ["Alex Wilber", "", "\u200b", 'Quote " and \\ back\nslash', "Zoë 🙂 \u202e", "x" * 500])
+def test_help_card_served_per_role_and_locale_equals_the_built_card(name: str, role: Role, locale: str) -> None:
+    assert help_card(name, role, locale) == help_card_from_models(name, role, locale)
+
+
+def test_served_help_cards_are_independent_copies() -> None:
+    first = help_card("Megan", Role.USER, "en")
+    first["body"].clear()
+    first["actions"][0]["title"] = "changed"
+    second = help_card("Megan", Role.USER, "en")
+    assert second == help_card_from_models("Megan", Role.USER, "en") and second["body"]

@@ -1,0 +1,523 @@
+"""Triage: every restricted account with its verdict, and the bulk unblock of the ones with no signs.
+
+Who may do what follows `remediation.policy`: seeing the list reads only (like `policy.STAFF_VERBS`: IT staff
+and security admins), the bulk unblock changes Microsoft 365 (like `policy.ACTION_VERBS`: security admins
+only), and each account is then unblocked through `Remediation.press(Verb.UNBLOCK, …)`, the single-unblock
+path itself, so `policy.decide` (tenant, role, never one's own account), the stale-card check, the claim
+(`store.claims`), the audit rows (`store.audit`), the case step and the unblock checker are exactly those of a
+press on the account's findings card.
+
+Where a verdict comes from (`TriageBoard.listing`):
+
+* the account's active case, when its stored investigation saw this restriction (same "restricted since") and,
+  for "triage" typed in the chat, is younger than `TriageConfig.fresh_seconds`;
+* otherwise "triage" investigates the account again with the bulk investigator
+  (`investigation.outbreak.BulkInvestigator`) and records the result on the case like a single investigation
+  (`CaseDesk.record`), so the list and the account's card agree. Paging and the bulk unblock only read the
+  store: an account without a usable stored verdict shows as "not checked" and is never unblocked in bulk.
+
+The bulk unblock's Confirm carries a fingerprint of the confirmed account ids and when the list was shown. On
+Confirm the list is recomputed; accounts unblocked by someone since it was shown still count as confirmed (the
+press says "already unblocked" and they are skipped). Any other difference — an account added, judged anew, or
+gone — shows the new list to confirm instead of acting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import AdaptiveCardInvokeResponse
+
+from cards.base import JsonDict
+from cards.findings import step_key
+from cards.triage import (
+    BulkOutcome,
+    TriageRow,
+    TriageVerdict,
+    bulk_confirmation_card,
+    bulk_result_card,
+    triage_card,
+    triage_verdict,
+)
+from cards.verbs import Verb
+from domain.people import Role, Speaker
+from investigation.collect import Investigation
+from investigation.reason import parse_reason
+from investigation.resolve import account_sending_as
+from locales import has, t
+from m365.errors import M365Error
+from m365.protocol import Tenant
+from m365.records import BlockedSender, User
+from remediation import policy
+from remediation.service import CaseRecorder, Remediation, card_response, message_response
+from remediation.views import current_steps, investigation_of
+from store import CaseRecord, Store
+
+log = logging.getLogger(__name__)
+
+UNBLOCK_STEP = step_key("unblock", None)
+_MAX_PAGE_DIGITS = 4
+_MAX_AT_DIGITS = 15
+_FINGERPRINT_LENGTH = 20
+
+Progress = Callable[[int, int], Awaitable[None]]
+StartCallback = Callable[[int], Awaitable[None]]
+
+
+class BulkInvestigate(Protocol):
+    """Investigates many accounts at once (`investigation.outbreak.BulkInvestigator`)."""
+
+    async def investigate_many(self, users: Sequence[User], *,
+                               on_progress: Progress | None = None) -> dict[str, Investigation]:
+        """Every user's investigation, keyed by user id."""
+        ...
+
+
+class TriageRegistry(Protocol):
+    """Where the triage buttons go (`teams.handler.BlockedSenderBot`)."""
+
+    def register(self, verb: Verb, action: Any) -> None:
+        """Route presses of `verb` to `action`."""
+        ...
+
+    async def begin_main(self, turn_context: TurnContext, options: Mapping[str, Any]) -> None:
+        """Start the main dialog with `options` (an intent and its argument)."""
+        ...
+
+
+@dataclass(frozen=True)
+class TriageConfig:
+    """How fresh a stored verdict must be for "triage" to reuse it, and how much runs at once."""
+
+    fresh_seconds: float = 900.0
+    lookup_concurrency: int = 8
+    unblock_concurrency: int = 4
+    # A confirmation older than this is shown again rather than acted on.
+    confirm_valid_seconds: float = 86_400.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One restricted account: the row the card shows and the active case behind it (if any)."""
+
+    row: TriageRow
+    case: CaseRecord | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The restricted accounts as they are now."""
+
+    entries: tuple[Entry, ...]
+
+    @property
+    def rows(self) -> list[TriageRow]:
+        """The rows, for the card."""
+        return [e.row for e in self.entries]
+
+
+def may_view(speaker: Speaker) -> bool:
+    """The list reads only: IT staff and security admins (as `policy.STAFF_VERBS`)."""
+    return speaker.role >= Role.IT_STAFF
+
+
+def may_bulk_unblock(speaker: Speaker) -> bool:
+    """The bulk unblock changes Microsoft 365: security admins (as `policy.ACTION_VERBS`); each account is
+    then checked by `policy.decide` in `Remediation.press`, which refuses the admin's own account."""
+    return speaker.role >= Role.SECURITY_ADMIN
+
+
+def fingerprint(account_ids: Sequence[str]) -> str:
+    """A short, order-independent digest of a set of account ids (what a confirmation confirmed)."""
+    joined = "\n".join(sorted({a.lower() for a in account_ids}))
+    return hashlib.sha256(joined.encode()).hexdigest()[:_FINGERPRINT_LENGTH]
+
+
+def candidates(listing: Listing, speaker: Speaker, *, unblocked_since: datetime | None = None) -> list[Entry]:
+    """The accounts "Unblock all with no signs of compromise" unblocks for `speaker`: no signs, an active case
+    not yet unblocked, and one the speaker may act on (never their own). With `unblocked_since`, accounts
+    unblocked (by anyone) at or after that moment count too: they were candidates when the list was shown."""
+    out: list[Entry] = []
+    seen: set[str] = set()  # an account restricted under two addresses is unblocked once
+    for entry in listing.entries:
+        row, case = entry.row, entry.case
+        if row.verdict != TriageVerdict.no_signs or case is None or case.id in seen or not policy.speaker_can_act(
+                speaker, row.account_id):
+            continue
+        seen.add(case.id)
+        if case.status == "open" and not row.pending:
+            out.append(entry)
+        elif unblocked_since is not None:
+            step = current_steps(case).get(UNBLOCK_STEP)
+            if step is not None and step.at >= unblocked_since:
+                out.append(entry)
+    return out
+
+
+def own_left_out(listing: Listing, speaker: Speaker) -> bool:
+    """True when the speaker's own account would be a candidate if it were someone else's."""
+    return any(e.row.verdict == TriageVerdict.no_signs and not e.row.pending and e.case is not None
+               and policy.is_own_account(speaker, e.row.account_id) for e in listing.entries)
+
+
+def parse_page(value: object) -> int | None:
+    """A page number from button data (a short string of digits), or None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > _MAX_PAGE_DIGITS:
+        return None
+    return int(value)
+
+
+def _same_episode(investigation: Investigation, restriction: BlockedSender) -> bool:
+    """The stored investigation judged this restriction (not an earlier one, and the account was restricted)."""
+    seen = investigation.evidence.restriction
+    if not investigation.evidence.restricted or seen is None:
+        return False
+    if restriction.created is None or seen.created is None:
+        return True
+    return seen.created == restriction.created
+
+
+def _addresses(case: CaseRecord, investigation: Investigation | None) -> set[str]:
+    keys = {case.account_upn.lower()} if case.account_upn else set()
+    if investigation is not None:
+        user = investigation.evidence.user
+        keys |= {user.user_principal_name.lower(), (user.mail or "").lower()}
+        keys |= {p.split(":", 1)[1].lower() for p in user.proxy_addresses if ":" in p}
+        if investigation.evidence.restriction is not None:
+            keys.add(investigation.evidence.restriction.sender_address.lower())
+    keys.discard("")
+    return keys
+
+
+def _row(case: CaseRecord, investigation: Investigation, restriction: BlockedSender) -> TriageRow:
+    user = investigation.evidence.user
+    assessment = investigation.assessment
+    return TriageRow(
+        account_id=case.account_id,
+        name=user.display_name or case.display_name,
+        upn=case.account_upn or user.user_principal_name,
+        verdict=triage_verdict(assessment.verdict.value),
+        since=restriction.created,
+        reason_code=assessment.reason_code,
+        reason_params=dict(assessment.reason_params),
+        restriction=parse_reason(restriction.reason),
+        pending=case.status == "unblock_pending",
+        case_id=case.id,
+    )
+
+
+def _unchecked(restriction: BlockedSender, note_key: str, *, user: User | None = None,
+               case: CaseRecord | None = None) -> TriageRow:
+    name = user.display_name if user is not None else case.display_name if case is not None else ""
+    upn = user.user_principal_name if user is not None else case.account_upn if case is not None else ""
+    account_id = user.id if user is not None else case.account_id if case is not None else ""
+    return TriageRow(account_id=account_id, name=name or restriction.sender_address,
+                     upn=upn or restriction.sender_address, verdict=TriageVerdict.not_checked,
+                     since=restriction.created, restriction=parse_reason(restriction.reason), note_key=note_key,
+                     pending=case is not None and case.status == "unblock_pending",
+                     case_id=case.id if case is not None else None)
+
+
+class TriageBoard:
+    """Builds the list of restricted accounts and performs the bulk unblock (see the module docstring)."""
+
+    def __init__(self, *, tenant: Tenant, store: Store, remediation: Remediation,
+                 investigator: BulkInvestigate | None = None, recorder: CaseRecorder | None = None,
+                 config: TriageConfig | None = None) -> None:
+        self._tenant = tenant
+        self._store = store
+        self._remediation = remediation
+        self._investigator = investigator
+        self._recorder = recorder
+        self._config = config or TriageConfig()
+        # One bulk investigation at a time: a second "triage" waits and then finds the verdicts fresh.
+        self._investigating = asyncio.Lock()
+
+    @property
+    def config(self) -> TriageConfig:
+        """The timing and concurrency in use."""
+        return self._config
+
+    @property
+    def remediation(self) -> Remediation:
+        """The single-account remediation (its unblock path, its messenger and its background work)."""
+        return self._remediation
+
+    def now(self) -> datetime:
+        """The store's clock (case steps are stamped with it, so confirmations compare against it)."""
+        return self._store.db.clock()
+
+    async def listing(self, speaker: Speaker, *, investigate: bool = False,
+                      on_start: StartCallback | None = None) -> Listing:
+        """Every restricted account with its verdict. With `investigate`, accounts without a fresh stored verdict
+        are investigated (after `on_start(count)`) and recorded on their cases. Raises `M365Error` when the
+        restriction list cannot be read."""
+        if not investigate:
+            return await self._listing(speaker, investigate=False, on_start=None)
+        async with self._investigating:
+            return await self._listing(speaker, investigate=True, on_start=on_start)
+
+    async def _listing(self, speaker: Speaker, *, investigate: bool, on_start: StartCallback | None) -> Listing:
+        restrictions: dict[str, BlockedSender] = {}
+        for record in await self._tenant.list_blocked_senders():
+            if record.sender_address:
+                restrictions.setdefault(record.sender_address.lower(), record)
+        index = await self._case_index()
+        now = self.now()
+        fresh_for = timedelta(seconds=self._config.fresh_seconds)
+        entries: dict[str, Entry] = {}
+        to_check: list[tuple[BlockedSender, CaseRecord | None, Investigation | None]] = []
+        for address, restriction in restrictions.items():
+            case, stored = index.get(address, (None, None))
+            usable = case is not None and stored is not None and _same_episode(stored, restriction)
+            if usable and case is not None and stored is not None and (
+                    not investigate or now - stored.evidence.now <= fresh_for):
+                entries[address] = Entry(_row(case, stored, restriction), case)
+            elif not investigate or self._investigator is None or self._recorder is None:
+                user = stored.evidence.user if stored is not None else None
+                entries[address] = Entry(_unchecked(restriction, "triage.reason.not_investigated", user=user,
+                                                    case=case), case)
+            else:
+                to_check.append((restriction, case, stored))
+        if to_check:
+            if on_start is not None:
+                await on_start(len(to_check))
+            entries.update(await self._investigate(speaker, to_check))
+        return Listing(tuple(entries[a] for a in restrictions if a in entries))
+
+    async def _case_index(self) -> dict[str, tuple[CaseRecord, Investigation | None]]:
+        """The tenant's active cases by every address their account sends as."""
+        tenant_id = self._tenant.tenant_id.lower()
+        index: dict[str, tuple[CaseRecord, Investigation | None]] = {}
+        for case in await self._store.cases.list_cases(("open", "unblock_pending"), limit=None):
+            if case.tenant_id.lower() != tenant_id:
+                continue
+            stored = investigation_of(case)
+            for key in _addresses(case, stored):
+                index.setdefault(key, (case, stored))
+        return index
+
+    async def _investigate(self, speaker: Speaker,
+                           to_check: Sequence[tuple[BlockedSender, CaseRecord | None, Investigation | None]],
+                           ) -> dict[str, Entry]:
+        assert self._investigator is not None and self._recorder is not None
+        gate = asyncio.Semaphore(self._config.lookup_concurrency)
+
+        async def account(restriction: BlockedSender, stored: Investigation | None) -> User | str:
+            """The account, or the note that says why there is none."""
+            if stored is not None:
+                return stored.evidence.user
+            async with gate:
+                try:
+                    user = await self._account(restriction.sender_address)
+                except M365Error as exc:
+                    # One failed lookup leaves one row unchecked, not the whole list unanswered.
+                    log.warning("triage: looking up a restricted sender failed (%s)", type(exc).__name__)
+                    return "triage.reason.failed"
+            return user if user is not None else "triage.reason.no_account"
+
+        users = await asyncio.gather(*(account(r, s) for r, _c, s in to_check))
+        out: dict[str, Entry] = {}
+        found: list[tuple[BlockedSender, User]] = []
+        for (restriction, case, _stored), user in zip(to_check, users, strict=True):
+            if isinstance(user, str):
+                out[restriction.sender_address.lower()] = Entry(_unchecked(restriction, user, case=case), case)
+            else:
+                found.append((restriction, user))
+        results = await self._investigator.investigate_many([u for _r, u in found]) if found else {}
+        for restriction, user in found:
+            address = restriction.sender_address.lower()
+            investigation = results.get(user.id)
+            if investigation is None:
+                log.warning("triage: no investigation came back for account %s", user.id)
+                out[address] = Entry(_unchecked(restriction, "triage.reason.failed", user=user))
+                continue
+            case = await self._recorder.record(investigation, speaker)
+            # The account's findings cards elsewhere show the same verdict as the list.
+            await self._remediation.view.update_copies(case)
+            out[address] = Entry(_row(case, investigation, restriction), case)
+        return out
+
+    async def _account(self, address: str) -> User | None:
+        """The directory account that sends as `address` (exact UPN, mail or proxy address)."""
+        return await account_sending_as(self._tenant, address)
+
+    # -- the bulk unblock ---------------------------------------------------------------------------------
+
+    async def unblock_all(self, turn_context: TurnContext, speaker: Speaker,
+                          entries: Sequence[Entry]) -> list[BulkOutcome]:
+        """Unblock each account through the single-unblock path; one account's failure never stops the rest."""
+        # The result card replaces the triage card, not a findings card: every copy of each case's card is
+        # updated, also one in this conversation, so the press must not skip this conversation.
+        activity = copy.copy(turn_context.activity)
+        activity.conversation = None
+        detached = TurnContext(turn_context.adapter, activity)
+        detached.turn_state.update(turn_context.turn_state)
+        gate = asyncio.Semaphore(self._config.unblock_concurrency)
+
+        async def one(entry: Entry) -> BulkOutcome:
+            async with gate:
+                return await self._unblock_one(detached, speaker, entry)
+
+        return list(await asyncio.gather(*(one(e) for e in entries)))
+
+    async def _unblock_one(self, context: TurnContext, speaker: Speaker, entry: Entry) -> BulkOutcome:
+        row, locale = entry.row, speaker.locale
+        case_id = row.case_id or ""
+        before = await self._store.cases.get_case(case_id)
+        before_step = current_steps(before).get(UNBLOCK_STEP) if before is not None else None
+        started = self.now()
+        try:
+            response = await self._remediation.press(Verb.UNBLOCK, context, speaker,
+                                                     {"caseId": case_id, "confirm": "1"})
+        except Exception:  # noqa: BLE001 - one account's failure must not stop the others; the log has it
+            log.exception("bulk unblock of case %s failed unexpectedly", case_id)
+            return BulkOutcome(row.name, row.upn, "failed", t(locale, "triage.failed.error"))
+        after = await self._store.cases.get_case(case_id)
+        step = current_steps(after).get(UNBLOCK_STEP) if after is not None else None
+        if step is not None:
+            new = before_step is None or step.details.get("correlation_id") != before_step.details.get(
+                "correlation_id")
+            if new and step.by_id == speaker.aad_object_id:
+                return BulkOutcome(row.name, row.upn, "unblocked")
+            return BulkOutcome(row.name, row.upn, "skipped", actor=step.by, at=step.at)
+        if isinstance(response.value, str):
+            # A refusal of the single-unblock path (policy, state): its own words.
+            return BulkOutcome(row.name, row.upn, "failed", response.value)
+        return BulkOutcome(row.name, row.upn, "failed", t(locale, await self._failure_key(case_id, started)))
+
+    async def _failure_key(self, case_id: str, since: datetime) -> str:
+        """The message key of the unblock failure the audit log recorded for this press."""
+        for entry in reversed(await self._store.audit.list(case_id=case_id, since=since)):
+            if entry.action == Verb.UNBLOCK.value and entry.outcome == "failed":
+                result = entry.parameters.get("result")
+                code = result.get("error") if isinstance(result, Mapping) else None
+                key = f"triage.failed.{code}"
+                return key if isinstance(code, str) and has(key) else "triage.failed.error"
+        return "triage.failed.unknown"
+
+
+class TriageActions:
+    """The triage card's buttons (and the help card's "Show restricted accounts"), for the verb registry."""
+
+    def __init__(self, board: TriageBoard) -> None:
+        self._board = board
+
+    @property
+    def board(self) -> TriageBoard:
+        """The list and the bulk unblock behind the buttons (the chat's "triage" uses it too)."""
+        return self._board
+
+    def register(self, bot: TriageRegistry, *, intent: str) -> None:
+        """`triage` (starts the `intent` flow in the chat), `triage_page` and `triage_unblock`."""
+
+        async def start(turn_context: TurnContext, speaker: Speaker,
+                        data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+            if not may_view(speaker):
+                return message_response(t(speaker.locale, "triage.refused.user"))
+            await bot.begin_main(turn_context, {"intent": intent, "argument": ""})
+            return message_response(t(speaker.locale, "triage.started"))
+
+        bot.register(Verb.TRIAGE, start)
+        bot.register(Verb.TRIAGE_PAGE, self.page)
+        bot.register(Verb.TRIAGE_UNBLOCK, self.unblock)
+
+    async def page(self, turn_context: TurnContext, speaker: Speaker,
+                   data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+        """Another page of the list, recomputed from Microsoft 365's list and the stored verdicts."""
+        locale = speaker.locale
+        if not may_view(speaker):
+            return message_response(t(locale, "triage.refused.user"))
+        page = parse_page(data.get("page"))
+        if page is None:
+            log.info("triage page refused for %s: bad page in the button data", speaker.aad_object_id)
+            return message_response(t(locale, "triage.refused.bad_data"))
+        listing = await self._board.listing(speaker)
+        return card_response(self.card(listing, speaker, page=page))
+
+    def card(self, listing: Listing, speaker: Speaker, *, page: int = 0,
+             notice_key: str | None = None) -> JsonDict:
+        """The triage card of `listing` for `speaker` (with the bulk button for security admins)."""
+        bulk = len(candidates(listing, speaker)) if may_bulk_unblock(speaker) else None
+        return triage_card(listing.rows, page=page, locale=speaker.locale, time_zone=speaker.time_zone,
+                           bulk_count=bulk, own_left_out=bulk is not None and own_left_out(listing, speaker),
+                           notice_key=notice_key)
+
+    async def unblock(self, turn_context: TurnContext, speaker: Speaker,
+                      data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+        """First press: the confirmation listing the accounts. Confirm: re-check the list, then unblock each."""
+        locale = speaker.locale
+        if not may_view(speaker):
+            return message_response(t(locale, "triage.refused.user"))
+        if not may_bulk_unblock(speaker):
+            log.info("bulk unblock refused for %s (role %s)", speaker.aad_object_id, speaker.role.key)
+            return message_response(t(locale, "triage.refused.admin_only"))
+        if not policy.is_confirmed(data):
+            return card_response(await self._confirmation(speaker))
+        list_id, shown_at = data.get("list"), parse_shown_at(data.get("at"))
+        if not isinstance(list_id, str) or len(list_id) != _FINGERPRINT_LENGTH or shown_at is None:
+            log.info("bulk unblock refused for %s: malformed confirmation data", speaker.aad_object_id)
+            return message_response(t(locale, "triage.refused.bad_data"))
+        now = self._board.now()
+        if not now - timedelta(seconds=self._board.config.confirm_valid_seconds) <= shown_at <= now + timedelta(
+                minutes=1):
+            return card_response(await self._confirmation(speaker, notice_key="triage.confirm.changed"))
+        listing = await self._board.listing(speaker)
+        confirmed = candidates(listing, speaker, unblocked_since=shown_at)
+        if fingerprint([e.row.account_id for e in confirmed]) != list_id:
+            log.info("bulk unblock by %s: the list changed since the confirmation; showing it again",
+                     speaker.aad_object_id)
+            return card_response(await self._confirmation(speaker, listing, notice_key="triage.confirm.changed"))
+        if not confirmed:
+            return card_response(await self._confirmation(speaker, listing))
+        log.info("bulk unblock of %d account(s) by %s", len(confirmed), speaker.aad_object_id)
+        remediation = self._board.remediation
+        reference = turn_context.activity.get_conversation_reference().serialize()
+        pressed = turn_context.activity.reply_to_id
+
+        async def late(outcomes: list[BulkOutcome]) -> None:
+            # The press was answered with "unblocking…": the result replaces the pressed card proactively.
+            messenger = remediation.messenger
+            if messenger is None or not pressed:
+                log.warning("bulk unblock by %s finished in the background; its card cannot be updated",
+                            speaker.aad_object_id)
+                return
+            await messenger.update_card(reference, pressed,
+                                        bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
+
+        outcomes = await remediation.in_time(self._board.unblock_all(turn_context, speaker, confirmed), late=late)
+        if outcomes is None:
+            return message_response(t(locale, "triage.unblock.running", count=len(confirmed)))
+        return card_response(bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
+
+    async def _confirmation(self, speaker: Speaker, listing: Listing | None = None, *,
+                            notice_key: str | None = None) -> JsonDict:
+        listing = listing or await self._board.listing(speaker)
+        entries = candidates(listing, speaker)
+        shown_at = shown_at_value(self._board.now())
+        return bulk_confirmation_card([e.row for e in entries],
+                                      list_id=fingerprint([e.row.account_id for e in entries]),
+                                      shown_at=shown_at, locale=speaker.locale,
+                                      own_left_out=own_left_out(listing, speaker), notice_key=notice_key)
+
+
+def parse_shown_at(value: object) -> datetime | None:
+    """When a confirmation was shown, from its button data (milliseconds since the epoch), or None."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > _MAX_AT_DIGITS:
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def shown_at_value(when: datetime) -> str:
+    """`when` as a confirmation's button data carries it (milliseconds since the epoch, rounded down)."""
+    return str(int(when.timestamp() * 1000))
