@@ -69,6 +69,7 @@ from bench.common import (
     median,
     message_activity,
     percentile,
+    read_results,
     write_result,
 )
 from bench.turns import clean_env
@@ -1151,9 +1152,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write:
             path = write_result("soak", figures, notes)
             result = json.loads(path.read_text(encoding="utf-8"))
-            doc = PERFORMANCE_DOC.read_text(encoding="utf-8")
-            PERFORMANCE_DOC.write_text(splice_section(doc, render_section(result, checks)), encoding="utf-8")
-            print(f"\nwrote {path.relative_to(ROOT)} and the soak section of docs/PERFORMANCE.md")
+            from bench.report import render, splice
+
+            doc = splice_section(PERFORMANCE_DOC.read_text(encoding="utf-8"), render_section(result, checks))
+            # The summary table (bench/report.py) lists every result file, this one too: keep it in step.
+            PERFORMANCE_DOC.write_text(splice(doc, render(read_results())), encoding="utf-8")
+            print(f"\nwrote {path.relative_to(ROOT)}, the soak section and the summary table of docs/PERFORMANCE.md")
     return 1 if any(c.passed is False for c in checks) else 0
 
 

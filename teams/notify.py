@@ -18,7 +18,6 @@ Users are messaged from their stored conversation reference (saved on every pers
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -147,14 +146,18 @@ class ConversationKeeper:
         if not speaker.aad_object_id:
             return
         try:
-            data = TurnContext.get_conversation_reference(activity).serialize()
             time_zone = getattr(activity, "local_timezone", None)
-            reference = stored_reference(data if isinstance(data, dict) else {})
             zone = time_zone if isinstance(time_zone, str) and time_zone else None
             key = (speaker.tenant_id, speaker.aad_object_id)
-            fingerprint = json.dumps([reference, activity.locale or None, zone], sort_keys=True, default=str)
+            # Everything the stored reference is made of, read straight off the models: serialising the reference
+            # with msrest on every turn cost a tenth of a `help` turn (docs/PERFORMANCE.md).
+            fingerprint = repr((vars(activity.from_property) if activity.from_property else None,
+                                vars(activity.recipient) if activity.recipient else None, vars(conversation),
+                                activity.channel_id, activity.service_url, activity.locale or None, zone))
             if self._saved.get(key) == fingerprint:
                 return
+            data = TurnContext.get_conversation_reference(activity).serialize()
+            reference = stored_reference(data if isinstance(data, dict) else {})
             await self._store.conversations.save(
                 speaker.tenant_id, speaker.aad_object_id, reference, locale=activity.locale or None, time_zone=zone,
             )

@@ -9,9 +9,10 @@ restriction watch every minute). The journeys run in file order and share the de
 3. Megan Bowen reports in Dutch (a Teams client in nl-NL) that her mail bounces and gets the Dutch explanation;
 4. Isaiah investigates Megan: his findings card has Refresh but no securing or Unblock buttons, and an Unblock
    press sent anyway (through the Playground's invoke API, as a crafted client would) is refused with a reason;
-5. Alex investigates Megan, secures the account, unblocks it, sees "pending" and then "restored" (the demo
+5. Alex lists the restricted accounts ("triage") and opens the bulk unblock's confirmation, then cancels;
+6. Alex investigates Megan, secures the account, unblocks it, sees "pending" and then "restored" (the demo
    tenant lifts an unblock after 30 s; the bot checks every 5 s in demo mode);
-6. Megan is told in her personal chat, in Dutch, that she can send mail again (a proactive message: her
+7. Megan is told in her personal chat, in Dutch, that she can send mail again (a proactive message: her
    Playground and her page stay open from journey 3 on, as the Playground keeps history only in the page).
 """
 
@@ -128,6 +129,20 @@ async def megan(bot: Service, tmp_path_factory: pytest.TempPathFactory) -> Async
             yield ui
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ui(playground: Service, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlaygroundPage]:
+    """Alex Wilber's page, one for the module (it replaces conftest's page per test).
+
+    The bot updates every posted copy of a case's card, also cards an earlier page showed; the Playground's page
+    drops its conversation stream when told to update a message it never saw, and an update sent at that moment
+    is lost. One page that saw every card of the module keeps the stream, as Teams keeps its history.
+    """
+    work = tmp_path_factory.mktemp("alex")
+    async with open_playground(playground.url, work / "chromium",
+                               screenshots=screenshots_dir(tmp_path_factory.getbasetemp() / "screenshots")) as page:
+        yield page
+
+
 async def investigate(ui: PlaygroundPage, address: str, name: str) -> Any:
     """Type "investigate <address>", answer yes, and return the pinned card once it shows the verdict."""
     await ui.open_personal_chat()
@@ -174,6 +189,7 @@ async def test_help_as_isaiah(isaiah: PlaygroundPage) -> None:
     await isaiah.screenshot("help-isaiah")
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_alert_in_my_team_general(ui: PlaygroundPage, demo: DemoAdmin) -> None:
     """Alex makes My Team / General the alert channel; a new restriction shows up there as an alert card."""
     await ui.open_channel("My Team", "General")
@@ -235,6 +251,28 @@ async def test_isaiah_cannot_unblock(isaiah: PlaygroundPage) -> None:
     assert "Only security admins can change accounts" in json.dumps(body), body
 
 
+@pytest.mark.asyncio(loop_scope="module")
+async def test_alex_triages_the_restricted_accounts(ui: PlaygroundPage) -> None:
+    """Alex types "triage": every restricted account, worst first; "Unblock all with no signs of compromise"
+    asks first and names the one such account (Adele); Cancel brings the list back, nothing is unblocked."""
+    await ui.open_personal_chat()
+    await ui.send("triage")
+    card = await ui.wait_for_card("Restricted accounts (", timeout=SLOW * 2)
+    shown = await text_of(card)
+    assert shown.index("Megan Bowen") < shown.index("Adele Vance"), shown  # compromised before no signs
+    assert "Patti Fernandez" in shown
+    await card.evaluate("card => card.scrollIntoView({block: 'start'})")
+    await ui.screenshot("triage")
+
+    await ui.click_card_button(card, "Unblock all with no signs of compromise (1)", timeout=SLOW)
+    confirmation = await text_of(card)
+    assert "Unblock 1 accounts with no signs of compromise?" in confirmation and "Adele Vance" in confirmation
+    assert "Megan Bowen" not in confirmation
+    await ui.click_card_button(card, "Cancel", timeout=SLOW)
+    assert "Restricted accounts (" in await text_of(card)
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_alex_secures_and_unblocks_megan(ui: PlaygroundPage) -> None:
     """Alex investigates Megan, secures the account, unblocks it: "pending", then "restored"."""
     card = await investigate(ui, "MeganB@example.com", "Megan Bowen")
