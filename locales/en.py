@@ -72,7 +72,7 @@ MESSAGES: dict[str, str] = {
     "reason.multiple_high": "{count} strong signs from independent sources: {codes}.",
     "reason.high_corroborated": "A strong sign, backed up by another source: {codes}.",
     "reason.high_single_source": "Strong signs from one source only: {codes}. Take a look before you unblock.",
-    "reason.medium_only": "{count} things to look at before you unblock: {codes}.",
+    "reason.medium_only": "Things to look at before you unblock ({count}): {codes}.",
     "reason.nothing_found": "Nothing suspicious found.",
     "reason.only_low": "Nothing suspicious found (notes for context: {count}).",
     "reason.incomplete_with_signs": "{count} signs need a look, and some checks could not run: {sources}.",

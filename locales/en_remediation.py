@@ -64,13 +64,15 @@ MESSAGES: dict[str, str] = {
     "again in a few minutes.",
     "notice.failed.upstream": "{action} failed: Microsoft 365 did not answer after several tries. Nothing is "
     "confirmed as changed; try again in a few minutes.",
+    "notice.failed.unconfirmed": "{action}: Microsoft 365 did not confirm it in time, so it may or may not have "
+    "happened. Check in Microsoft 365 (or refresh the card) before trying again.",
     "notice.failed.not_found": "{action} failed: Microsoft 365 no longer knows the account or the rule. Refresh "
     "the card.",
     "notice.failed.rejected": "{action} failed: Microsoft 365 refused the request.",
     "notice.failed.error": "{action} failed. The details are in the bot's log and the audit log.",
     # Latest actions
     "note.failed_action": "{action} by {actor} failed at {time}",
-    "note.unknown_action": "{action} by {actor} was interrupted at {time}; whether it took effect is unknown. "
+    "note.unknown_action": "{action} by {actor} at {time} was not confirmed; whether it took effect is unknown. "
     "Check in Microsoft 365 before trying again",
     "note.restored": "Sending restored, confirmed at {time}",
     "note.unblock_expired": "Still restricted 24 hours after the unblock, checked at {time}",

@@ -73,7 +73,7 @@ MESSAGES: dict[str, str] = {
     "reason.multiple_high": "{count} sterke aanwijzingen uit onafhankelijke bronnen: {codes}.",
     "reason.high_corroborated": "Een sterke aanwijzing, bevestigd door een andere bron: {codes}.",
     "reason.high_single_source": "Sterke aanwijzingen uit maar één bron: {codes}. Kijk dit na voordat je deblokkeert.",
-    "reason.medium_only": "{count} punten om na te kijken voordat je deblokkeert: {codes}.",
+    "reason.medium_only": "Na te kijken voordat je deblokkeert ({count}): {codes}.",
     "reason.nothing_found": "Niets verdachts gevonden.",
     "reason.only_low": "Niets verdachts gevonden (opmerkingen ter informatie: {count}).",
     "reason.incomplete_with_signs": "{count} aanwijzingen om na te kijken, en sommige controles konden niet "

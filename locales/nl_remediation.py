@@ -66,6 +66,8 @@ MESSAGES: dict[str, str] = {
     "niets veranderd; probeer het over een paar minuten opnieuw.",
     "notice.failed.upstream": "{action} is mislukt: Microsoft 365 antwoordde na meerdere pogingen niet. Niets is "
     "als gewijzigd bevestigd; probeer het over een paar minuten opnieuw.",
+    "notice.failed.unconfirmed": "{action}: Microsoft 365 heeft het niet op tijd bevestigd, dus het kan wel of niet "
+    "zijn gebeurd. Controleer het in Microsoft 365 (of vernieuw de kaart) voordat je het opnieuw probeert.",
     "notice.failed.not_found": "{action} is mislukt: Microsoft 365 kent het account of de regel niet meer. "
     "Vernieuw de kaart.",
     "notice.failed.rejected": "{action} is mislukt: Microsoft 365 weigerde het verzoek.",
@@ -73,7 +75,7 @@ MESSAGES: dict[str, str] = {
     "auditlogboek.",
     # Laatste acties
     "note.failed_action": "{action} door {actor} mislukt op {time}",
-    "note.unknown_action": "{action} door {actor} werd onderbroken op {time}; of het is uitgevoerd, is onbekend. "
+    "note.unknown_action": "{action} door {actor} op {time} is niet bevestigd; of het is uitgevoerd, is onbekend. "
     "Controleer het in Microsoft 365 voordat je het opnieuw probeert",
     "note.restored": "Verzenden werkt weer, bevestigd op {time}",
     "note.unblock_expired": "24 uur na het deblokkeren nog steeds geblokkeerd, gecontroleerd op {time}",

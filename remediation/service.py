@@ -39,7 +39,7 @@ from domain.people import Role, Speaker
 from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
 from locales import format_datetime, t
-from m365.errors import M365Error
+from m365.errors import M365Error, UpstreamTimeout
 from m365.protocol import Tenant
 from m365.records import User
 from remediation import policy
@@ -273,18 +273,28 @@ class Remediation:
         log.info("%s on case %s by %s (correlation %s)", spec.verb.value, case.id, speaker.aad_object_id,
                  correlation_id)
         failure: Failure | None = None
+        failure_exc: BaseException | None = None
         try:
             await spec.run(self._tenant, target)
         except M365Error as exc:
-            failure = failure_of(exc, locale)
+            failure, failure_exc = failure_of(exc, locale), exc
             log.warning("%s on case %s failed: %s (%s)", spec.verb.value, case.id, type(exc).__name__, failure.code)
             error = f"{type(exc).__name__}: {exc.message}"
         except Exception as exc:  # noqa: BLE001 - audited and answered on the card; the traceback goes to the log
-            failure = failure_of(exc, locale)
+            failure, failure_exc = failure_of(exc, locale), exc
             log.exception("%s on case %s failed unexpectedly", spec.verb.value, case.id)
             error = type(exc).__name__
+        unconfirmed = failure is not None and _unconfirmed(failure_exc)
+        if unconfirmed and spec.verb == Verb.UNBLOCK and await self._off_the_list(target.address):
+            # The request timed out but the address is gone: Microsoft 365 did carry it out.
+            log.info("unblock on case %s timed out but the address is off the list: succeeded", case.id)
+            failure = None
         if failure is not None:
-            await self._finish_audit(correlation_id, "failed", error, result={"error": failure.code})
+            if unconfirmed:
+                # A write Microsoft 365 may have carried out (timeout, gateway error): neither done nor failed.
+                failure = Failure("unconfirmed", "notice.failed.unconfirmed")
+            await self._finish_audit(correlation_id, "unknown" if unconfirmed else "failed", error,
+                                     result={"error": failure.code})
             await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
             fresh = await self._store.cases.get_case(case.id) or case
             notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
@@ -308,6 +318,16 @@ class Remediation:
         notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
                                                                tone="good")]
         return await self._answer(fresh, speaker, notices, conversation=conversation, update_copies=True)
+
+    async def _off_the_list(self, address: str | None) -> bool:
+        """True only when Microsoft 365 says `address` is no longer restricted (a failed read says nothing)."""
+        if not address:
+            return False
+        try:
+            return await self._tenant.get_blocked_sender(address) is None
+        except M365Error as exc:
+            log.info("could not read the restriction back (%s)", type(exc).__name__)
+            return False
 
     async def _finish_audit(self, correlation_id: str, outcome: str, error: str | None = None,
                             result: Mapping[str, Any] | None = None) -> None:
@@ -442,6 +462,15 @@ class Remediation:
 
 def _action(spec: ActionSpec, locale: str | None) -> str:
     return t(locale, f"remediation.action.{spec.verb.value}")
+
+
+# Gateway answers: the request may have reached Exchange or Graph and been carried out behind them.
+_UNCONFIRMED_STATUSES = frozenset({502, 504})
+
+
+def _unconfirmed(exc: BaseException | None) -> bool:
+    """True for a failure after which a write may still have happened: a timeout or a gateway error."""
+    return isinstance(exc, UpstreamTimeout) or (isinstance(exc, M365Error) and exc.status in _UNCONFIRMED_STATUSES)
 
 
 @dataclass(frozen=True)

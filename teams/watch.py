@@ -236,7 +236,8 @@ class RestrictionWatch:
         if user is None:
             # Nothing to open a case for (a deleted account): remember it so it is not looked up every round.
             if await self._store.restrictions.mark_seen(self._tenant_id, address, restricted_since(restriction)):
-                log.warning("restriction watch: restricted sender %s matches no account", address)
+                # No address in the log (docs/SECURITY.md); the restriction is in the store and on Restricted entities.
+                log.warning("restriction watch: a restricted sender matches no account; not looked up again")
             return AlertOutcome.ALREADY
         opened = await self._store.cases.open_or_get_case(self._tenant_id, user.id, user.user_principal_name,
                                                           user.display_name, SYSTEM_ACTOR)
