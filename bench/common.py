@@ -351,3 +351,41 @@ def fmt(value: float, unit: str) -> str:
     if abs(value) >= 10:
         return f"{value:.1f} {unit}"
     return f"{value:.2f} {unit}"
+
+
+# -- the demo tenant in its own process ---------------------------------------------------------------------------
+
+DEMO_ENV_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST", "M365_GRAPH_URL",
+                 "M365_CA_FILE")
+
+
+DemoTenantHandle = tuple[asyncio.subprocess.Process, dict[str, str], aiohttp.ClientSession]
+
+
+async def spawn_demo_tenant(python: str, data_dir: Path, log_path: Path, *options: str,
+                            keys: Sequence[str] = DEMO_ENV_KEYS, ready_within: float = 60.0) -> DemoTenantHandle:
+    """`python -m demo_tenant --port 0 --data-dir DIR --print-env OPTIONS…` in its own process (so its CPU and
+    memory are not the measured side's). Returns the process, the client environment it printed (read until
+    every one of `keys` is there) and an HTTPS session on its base URL that trusts its own CA (for the
+    `/_demo/` admin API)."""
+    import ssl
+
+    log = open(log_path, "wb")  # noqa: SIM115, ASYNC230 - handed to the child, closed below
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            python, "-m", "demo_tenant", "--port", "0", "--data-dir", str(data_dir), "--print-env", *options,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    finally:
+        log.close()
+    assert proc.stdout is not None
+    env: dict[str, str] = {}
+    while not all(key in env for key in keys):
+        line = await asyncio.wait_for(proc.stdout.readline(), ready_within)
+        if not line:
+            raise RuntimeError(f"the demo tenant exited early; log: {log_path}")
+        key, sep, value = line.decode().strip().partition("=")
+        if sep:
+            env[key] = value
+    context = ssl.create_default_context(cafile=env["M365_CA_FILE"])
+    session = aiohttp.ClientSession(base_url=env["M365_GRAPH_URL"], connector=aiohttp.TCPConnector(ssl=context))
+    return proc, env, session

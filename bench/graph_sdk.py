@@ -31,7 +31,6 @@ import asyncio
 import json
 import math
 import os
-import ssl
 import sys
 import tempfile
 import time
@@ -43,7 +42,18 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import DEMO_SEED, ROOT, Figure, figure, fmt, median, percentile, write_result
+from bench.common import (
+    DEMO_ENV_KEYS,
+    DEMO_SEED,
+    ROOT,
+    Figure,
+    figure,
+    fmt,
+    median,
+    percentile,
+    spawn_demo_tenant,
+    write_result,
+)
 from bench.graph_sdk_client import CALLS
 from m365 import odata
 from m365.records import User
@@ -54,8 +64,7 @@ BEGIN = "<!-- graph-sdk:begin -->"
 END = "<!-- graph-sdk:end -->"
 UPN = "MeganB@example.com"
 SDK = "msgraph-sdk"
-ENV_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST", "M365_GRAPH_URL",
-            "M365_CA_FILE")
+ENV_KEYS = DEMO_ENV_KEYS
 # Variables of the caller that must not reach the client processes (a CA bundle override would change TLS).
 _SCRUBBED = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "AZURE_AUTHORITY_HOST",
              "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
@@ -235,25 +244,8 @@ class DemoTenant:
 
     async def start(self, python: str) -> None:
         """Spawn it and read the client environment it prints."""
-        log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 - handed to the child, closed below
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                python, "-m", "demo_tenant", "--port", "0", "--data-dir", str(self.data_dir), "--print-env",
-                "--log-level", "WARNING", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        finally:
-            log.close()
-        assert self.proc.stdout is not None
-        while not all(key in self.env for key in ENV_KEYS):
-            line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
-            if not line:
-                raise RuntimeError(f"the demo tenant exited early; log: {self.log_path}")
-            key, sep, value = line.decode().strip().partition("=")
-            if sep:
-                self.env[key] = value
-        context = ssl.create_default_context(cafile=self.env["M365_CA_FILE"])
-        self.session = aiohttp.ClientSession(base_url=self.env["M365_GRAPH_URL"],
-                                             connector=aiohttp.TCPConnector(ssl=context))
+        self.proc, self.env, self.session = await spawn_demo_tenant(python, self.data_dir, self.log_path,
+                                                                    "--log-level", "WARNING")
 
     async def clear_requests(self) -> None:
         """Empty the request log."""

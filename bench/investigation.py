@@ -34,7 +34,6 @@ import dataclasses
 import json
 import math
 import os
-import ssl
 import sys
 import tempfile
 import time
@@ -58,6 +57,7 @@ from bench.common import (
     median,
     message_activity,
     percentile,
+    spawn_demo_tenant,
     write_result,
 )
 
@@ -119,25 +119,8 @@ class DemoTenantProcess:
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self, python: str) -> None:
-        log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 - handed to the child, closed below
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                python, "-m", "demo_tenant", "--port", "0", "--data-dir", str(self.data_dir), "--latency",
-                "--print-env", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        finally:
-            log.close()
-        assert self.proc.stdout is not None
-        while not all(key in self.env for key in ENV_KEYS):
-            line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
-            if not line:
-                raise RuntimeError(f"the demo tenant exited early; log: {self.log_path}")
-            key, sep, value = line.decode().strip().partition("=")
-            if sep:
-                self.env[key] = value
-        context = ssl.create_default_context(cafile=self.env["M365_CA_FILE"])
-        self.session = aiohttp.ClientSession(base_url=self.env["M365_GRAPH_URL"],
-                                             connector=aiohttp.TCPConnector(ssl=context))
+        self.proc, self.env, self.session = await spawn_demo_tenant(python, self.data_dir, self.log_path,
+                                                                    "--latency", keys=ENV_KEYS)
 
     async def admin(self, method: str, path: str) -> Any:
         assert self.session is not None

@@ -35,8 +35,6 @@ import asyncio
 import json
 import logging
 import math
-import os
-import ssl
 import statistics
 import sys
 import tempfile
@@ -48,7 +46,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import ROOT, figure, write_result
+from bench.common import ROOT, figure, spawn_demo_tenant, write_result
 
 ENV_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST", "M365_GRAPH_URL",
             "M365_EXCHANGE_URL", "M365_CA_FILE")
@@ -126,25 +124,9 @@ class DemoTenantProcess:
         self.http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        log = open(self.log_path, "wb")  # noqa: SIM115, ASYNC230 - handed to the child, closed below
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "demo_tenant", "--port", "0", "--data-dir", str(self.data_dir), "--seed",
-                str(self.seed), "--latency", "--throttle", "--print-env", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        finally:
-            log.close()
-        assert self.proc.stdout is not None
-        while not all(key in self.env for key in ENV_KEYS):
-            line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
-            if not line:
-                raise RuntimeError(f"the demo tenant exited early; log: {self.log_path}")
-            key, sep, value = line.decode().strip().partition("=")
-            if sep:
-                self.env[key] = value
-        context = ssl.create_default_context(cafile=self.env["M365_CA_FILE"])
-        self.http = aiohttp.ClientSession(base_url=self.env["M365_GRAPH_URL"],
-                                          connector=aiohttp.TCPConnector(ssl=context))
+        self.proc, self.env, self.http = await spawn_demo_tenant(
+            sys.executable, self.data_dir, self.log_path, "--seed", str(self.seed), "--latency", "--throttle",
+            keys=ENV_KEYS, ready_within=120.0)
 
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the admin API (`/_demo/...`)."""

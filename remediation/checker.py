@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cards.findings import step_key
-from domain.tasks import cancel_and_wait
+from domain.tasks import PendingWrites, cancel_and_wait
 from m365.errors import M365Error
 from m365.protocol import Tenant
 from remediation.views import CHECK_ACTION, CaseView, step_records
@@ -73,6 +73,7 @@ class UnblockChecker:
         self._schedule: dict[str, _Due] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lease_writes = PendingWrites()
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def add_listener(self, listener: ResolvedListener) -> None:
@@ -102,6 +103,7 @@ class UnblockChecker:
         """Stop polling and give the lease up so another instance takes over at once."""
         task, self._task = self._task, None
         await cancel_and_wait([task])
+        await self._lease_writes.settle()  # an interrupted acquire must not land after the release below
         try:
             await self._store.leases.release(LEASE_NAME, self._holder)
         except Exception as exc:  # noqa: BLE001 - at shutdown the database may be gone; the lease expires anyway
@@ -129,7 +131,8 @@ class UnblockChecker:
 
     async def check_once(self) -> list[CaseRecord]:
         """One round: check every pending case that is due; returns the cases resolved in this round."""
-        if not await self._store.leases.acquire(LEASE_NAME, self._holder, self._config.lease_ttl):
+        if not await self._lease_writes.run(
+                self._store.leases.acquire(LEASE_NAME, self._holder, self._config.lease_ttl)):
             self._schedule.clear()
             return []
         tenant_id = self._tenant.tenant_id.lower()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from dialogs.report import AlertOrigin, AlertOutcome
-from domain.tasks import cancel_and_wait
+from domain.tasks import PendingWrites, cancel_and_wait
 from investigation.resolve import account_sending_as
 from m365.errors import LicenseRequired, M365Error, PermissionDenied
 from m365.protocol import Tenant
@@ -80,6 +80,7 @@ class RestrictionWatch:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._lease_writes = PendingWrites()
         self._holding = False
         self._alerts_unavailable_logged = False
 
@@ -104,6 +105,9 @@ class RestrictionWatch:
     async def stop(self) -> None:
         """Cancel the loop, wait for it, and give the lease back so another instance takes over at once."""
         await cancel_and_wait([self._task, self._heartbeat_task])
+        # A lease write the cancel interrupted still reaches the database (it runs on the driver's thread): let
+        # it land first, or it would take the lease again after the release below.
+        await self._lease_writes.settle()
         self._task = self._heartbeat_task = None
         self._holding = False
         try:
@@ -138,7 +142,8 @@ class RestrictionWatch:
             if not self._holding:
                 continue
             try:
-                self._holding = await self._store.leases.renew(LEASE_NAME, self.holder, self.lease_ttl)
+                self._holding = await self._lease_writes.run(
+                    self._store.leases.renew(LEASE_NAME, self.holder, self.lease_ttl))
             except Exception:  # noqa: BLE001 - a database hiccup: the next beat (or round) tries again
                 log.warning("restriction watch: could not renew the lease", exc_info=True)
 
@@ -153,7 +158,8 @@ class RestrictionWatch:
 
     async def run_once(self) -> RoundResult:
         """One round: take the lease, list the restrictions, alert the new ones."""
-        if not await self._store.leases.acquire(LEASE_NAME, self.holder, self.lease_ttl):
+        if not await self._lease_writes.run(
+                self._store.leases.acquire(LEASE_NAME, self.holder, self.lease_ttl)):
             self._holding = False
             log.debug("restriction watch: another instance holds the lease")
             return RoundResult(skipped="lease")
@@ -170,7 +176,8 @@ class RestrictionWatch:
         alerted = pending = failed = 0
         follow_ups: list[FollowUp] = []  # the round's new alerts, investigated together after the loop
         for restriction in restrictions.values():
-            if not await self._store.leases.renew(LEASE_NAME, self.holder, self.lease_ttl):
+            if not await self._lease_writes.run(
+                    self._store.leases.renew(LEASE_NAME, self.holder, self.lease_ttl)):
                 self._holding = False
                 break  # another instance took over; it carries on from the store
             try:
