@@ -7,8 +7,8 @@ megan" to A (two Megans: a choice), "1" to B (B must know A's question: the conf
 "yes" to A (A must know B's question: the investigation runs and the findings card replaces the progress
 card). Dialog state lives in the database (`store.storage.SqlStorage`, e-tags), never in a process.
 
-Still to come with remediation and the restriction watch (see docs/SECURITY.md): simultaneous Unblock
-presses on both instances make one tenant call; the watch runs on one instance and moves when it dies.
+Simultaneous Unblock presses on the two instances, the watch moving when its instance dies and `kill -9` in the
+middle of an action are proven with real processes in `tests/security/test_processes.py`.
 
 PostgreSQL comes from TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test): the test creates
 its own database next to it and drops it afterwards. Unreachable: skipped locally, a failure when CI is set
