@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo demo-user test lint typecheck unit e2e screenshots package bench bench-profile soak clean help
+.PHONY: demo demo-user test lint typecheck unit e2e screenshots package check-tenant bench bench-profile soak clean help
 
 help:
 	@echo "make demo   - run the bot on the embedded demo tenant with the Microsoft 365 Agents Playground"
 	@echo "make test   - install, lint, type-check and run the tests"
 	@echo "make package - build and validate the Teams app package (build/appPackage.zip)"
+	@echo "make check-tenant - check what the configured tenant gives the bot (permissions, roles, licences)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,11 @@ screenshots: $(STAMP)
 	tools/install_e2e.sh
 	E2E_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/e2e -m e2e -q -p no:cacheprovider
 
+# The tenant pre-flight: what the configured tenant (the demo tenant when none is configured) gives the bot, read-only.
+# Exit 0 when every feature is available; the table names what is missing and the docs/DEPLOY.md row that fixes it.
+check-tenant: $(STAMP)
+	$(BIN)/python -m tools.check_tenant
+
 # The Teams app package: build/appPackage.zip, validated offline against @microsoft/app-manifest's schema.
 package: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m tools.package_app
@@ -60,13 +66,18 @@ $(GRAPH_SDK_VENV)/.installed: bench/requirements-graph-sdk.txt
 	touch $@
 
 # Benchmarks beside their baselines -> bench/results/*.json and the table in docs/PERFORMANCE.md (< 10 min on 2 cores).
+# Every demo tenant the benches start logs its Graph requests there; the last step checks them against v1.0 metadata.
+BENCH_CONTRACT_LOG := $(CURDIR)/build/bench-contract
+bench: export DEMO_TENANT_CONTRACT_LOG := $(BENCH_CONTRACT_LOG)
 bench: $(STAMP) $(GRAPH_SDK_VENV)/.installed
+	rm -rf $(BENCH_CONTRACT_LOG) && mkdir -p $(BENCH_CONTRACT_LOG)
 	$(BIN)/python -m bench.turns
 	$(BIN)/python -m bench.startup
 	@if [ -f bench/investigation.py ]; then $(BIN)/python -m bench.investigation; fi
 	$(BIN)/python -m bench.graph_sdk --sdk-python $(GRAPH_SDK_VENV)/bin/python
 	$(BIN)/python -m bench.outbreak
 	$(BIN)/python -m bench.report
+	$(BIN)/python -m demo_tenant.contract_check $(BENCH_CONTRACT_LOG)
 
 # py-spy profiles of the turn path -> bench/profiles/ (py-spy lives in bench/.venv-bench, never in .venv).
 BENCH_VENV := bench/.venv-bench

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from msrest.serialization import Model
 
 from config import Settings, SettingsError, read_demo_tenant_env
 from dialogs.casework import CaseDesk
+from dialogs.diagnose import DiagnoseDesk
 from dialogs.intents import Intent
 from dialogs.investigate import InvestigateDialog
 from dialogs.main import MainDialog
@@ -35,6 +36,7 @@ from dialogs.triage import TriageDesk
 from investigation.collect import Collector
 from investigation.outbreak import BulkInvestigator
 from m365.http import create_session
+from m365.preflight import Report, for_tenant
 from m365.protocol import Tenant
 from m365.tenant import create_tenant
 from remediation.checker import CheckerConfig
@@ -248,6 +250,12 @@ async def open_tenant(settings: Settings, stack: AsyncExitStack) -> tuple[Tenant
     return tenant, m365_settings
 
 
+def _preflight(tenant: Tenant) -> Callable[[], Awaitable[Report]] | None:
+    """The `diagnose` command's pre-flight over the tenant's own clients; None for a tenant that has none."""
+    preflight = for_tenant(tenant)
+    return preflight.run if preflight is not None else None
+
+
 def build_handler(settings: Settings, *, tenant: Tenant, store: Store,
                   remediation: Remediation | None = None,
                   reporting: Reporting | None = None) -> tuple[BlockedSenderBot, RoleResolver]:
@@ -277,7 +285,8 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store,
         conversation_state=conversation_state,
         user_state=user_state,
         main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk),
-                               routes={**reporting.routes(), Intent.TRIAGE: TriageDesk(triage, remediation).show}),
+                               routes={**reporting.routes(), Intent.TRIAGE: TriageDesk(triage, remediation).show,
+                                       Intent.DIAGNOSE: DiagnoseDesk(_preflight(tenant)).show}),
         roles=roles,
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         remember=reporting.keeper.remember,

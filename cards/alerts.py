@@ -11,7 +11,7 @@ from datetime import datetime
 
 from microsoft_teams.cards import CardElement, RichTextBlock
 
-from cards.base import JsonDict, envelope, heading, para, tenant_line
+from cards.base import JsonDict, catalog_line, envelope, heading, para
 from cards.findings import restriction_reason_runs
 from investigation.reason import parse_reason
 from locales import format_datetime, t
@@ -19,25 +19,12 @@ from locales import format_datetime, t
 ORIGINS = ("watch", "report")
 
 
-def _with_values(locale: str | None, key: str, *, subtle: bool = False, **values: str) -> CardElement:
-    """A catalog sentence whose placeholders are tenant values, each one a plain TextRun."""
-    markers = {name: f"\x00{name}\x00" for name in values}
-    template = t(locale, key, **markers)
-    parts: list[tuple[str, bool]] = []
-    for index, piece in enumerate(template.split("\x00")):
-        if index % 2 == 1 and piece in values:
-            parts.append((values[piece], True))
-        elif piece:
-            parts.append((piece, False))
-    return tenant_line(*parts, subtle=subtle)
-
-
 def restriction_alert_card(*, name: str, upn: str, since: datetime | None, reason: str, origin: str,
                            locale: str | None, time_zone: str | None) -> JsonDict:
     """Microsoft 365 restricted an account: shown at once, replaced by the findings card when they are ready."""
     body: list[CardElement] = [
         heading(t(locale, "alert.title")),
-        _with_values(locale, "alert.account", name=name, upn=upn),
+        catalog_line(locale, "alert.account", name=name, upn=upn),
         para(t(locale, "alert.since", since=format_datetime(since, locale, time_zone)) if since
              else t(locale, "alert.since_unknown")),
     ]
@@ -55,7 +42,7 @@ def look_anyway_card(*, name: str, upn: str, checked: datetime, locale: str | No
     """A user whose account is not restricted says their mail bounces and asks IT to look anyway."""
     body: list[CardElement] = [
         heading(t(locale, "alert.anyway.title")),
-        _with_values(locale, "alert.account", name=name, upn=upn),
+        catalog_line(locale, "alert.account", name=name, upn=upn),
         para(t(locale, "alert.anyway.body", time=format_datetime(checked, locale, time_zone))),
         para(t(locale, "alert.anyway.next"), subtle=True),
     ]

@@ -18,6 +18,7 @@ from microsoft_teams.cards import (
 
 from cards.text import clean
 from cards.verbs import Verb
+from locales import t
 
 CARD_VERSION: Final = "1.5"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -78,3 +79,16 @@ def tenant_line(*parts: tuple[str, bool], subtle: bool = False, limit: int = 200
         if text
     ]
     return RichTextBlock(inlines=runs)  # type: ignore[arg-type]
+
+
+def catalog_line(locale: str | None, key: str, *, subtle: bool = False, **values: str) -> RichTextBlock:
+    """A catalog sentence whose placeholders are tenant values, each one a plain TextRun (never Markdown)."""
+    markers = {name: f"\x00{name}\x00" for name in values}
+    template = t(locale, key, **markers)
+    parts: list[tuple[str, bool]] = []
+    for index, piece in enumerate(template.split("\x00")):
+        if index % 2 == 1 and piece in values:
+            parts.append((values[piece], True))
+        elif piece:
+            parts.append((piece, False))
+    return tenant_line(*parts, subtle=subtle)

@@ -392,8 +392,13 @@ def restriction_reason_runs(reason: RestrictionReason, locale: str | None) -> li
             counts = t(locale, "restriction.recipients_internal", internal=_number(internal, locale))
         else:
             return template_runs(locale, f"limit.{limit.value}", {})
-        return template_runs(locale, "restriction.limit_counts",
+        runs = template_runs(locale, "restriction.limit_counts",
                              {"limit": t(locale, f"limit.{limit.value}"), "counts": counts})
+        if reason.last_message_recipients is not None:
+            # Microsoft's `LastMessageRcptCount`: one huge message reads differently from many small ones.
+            runs += template_runs(locale, "restriction.last_message",
+                                  {"recipients": _number(reason.last_message_recipients, locale)})
+        return runs
     if limit == LimitType.compromised:
         return template_runs(locale, "limit.compromised", {})
     raw = clean(reason.raw, REASON_RAW_LIMIT)

@@ -13,10 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
+from demo_tenant.cmdlets import CMDLETS
 from demo_tenant.faults import REALISTIC_LATENCY, FaultRule, LatencyRule, RuleError
 from demo_tenant.state import DemoState, SeedError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_LICENSES = ("entraIdP1", "entraIdP2", "defenderForOffice365")
+_DIRECTORY_ROLES = ("User Administrator", "Privileged Authentication Administrator")
+# Every role some cmdlet of the one table accepts: a name in it is an Exchange role, not a Graph permission.
+_EXCHANGE_ROLES = frozenset(role for entry in CMDLETS.values() for role in entry.roles)
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -75,6 +80,10 @@ class AdminApi:
             web.get("/_demo/blocked", self.get_blocked),
             web.post("/_demo/restrict", self.restrict),
             web.post("/_demo/reset", self.reset),
+            web.get("/_demo/licenses", self.get_licenses),
+            web.put("/_demo/licenses", self.put_licenses),
+            web.get("/_demo/permissions", self.get_permissions),
+            web.put("/_demo/permissions", self.put_permissions),
         ]
 
     async def health(self, request: web.Request) -> web.Response:
@@ -207,6 +216,55 @@ class AdminApi:
         if reason is not None and not isinstance(reason, str):
             return _bad("reason must be a string")
         return web.json_response(self.state.restrict(address, reason), status=201)
+
+    # licences and the app's grants (the tenant pre-flight's "what if it were missing"; kept until reset)
+    async def get_licenses(self, request: web.Request) -> web.Response:
+        """The licence switches and whether message trace is provisioned."""
+        licenses = dict(self.state.tenant.get("licenses") or {})
+        return web.json_response({"licenses": licenses,
+                                  "messageTraceProvisioned": bool(self.state.tenant.get("messageTraceProvisioned",
+                                                                                        True))})
+
+    async def put_licenses(self, request: web.Request) -> web.Response:
+        """{"entraIdP2": false, "messageTraceProvisioned": false, ...}: switch licences (and provisioning) on or off."""
+        body = await _json(request)
+        if not isinstance(body, dict) or not body or not all(isinstance(v, bool) for v in body.values()):
+            return _bad('PUT /_demo/licenses takes {"entraIdP1"|"entraIdP2"|"defenderForOffice365"|'
+                        '"messageTraceProvisioned": true|false, ...}')
+        unknown = set(body) - {*_LICENSES, "messageTraceProvisioned"}
+        if unknown:
+            return _bad(f"unknown licence: {', '.join(sorted(unknown))}")
+        licenses = self.state.tenant.setdefault("licenses", {})
+        for name, value in body.items():
+            if name == "messageTraceProvisioned":
+                self.state.tenant["messageTraceProvisioned"] = value
+            else:
+                licenses[name] = value
+        return await self.get_licenses(request)
+
+    async def get_permissions(self, request: web.Request) -> web.Response:
+        """The app's granted application permissions and roles (what new tokens carry)."""
+        return web.json_response({"grantedPermissions": self.state.granted_permissions(),
+                                  "exchangeRoles": self.state.exchange_roles(),
+                                  "directoryRoles": self.state.directory_roles()})
+
+    async def put_permissions(self, request: web.Request) -> web.Response:
+        """{"AuditLog.Read.All": false, "Security Administrator": false, ...}: grant or revoke permissions and roles.
+
+        A name in `exchangeRoles`/`directoryRoles` (or a known role) is a role; anything else an application
+        permission. Tokens already issued keep their claims until they expire, as in Entra.
+        """
+        body = await _json(request)
+        if not isinstance(body, dict) or not body or not all(isinstance(v, bool) for v in body.values()):
+            return _bad('PUT /_demo/permissions takes {"<permission or role>": true|false, ...}')
+        app = self.state.app
+        for name, granted in body.items():
+            key = ("directoryRoles" if name in _DIRECTORY_ROLES or name in (app.get("directoryRoles") or [])
+                   else "exchangeRoles" if name in _EXCHANGE_ROLES or name in (app.get("exchangeRoles") or [])
+                   else "grantedPermissions")
+            names = [str(n) for n in app.get(key) or [] if n != name]
+            app[key] = [*names, name] if granted else names
+        return await self.get_permissions(request)
 
     async def reset(self, request: web.Request) -> web.Response:
         """Reload the seed (faults, latency, throttle setting and the request log are kept)."""

@@ -3,7 +3,13 @@
 Bodies are `{"CmdletInput": {"CmdletName": ..., "Parameters": {...}}}`; answers are
 `{"@odata.context", "adminapi.warnings@odata.type", "adminapi.warnings", "value", "@odata.nextLink"?}` and
 errors `{"error": {"code", "message"}}` with the message prefixed by the .NET exception type between bars,
-as Exchange writes them. Choices where the real service is not documented (and the client must not care):
+as Exchange writes them. Which cmdlets exist, their parameters and parameter sets, the roles that may run them and
+the properties of their output come from one table, `demo_tenant.cmdlets` (Microsoft's cmdlet reference): a
+parameter the reference does not list is refused as PowerShell refuses it, a role that does not hold the cmdlet gets
+Exchange's 401 "User is not allowed to call <cmdlet>", and output objects carry only the listed properties.
+`Get-InboxRule` returns the seed's hidden rules only with `-IncludeHidden`.
+
+Choices where the real service is not documented (and the client must not care):
 
 - an unknown identity is HTTP 404 with code `NotFound` and `ManagementObjectNotFoundException`;
 - `Remove-BlockedSenderAddress` for an address that is not blocked succeeds and changes nothing;
@@ -22,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from demo_tenant.apitypes import ApiError, ApiResponse, Sleeper
+from demo_tenant.cmdlets import Cmdlet
+from demo_tenant.cmdlets import cmdlet as cmdlet_spec
 from demo_tenant.faults import TIMEOUT_SECONDS, RequestRecord
 from demo_tenant.permissions import EXCHANGE_APP_PERMISSION, EXCHANGE_CMDLET_ROLES
 from demo_tenant.state import DemoState, Json, UnblockLimitError
@@ -33,20 +41,9 @@ UNBLOCK_LIMIT_MESSAGE = (
     "|Microsoft.Exchange.Management.Tasks.ValidationException|The sender has been unblocked the maximum number of "
     "times allowed. To unblock this sender, contact Microsoft support."
 )
-# Parameters each cmdlet accepts (case-insensitive, as PowerShell binds them); anything else is refused.
-_PARAMETERS: dict[str, set[str]] = {
-    "Get-BlockedSenderAddress": {"SenderAddress"},
-    "Remove-BlockedSenderAddress": {"SenderAddress", "Reason", "Confirm"},
-    "Get-Mailbox": {"Identity", "ResultSize", "RecipientTypeDetails"},
-    "Set-Mailbox": {"Identity", "ForwardingSmtpAddress", "ForwardingAddress", "DeliverToMailboxAndForward", "Confirm",
-                    "Force"},
-    "Get-CASMailbox": {"Identity", "ResultSize"},
-    "Get-InboxRule": {"Mailbox", "Identity", "IncludeHidden"},
-}
-_MANDATORY: dict[str, tuple[str, ...]] = {
-    "Remove-BlockedSenderAddress": ("SenderAddress",),
-    "Set-Mailbox": ("Identity",),
-}
+# Seed section of the rules `Get-InboxRule` returns only with -IncludeHidden (hidden from Outlook, OWA, Graph's
+# messageRules and Get-InboxRule without the switch): served objects carry no "hidden" property; Exchange's do not.
+HIDDEN_RULES_SECTION = "Get-InboxRule -IncludeHidden"
 _FAULT_BODIES = {
     429: ("TooManyRequests", "|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|Too many concurrent requests. "
                              "Please retry the request later."),
@@ -70,6 +67,47 @@ def _not_found(identity: str) -> ApiError:
 
 def _bad_parameter(message: str) -> ApiError:
     return ApiError(400, "BadRequest", f"|System.Management.Automation.ParameterBindingException|{message}")
+
+
+def _bind(spec: Cmdlet, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Bind `raw` to `spec` as PowerShell does: names case-insensitively, one parameter set, mandatory ones present."""
+    parameters: dict[str, Any] = {}
+    for key, value in raw.items():
+        parameter = spec.parameter(str(key))
+        if parameter is None:
+            raise _bad_parameter(f"A parameter cannot be found that matches parameter name '{key}'.")
+        if parameter.is_switch and value is not None and _truthy(value) is None:
+            raise _bad_parameter(f"Cannot convert '{value}' to the type 'System.Management.Automation.SwitchParameter' "
+                                 f"required by parameter '{parameter.name}'.")
+        parameters[parameter.name] = value
+    named = [p for p in spec.parameters if p.name in parameters]
+    candidates = [s for s in spec.parameter_sets if all(p.in_set(s) for p in named)]
+    if not candidates:
+        raise _bad_parameter("Parameter set cannot be resolved using the specified named parameters. One or more "
+                             "parameters issued cannot be used together or an insufficient number of parameters were "
+                             "provided.")
+    # PowerShell settles on a set whose mandatory parameters are all present; failing that it names what the first
+    # remaining set misses.
+    missing_by_set = [[p.name for p in spec.parameters
+                       if p.mandatory and p.in_set(s) and parameters.get(p.name) in (None, "")] for s in candidates]
+    if all(missing_by_set):
+        raise _bad_parameter("Cannot process command because of one or more missing mandatory parameters: "
+                             f"{' '.join(missing_by_set[0])}.")
+    return parameters
+
+
+def _project(spec: Cmdlet | None, values: list[Json]) -> list[Json]:
+    """Each output object with only the properties the cmdlet table lists for it (Exchange's object shape)."""
+    if spec is None or not spec.output:
+        return values
+    allowed = spec.output
+    projected = []
+    for value in values:
+        extra = [k for k in value if k not in allowed]
+        if extra:
+            log.debug("exchange %s: dropping properties the cmdlet does not output: %s", spec.name, extra)
+        projected.append({k: v for k, v in value.items() if k in allowed})
+    return projected
 
 
 def _truthy(value: object) -> bool | None:
@@ -136,7 +174,7 @@ class ExchangeApi:
                         headers = {"Retry-After": "1"}
                     raise ApiError(rule.status, *_FAULT_BODIES[rule.status], headers)
             self._authorize(cmdlet, claims)
-            values = self._run(cmdlet, parameters)
+            values = _project(cmdlet_spec(cmdlet), self._run(cmdlet, parameters))
             response = self._page(tenant_segment, cmdlet, values, skiptoken)
         except ApiError as err:
             response = ApiResponse(err.status, exchange_error_body(err.code, err.message), dict(err.headers))
@@ -173,33 +211,21 @@ class ExchangeApi:
                            "|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|The request body must be "
                            '{"CmdletInput":{"CmdletName":...,"Parameters":{...}}}.')
         name = cmdlet_input["CmdletName"]
-        canonical = next((c for c in _PARAMETERS if c.lower() == name.lower()), None)
-        if canonical is None:
+        spec = cmdlet_spec(name)
+        if spec is None:
             raise ApiError(400, "BadRequest",
                            f"|System.Management.Automation.CommandNotFoundException|The term '{name}' is not "
                            "recognized as a name of a cmdlet, function, script file, or executable program.")
         raw = cmdlet_input.get("Parameters") or {}
         if not isinstance(raw, dict):
             raise _bad_parameter("Parameters must be an object.")
-        allowed = {p.lower(): p for p in _PARAMETERS[canonical]}
-        parameters: dict[str, Any] = {}
-        for key, value in raw.items():
-            proper = allowed.get(str(key).lower())
-            if proper is None:
-                raise _bad_parameter(f"A parameter cannot be found that matches parameter name '{key}'.")
-            parameters[proper] = value
-        missing = [p for p in _MANDATORY.get(canonical, ()) if parameters.get(p) in (None, "")]
-        if missing:
-            raise _bad_parameter("Cannot process command because of one or more missing mandatory parameters: "
-                                 f"{' '.join(missing)}.")
-        return canonical, parameters
+        return spec.name, _bind(spec, raw)
 
     def _denied(self, cmdlet: str, headers: Mapping[str, str] | None = None) -> ApiError:
-        roles = ", ".join(EXCHANGE_CMDLET_ROLES.get(cmdlet, ()))
-        return ApiError(403, "Forbidden",
-                        "|Microsoft.Exchange.Configuration.Tasks.ManagementAccessDeniedException|Access denied. The "
-                        f"application '{self.state.client_id}' isn't assigned a role that allows '{cmdlet}'. Assign it "
-                        f"one of: {roles}.", headers)
+        # What Exchange Online's REST endpoint answers when no role of the caller holds the cmdlet: 401, not 403
+        # (MicrosoftDocs/office-docs-powershell issue #7970: {"error":{"code":"Unauthorized","message":"User is not
+        # allowed to call Get-Mailbox",...}}). The roles that would do are in demo_tenant/cmdlets.py.
+        return ApiError(401, "Unauthorized", f"User is not allowed to call {cmdlet}", headers)
 
     def _authorize(self, cmdlet: str, claims: Mapping[str, Any]) -> None:
         roles = claims.get("roles") or []
@@ -253,6 +279,8 @@ class ExchangeApi:
             return self._limit(self.state.xlist("Get-CASMailbox"), p)
         if cmdlet == "Get-InboxRule":
             return self._inbox_rules(p)
+        if cmdlet == "Get-HostedOutboundSpamFilterPolicy":
+            return self._outbound_spam_policies(p)
         return self._set_mailbox(p)
 
     def _mailboxes(self, p: Mapping[str, Any]) -> list[Json]:
@@ -292,6 +320,9 @@ class ExchangeApi:
         if mailbox is None:
             raise _not_found(str(mailbox_id))
         rules = self.state.inbox_rules(mailbox)
+        # A switch is on when named, unless bound to $false (`-IncludeHidden:$false`).
+        if "IncludeHidden" in p and _truthy(p["IncludeHidden"]) is not False:
+            rules = sorted(rules + self._hidden_rules(mailbox), key=lambda r: int(r.get("Priority") or 0))
         if identity:
             text = str(identity)
             rules = [r for r in rules if text.lower() in (str(r.get("Identity", "")).lower(),
@@ -300,6 +331,26 @@ class ExchangeApi:
             if not rules:
                 raise _not_found(text)
         return rules
+
+    def _hidden_rules(self, mailbox: Mapping[str, Any]) -> list[Json]:
+        section = self.state.exchange.get(HIDDEN_RULES_SECTION) or {}
+        for key, value in section.items():
+            if key.lower() in (str(mailbox.get("UserPrincipalName", "")).lower(),
+                               str(mailbox.get("PrimarySmtpAddress", "")).lower()):
+                return list(value)
+        return []
+
+    def _outbound_spam_policies(self, p: Mapping[str, Any]) -> list[Json]:
+        policies: list[Json] = list(self.state.exchange.get("Get-HostedOutboundSpamFilterPolicy") or [])
+        identity = p.get("Identity")
+        if identity is None:
+            # "a value of $null ... returns all objects, as if you ran the Get- command without Identity" (reference).
+            return policies
+        found = [x for x in policies if str(identity).lower() in (str(x.get("Name", "")).lower(),
+                                                                    str(x.get("Identity", "")).lower())]
+        if not found:
+            raise _not_found(str(identity))
+        return found
 
     def _set_mailbox(self, p: Mapping[str, Any]) -> list[Json]:
         identity = str(p["Identity"])

@@ -15,6 +15,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -22,11 +23,14 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from multidict import CIMultiDict
 
 from demo_tenant.apitypes import ApiError, ApiRequest, ApiResponse, Sleeper, graph_error_body
+from demo_tenant.contract import ContractError, Target, contract_log_dir, resolver
+from demo_tenant.contract import record as record_contract
 from demo_tenant.faults import TIMEOUT_SECONDS, FaultRule, RequestRecord
 from demo_tenant.odata import ODataError, parse_filter, parse_search
 from demo_tenant.permissions import (
     ENABLE_PERMISSIONS,
     GRAPH_ROUTES,
+    LICENSE_SERVICE_PLANS,
     PASSWORD_ADMIN_ROLES,
     PASSWORD_PROFILE_PERMISSIONS,
     RouteSpec,
@@ -43,10 +47,15 @@ USER_DEFAULT_SELECT = (
     "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
     "preferredLanguage", "surname", "userPrincipalName", "id",
 )
-_WELL_KNOWN_FOLDERS = {
-    "inbox": "Inbox", "drafts": "Drafts", "sentitems": "Sent Items", "deleteditems": "Deleted Items",
-    "junkemail": "Junk Email", "archive": "Archive", "outbox": "Outbox", "conversationhistory": "Conversation History",
-}
+# Graph's well-known folder names: path segments valid in every mailbox language (microsoftgraph/
+# microsoft-graph-docs-contrib api-reference/v1.0/resources/mailfolder.md @4e38ed8c6596121d0121ac8ad1cb2930bc8f7434).
+# Which seeded folder each one is comes from the seed's `exchange.wellKnownFolders` (folder id → name), never from
+# a folder's display name or a property Graph v1.0 does not have.
+_WELL_KNOWN_FOLDERS = frozenset({
+    "archive", "clutter", "conflicts", "conversationhistory", "deleteditems", "drafts", "inbox", "junkemail",
+    "localfailures", "msgfolderroot", "outbox", "recoverableitemsdeletions", "scheduled", "searchfolders",
+    "sentitems", "serverfailures", "syncissues",
+})
 _KEY_IN_PARENS = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\('(?P<key>(?:[^']|'')*)'\)$")
 # Characters a nextLink leaves readable in query values (Graph writes `$filter=userId eq 'x'` much like this).
 _QUERY_SAFE = "$'(),:@"
@@ -95,6 +104,20 @@ def split_path(raw_path: str) -> list[str]:
     return segments
 
 
+# The v1.0 type the request being handled resolved to (per task, so inner $batch requests keep their own).
+_TARGET: ContextVar[Target | None] = ContextVar("graph_target", default=None)
+
+
+def _declares(obj: Mapping[str, Any], name: str) -> bool:
+    """Whether the object's v1.0 type (its @odata.type, else the request's) declares `name`."""
+    odata_type = obj.get("@odata.type")
+    target = _TARGET.get()
+    type_name = odata_type[1:] if isinstance(odata_type, str) else target.type if target is not None else None
+    if type_name is None:
+        return True
+    return resolver().meta.prop(type_name, name) is not None
+
+
 def _select(obj: Mapping[str, Any], fields: list[str] | None) -> Json:
     if fields is None:
         return copy.deepcopy(dict(obj))
@@ -104,7 +127,12 @@ def _select(obj: Mapping[str, Any], fields: list[str] | None) -> Json:
     lowered = {k.lower(): k for k in obj}
     for name in fields:
         key = lowered.get(name.lower())
-        out[key or name] = copy.deepcopy(obj[key]) if key else None
+        if key:
+            out[key] = copy.deepcopy(obj[key])
+        elif _declares(obj, name):
+            out[name] = None  # a declared property without a value is null, as in Graph
+        # else: a name the type does not declare (a group's roleTemplateId, an open type's undeclared name): Graph
+        # leaves it out, so does the demo tenant.
     return out
 
 
@@ -190,7 +218,10 @@ class GraphApi:
         response: ApiResponse
         fired: tuple[str, ...] = ()
         mailbox_slot: str | None = None
+        target: Target | None = None
         try:
+            # Microsoft's metadata first: what real Graph refuses by its contract never reaches a handler.
+            target = self._resolve_contract(req)
             spec, params = self.route(req)
             outcome = self.state.faults.evaluate(req.key)
             fired = outcome.fired
@@ -208,14 +239,18 @@ class GraphApi:
                             429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.",
                             {"Retry-After": "1"}))
                         response.throttled = True
-                        return self._finish(req, response, started, fired)
+                        return self._finish(req, response, started, fired, target)
                 if latency_ms:
                     await self._sleep(latency_ms / 1000)
                 if outcome.failing is not None:
                     await self._apply_fault(outcome.failing, spec)
                 self._authorize(spec, req)
                 handler: Callable[[ApiRequest, dict[str, str]], ApiResponse] = getattr(self, spec.handler)
-                response = handler(req, params)
+                token = _TARGET.set(target)
+                try:
+                    response = handler(req, params)
+                finally:
+                    _TARGET.reset(token)
         except ApiError as err:
             response = self.error_response(req, err)
         except ODataError as err:
@@ -223,9 +258,20 @@ class GraphApi:
         finally:
             if mailbox_slot is not None:
                 self.state.throttle.leave(mailbox_slot)
-        return self._finish(req, response, started, fired)
+        return self._finish(req, response, started, fired, target)
 
-    def _finish(self, req: ApiRequest, response: ApiResponse, started: float, fired: tuple[str, ...]) -> ApiResponse:
+    @staticmethod
+    def _resolve_contract(req: ApiRequest) -> Target | None:
+        """Resolve the request against Graph v1.0 metadata; Graph's 400 when it names what v1.0 does not declare."""
+        try:
+            return resolver().resolve(req.segments, req.query)
+        except ContractError as err:
+            raise ApiError(err.status, err.code, err.message) from None
+        except ODataError:
+            return None  # a malformed $filter: the handler answers it as it always has
+
+    def _finish(self, req: ApiRequest, response: ApiResponse, started: float, fired: tuple[str, ...],
+                target: Target | None = None) -> ApiResponse:
         response.fault_ids = fired
         response.headers.setdefault("request-id", req.request_id)
         response.headers.setdefault("client-request-id", req.client_request_id)
@@ -236,6 +282,16 @@ class GraphApi:
             retry_after=_seconds(response.headers.get("Retry-After")),
         ))
         log.debug("graph %s %s -> %s", req.method, req.path, response.status)
+        if contract_log_dir() is not None:
+            problems: list[str] = []
+            if target is not None and target.structured and response.status < 300 and isinstance(response.body, dict):
+                body = response.body
+                served = body["value"] if target.collection and isinstance(body.get("value"), list) else body
+                problems = resolver().body_violations(target.type, served)
+                if problems:
+                    log.error("graph %s %s served properties v1.0 does not declare: %s", req.method, req.path,
+                              "; ".join(problems[:5]))
+            record_contract(req.method, req.segments, req.query, problems)
         return response
 
     def error_response(self, req: ApiRequest, err: ApiError) -> ApiResponse:
@@ -457,16 +513,22 @@ class GraphApi:
                            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
         return user, mailbox
 
+    def _well_known_name(self, folder: Json) -> str | None:
+        """The well-known name of a seeded folder (the seed's `exchange.wellKnownFolders`), or None."""
+        names = self.state.exchange.get("wellKnownFolders")
+        name = names.get(str(folder.get("id"))) if isinstance(names, Mapping) else None
+        return name.lower() if isinstance(name, str) else None
+
     def _folder(self, user: Json, key: str) -> Json:
         folders = list(self.state.iter_user_map("mailFolders", str(user["id"])))
-        display = _WELL_KNOWN_FOLDERS.get(key.lower())
+        well_known = key.lower() if key.lower() in _WELL_KNOWN_FOLDERS else None
         for folder in folders:
-            if _ci(folder.get("id"), key) or (display and _ci(folder.get("displayName"), display)):
+            if _ci(folder.get("id"), key) or (well_known and self._well_known_name(folder) == well_known):
                 return folder
         raise ApiError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
 
     def _rules(self, user: Json, folder: Json) -> list[Json]:
-        if not _ci(folder.get("displayName"), "Inbox"):
+        if self._well_known_name(folder) != "inbox":
             raise ApiError(400, "ErrorInvalidRequest", "Message rules are only supported on the Inbox folder.")
         rules: Mapping[str, Any] = self.state.graph["messageRules"]
         for key, items in rules.items():
@@ -748,6 +810,26 @@ class GraphApi:
     def get_alert(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
         """GET /security/alerts_v2/{id}."""
         return self._by_id(req, "alerts_v2", p["id"], "security/alerts_v2")
+
+    # --- handlers: licences and message trace (the tenant pre-flight reads them) ----------------------
+
+    def list_subscribed_skus(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /subscribedSkus: the seed's SKUs, less the service plans of licences switched off (`/_demo/licenses`)."""
+        off = {plan for name, plans in LICENSE_SERVICE_PLANS.items() if not self.state.licensed(name) for plan in plans}
+        skus = [
+            {**sku, "servicePlans": [plan for plan in sku.get("servicePlans") or []
+                                     if str(plan.get("servicePlanName")) not in off]}
+            for sku in self.state.graph.get("subscribedSkus") or [] if isinstance(sku, dict)
+        ]
+        return self.collection(req, skus, "subscribedSkus")
+
+    def list_message_traces(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /admin/exchange/tracing/messageTraces: empty; 401 until the message-trace principal is provisioned."""
+        if not self.state.tenant.get("messageTraceProvisioned", True):
+            raise ApiError(401, "Unauthorized", "The Message Trace service principal is not provisioned in this "
+                                                "tenant.")
+        return self.collection(req, list(self.state.graph.get("messageTraces") or []),
+                               "admin/exchange/tracing/messageTraces", max_top=5000)
 
     def _by_id(self, req: ApiRequest, section: str, key: str, context: str) -> ApiResponse:
         for item in self.state.glist(section):

@@ -44,6 +44,19 @@ EXCHANGE_AUDIENCES = (EXCHANGE_RESOURCE, EXCHANGE_APP_ID, EXCHANGE_RESOURCE + "/
 # Application permissions of the "Office 365 Exchange Online" API; every other granted permission is Graph's.
 EXCHANGE_PERMISSIONS = frozenset({"Exchange.ManageAsApp", "full_access_as_app", "Exchange.ManageAsAppV2"})
 _RESERVED_SCOPES = {"openid", "profile", "offline_access"}
+# Role template ids of the Entra built-in roles the app may hold ("Microsoft Entra built-in roles",
+# learn.microsoft.com/en-us/entra/identity/role-based-access-control/permissions-reference). Entra puts the
+# template ids of the service principal's directory roles in app-only tokens as `wids`; Exchange role groups
+# (Organization Management) are Exchange's own and never appear there.
+ROLE_TEMPLATE_IDS = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "Exchange Administrator": "29232cdf-9323-42fd-ade2-1d097af3e4de",
+    "Security Administrator": "194ae4cb-b126-40b2-bd5b-6091b380977d",
+    "Security Reader": "5d6b6bb7-de71-4623-b4af-96380a352509",
+    "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "Privileged Authentication Administrator": "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+}
 CLOCK_SKEW_SECONDS = 300  # Entra and the resource APIs tolerate five minutes of clock skew
 
 
@@ -188,6 +201,11 @@ class Identity:
             return [p for p in granted if p in EXCHANGE_PERMISSIONS]
         return [p for p in granted if p not in EXCHANGE_PERMISSIONS]
 
+    def role_template_ids(self) -> list[str]:
+        """The `wids` claim: template ids of the Entra roles assigned to the app (role groups have none)."""
+        names = self.state.exchange_roles() + self.state.directory_roles()
+        return list(dict.fromkeys(ROLE_TEMPLATE_IDS[n] for n in names if n in ROLE_TEMPLATE_IDS))
+
     def issue_access_token(self, resource: str, *, lifetime_seconds: int | None = None,
                            roles: list[str] | None = None, audience: str | None = None,
                            tenant_id: str | None = None, appidacr: str = "1") -> str:
@@ -211,6 +229,7 @@ class Identity:
             "oid": app_oid,
             "rh": "0.A" + base64.urlsafe_b64encode(secrets.token_bytes(36)).rstrip(b"=").decode(),
             "roles": self.roles_for(resource) if roles is None else roles,
+            "wids": self.role_template_ids(),
             "sub": app_oid,
             "tenant_region_scope": "EU",
             "tid": tid,

@@ -50,6 +50,7 @@ _GIVEN = ("Anna", "Bram", "Chloe", "Daan", "Emma", "Finn", "Gijs", "Hanna", "Ils
 _SURNAMES = ("de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Bos",
              "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker", "Brouwer", "de Wit", "Dijkstra", "Smits",
              "de Graaf", "van der Meer", "Kok", "Jacobs", "de Haan", "Vermeulen")
+# Microsoft's outbound spam shape; its source is tests/fixtures/microsoft/exchange/reason-outbound-spam.json.
 _SPAM_REASON = ("OutboundSpamLast24Hours=57;OutboundMailLast24Hours=61;OutboundSpamPercent=93;Last Spam Message "
                 "MessagetraceId:{trace}")
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from demo_tenant.cmdlets import CMDLETS
+
 _USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 _DIRECTORY_READ = ("Directory.Read.All", "Directory.ReadWrite.All")
 _AUDIT = ("AuditLog.Read.All",)
@@ -29,6 +31,8 @@ _REVOKE = ("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite
 _ENABLE = ("User.EnableDisableAccount.All", "User.ReadWrite.All", "Directory.ReadWrite.All")
 _PASSWORD_PROFILE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
 _ORG = ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+# messagetracingroot-list-messagetraces (microsoft-graph-docs-contrib); the only permission Microsoft lists.
+_MESSAGE_TRACE = ("ExchangeMessageTrace.Read.All",)
 _DOMAINS = ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 
 # Entra roles an app needs (besides User.ReadWrite.All) to change another user's password profile.
@@ -93,21 +97,23 @@ GRAPH_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "security/alerts_v2", "list_alerts", _ALERTS, "security"),
     RouteSpec("GET", "security/alerts_v2/{id}", "get_alert", _ALERTS, "security"),
     RouteSpec("GET", "me", "me", (), "directory"),
+    RouteSpec("GET", "subscribedSkus", "list_subscribed_skus", _ORG, "directory"),
+    RouteSpec("GET", "admin/exchange/tracing/messageTraces", "list_message_traces", _MESSAGE_TRACE, "directory"),
 )
+
+# Service plans (`servicePlanName` in `GET /subscribedSkus`) behind each `tenant.licenses` switch, as Microsoft's
+# "Product names and service plan identifiers for licensing" lists them:
+# https://learn.microsoft.com/en-us/entra/identity/users/licensing-service-plan-reference
+LICENSE_SERVICE_PLANS: dict[str, tuple[str, ...]] = {
+    "entraIdP1": ("AAD_PREMIUM",),
+    "entraIdP2": ("AAD_PREMIUM_P2",),
+    "defenderForOffice365": ("ATP_ENTERPRISE", "THREAT_INTELLIGENCE"),
+}
 
 ENABLE_PERMISSIONS = _ENABLE
 PASSWORD_PROFILE_PERMISSIONS = _PASSWORD_PROFILE
 
-# Exchange Online: roles (Entra roles or Exchange role groups assigned to the app) that allow each cmdlet.
-_EXO_ADMIN = ("Exchange Administrator", "Organization Management", "Global Administrator")
-_EXO_READ = _EXO_ADMIN + ("Global Reader", "View-Only Organization Management", "Security Administrator",
-                          "Security Reader")
-EXCHANGE_CMDLET_ROLES: dict[str, tuple[str, ...]] = {
-    "Get-BlockedSenderAddress": _EXO_READ,
-    "Remove-BlockedSenderAddress": ("Security Administrator",) + _EXO_ADMIN,
-    "Get-Mailbox": _EXO_READ,
-    "Get-CASMailbox": _EXO_READ,
-    "Get-InboxRule": _EXO_READ,
-    "Set-Mailbox": _EXO_ADMIN,
-}
+# Exchange Online: roles (Entra roles or Exchange role groups assigned to the app) that allow each cmdlet; from the
+# one cmdlet table (demo_tenant/cmdlets.py, Microsoft's cmdlet reference).
+EXCHANGE_CMDLET_ROLES: dict[str, tuple[str, ...]] = {name: spec.roles for name, spec in CMDLETS.items()}
 EXCHANGE_APP_PERMISSION = "Exchange.ManageAsApp"

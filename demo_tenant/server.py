@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 
 from demo_tenant.admin import AdminApi, loopback_only
 from demo_tenant.apitypes import ODATA_JSON, ApiError, ApiRequest, ApiResponse, graph_error_body
+from demo_tenant.contract import resolver
 from demo_tenant.exchange import ExchangeApi, exchange_error_body
 from demo_tenant.faults import REALISTIC_LATENCY, TIMEOUT_SECONDS, RequestRecord
 from demo_tenant.graph import GraphApi, split_path
@@ -76,6 +77,7 @@ class DemoTenant:
         self._base_url: str | None = None
         self._pki: Pki | None = None
         self._identity: Identity | None = None
+        self._metadata: asyncio.Task[object] | None = None
         self.graph = GraphApi(self.state, base_url=lambda: self.base_url, sleep=self._sleep)
         self.exchange = ExchangeApi(self.state, base_url=lambda: self.base_url, sleep=self._sleep)
 
@@ -88,6 +90,9 @@ class DemoTenant:
         self._stopping = asyncio.Event()
         pki = await asyncio.to_thread(ensure_pki, self.config.data_dir)
         await asyncio.to_thread(self.state.load_file, self.config.seed_path)
+        # Graph v1.0 metadata is parsed off the event loop while the server binds (the first parse, before its cache
+        # exists, takes over a second); Graph requests wait for it in `_graph`.
+        self._metadata = asyncio.create_task(asyncio.to_thread(resolver))
         self._pki = pki
         self._identity = Identity(self.state, pki, data_dir=self.config.data_dir, client_secret=pki.client_secret,
                                   token_lifetime_seconds=self.config.token_lifetime_seconds)
@@ -128,6 +133,10 @@ class DemoTenant:
         if runner is not None:
             await runner.cleanup()
             log.info("demo tenant stopped")
+        metadata, self._metadata = self._metadata, None
+        if metadata is not None:
+            # A thread cannot be cancelled: let a parse still running finish rather than leave it unawaited.
+            await asyncio.gather(metadata, return_exceptions=True)
 
     async def reset(self) -> None:
         """Reload the seed (the data only; faults, latency, throttle setting and request log stay)."""
@@ -303,6 +312,8 @@ class DemoTenant:
 
     async def _graph(self, request: web.Request) -> web.Response:
         identity = self._require_identity()
+        if self._metadata is not None and not self._metadata.done():
+            await asyncio.shield(self._metadata)
         started = time.monotonic()
         raw_path = request.rel_url.raw_path
         segments = split_path(raw_path[len("/v1.0"):])

@@ -36,6 +36,7 @@ class Intent(StrEnum):
     ALERTS_WHERE = "alerts_where"
     NOTIFY_IT = "notify_it"
     TRIAGE = "triage"
+    DIAGNOSE = "diagnose"
     UNKNOWN = "unknown"
 
 
@@ -58,6 +59,18 @@ _NOT_WHO = r"(?!(?:who|wie)\b)"
 _NDR = (
     r"(?:(?<![\d.])5\.1\.8(?![\d])"
     r"|bad\s+outbound\s+sender"
+    # Its neighbours in Microsoft's NDR reference (dialogs.ndr says which one a paste is): with the SMTP reply
+    # code, or in their own words.
+    r"|\b55\d[\s-]+5\.(?:1\.90|2\.2|7\.50[123]|7\.70[58]|7\.750|7\.23[23])(?![\d]|\.\d)"
+    r"|reached\s+your\s+daily\s+limit\s+for\s+message\s+recipients"
+    r"|submission\s*quota(?:\s+was)?\s*exceeded"
+    r"|access\s+denied,\s+(?:spam\s+abuse\s+detected|banned\s+sender|tenant\s+has\s+exceeded\s+threshold"
+    r"|traffic\s+not\s+accepted\s+from\s+this\s+ip)"
+    r"|sending\s+from\s+unregistered\s+domain"
+    r"|tenant\s+external\s+recipient\s+rate\s+limit"
+    r"|dagelijkse\s+limiet\s+voor\s+geadresseerden"
+    r"|slechte\s+uitgaande\s+afzender"
+    r"|niet\s+als\s+(?:een\s+)?geldige\s+afzender\s+(?:bent\s+)?herkend"
     r"|(?:weren't|were\s+not|not)\s+recognized\s+as\s+a\s+valid\s+sender"
     r"|delivery\s+has\s+failed\s+to\s+these\s+recipients"
     r"|your\s+message\s+(?:couldn't|could\s+not|can't|cannot|wasn't|was\s+not)\s+(?:be\s+)?delivered"
@@ -97,10 +110,12 @@ _INVESTIGATE_OTHER = (
 )
 # The second investigate pattern ("<x> is blocked") steps aside for a pasted bounce and for the own words.
 _NO_REPORT = rf"(?!.*{_NDR})(?!{_OWN_WORDS})"
+# "check the tenant" / "controleer de tenant" is the pre-flight (diagnose), not an account called "tenant".
+_TENANT_CHECK = r"(?!(?:check|controleer)\s+(?:the\s+|de\s+)?tenant$)"
 
 _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.INVESTIGATE, re.compile(
-        r"^(?!.*" + _NDR + r")(?:investigate|check|look into|look up|lookup|onderzoek|controleer)"
+        r"^(?!.*" + _NDR + r")" + _TENANT_CHECK + r"(?:investigate|check|look into|look up|lookup|onderzoek|controleer)"
         r"(?:\s+(?:account|user|gebruiker))?"
         rf"(?:\s+{_NOT_SELF}(?P<arg>.+))?$", re.IGNORECASE)),
     (Intent.INVESTIGATE, re.compile(
@@ -159,6 +174,11 @@ _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         r"(?:alle\s+)?(?:geblokkeerde|beperkte)\s+(?:accounts|gebruikers|afzenders)|"
         r"wie\s+(?:is|zijn)\s+(?:er\s+)?(?:geblokkeerd|beperkt)|"
         r"welke\s+(?:accounts|gebruikers)\s+zijn\s+(?:er\s+)?(?:geblokkeerd|beperkt))$", re.IGNORECASE)),
+    # The tenant pre-flight (security admins): whole phrases only, so "check <account>" stays an investigation.
+    (Intent.DIAGNOSE, re.compile(
+        r"^(?:diagnose|diagnose\s+(?:the\s+)?tenant|check\s+(?:the\s+)?tenant|tenant\s+(?:check|diagnose)|"
+        r"controleer\s+(?:de\s+)?tenant|tenant\s+controleren|diagnosticeer(?:\s+(?:de\s+)?tenant)?)$",
+        re.IGNORECASE)),
     (Intent.HELP, re.compile(r"^(?:help|menu|what can you do|hulp|help me|wat kun je( doen)?)$", re.IGNORECASE)),
     (Intent.GREETING, re.compile(r"^(?:hi|hello|hey|hallo|hoi|goedemorgen|good morning|goedemiddag)$",
                                  re.IGNORECASE)),

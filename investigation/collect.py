@@ -20,6 +20,7 @@ from typing import Any
 from investigation.evidence import Evidence, SourceName, Unavailable, UnavailableReason
 from investigation.indicators import Finding, run_indicators
 from investigation.reason import RestrictionReason, parse_reason
+from investigation.rules import merge_rules
 from investigation.verdict import Assessment, assess
 from m365.errors import (
     LicenseRequired,
@@ -109,7 +110,7 @@ class Investigation:
 
 # Sources read from the mailbox: a user without one has nothing to check there.
 _MAILBOX_SOURCES = frozenset({SourceName.inbox_rules, SourceName.mail_folders, SourceName.mailbox,
-                              SourceName.cas_mailbox})
+                              SourceName.cas_mailbox, SourceName.hidden_inbox_rules})
 
 
 def unavailable_for(source: SourceName, exc: BaseException) -> Unavailable | None:
@@ -184,6 +185,8 @@ class Collector:
             SourceName.mailbox: (Family.exchange, lambda: tenant.get_mailbox(upn)),
             SourceName.cas_mailbox: (Family.exchange, lambda: tenant.get_cas_mailbox(upn)),
             SourceName.inbox_rules: (Family.outlook, lambda: tenant.list_inbox_rules(user.id)),
+            # Read alongside Graph's rules and merged with them: Graph does not return hidden rules.
+            SourceName.hidden_inbox_rules: (Family.exchange, lambda: tenant.get_inbox_rules(upn)),
             SourceName.mail_folders: (Family.outlook, lambda: tenant.list_mail_folders(user.id)),
             SourceName.sign_ins: (
                 Family.audit_logs, lambda: tenant.list_sign_ins(user.id, since, limit=self._config.sign_in_limit)
@@ -257,6 +260,11 @@ class Collector:
     def _evidence(self, user: User, now: datetime, results: dict[SourceName, Any],
                   failures: dict[SourceName, BaseException]) -> Evidence:
         unavailable: list[Unavailable] = []
+        graph_rules = results.get(SourceName.inbox_rules)
+        # Graph's rules are the ones the card can act on (disable); Exchange's add the hidden ones. Without Graph's,
+        # rules stay "not checked": which of Exchange's are hidden, and how to disable them, is then unknown.
+        inbox_rules = merge_rules(graph_rules, results.get(SourceName.hidden_inbox_rules)) if graph_rules is not None \
+            else None
         for source, exc in failures.items():
             entry = unavailable_for(source, exc)
             if entry is None:
@@ -279,7 +287,7 @@ class Collector:
             restricted=(restriction is not None) if restriction_known else None,
             mailbox=results.get(SourceName.mailbox),
             cas_mailbox=results.get(SourceName.cas_mailbox),
-            inbox_rules=results.get(SourceName.inbox_rules),
+            inbox_rules=inbox_rules,
             mail_folders=results.get(SourceName.mail_folders),
             sign_ins=results.get(SourceName.sign_ins),
             risky_user=results.get(SourceName.risky_user),

@@ -69,6 +69,9 @@ class SourceName(StrEnum):
     # Addition: Graph `mailboxSettings/automaticRepliesSetting` (MailboxSettings.Read, already granted for the
     # inbox rules). Optional: a collector that does not read it leaves `auto_reply_enabled` None.
     auto_reply = "auto_reply"
+    # Exchange `Get-InboxRule -IncludeHidden`: the rules Graph's messageRules do not return (hidden ones). Merged into
+    # `inbox_rules` (investigation.rules); when it cannot be read the card says hidden rules were not checked.
+    hidden_inbox_rules = "hidden_inbox_rules"
 
 
 class UnavailableReason(StrEnum):

@@ -31,6 +31,7 @@ from types import MappingProxyType
 
 from investigation.evidence import Evidence, SourceName
 from investigation.reason import LimitType, parse_reason
+from investigation.rules import is_outlook_junk_rule
 from m365.records import AuthMethod, DirectoryAudit, InboxRule, SignIn
 
 # ---------------------------------------------------------------------------------------------- model
@@ -99,6 +100,7 @@ FINDING_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # mailbox configuration
     "rule_forwards_external": ("rule", "targets", "count"),
     "rule_hides_mail": ("rule", "actions", "folder"),
+    "rule_hidden": ("rule",),
     "mailbox_forwards_external": ("target", "keeps_copy"),
     "mailbox_forwards_internal": ("target", "keeps_copy"),
     "auto_reply_enabled": (),
@@ -117,6 +119,8 @@ FINDING_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "risk_threat_intelligence": ("risk_type", "ip", "country", "time"),
     "risk_unfamiliar_sign_in": ("risk_type", "ip", "country", "time"),
     "risk_suspicious_sending": ("risk_type", "ip", "country", "time"),
+    "risk_suspicious_api_traffic": ("risk_type", "ip", "country", "time"),
+    "risk_generic": ("risk_type", "ip", "country", "time"),
     "risk_other": ("risk_type", "ip", "country", "time"),
     # sign-ins
     "sign_in_new_country": ("country", "city", "ip", "time", "count"),
@@ -134,7 +138,7 @@ FINDING_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "admin_role_added": ("role", "initiated_by", "time"),
     "admin_roles_held": ("roles", "count"),
     # consents
-    "consent_unverified_app": ("app", "scopes", "publisher"),
+    "consent_unverified_app": ("app", "scopes"),
     # Defender
     "defender_alert": ("title", "severity", "time"),
     "inbox_rule_changed": ("title", "time"),
@@ -245,9 +249,13 @@ def _finding(
 
 # Folders attackers move mail to so the user never sees replies and bounces (Microsoft names Notes, Junk
 # Email and RSS Subscriptions; Archive and Conversation History are common in incident reports; Deleted
-# Items is deletion by another name). Matched against the well-known name, the English and the Dutch
-# display name, case-insensitively.
-HIDDEN_FOLDER_NAMES: frozenset[str] = frozenset({
+# Items is deletion by another name).
+# Graph's well-known names among them: a folder is one of these when the name resolved to its id
+# (`MailFolder.well_known_name`), whatever language the mailbox speaks.
+HIDING_WELL_KNOWN_NAMES: frozenset[str] = frozenset({"deleteditems", "junkemail", "archive", "conversationhistory"})
+# RSS Subscriptions and Notes have no well-known name in Graph, so display names (English and Dutch, compared
+# case-insensitively) still count, as do well-known names a rule action carries instead of an id.
+HIDDEN_FOLDER_NAMES: frozenset[str] = HIDING_WELL_KNOWN_NAMES | frozenset({
     "rssfeeds", "rsssubscriptions", "rss subscriptions", "rss feeds", "rss-abonnementen", "rss-feeds",
     "archive", "archief",
     "notes", "notities",
@@ -269,10 +277,9 @@ def _folder_name(rule: InboxRule, evidence: Evidence) -> tuple[str, bool]:
     target = rule.move_to_folder or ""
     for folder in evidence.mail_folders or ():
         if folder.id == target:
-            names = {folder.display_name.strip().casefold()}
-            if folder.well_known_name:
-                names.add(folder.well_known_name.strip().casefold())
-            hidden = bool(names & HIDDEN_FOLDER_NAMES) or is_attacker_style_name(folder.display_name)
+            hidden = ((folder.well_known_name or "").casefold() in HIDING_WELL_KNOWN_NAMES
+                      or folder.display_name.strip().casefold() in HIDDEN_FOLDER_NAMES
+                      or is_attacker_style_name(folder.display_name))
             return folder.display_name or target, hidden
     # Unresolved: the action may carry a well-known name instead of an id.
     return target, target.strip().casefold() in HIDDEN_FOLDER_NAMES
@@ -320,6 +327,8 @@ def rule_forwarding(evidence: Evidence) -> list[Finding]:
             ("redirect", rule.redirect_to),
         )
         rows: list[tuple[str, str]] = [("rule", rule.display_name)]
+        if rule.hidden:
+            rows.append(("marker", "hidden_rule"))
         targets: list[str] = []
         for action, addresses in actions:
             external = [a for a in addresses if is_external(a, evidence)]
@@ -377,15 +386,39 @@ def rule_hiding(evidence: Evidence) -> list[Finding]:
         if not actions:
             continue
         rows: list[tuple[str, str]] = [("rule", rule.display_name)]
+        if rule.hidden:
+            rows.append(("marker", "hidden_rule"))
         rows.extend(("action", a) for a in actions)
         rows.append(("folder", folder))
         if suspicious_name:
             rows.append(("marker", "attacker_style_name"))
         rows.extend(_condition_rows(rule))
-        severity = Severity.high if strong else Severity.medium
+        # Nobody hides their own newsletter rule from Outlook: a hidden rule that hides mail is an attacker's.
+        severity = Severity.high if strong or rule.hidden else Severity.medium
         params = {"rule": rule.display_name, "actions": ", ".join(actions), "folder": folder}
         findings.append(_finding("rule_hides_mail", severity, SourceName.inbox_rules, rows, params,
                                  rule_id=rule.id or None))
+    return findings
+
+
+def hidden_rules(evidence: Evidence) -> list[Finding]:
+    """High: an enabled inbox rule hidden from Outlook and Graph (only `Get-InboxRule -IncludeHidden` returns it)
+    that neither forwards mail out nor hides it (those rules are reported, marked hidden, by `rule_forwarding` and
+    `rule_hiding`). Users cannot make hidden rules; attackers do, through MAPI. Outlook's own "Junk E-Mail Rule",
+    hidden in every mailbox, is left out."""
+    findings: list[Finding] = []
+    for rule in evidence.inbox_rules or ():
+        if not rule.hidden or not rule.is_enabled or is_outlook_junk_rule(rule):
+            continue
+        forwards_out = any(is_external(a, evidence) for a in rule.external_targets)
+        hides = rule.delete or rule.permanent_delete or rule.mark_as_read or bool(rule.move_to_folder)
+        if forwards_out or hides:
+            continue
+        rows: list[tuple[str, str]] = [("rule", rule.display_name), ("marker", "hidden_rule")]
+        rows.extend(("target", t) for t in rule.external_targets)
+        rows.extend(_condition_rows(rule))
+        findings.append(_finding("rule_hidden", Severity.high, SourceName.inbox_rules, rows,
+                                 {"rule": rule.display_name}))
     return findings
 
 
@@ -476,6 +509,10 @@ RISK_EVENT_CODES: Mapping[str, tuple[str, Severity]] = MappingProxyType({
     "suspiciousbrowser": ("risk_unfamiliar_sign_in", Severity.medium),
     "anomaloususeractivity": ("risk_unfamiliar_sign_in", Severity.medium),
     "suspicioussendingpatterns": ("risk_suspicious_sending", Severity.medium),
+    # Abnormal Graph traffic or directory enumeration by the user: reconnaissance, which needs a look.
+    "suspiciousapitraffic": ("risk_suspicious_api_traffic", Severity.medium),
+    # What a tenant without Entra ID P2 sees for a premium detection (riskDetection page): a risk, type hidden.
+    "generic": ("risk_generic", Severity.medium),
 })
 
 
@@ -524,6 +561,49 @@ def risk_detections(evidence: Evidence) -> list[Finding]:
                       "time": _iso(det.detected)}
         findings.append(_finding(code, severity, SourceName.risk_detections, rows, params,
                                  subject_id=det.id or None))
+    return findings
+
+
+def sign_in_risk(evidence: Evidence) -> list[Finding]:
+    """Entra's risk verdict on the sign-ins themselves (`riskEventTypes_v2` of a v1.0 `signIn`).
+
+    Sign-ins carry their risk types whatever the licence, so a sign-in flagged `anonymizedIPAddress` is a
+    finding even when Identity Protection's detections list cannot be read (no Entra ID P2, no permission).
+    Each risk type is mapped by `RISK_EVENT_CODES` as in `risk_detections`, one finding per type and IP; a
+    type and IP that the detections list already reports is left to it. A failed sign-in is at most medium:
+    the attacker did not get in that time. Sign-ins whose risk was dismissed or confirmed safe are left out.
+    """
+    reported = {
+        (d.risk_event_type.lower(), d.ip_address) for d in evidence.risk_detections or ()
+        if d.risk_state.lower() not in _DISMISSED_STATES
+    }
+    seen: set[tuple[str, str]] = set()
+    findings: list[Finding] = []
+    for s in sorted(evidence.sign_ins or (), key=lambda s: s.created or evidence.now):
+        if not s.risk_event_types or not evidence.in_window(s.created) or s.risk_state.lower() in _DISMISSED_STATES:
+            continue
+        level = s.risk_level_during_sign_in
+        if level.lower() == "none":
+            level = s.risk_level_aggregated
+        for risk_type in s.risk_event_types:
+            event = risk_type.lower()
+            code, severity = RISK_EVENT_CODES.get(
+                event, ("risk_other", Severity.medium if level.lower() == "high" else Severity.low)
+            )
+            if code == "user_confirmed_compromised" or (event, s.ip_address) in reported:
+                continue
+            if (event, s.ip_address) in seen:
+                continue
+            seen.add((event, s.ip_address))
+            if not s.succeeded and severity.rank < Severity.medium.rank:
+                severity = Severity.medium
+            rows = [
+                ("risk_type", risk_type), ("risk_level", level), ("ip", s.ip_address), ("country", _country(s)),
+                ("city", s.city), ("time", _iso(s.created)), ("sign_in", "succeeded" if s.succeeded else "failed"),
+                ("app", s.app_display_name),
+            ]
+            params = {"risk_type": risk_type, "ip": s.ip_address, "country": _country(s), "time": _iso(s.created)}
+            findings.append(_finding(code, severity, SourceName.sign_ins, rows, params, subject_id=s.id or None))
     return findings
 
 
@@ -788,8 +868,10 @@ def mfa_registration(evidence: Evidence) -> list[Finding]:
 
     Sources: directory audits (security-info registration activities, or "Update user" changing the
     StrongAuthentication* properties; within 15 minutes of a registration activity that is the same event) and
-    authentication methods whose `createdDateTime` lies in the window
-    (a method within 15 minutes of an audit finding is the same event and is not repeated). Medium;
+    authentication methods whose registration date lies in the window (a method within 15 minutes of an audit
+    finding is the same event and is not repeated). The audit is the source that sees every method: Graph gives
+    no date for phone, email and OATH methods (Microsoft's examples never carry one; the field is nullable), so
+    an undated method is never "new" on its own. Medium;
     high (`mfa_registered_from_suspicious_ip`) when the audit's IP appears only in suspicious sign-ins or in a
     risk detection (`suspicious_ips`).
     """
@@ -958,10 +1040,11 @@ MICROSOFT_TENANTS: frozenset[str] = frozenset({
 def consent_grants(evidence: Evidence) -> list[Finding]:
     """An app without a verified publisher that the user gave delegated access (illicit consent grant).
 
-    High when a granted scope reads or sends mail or files (`SENSITIVE_SCOPE_PREFIXES`); low when it only
-    has `offline_access` (it keeps what it has — typically just the profile — without the user present).
-    Microsoft's own apps count as verified. A grant whose service principal is missing from the evidence is
-    judged unverified: the app could not be vouched for.
+    From Graph v1.0 fields: `verifiedPublisher` (empty: not verified) and `appOwnerOrganizationId` (the tenant
+    the app is registered in; another organisation's is marked). High when a granted scope reads or sends mail
+    or files (`SENSITIVE_SCOPE_PREFIXES`); low when it only has `offline_access` (it keeps what it has —
+    typically just the profile — without the user present). Microsoft's own apps count as verified. A grant
+    whose service principal is missing from the evidence is judged unverified: the app could not be vouched for.
     """
     principals = {sp.id: sp for sp in evidence.service_principals or ()}
     findings: list[Finding] = []
@@ -977,10 +1060,11 @@ def consent_grants(evidence: Evidence) -> list[Finding]:
         severity = Severity.high if sensitive else Severity.low
         shown = sensitive + (["offline_access"] if offline else [])
         app = (sp.display_name if sp else "") or grant.client_id
-        publisher = sp.publisher_name if sp else ""
-        rows = [("app", app), ("publisher", publisher), *(("scope", s) for s in shown),
-                ("activity", grant.consent_type)]
-        params = {"app": app, "scopes": _join(shown), "publisher": publisher}
+        rows = [("app", app), ("marker", "no_verified_publisher")]
+        if sp is not None and sp.is_foreign:
+            rows.append(("marker", "foreign_owner"))
+        rows += [*(("scope", s) for s in shown), ("activity", grant.consent_type)]
+        params = {"app": app, "scopes": _join(shown)}
         findings.append(_finding("consent_unverified_app", severity, SourceName.oauth_grants, rows, params,
                                  subject_id=grant.id or None))
     return findings
@@ -1091,10 +1175,12 @@ def restriction_reason(evidence: Evidence) -> list[Finding]:
 INDICATORS: tuple[Indicator, ...] = (
     Indicator("rule_forwarding", (SourceName.inbox_rules,), rule_forwarding),
     Indicator("rule_hiding", (SourceName.inbox_rules,), rule_hiding),
+    Indicator("hidden_rules", (SourceName.inbox_rules,), hidden_rules),
     Indicator("mailbox_forwarding", (SourceName.mailbox,), mailbox_forwarding),
     Indicator("auto_reply", (SourceName.auto_reply,), auto_reply),
     Indicator("user_risk", (SourceName.risky_user,), user_risk),
     Indicator("risk_detections", (SourceName.risk_detections,), risk_detections),
+    Indicator("sign_in_risk", (SourceName.sign_ins,), sign_in_risk),
     Indicator("sign_in_new_country", (SourceName.sign_ins,), sign_in_new_country),
     Indicator("failed_sign_ins_foreign", (SourceName.sign_ins,), failed_sign_ins_foreign),
     Indicator("legacy_protocol_sign_ins", (SourceName.sign_ins,), legacy_protocol_sign_ins),

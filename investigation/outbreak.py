@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], Awaitable[None]]
 
-# Exchange mailbox reads (`Get-Mailbox`, `Get-CASMailbox`) in flight at once: two per account, no bulk filter.
+# Exchange mailbox reads (`Get-Mailbox`, `Get-CASMailbox`, `Get-InboxRule`) in flight at once: no bulk filter.
 EXCHANGE_CONCURRENCY = 32
 # Accounts investigated at once when the tenant has no bulk reads.
 FALLBACK_CONCURRENCY = 8
@@ -58,7 +58,14 @@ _MAX_DEADLINE = 900.0
 _ORDER = (SourceName.domains, SourceName.restriction, SourceName.mailbox, SourceName.cas_mailbox,
           SourceName.inbox_rules, SourceName.mail_folders, SourceName.sign_ins, SourceName.directory_audits,
           SourceName.registration, SourceName.risky_user, SourceName.risk_detections, SourceName.auth_methods,
-          SourceName.oauth_grants, SourceName.memberships, SourceName.alerts)
+          SourceName.oauth_grants, SourceName.memberships, SourceName.alerts, SourceName.hidden_inbox_rules)
+
+
+def _exchange_reads(tenant: Tenant) -> tuple[tuple[SourceName, Callable[[str], Awaitable[Any]]], ...]:
+    """The per-account Exchange reads, the same ones `Collector.collect` makes (by UPN)."""
+    return ((SourceName.mailbox, tenant.get_mailbox),
+            (SourceName.cas_mailbox, tenant.get_cas_mailbox),
+            (SourceName.hidden_inbox_rules, tenant.get_inbox_rules))
 
 
 class BulkInvestigator:
@@ -297,7 +304,8 @@ class _BulkRead:
         await self._timed(SourceName.oauth_grants, ids, read)
 
     async def _exchange(self, users: list[User]) -> None:
-        """`Get-Mailbox` and `Get-CASMailbox` per account (Exchange has no filter over many), many at once."""
+        """`Get-Mailbox`, `Get-CASMailbox` and `Get-InboxRule -IncludeHidden` per account (Exchange has no filter
+        over many), many at once; the rules are merged with Graph's by the collector's evidence builder."""
         gate = asyncio.Semaphore(EXCHANGE_CONCURRENCY)
         started = time.perf_counter()
 
@@ -315,12 +323,11 @@ class _BulkRead:
             await asyncio.gather(*(
                 one(source, user, call)
                 for user in users
-                for source, call in ((SourceName.mailbox, self.tenant.get_mailbox),
-                                     (SourceName.cas_mailbox, self.tenant.get_cas_mailbox))
+                for source, call in _exchange_reads(self.tenant)
             ))
         finally:
             seconds = time.perf_counter() - started
-            for source in (SourceName.mailbox, SourceName.cas_mailbox):
+            for source, _ in _exchange_reads(self.tenant):
                 self._timings[source] = SourceTiming(source, seconds, "ok")
 
     async def _refresh(self, ids: list[str]) -> None:

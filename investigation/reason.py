@@ -1,16 +1,24 @@
 """Parse the `Reason` text of a Restricted entities entry (`Get-BlockedSenderAddress`).
 
-Microsoft does not document the format and it varies by what tripped the block. Shapes seen in the wild:
+Microsoft's cmdlet reference does not describe the text; the shapes below are the ones Microsoft's support
+documentation and well-known admin tooling show, each kept as a fixture with its source under
+`tests/fixtures/microsoft/exchange/`:
 
 - ``OutboundSpamLast24Hours=242;OutboundMailLast24Hours=251;OutboundSpamPercent=96;Last Spam Message
-  MessagetraceId:2e24d2c8-0b5a-4f44-9d2f-08dcf1a2b3c4`` — the outbound spam filter.
-- ``ExternalRecipientLimitExceeded;InternalRecipientCount=12;ExternalRecipientCount=2750;
-  Limit=RecipientRateLimit`` — a sending limit of the outbound spam policy or the service.
+  MessagetraceId:2e24d2c8-0b5a-4f44-9d2f-08dcf1a2b3c4`` — the outbound spam filter restricted the sender.
+- ``EmailSendingLimitExceeded;InternalRecipientCountToday=12;ExternalRecipientCountToday=1250;
+  ExceedingLimitType=External;Last MessagetraceId=…;LastMessageRcptCount=50;`` — a recipient limit (the
+  service's recipient rate limit or an outbound spam policy's limits); `ExceedingLimitType` says which one was
+  crossed (Microsoft documents `Internal` and `External`).
 - ``Compromised`` — a bare flag.
 
+The tenant-wide external recipient limit (TERRL) puts nobody on Restricted entities: it bounces every external
+message of the tenant with NDR 5.7.233 (see `dialogs.ndr`), so no `Reason` shape of its own exists for it.
+
 So the parser reads `;`- (or `|`/newline-) separated tokens, each ``Key=Value``, ``Key:Value`` or a bare flag,
-matches keys case- and punctuation-insensitively, and ignores what it does not know. It never raises:
-the text comes from outside and the card must render whatever it is.
+matches keys case- and punctuation-insensitively, and ignores what it does not know. Older shapes of our own
+(``ExternalRecipientCount=…;Limit=RecipientRateLimit``) still parse. It never raises: the text comes from
+outside and the card must render whatever it is.
 """
 
 from __future__ import annotations
@@ -39,6 +47,15 @@ class LimitType(StrEnum):
     unknown = "unknown"
 
 
+class ExceedingLimit(StrEnum):
+    """`ExceedingLimitType` of an `EmailSendingLimitExceeded` reason: which recipient count crossed its limit."""
+
+    internal = "internal"
+    external = "external"
+    # A value Microsoft has not documented; the card still shows the counts.
+    other = "other"
+
+
 @dataclass(frozen=True)
 class RestrictionReason:
     """The numbers and the kind of limit in a restriction's `Reason`; None where the text does not say."""
@@ -53,6 +70,9 @@ class RestrictionReason:
     raw: str = ""
     # True when the text calls the sender compromised, whatever limit it also names.
     compromised_flag: bool = False
+    exceeding_limit: ExceedingLimit | None = None
+    # Recipients of the last message before the block (`LastMessageRcptCount`).
+    last_message_recipients: int | None = None
 
     @property
     def effective_spam_percent(self) -> int | None:
@@ -89,9 +109,18 @@ _FLAG_TYPES: tuple[tuple[str, LimitType], ...] = (
     ("recipientrate", LimitType.recipient_rate_limit),
     ("recipientlimit", LimitType.recipient_rate_limit),
     ("messagerate", LimitType.recipient_rate_limit),
+    ("emailsendinglimit", LimitType.recipient_rate_limit),
+    ("sendinglimit", LimitType.recipient_rate_limit),
     ("outboundspam", LimitType.outbound_spam),
     ("compromised", LimitType.compromised),
 )
+_INTERNAL_KEYS = frozenset({"internalrecipientcounttoday", "internalrecipientcount", "internalrecipients"})
+_EXTERNAL_KEYS = frozenset({"externalrecipientcounttoday", "externalrecipientcount", "externalrecipients"})
+_LAST_RCPT_KEYS = frozenset({"lastmessagercptcount", "lastmessagerecipientcount"})
+_EXCEEDING: dict[str, tuple[ExceedingLimit, LimitType]] = {
+    "internal": (ExceedingLimit.internal, LimitType.internal_recipient_limit),
+    "external": (ExceedingLimit.external, LimitType.external_recipient_limit),
+}
 
 
 def _flag_type(key: str) -> LimitType | None:
@@ -110,6 +139,9 @@ def parse_reason(reason: object) -> RestrictionReason:
     mail: int | None = None
     percent: int | None = None
     trace_id: str | None = None
+    last_rcpt: int | None = None
+    exceeding: ExceedingLimit | None = None
+    exceeding_limit_type: LimitType | None = None
     flag_limit: LimitType | None = None
     value_limit: LimitType | None = None
     compromised = False
@@ -140,21 +172,31 @@ def parse_reason(reason: object) -> RestrictionReason:
         elif key == "outboundspampercent":
             percent, spam_keys = _number(value), True
             percent = min(percent, 100) if percent is not None else None
-        elif key in ("internalrecipientcount", "internalrecipients"):
+        elif key in _INTERNAL_KEYS:
             internal = _number(value)
-        elif key in ("externalrecipientcount", "externalrecipients"):
+        elif key in _EXTERNAL_KEYS:
             external = _number(value)
+        elif key in _LAST_RCPT_KEYS:
+            last_rcpt = _number(value)
+        elif key == "exceedinglimittype":
+            known = _EXCEEDING.get(_key(value))
+            if known is not None:
+                exceeding, exceeding_limit_type = known
+            elif _key(value):
+                exceeding = exceeding or ExceedingLimit.other
         elif key in ("limit", "limittype", "reason", "blockreason"):
             flag = _flag_type(_key(value))
             compromised = compromised or flag == LimitType.compromised
             if flag != LimitType.compromised:
                 value_limit = value_limit or flag
-        else:
-            flag_limit = flag_limit or _flag_type(key)
+        # Other keys (unknown counters, dates) say nothing about the limit: a key that merely contains
+        # "internalrecipient" must not decide the limit type.
 
     # The most specific statement of the limit wins; "Compromised" names no limit, only a conclusion.
     limit: LimitType
-    if flag_limit is not None:
+    if exceeding_limit_type is not None:
+        limit = exceeding_limit_type
+    elif flag_limit is not None:
         limit = flag_limit
     elif value_limit is not None:
         limit = value_limit
@@ -162,7 +204,7 @@ def parse_reason(reason: object) -> RestrictionReason:
         limit = LimitType.outbound_spam
     elif compromised:
         limit = LimitType.compromised
-    elif internal is not None or external is not None:
+    elif internal is not None or external is not None or exceeding is not None:
         limit = LimitType.recipient_rate_limit
     else:
         limit = LimitType.unknown
@@ -177,4 +219,6 @@ def parse_reason(reason: object) -> RestrictionReason:
         message_trace_id=trace_id,
         raw=text,
         compromised_flag=compromised,
+        exceeding_limit=exceeding,
+        last_message_recipients=last_rcpt,
     )

@@ -10,7 +10,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from locales import en, en_remediation, en_report, en_triage, nl, nl_remediation, nl_report, nl_triage
+from locales import (
+    en,
+    en_diagnose,
+    en_remediation,
+    en_report,
+    en_triage,
+    nl,
+    nl_diagnose,
+    nl_remediation,
+    nl_report,
+    nl_triage,
+)
 
 
 def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
@@ -25,8 +36,8 @@ def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
 
 
 CATALOGS: Mapping[str, Mapping[str, str]] = {
-    "en": _merge(en.MESSAGES, en_remediation.MESSAGES, en_report.MESSAGES, en_triage.MESSAGES),
-    "nl": _merge(nl.MESSAGES, nl_remediation.MESSAGES, nl_report.MESSAGES, nl_triage.MESSAGES),
+    "en": _merge(en.MESSAGES, en_remediation.MESSAGES, en_report.MESSAGES, en_triage.MESSAGES, en_diagnose.MESSAGES),
+    "nl": _merge(nl.MESSAGES, nl_remediation.MESSAGES, nl_report.MESSAGES, nl_triage.MESSAGES, nl_diagnose.MESSAGES),
 }
 DEFAULT_LANGUAGE = "en"
 

@@ -34,7 +34,7 @@ from m365.http import (
     path_segment,
     standard_error,
 )
-from m365.records import BlockedSender, CasMailbox, Mailbox
+from m365.records import BlockedSender, CasMailbox, InboxRule, Mailbox
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +43,24 @@ DEFAULT_MAX_PAGES = 50
 ANCHOR_MAILBOX = "APP:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{domain}"
 APP_PERMISSION = "Exchange.ManageAsApp"
 
-# The Exchange role (through an Entra role assigned to the app) each cmdlet needs, for 403 messages.
+# The role (an Entra role assigned to the app, or an Exchange role group) each cmdlet needs, for "permission" messages.
+# Every role named here is one the cmdlet reference accepts for it (demo_tenant/cmdlets.py holds Microsoft's table;
+# tests/unit/test_exchange_cmdlets.py checks the two agree).
 CMDLET_ROLES: Mapping[str, str] = {
     "Get-BlockedSenderAddress": "Security Reader, Security Administrator or Organization Management",
     "Remove-BlockedSenderAddress": "Security Administrator or Organization Management",
     "Get-Mailbox": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
     "Get-CASMailbox": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
     "Set-Mailbox": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    # Not Global Reader nor View-Only Organization Management: "This cmdlet doesn't work for members of" them.
+    "Get-InboxRule": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
 }
 
 # `[error id]|Full.Type.Name|human text`
 _TYPED_MESSAGE = re.compile(r"^[^|\s]*\|([A-Za-z0-9_.]+)\|(.*)$", re.DOTALL)
 _NOT_FOUND = re.compile(r"couldn't be found|could not be found|ManagementObjectNotFound", re.IGNORECASE)
 _UNBLOCK_LIMIT = re.compile(r"maximum number of times", re.IGNORECASE)
+_NOT_ALLOWED = re.compile(r"is not allowed to call", re.IGNORECASE)
 
 
 def split_exchange_message(message: str) -> tuple[str | None, str]:
@@ -77,7 +82,9 @@ def exchange_error(response: HttpResponse, *, cmdlet: str) -> M365Error:
         return UnblockLimitReached(text, status=status, code=error_code, request_id=request_id)
     if (error_type and error_type.endswith("ManagementObjectNotFoundException")) or _NOT_FOUND.search(text):
         return NotFound(text, status=status, code=error_code, request_id=request_id)
-    if status == 403:
+    # Exchange Online's REST endpoint refuses a cmdlet none of the app's roles holds with 401 "User is not allowed
+    # to call <cmdlet>" (MicrosoftDocs/office-docs-powershell issue #7970): a missing role, not a bad token.
+    if status == 403 or (status == 401 and _NOT_ALLOWED.search(text)):
         if APP_PERMISSION.lower() in text.lower():
             role: str | None = APP_PERMISSION
             what = f"the application permission {APP_PERMISSION}"
@@ -219,6 +226,16 @@ class ExchangeClient:
         if not objects:
             raise NotFound(f"No mailbox {identity!r}")
         return CasMailbox.from_exchange(objects[0])
+
+    async def get_inbox_rules(self, mailbox: str, *, include_hidden: bool = True) -> list[InboxRule]:
+        """`Get-InboxRule -Mailbox mailbox [-IncludeHidden]`; raises `NotFound` when there is no such mailbox.
+
+        With `include_hidden` Exchange also returns the rules hidden from Outlook and Graph (`messageRules`).
+        """
+        parameters: dict[str, Any] = {"Mailbox": mailbox}
+        if include_hidden:
+            parameters["IncludeHidden"] = True
+        return [InboxRule.from_exchange(o) for o in await self.invoke("Get-InboxRule", parameters)]
 
     async def remove_mailbox_forwarding(self, identity: str) -> None:
         """`Set-Mailbox -Identity identity -ForwardingSmtpAddress $null -ForwardingAddress $null

@@ -73,6 +73,12 @@ SERVICE = "Microsoft Graph"
 BATCH_LIMIT = 20  # Graph refuses a $batch with more requests
 DEFAULT_MAX_PAGES = 50
 MAX_TOP = 999
+# Top-level folders per page: a mailbox has a dozen or so; more pages are followed.
+MAIL_FOLDERS_TOP = 100
+# The well-known folders a rule hides mail in, asked for by path segment (valid in v1.0 in every mailbox language;
+# microsoft-graph-docs-contrib api-reference/v1.0/resources/mailfolder.md). RSS Subscriptions and Notes have no
+# well-known name in Graph; they are recognised by display name.
+HIDING_WELL_KNOWN_FOLDERS: tuple[str, ...] = ("deleteditems", "junkemail", "archive", "conversationhistory")
 ENTRA_ID_P1 = "Microsoft Entra ID P1"
 ENTRA_ID_P2 = "Microsoft Entra ID P2"
 
@@ -553,10 +559,23 @@ class GraphClient:
                          {"isEnabled": enabled})
 
     async def list_mail_folders(self, user_id: str) -> list[MailFolder]:
-        """`GET /users/{id}/mailFolders` (top level)."""
-        items = await self.get_paged(f"/users/{user_segment(user_id)}/mailFolders",
-                                     {"$select": "id,displayName,wellKnownName", "$top": 100})
-        return [MailFolder.from_graph(i) for i in items]
+        """The top-level folders, each hiding well-known folder marked by the name it resolved from.
+
+        One `$batch`: `GET /users/{id}/mailFolders` and `GET /users/{id}/mailFolders/{well-known name}` for each
+        of `HIDING_WELL_KNOWN_FOLDERS` (v1.0 has no property naming a well-known folder; the path segment works
+        in every mailbox language). A well-known folder the mailbox lacks (404) is left out.
+        """
+        requests = mail_folder_requests(user_segment(user_id))
+        listed, well_known = read_mail_folder_answers(requests, await self.batch(requests))
+        items = items_of(listed)
+        if listed.get("@odata.nextLink"):
+            items = await self.list_top_mail_folders(user_id)
+        return merge_mail_folders(items, well_known)
+
+    async def list_top_mail_folders(self, user_id: str) -> list[dict[str, Any]]:
+        """`GET /users/{id}/mailFolders?$select=id,displayName` (top level, every page): the raw items."""
+        return await self.get_paged(f"/users/{user_segment(user_id)}/mailFolders",
+                                    {"$select": MailFolder.SELECT, "$top": MAIL_FOLDERS_TOP})
 
     # -- sign-ins and audit ----------------------------------------------------------------------------
 
@@ -618,7 +637,7 @@ class GraphClient:
         Raises the first non-404 failure (a missing permission, say), since then none can be trusted.
         """
         unique = list(dict.fromkeys(i for i in ids if i))
-        select = "id,appId,displayName,publisherName,verifiedPublisher,appOwnerOrganizationId"
+        select = ServicePrincipal.SELECT
         requests = [BatchRequest(str(n), "GET", f"/servicePrincipals/{path_segment(sp)}?$select={select}")
                     for n, sp in enumerate(unique)]
         out: list[ServicePrincipal] = []
@@ -661,6 +680,52 @@ def user_segment(id_or_upn: str) -> str:
     if id_or_upn.startswith("$"):
         return "(" + path_segment(odata.quote(id_or_upn)) + ")"
     return path_segment(id_or_upn)
+
+
+def mail_folder_requests(user_seg: str, *, prefix: str = "") -> list[BatchRequest]:
+    """The `$batch` requests that read one mailbox's folders: first the top-level list, then one GET per
+    `HIDING_WELL_KNOWN_FOLDERS` name, in that order (`read_mail_folder_answers` relies on it)."""
+    select = MailFolder.SELECT
+    requests = [BatchRequest(f"{prefix}list", "GET", f"/users/{user_seg}/mailFolders?$select={select}"
+                                                    f"&$top={MAIL_FOLDERS_TOP}")]
+    requests += [BatchRequest(f"{prefix}{name}", "GET", f"/users/{user_seg}/mailFolders/{name}?$select={select}")
+                 for name in HIDING_WELL_KNOWN_FOLDERS]
+    return requests
+
+
+def read_mail_folder_answers(
+    requests: Sequence[BatchRequest], answers: Sequence[BatchResponse]
+) -> tuple[Mapping[str, Any], dict[str, Mapping[str, Any]]]:
+    """The list's body and `{well-known name: folder body}` from the answers to `mail_folder_requests`.
+
+    Raises the typed error of the list, or of a well-known read that failed for another reason than absence
+    (404: the mailbox has no such folder, e.g. no Archive yet), since then the folders cannot be trusted.
+    """
+    if not answers[0].ok:
+        raise answers[0].error(requests[0])
+    well_known: dict[str, Mapping[str, Any]] = {}
+    for name, request, answer in zip(HIDING_WELL_KNOWN_FOLDERS, requests[1:], answers[1:], strict=True):
+        if answer.ok:
+            well_known[name] = _mapping(answer.body)
+        elif answer.status != 404:
+            raise answer.error(request)
+    return _mapping(answers[0].body), well_known
+
+
+def merge_mail_folders(items: Sequence[Mapping[str, Any]],
+                       well_known: Mapping[str, Mapping[str, Any]]) -> list[MailFolder]:
+    """Top-level folders with `well_known_name` set on those a well-known name resolved to (by id)."""
+    names = {str(body.get("id")): name for name, body in well_known.items() if body.get("id")}
+    folders = [MailFolder.from_graph(i, well_known_name=names.pop(str(i.get("id")), None)) for i in items]
+    # A well-known folder missing from the list (a later page, say) is still worth knowing by id.
+    folders += [MailFolder.from_graph(well_known[name], well_known_name=name) for name in names.values()]
+    return folders
+
+
+def items_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The `value` items of a collection body."""
+    value = body.get("value")
+    return [dict(v) for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
 def _consistency_headers(params: QueryParams | None) -> dict[str, str] | None:

@@ -98,8 +98,16 @@ class Tenant(Protocol):
         """Enable or disable one inbox rule."""
         ...
 
+    # Inbox rules (Exchange)
+    async def get_inbox_rules(self, identity: str) -> tuple[InboxRule, ...]:
+        """`Get-InboxRule -Mailbox identity -IncludeHidden`: every rule, hidden ones too (Graph omits those);
+        an empty tuple when the user has no mailbox."""
+        ...
+
     async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
-        """Top-level mail folders, to name the target of a move rule."""
+        """Top-level mail folders, to name the target of a move rule. Folders that Graph's well-known names
+        (`deleteditems`, `junkemail`, `archive`, `conversationhistory`) resolve to carry that name in
+        `well_known_name`, whatever the mailbox language; a well-known folder the mailbox lacks is no error."""
         ...
 
     # Sign-ins and audit (Graph, throttled hard)
@@ -145,7 +153,8 @@ class Tenant(Protocol):
         ...
 
     async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
-        """The service principals with these ids (unknown ids are left out)."""
+        """The service principals with these ids (unknown ids are left out), from v1.0 properties only, each
+        with `read_in_tenant` set to this tenant's id."""
         ...
 
     # Defender

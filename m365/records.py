@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 Json = Mapping[str, Any]
@@ -261,24 +262,70 @@ class CasMailbox:
         )
 
 
+# Graph's well-known folder names: path segments (`/users/{id}/mailFolders/deleteditems`) valid in v1.0 in every
+# mailbox language. Source: microsoftgraph/microsoft-graph-docs-contrib api-reference/v1.0/resources/mailfolder.md
+# @4e38ed8c6596121d0121ac8ad1cb2930bc8f7434 ("Well-known folder names"). `wellKnownName` as a property is beta only.
+WELL_KNOWN_FOLDER_NAMES: frozenset[str] = frozenset({
+    "archive", "clutter", "conflicts", "conversationhistory", "deleteditems", "drafts", "inbox", "junkemail",
+    "localfailures", "msgfolderroot", "outbox", "recoverableitemsdeletions", "scheduled", "searchfolders",
+    "sentitems", "serverfailures", "syncissues",
+})
+
+
 @dataclass(frozen=True)
 class MailFolder:
-    """A mail folder (`/users/{id}/mailFolders`), to name a rule's move target."""
+    """A mail folder (`/users/{id}/mailFolders`), to name a rule's move target.
+
+    `well_known_name` is the well-known name (`WELL_KNOWN_FOLDER_NAMES`) that resolved to this folder's id when
+    asked for by path segment; Graph v1.0 has no property that says it, so `from_graph` never sets it.
+    """
 
     id: str
     display_name: str
     well_known_name: str | None = None
 
+    SELECT = "id,displayName"
+
     @classmethod
-    def from_graph(cls, obj: Json) -> MailFolder:
-        """Build from a Graph mailFolder."""
-        return cls(id=_str(obj, "id"), display_name=_str(obj, "displayName"),
-                   well_known_name=_opt_str(obj, "wellKnownName"))
+    def from_graph(cls, obj: Json, *, well_known_name: str | None = None) -> MailFolder:
+        """Build from a Graph mailFolder (v1.0 properties only); `well_known_name` is the path segment it was
+        read by, when it was read by one."""
+        return cls(id=_str(obj, "id"), display_name=_str(obj, "displayName"), well_known_name=well_known_name)
+
+
+# Get-InboxRule condition properties and the Graph `messageRulePredicates` property each corresponds to.
+_EXCHANGE_RULE_CONDITIONS: tuple[tuple[str, str], ...] = (
+    ("From", "fromAddresses"),
+    ("FromAddressContainsWords", "senderContains"),
+    ("SentTo", "sentToAddresses"),
+    ("SubjectContainsWords", "subjectContains"),
+    ("BodyContainsWords", "bodyContains"),
+    ("SubjectOrBodyContainsWords", "bodyOrSubjectContains"),
+    ("HeaderContainsWords", "headerContains"),
+    ("RecipientAddressContainsWords", "recipientContains"),
+)
+_SMTP_IN_BRACKETS = re.compile(r"\[SMTP:([^\]]+)\]", re.IGNORECASE)
+
+
+def _exchange_recipients(value: object) -> tuple[str, ...]:
+    """Exchange's recipient strings (`"Name" [SMTP:a@b]`, or a bare address) as addresses."""
+    out: list[str] = []
+    for item in _strs(value):
+        match = _SMTP_IN_BRACKETS.search(item)
+        address = match.group(1) if match else item.strip().strip('"')
+        if address:
+            out.append(address)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
 class InboxRule:
-    """An inbox rule (Graph `messageRule`)."""
+    """An inbox rule: a Graph `messageRule`, or an Exchange `Get-InboxRule` object (`from_exchange`).
+
+    `id` is Graph's rule id (empty for a rule only Exchange returned: Graph cannot address it);
+    `rule_identity` is Exchange's `RuleIdentity`. `hidden` is set when Exchange's `-IncludeHidden` returned the
+    rule and Graph did not (see `investigation.rules.merge_rules`): Outlook, OWA and Graph do not show it.
+    """
 
     id: str
     display_name: str
@@ -294,6 +341,9 @@ class InboxRule:
     move_to_folder: str | None = None
     stop_processing_rules: bool = False
     conditions: Json = field(default_factory=dict)
+    rule_identity: str | None = None
+    source: str = "graph"  # "graph", "exchange", or "both" once merged
+    hidden: bool = False
 
     @property
     def external_targets(self) -> tuple[str, ...]:
@@ -322,6 +372,44 @@ class InboxRule:
             conditions=dict(_map(obj, "conditions")),
         )
 
+    @classmethod
+    def from_exchange(cls, obj: Json) -> InboxRule:
+        """Build from a `Get-InboxRule` output object (PascalCase; recipients as `"Name" [SMTP:address]`).
+
+        Conditions are renamed to Graph's `messageRulePredicates` names so both kinds read alike;
+        `MoveToFolder` (`"Owner Name:\\Folder"`) keeps the folder's name.
+        """
+        priority = obj.get("Priority")
+        folder = _opt_str(obj, "MoveToFolder")
+        if folder and ":\\" in folder:
+            folder = folder.split(":\\", 1)[1] or folder
+        conditions: dict[str, Any] = {}
+        for exchange_name, graph_name in _EXCHANGE_RULE_CONDITIONS:
+            value = obj.get(exchange_name)
+            if exchange_name in ("From", "SentTo"):
+                value = list(_exchange_recipients(value))
+            elif isinstance(value, str):
+                value = [value]
+            if isinstance(value, list) and value:
+                conditions[graph_name] = [v for v in value if isinstance(v, str)]
+        return cls(
+            id="",
+            display_name=_str(obj, "Name"),
+            sequence=priority if isinstance(priority, int) else 0,
+            is_enabled=_bool(obj, "Enabled", True),
+            has_error=_bool(obj, "InError"),
+            forward_to=_exchange_recipients(obj.get("ForwardTo")),
+            forward_as_attachment_to=_exchange_recipients(obj.get("ForwardAsAttachmentTo")),
+            redirect_to=_exchange_recipients(obj.get("RedirectTo")),
+            delete=_bool(obj, "DeleteMessage"),
+            mark_as_read=_bool(obj, "MarkAsRead"),
+            move_to_folder=folder,
+            stop_processing_rules=_bool(obj, "StopProcessingRules"),
+            conditions=conditions,
+            rule_identity=_opt_str(obj, "RuleIdentity"),
+            source="exchange",
+        )
+
 
 @dataclass(frozen=True)
 class SignIn:
@@ -341,6 +429,12 @@ class SignIn:
     risk_level_during_sign_in: str = "none"
     risk_state: str = "none"
     is_interactive: bool = True
+    # Entra's own risk verdict on this sign-in (v1.0 `signIn`): present whatever the licence, so a risky
+    # sign-in can be told even when Identity Protection's detections list cannot be read.
+    risk_level_aggregated: str = "none"
+    risk_detail: str = "none"
+    risk_event_types: tuple[str, ...] = ()
+    conditional_access_status: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -368,6 +462,15 @@ class SignIn:
             risk_level_during_sign_in=_str(obj, "riskLevelDuringSignIn") or "none",
             risk_state=_str(obj, "riskState") or "none",
             is_interactive=_bool(obj, "isInteractive", True),
+            risk_level_aggregated=_str(obj, "riskLevelAggregated") or "none",
+            risk_detail=_str(obj, "riskDetail") or "none",
+            # `riskEventTypes_v2` (strings) supersedes the enum `riskEventTypes`, which lacks newer types;
+            # read both so an older-style record still counts, each type once.
+            risk_event_types=tuple(dict.fromkeys(
+                t for t in _strs(obj.get("riskEventTypes_v2")) + _strs(obj.get("riskEventTypes"))
+                if t and t.lower() not in ("none", "unknownfuturevalue")
+            )),
+            conditional_access_status=_str(obj, "conditionalAccessStatus"),
         )
 
 
@@ -443,12 +546,19 @@ class AuthMethod:
         return self.kind == "passwordAuthenticationMethod"
 
     @classmethod
-    def from_graph(cls, obj: Json) -> AuthMethod:
-        """Build from a Graph authenticationMethod; `kind` is the @odata.type without its namespace."""
-        odata = _str(obj, "@odata.type").removeprefix("#microsoft.graph.")
+    def from_graph(cls, obj: Json, kind: str = "") -> AuthMethod:
+        """Build from a Graph authenticationMethod; `kind` is the @odata.type without its namespace.
+
+        `kind` names the type when the object has no `@odata.type` (a typed endpoint such as
+        `/authentication/phoneMethods/{id}` may omit it). The v1.0 metadata declares a nullable
+        `createdDateTime` on the base type; Microsoft's examples show it for the authenticator, Windows Hello
+        and FIDO2 keys (older FIDO2 examples spell it `creationDateTime`) and never for phone, email or OATH
+        methods, so `created` is None whenever Graph does not say when a method was registered.
+        """
+        odata = _str(obj, "@odata.type").removeprefix("#microsoft.graph.") or kind
         name = _str(obj, "displayName") or _str(obj, "phoneNumber") or _str(obj, "emailAddress")
-        return cls(id=_str(obj, "id"), kind=odata, display_name=name,
-                   created=parse_datetime(obj.get("createdDateTime")))
+        created = parse_datetime(obj.get("createdDateTime")) or parse_datetime(obj.get("creationDateTime"))
+        return cls(id=_str(obj, "id"), kind=odata, display_name=name, created=created)
 
 
 @dataclass(frozen=True)
@@ -571,30 +681,50 @@ class OAuthGrant:
 
 @dataclass(frozen=True)
 class ServicePrincipal:
-    """The application behind a grant (`/servicePrincipals/{id}`)."""
+    """The application behind a grant (`/servicePrincipals/{id}`), from v1.0 properties only.
+
+    `publisherName` is beta only; v1.0 says who stands behind an app with `verifiedPublisher` (set once the
+    publisher passed Microsoft's verification) and `appOwnerOrganizationId` (the tenant the app is registered in).
+    """
 
     id: str
     app_id: str
     display_name: str
-    publisher_name: str = ""
     verified_publisher: str | None = None
+    verified_publisher_id: str | None = None
+    verified_publisher_added: datetime | None = None
     app_owner_organization_id: str | None = None
+    # The tenant the principal was read in (set by the client, not a Graph property), to tell our apps from others.
+    read_in_tenant: str | None = None
+
+    SELECT = "id,appId,displayName,verifiedPublisher,appOwnerOrganizationId"
 
     @property
     def is_verified(self) -> bool:
-        """True when the publisher is verified (Microsoft Partner Network)."""
-        return bool(self.verified_publisher)
+        """True when the publisher is verified (Microsoft Partner Network): Graph sends `verifiedPublisherId`."""
+        return bool(self.verified_publisher_id or self.verified_publisher)
+
+    @property
+    def is_foreign(self) -> bool | None:
+        """True when the app is registered in another organisation than the one it was read in (Graph's
+        `appOwnerOrganizationId`), False for our own; None when either tenant is unknown."""
+        owner = (self.app_owner_organization_id or "").strip().lower()
+        ours = (self.read_in_tenant or "").strip().lower()
+        if not owner or not ours:
+            return None
+        return owner != ours
 
     @classmethod
     def from_graph(cls, obj: Json) -> ServicePrincipal:
-        """Build from a Graph servicePrincipal."""
+        """Build from a Graph v1.0 servicePrincipal."""
         verified = _map(obj, "verifiedPublisher")
         return cls(
             id=_str(obj, "id"),
             app_id=_str(obj, "appId"),
             display_name=_str(obj, "displayName"),
-            publisher_name=_str(obj, "publisherName"),
             verified_publisher=_opt_str(verified, "displayName"),
+            verified_publisher_id=_opt_str(verified, "verifiedPublisherId"),
+            verified_publisher_added=parse_datetime(verified.get("addedDateTime")),
             app_owner_organization_id=_opt_str(obj, "appOwnerOrganizationId"),
         )
 
@@ -641,7 +771,14 @@ class SecurityAlert:
 
     @classmethod
     def from_graph(cls, obj: Json) -> SecurityAlert:
-        """Build from a Graph security alert; users come from its user and mailbox evidence."""
+        """Build from a Graph security alert; the users are every address or id its evidence names.
+
+        Evidence shapes (microsoft.graph.security, v1.0): any evidence's `userAccount` (userPrincipalName,
+        azureAdUserId) — user, process, mailbox evidence; `mailboxEvidence` primaryAddress / upn;
+        `mailboxConfigurationEvidence` mailboxPrimaryAddress / upn / externalDirectoryObjectId;
+        `analyzedMessageEvidence` recipientEmailAddress and the p1/p2 sender addresses (an outbound-spam
+        alert names the user only as the sender).
+        """
         upns: list[str] = []
         ids: list[str] = []
         evidence = obj.get("evidence")
@@ -650,12 +787,14 @@ class SecurityAlert:
                 if not isinstance(item, Mapping):
                     continue
                 account = _map(item, "userAccount")
-                upn = _str(account, "userPrincipalName") or _str(item, "primaryAddress")
-                if upn:
-                    upns.append(upn)
-                aad = _str(account, "azureAdUserId")
-                if aad:
-                    ids.append(aad)
+                upns.extend(v for v in (
+                    _str(account, "userPrincipalName"), _str(item, "primaryAddress"), _str(item, "upn"),
+                    _str(item, "mailboxPrimaryAddress"), _str(item, "recipientEmailAddress"),
+                    _str(_map(item, "p1Sender"), "emailAddress"), _str(_map(item, "p2Sender"), "emailAddress"),
+                ) if v)
+                ids.extend(v for v in (_str(account, "azureAdUserId"), _str(item, "externalDirectoryObjectId")) if v)
+        upns = list(dict.fromkeys(upns))
+        ids = list(dict.fromkeys(ids))
         return cls(
             id=_str(obj, "id"),
             title=_str(obj, "title"),
@@ -667,4 +806,77 @@ class SecurityAlert:
             description=_str(obj, "description"),
             user_upns=tuple(upns),
             user_ids=tuple(ids),
+        )
+
+
+class ThresholdAction(StrEnum):
+    """`ActionWhenThresholdReached` of an outbound spam policy (Set-HostedOutboundSpamFilterPolicy's values)."""
+
+    # "Prevent the user from sending email messages until the following day" (the default).
+    block_user_for_today = "BlockUserForToday"
+    # "Prevent the user from sending email messages": stays until an admin unblocks.
+    block_user = "BlockUser"
+    # "No action, alert only."
+    alert = "Alert"
+    unknown = "unknown"
+
+
+class Release(StrEnum):
+    """How a restriction that the policy's limits caused ends."""
+
+    next_utc_day = "next_utc_day"
+    admin = "admin"
+    not_blocked = "not_blocked"
+    unknown = "unknown"
+
+
+_RELEASE = {ThresholdAction.block_user_for_today: Release.next_utc_day, ThresholdAction.block_user: Release.admin,
+            ThresholdAction.alert: Release.not_blocked}
+
+
+def _limit(obj: Json, key: str) -> int | None:
+    # 0 means "the service defaults are used" (the cmdlet reference); a missing or garbled value says nothing.
+    value = obj.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and 0 < value <= 10_000:
+        return value
+    return None
+
+
+@dataclass(frozen=True)
+class OutboundSpamPolicy:
+    """`Get-HostedOutboundSpamFilterPolicy`: what happens when a sender reaches the policy's recipient limits.
+
+    The limits are None where the policy uses the service defaults (Microsoft's value 0).
+    """
+
+    name: str
+    is_default: bool = False
+    enabled: bool = True
+    action: ThresholdAction = ThresholdAction.unknown
+    external_per_hour: int | None = None
+    internal_per_hour: int | None = None
+    per_day: int | None = None
+
+    @property
+    def release(self) -> Release:
+        """`next_utc_day` for BlockUserForToday, `admin` for BlockUser, `not_blocked` for Alert."""
+        return _RELEASE.get(self.action, Release.unknown)
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> OutboundSpamPolicy:
+        """Build from a cmdlet output object; an unknown action is `ThresholdAction.unknown`."""
+        raw = _str(obj, "ActionWhenThresholdReached").strip().lower()
+        action = next((a for a in ThresholdAction if a.value.lower() == raw), ThresholdAction.unknown)
+        return cls(
+            name=_str(obj, "Name") or _str(obj, "Identity"),
+            is_default=_bool(obj, "IsDefault"),
+            enabled=_bool(obj, "Enabled", default=True),
+            action=action,
+            external_per_hour=_limit(obj, "RecipientLimitExternalPerHour"),
+            internal_per_hour=_limit(obj, "RecipientLimitInternalPerHour"),
+            per_day=_limit(obj, "RecipientLimitPerDay"),
         )

@@ -8,6 +8,7 @@ builds the token provider and both clients over the application's shared `aiohtt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,7 +21,17 @@ from m365 import odata
 from m365.auth import M365Settings, TokenProvider
 from m365.errors import M365Error, NotFound
 from m365.exchange import ExchangeClient
-from m365.graph import BATCH_LIMIT, MAX_TOP, BatchRequest, GraphClient, user_segment
+from m365.graph import (
+    BATCH_LIMIT,
+    MAX_TOP,
+    BatchRequest,
+    GraphClient,
+    items_of,
+    mail_folder_requests,
+    merge_mail_folders,
+    read_mail_folder_answers,
+    user_segment,
+)
 from m365.http import RetryPolicy
 from m365.protocol import BulkTenant
 from m365.records import (
@@ -241,8 +252,17 @@ class M365Tenant:
         """Enable or disable one inbox rule."""
         await self.graph.set_inbox_rule_enabled(user_id, rule_id, enabled)
 
+    async def get_inbox_rules(self, identity: str) -> tuple[InboxRule, ...]:
+        """`Get-InboxRule -Mailbox identity -IncludeHidden` (Exchange): hidden rules included; () without a mailbox
+        (Graph's rules already say "no mailbox")."""
+        try:
+            return tuple(await self.exchange.get_inbox_rules(identity, include_hidden=True))
+        except NotFound:
+            return ()
+
     async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
-        """Top-level mail folders, to name the target of a move rule."""
+        """Top-level mail folders, to name the target of a move rule; the hiding well-known folders (Deleted
+        Items, Junk Email, Archive, Conversation History) carry the well-known name they resolved from."""
         return tuple(await self.graph.list_mail_folders(user_id))
 
     # -- sign-ins and audit ----------------------------------------------------------------------------
@@ -282,11 +302,35 @@ class M365Tenant:
                                    single=self.list_inbox_rules)
 
     async def mail_folders_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[MailFolder, ...] | M365Error]:
-        """Each user's top-level mail folders, through `$batch`."""
-        query = _query({"$select": "id,displayName,wellKnownName", "$top": 100})
-        return await self._batched(user_ids, lambda seg: f"/users/{seg}/mailFolders?{query}",
-                                   lambda items: tuple(MailFolder.from_graph(i) for i in items),
-                                   single=self.list_mail_folders)
+        """Each user's top-level mail folders with the hiding well-known ones named (as `list_mail_folders`),
+        through `$batch`: one user's requests always share one `$batch`, so its answers arrive together."""
+        ids = list(dict.fromkeys(i for i in user_ids if i))
+        per_user = len(mail_folder_requests(""))
+        group_size = max(1, BATCH_LIMIT // per_user)
+        out: dict[str, tuple[MailFolder, ...] | M365Error] = {}
+        gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def one(group: list[str]) -> None:
+            plan = [(i, mail_folder_requests(user_segment(i), prefix=f"{n}-")) for n, i in enumerate(group)]
+            async with gate:
+                try:
+                    answers = await self.graph.batch([r for _, requests in plan for r in requests])
+                except M365Error as exc:
+                    out.update({i: exc for i in group})
+                    return
+            for n, (user_id, requests) in enumerate(plan):
+                try:
+                    listed, well_known = read_mail_folder_answers(
+                        requests, answers[n * per_user:(n + 1) * per_user])
+                    items = items_of(listed)
+                    if listed.get("@odata.nextLink"):
+                        items = await self.graph.list_top_mail_folders(user_id)
+                    out[user_id] = tuple(merge_mail_folders(items, well_known))
+                except M365Error as exc:
+                    out[user_id] = exc
+
+        await asyncio.gather(*(one(ids[n:n + group_size]) for n in range(0, len(ids), group_size)))
+        return out
 
     async def auth_methods_by_user(self, user_ids: Sequence[str]) -> dict[str, tuple[AuthMethod, ...] | M365Error]:
         """Each user's authentication methods, through `$batch`."""
@@ -549,7 +593,8 @@ class M365Tenant:
         """The service principals with these ids (unknown ids are left out)."""
         if not ids:
             return ()
-        return tuple(await self.graph.get_service_principals(ids))
+        return tuple(dataclasses.replace(sp, read_in_tenant=self._tenant_id)
+                     for sp in await self.graph.get_service_principals(ids))
 
     # -- Defender --------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,8 @@ class FakeTenant:
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
     cas: dict[str, CasMailbox] = field(default_factory=dict)
     rules: dict[str, list[InboxRule]] = field(default_factory=dict)
+    # `Get-InboxRule -IncludeHidden` per UPN (lower case); a mailbox not listed gives Exchange's view of `rules`.
+    exchange_rules: dict[str, list[InboxRule]] = field(default_factory=dict)
     folders: dict[str, list[MailFolder]] = field(default_factory=dict)
     sign_ins: dict[str, list[SignIn]] = field(default_factory=dict)
     risky: dict[str, RiskyUser] = field(default_factory=dict)
@@ -125,6 +128,16 @@ class FakeTenant:
         self._call("list_inbox_rules", user_id)
         return tuple(self.rules.get(user_id, ()))
 
+    async def get_inbox_rules(self, identity: str) -> tuple[InboxRule, ...]:
+        self._call("get_inbox_rules", identity)
+        key = identity.lower()
+        if key in self.exchange_rules:
+            return tuple(self.exchange_rules[key])
+        user = next((u for u in self.users if key in (u.id.lower(), u.user_principal_name.lower())), None)
+        # The same rules as Graph's, as Exchange shows them (no Graph id, a RuleIdentity instead).
+        return tuple(dataclasses.replace(r, id="", rule_identity=f"{1000 + i}", source="exchange")
+                     for i, r in enumerate(self.rules.get(user.id, ()) if user else ()))
+
     async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
         self._call("set_inbox_rule_enabled", user_id, rule_id, enabled)
 
@@ -170,7 +183,9 @@ class FakeTenant:
 
     async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
         self._call("get_service_principals", tuple(ids))
-        return tuple(self.principals[i] for i in ids if i in self.principals)
+        # As `M365Tenant`: each principal says which tenant it was read in.
+        return tuple(dataclasses.replace(self.principals[i], read_in_tenant=TENANT_ID)
+                     for i in ids if i in self.principals)
 
     async def list_alerts(self, since: datetime, *, user_upn: str | None = None) -> tuple[SecurityAlert, ...]:
         self._call("list_alerts", since, user_upn)

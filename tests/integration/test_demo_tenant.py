@@ -313,6 +313,7 @@ async def test_user_lookup_by_id_upn_and_apostrophe(client: Client) -> None:
     assert status == 404 and body["error"]["code"] == "Request_ResourceNotFound"
 
 
+@pytest.mark.graph_contract_exempt  # sends a malformed $filter on purpose
 async def test_filter_escaped_quote_finds_exactly_miriam_and_raw_quote_is_400(client: Client) -> None:
     status, body, _ = await client.graph("GET", "/users", params={
         "$filter": "userPrincipalName eq 'miriam.o''brien@example.com'", "$select": "id"})
@@ -382,6 +383,7 @@ async def test_paging_follows_next_link(client: Client) -> None:
 # --- Graph: sign-ins, batch --------------------------------------------------------------------------------
 
 
+@pytest.mark.graph_contract_exempt  # sends a malformed $filter on purpose
 async def test_sign_ins_for_several_users_newest_first(client: Client) -> None:
     since = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for flt in (f"(userId eq '{MEGAN}' or userId eq '{PATTI}') and createdDateTime ge {since}",
@@ -812,3 +814,71 @@ async def test_cli_prints_the_environment_and_stops_on_sigint(tmp_path: Path) ->
         _, stderr = await asyncio.wait_for(proc.communicate(), timeout=20)
     assert proc.returncode == 0, stderr.decode()
     assert env["M365_CLIENT_SECRET"].encode() not in stderr
+
+
+# --- Graph: what Microsoft's v1.0 metadata refuses -------------------------------------------------------------
+
+
+@pytest.mark.graph_contract_exempt  # every request here is one real Graph refuses
+@pytest.mark.parametrize(("path", "params", "message"), [
+    (f"/users/{MEGAN}/mailFolders", {"$select": "id,displayName,wellKnownName"},
+     "Parsing OData Select and Expand failed: Could not find a property named 'wellKnownName' on type "
+     "'microsoft.graph.mailFolder'."),
+    (f"/users/{MEGAN}/mailFolderz", {}, "Resource not found for the segment 'mailFolderz'."),
+    ("/auditLogs/signIns", {"$filter": "status/errorCodes eq 0"},
+     "Invalid filter clause: Could not find a property named 'errorCodes' on type 'microsoft.graph.signInStatus'."),
+    ("/auditLogs/directoryAudits", {"$filter": "targetResources/any(t: t/ids eq 'x')"},
+     "Invalid filter clause: Could not find a property named 'ids' on type 'microsoft.graph.targetResource'."),
+    ("/auditLogs/signIns", {"$orderby": "createdDate desc"},
+     "Could not find a property named 'createdDate' on type 'microsoft.graph.signIn'."),
+    (f"/users/{MEGAN}/transitiveMemberOf/microsoft.graph.mailFolder", {},
+     "Resource not found for the segment 'microsoft.graph.mailFolder'."),
+])
+async def test_graph_refuses_what_v1_metadata_does_not_declare(client: Client, path: str, params: dict[str, str],
+                                                                message: str) -> None:
+    status, body, _ = await client.graph("GET", path, params=params)
+    assert status == 400, body
+    assert body["error"]["code"] == "BadRequest"
+    assert body["error"]["message"] == message
+    assert body["error"]["innerError"]["request-id"]
+
+
+@pytest.mark.graph_contract_exempt  # the first inner request is one real Graph refuses
+async def test_batch_inner_request_is_held_to_v1_metadata(client: Client) -> None:
+    status, body, _ = await client.graph("POST", "/$batch", body={"requests": [
+        {"id": "1", "method": "GET", "url": f"/users/{MEGAN}/mailFolders?$select=id,wellKnownName"},
+        {"id": "2", "method": "GET", "url": f"/users/{MEGAN}/mailFolders?$select=id,displayName"},
+    ]})
+    assert status == 200
+    responses = {r["id"]: r for r in body["responses"]}
+    assert responses["1"]["status"] == 400
+    assert "'wellKnownName' on type 'microsoft.graph.mailFolder'" in responses["1"]["body"]["error"]["message"]
+    assert responses["2"]["status"] == 200
+    assert {f["displayName"] for f in responses["2"]["body"]["value"]} >= {"Inbox"}
+
+
+async def test_well_known_folder_segment_and_open_type_select_resolve(client: Client) -> None:
+    # A well-known folder name is a key segment, valid in v1.0 in every mailbox language.
+    status, body, _ = await client.graph("GET", f"/users/{MEGAN}/mailFolders/inbox", params={"$select": "id"})
+    assert status == 200, body
+    # Casts to a derived type and derived-type properties on a directoryObject collection are v1.0.
+    status, body, _ = await client.graph("GET", f"/users/{MEGAN}/transitiveMemberOf/microsoft.graph.group",
+                                         params={"$select": "id,displayName"})
+    assert status == 200, body
+
+
+@pytest.mark.graph_contract_exempt  # serves a beta-only property on purpose
+async def test_a_served_property_v1_does_not_declare_is_caught_by_the_contract_log(client: Client) -> None:
+    from demo_tenant.contract import check_logs
+
+    folders = client.tenant.state.graph["mailFolders"][MEGAN]
+    folders[0]["wellKnownName"] = "inbox"  # what a beta-minded seed would add
+    status, body, _ = await client.graph("GET", f"/users/{MEGAN}/mailFolders", params={"$select": "id,displayName"})
+    assert status == 200
+    assert all("wellKnownName" not in f for f in body["value"])  # not selected, not served
+    status, body, _ = await client.graph("GET", f"/users/{MEGAN}/mailFolders")
+    assert status == 200 and any("wellKnownName" in f for f in body["value"])
+    this_test = os.environ["PYTEST_CURRENT_TEST"].rsplit(" (", 1)[0]
+    found = [v for v in check_logs(Path(os.environ["DEMO_TENANT_CONTRACT_LOG"])) if v.test == this_test]
+    assert [v.reason for v in found] == [
+        "served body: .wellKnownName: not a property of microsoft.graph.mailFolder"]

@@ -36,6 +36,7 @@ SOURCE_CALLS: dict[SourceName, str] = {
     SourceName.mailbox: r"^InvokeCommand:Get-Mailbox$",
     SourceName.cas_mailbox: r"^InvokeCommand:Get-CASMailbox$",
     SourceName.inbox_rules: r"^GET /v1\.0/users/[^/]+/mailFolders/inbox/messageRules",
+    SourceName.hidden_inbox_rules: r"^InvokeCommand:Get-InboxRule$",
     SourceName.mail_folders: r"^GET /v1\.0/users/[^/]+/mailFolders$",
     SourceName.sign_ins: r"^GET /v1\.0/auditLogs/signIns",
     SourceName.directory_audits: r"^GET /v1\.0/auditLogs/directoryAudits",
@@ -66,7 +67,7 @@ GRAPH_PERMISSIONS: dict[SourceName, str] = {
     SourceName.alerts: "SecurityAlert.Read.All",
     SourceName.domains: "Organization.Read.All",
 }
-EXCHANGE_SOURCES = (SourceName.restriction, SourceName.mailbox, SourceName.cas_mailbox)
+EXCHANGE_SOURCES = (SourceName.restriction, SourceName.mailbox, SourceName.cas_mailbox, SourceName.hidden_inbox_rules)
 # Without these Adele's "no signs" cannot be told from "could not look" (investigation.verdict.KEY_SOURCES).
 KEY_SOURCES = frozenset({SourceName.inbox_rules, SourceName.mailbox, SourceName.sign_ins, SourceName.risky_user,
                          SourceName.risk_detections})

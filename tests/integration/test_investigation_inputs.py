@@ -352,6 +352,19 @@ def test_cli_json(cli_dir: Path) -> None:
     assert [s["code"] for s in data["steps"]][:2] == ["force_password_change", "revoke_sessions"]
 
 
+def test_cli_json_reads_microsofts_recipient_limit_reason(cli_dir: Path) -> None:
+    """Adele's seed entry is Microsoft's `EmailSendingLimitExceeded;…;ExceedingLimitType=External;…` form."""
+    result = run_cli(cli_dir, "AdeleV@example.com", "--json")
+    assert result.returncode == 0, result.stderr
+    restricted = json.loads(result.stdout)["restricted"]
+    assert restricted["reason"].startswith("EmailSendingLimitExceeded;")
+    assert {k: restricted[k] for k in ("limitType", "exceedingLimitType", "internalRecipients", "externalRecipients",
+                                       "lastMessageRecipients", "spamLast24h", "messageTraceId")} == {
+        "limitType": "external_recipient_limit", "exceedingLimitType": "external", "internalRecipients": 12,
+        "externalRecipients": 2750, "lastMessageRecipients": 250, "spamLast24h": None,
+        "messageTraceId": "9a3e5c71-2f4b-4d8e-b6a0-08dcf1d2e3f4"}
+
+
 def test_cli_text_and_exit_codes(cli_dir: Path) -> None:
     adele = run_cli(cli_dir, "Adele Vance")
     assert adele.returncode == 0, adele.stderr

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cards
-from cards import alerts, findings, help, progress, report, triage
+from cards import alerts, diagnose, findings, help, progress, report, triage
 from cards.findings import ActionNote, GateInfo, Notice, StepState, placeholders, step_key, template_of
 from cards.text import clean
 from cards.verbs import Verb
@@ -45,6 +45,7 @@ from investigation.indicators import run_indicators
 from investigation.reason import parse_reason
 from investigation.verdict import STEP_CODES, assess
 from locales import CATALOGS
+from m365 import preflight
 from tests.cardschema import assert_valid_card
 from tests.unit.test_verdict import MEGAN, NOW, adele, evidence_from, megan, patti, quiet
 
@@ -277,7 +278,25 @@ def _bulk_outcome(draw: DrawFn) -> triage.BulkOutcome:
                               actor=draw(st.one_of(st.just(""), hostile)), at=draw(st.one_of(st.none(), moments)))
 
 
+def _diagnose(draw: DrawFn) -> Json:
+    """The pre-flight card with hostile text where the card shows what a probe found missing (Microsoft's error text
+    can name anything); the Exchange permission is granted so the probes' problems reach the card."""
+    names = st.frozensets(st.one_of(hostile, st.sampled_from(["AuditLog.Read.All", "Mail.Read", "AAD_PREMIUM_P2"])),
+                          max_size=4)
+    shown_kinds = [k for k in preflight.ProblemKind if k != preflight.ProblemKind.NOT_PROVISIONED]
+    problem = st.builds(preflight.Problem, st.sampled_from(shown_kinds), hostile, hostile)
+    facts = preflight.Facts(
+        graph_roles=draw(st.one_of(st.none(), names)),
+        exchange_roles=draw(names) | {preflight.EXCHANGE_APP_PERMISSION},
+        role_template_ids=draw(st.one_of(st.none(), names)), service_plans=draw(st.one_of(st.none(), names)),
+        exchange_probes={p: draw(problem) for p in preflight.ExchangeProbe},
+        message_trace=draw(st.one_of(st.none(), problem)),
+        unreadable=draw(st.dictionaries(hostile, hostile, max_size=2)))
+    return diagnose.diagnose_card(preflight.evaluate(facts), draw(locales))
+
+
 BUILDERS: dict[str, Callable[[DrawFn], Json]] = {
+    "cards.diagnose.diagnose_card": _diagnose,
     "cards.help.welcome_card": lambda draw: help.welcome_card(draw(locales)),
     "cards.help.help_card": lambda draw: help.help_card(draw(hostile), draw(st.sampled_from(list(Role))),
                                                         draw(locales)),

@@ -344,10 +344,12 @@ def test_header_restriction_in_the_viewers_zone_and_language() -> None:
 
 
 def test_recipient_limit_reason_in_words() -> None:
-    assert "Exceeded the external recipient limit: 2,750 external and 12 internal recipients" in lines(
-        card_for("adele"))
-    assert "Limiet voor externe ontvangers overschreden: 2.750 externe en 12 interne ontvangers" in lines(
-        card_for("adele", locale="nl-NL"))
+    # Microsoft's `EmailSendingLimitExceeded` form: `ExceedingLimitType=External` names the limit, then the
+    # counts of today and `LastMessageRcptCount`.
+    assert ("Exceeded the external recipient limit: 2,750 external and 12 internal recipients"
+            " (the last message went to 250 recipients)") in lines(card_for("adele"))
+    assert ("Limiet voor externe ontvangers overschreden: 2.750 externe en 12 interne ontvangers"
+            " (het laatste bericht ging naar 250 ontvangers)") in lines(card_for("adele", locale="nl-NL"))
 
 
 def test_not_restricted_and_unknown_restriction() -> None:

@@ -5,6 +5,7 @@ verified subdomain, a verified app, the usual country, a failed sign-in, the pas
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,11 @@ def at(hours_ago: float) -> str:
     return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
+def _iso_at(hours_ago: float) -> str:
+    """The time a finding shows for `at(hours_ago)` (whole seconds, UTC)."""
+    return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def user_json(**extra: Any) -> Json:
     return {
         "id": USER_ID, "userPrincipalName": UPN, "displayName": "Megan Bowen", "mail": UPN,
@@ -83,13 +89,19 @@ FOLDERS: tuple[Json, ...] = (
     {"id": "AAMkRss", "displayName": "RSS Subscriptions", "parentFolderId": "root"},
     {"id": "AAMkArchief", "displayName": "Archief", "parentFolderId": "root"},
     {"id": "AAMkNews", "displayName": "Newsletters", "parentFolderId": "AAMkInbox"},
-    {"id": "AAMkJunk", "displayName": "Whatever", "wellKnownName": "junkemail"},
+    {"id": "AAMkJunk", "displayName": "Whatever", "parentFolderId": "root"},
     {"id": "AAMkDot", "displayName": ".."},
 )
+# Which folder each well-known name (a path segment, `/mailFolders/junkemail`) resolved to: Graph v1.0 has no
+# property for it, so the client records it on `MailFolder.well_known_name`.
+WELL_KNOWN: Mapping[str, str] = {"AAMkJunk": "junkemail"}
+# The tenant the evidence was read in (service principals owned by it are ours).
+OUR_TENANT = "4f8c2b1e-6d3a-4e5b-9c7d-1a2b3c4d5e6f"
 
 
 def sign_in_json(hours_ago: float, country: str, ip: str, *, city: str = "", client: str = "Browser",
-                 error: int = 0, risk_level: str = "none", sid: str | None = None) -> Json:
+                 error: int = 0, risk_level: str = "none", sid: str | None = None,
+                 risk_types: Sequence[str] = (), risk_state: str = "none") -> Json:
     return {
         "id": sid or f"si-{hours_ago}-{country}-{ip}-{client}-{error}",
         "createdDateTime": at(hours_ago), "userId": USER_ID, "userPrincipalName": UPN,
@@ -97,7 +109,9 @@ def sign_in_json(hours_ago: float, country: str, ip: str, *, city: str = "", cli
         "location": {"city": city, "state": "", "countryOrRegion": country},
         "status": {"errorCode": error, "failureReason": "" if error == 0 else "Other.",
                    "additionalDetails": None},
-        "riskLevelDuringSignIn": risk_level, "riskState": "none", "isInteractive": True,
+        "riskLevelDuringSignIn": risk_level, "riskState": risk_state, "isInteractive": True,
+        "riskLevelAggregated": risk_level, "riskDetail": "none", "riskEventTypes": [],
+        "riskEventTypes_v2": list(risk_types), "conditionalAccessStatus": "notApplied",
     }
 
 
@@ -160,7 +174,7 @@ def grant_json(gid: str, client_id: str, scope: str) -> Json:
 
 def sp_json(sp_id: str, name: str, *, verified: str | None = None, owner: str | None = "3c5a7f1e-tenant") -> Json:
     return {
-        "id": sp_id, "appId": f"app-{sp_id}", "displayName": name, "publisherName": "Some Publisher",
+        "id": sp_id, "appId": f"app-{sp_id}", "displayName": name,
         "appOwnerOrganizationId": owner,
         "verifiedPublisher": {"displayName": verified, "verifiedPublisherId": "123" if verified else None,
                               "addedDateTime": None},
@@ -212,6 +226,7 @@ def make_evidence(
     cas: Json | None = None,
     rules: Sequence[Json] | None = (),
     folders: Sequence[Json] | None = FOLDERS,
+    well_known: Mapping[str, str] = WELL_KNOWN,
     sign_ins: Sequence[Json] | None = (),
     risky_user: Json | None = None,
     detections: Sequence[Json] | None = (),
@@ -240,7 +255,7 @@ def make_evidence(
         mailbox=Mailbox.from_exchange(mailbox if mailbox is not None else mailbox_json()),
         cas_mailbox=CasMailbox.from_exchange(cas if cas is not None else cas_json()),
         inbox_rules=each(rules, InboxRule.from_graph),
-        mail_folders=each(folders, MailFolder.from_graph),
+        mail_folders=each(folders, lambda f: MailFolder.from_graph(f, well_known_name=well_known.get(f["id"]))),
         sign_ins=each(sign_ins, SignIn.from_graph),
         risky_user=RiskyUser.from_graph(risky_user) if risky_user is not None else None,
         risk_detections=each(detections, RiskDetection.from_graph),
@@ -248,7 +263,8 @@ def make_evidence(
         registration=RegistrationDetails.from_graph(registration) if registration is not None else None,
         directory_audits=each(audits, DirectoryAudit.from_graph),
         oauth_grants=each(grants, OAuthGrant.from_graph),
-        service_principals=each(principals, ServicePrincipal.from_graph),
+        service_principals=each(principals,
+                                lambda s: replace(ServicePrincipal.from_graph(s), read_in_tenant=OUR_TENANT)),
         memberships=each(memberships, DirectoryObject.from_graph),
         alerts=each(alerts, SecurityAlert.from_graph),
         auto_reply_enabled=auto_reply,
@@ -342,6 +358,56 @@ def test_rule_hiding_mail_is_high(actions: Json, expected: list[str]) -> None:
 def test_rule_hiding_names_the_folder() -> None:
     [finding] = found(make_evidence(rules=[rule_json("r1", "x1", {"moveToFolder": "AAMkRss"})]), "rule_hides_mail")
     assert finding.params["folder"] == "RSS Subscriptions"
+
+
+# A German mailbox: no display name is one we know, yet the well-known names resolved to these ids.
+GERMAN_FOLDERS: tuple[Json, ...] = (
+    {"id": "AAMkPosteingang", "displayName": "Posteingang", "parentFolderId": "root"},
+    {"id": "AAMkGeloescht", "displayName": "Gelöschte Elemente", "parentFolderId": "root"},
+    {"id": "AAMkJunkDe", "displayName": "Junk-E-Mail", "parentFolderId": "root"},
+    {"id": "AAMkArchiv", "displayName": "Archiv", "parentFolderId": "root"},
+    {"id": "AAMkVerlauf", "displayName": "Unterhaltungsverlauf", "parentFolderId": "root"},
+    {"id": "AAMkProjekte", "displayName": "Projekte", "parentFolderId": "root"},
+)
+GERMAN_WELL_KNOWN = {"AAMkPosteingang": "inbox", "AAMkGeloescht": "deleteditems", "AAMkJunkDe": "junkemail",
+                     "AAMkArchiv": "archive", "AAMkVerlauf": "conversationhistory"}
+
+
+@pytest.mark.parametrize("folder_id", ["AAMkGeloescht", "AAMkJunkDe", "AAMkArchiv", "AAMkVerlauf"])
+def test_rule_hiding_in_a_well_known_folder_is_found_in_any_language(folder_id: str) -> None:
+    evidence = make_evidence(rules=[rule_json("r1", "Rechnungen", {"moveToFolder": folder_id})],
+                             folders=GERMAN_FOLDERS, well_known=GERMAN_WELL_KNOWN)
+    [finding] = found(evidence, "rule_hides_mail")
+    assert finding.severity == Severity.high
+    assert rows(finding, "action") == ["move_to_folder"]
+    assert finding.params["folder"] == next(f["displayName"] for f in GERMAN_FOLDERS if f["id"] == folder_id)
+
+
+def test_same_german_folder_without_its_well_known_name_is_an_ordinary_folder() -> None:
+    # Guards the test above: it is the resolved well-known name, not the display name, that marks the folder.
+    evidence = make_evidence(rules=[rule_json("r1", "Rechnungen", {"moveToFolder": "AAMkVerlauf"})],
+                             folders=GERMAN_FOLDERS, well_known={})
+    assert found(evidence, "rule_hides_mail") == []
+
+
+def test_rule_moving_to_a_german_ordinary_folder_or_the_inbox_is_silent() -> None:
+    for target in ("AAMkProjekte", "AAMkPosteingang"):
+        evidence = make_evidence(rules=[rule_json("r1", "Projekte", {"moveToFolder": target})],
+                                 folders=GERMAN_FOLDERS, well_known=GERMAN_WELL_KNOWN)
+        assert codes(evidence) == set(), target
+
+
+@pytest.mark.parametrize(("folder_id", "name"), [
+    ("AAMkNlRss", "RSS-abonnementen"), ("AAMkNlDeleted", "Verwijderde items"), ("AAMkNlJunk", "Ongewenste e-mail"),
+    ("AAMkNlArchive", "Archief"), ("AAMkNlHistory", "Gespreksgeschiedenis"),
+])
+def test_dutch_display_names_are_recognised_without_well_known_names(folder_id: str, name: str) -> None:
+    # RSS Subscriptions has no well-known name in Graph, so its display names (English, Dutch) still count.
+    folders = [{"id": folder_id, "displayName": name, "parentFolderId": "root"}]
+    evidence = make_evidence(rules=[rule_json("r1", "x", {"moveToFolder": folder_id})], folders=folders,
+                             well_known={})
+    [finding] = found(evidence, "rule_hides_mail")
+    assert finding.params["folder"] == name
 
 
 def test_rule_moving_to_an_ordinary_folder_is_silent() -> None:
@@ -447,6 +513,8 @@ def test_user_risk_silent_when_dealt_with_or_none(level: str, state: str) -> Non
     ("investigationsThreatIntelligence", "risk_threat_intelligence", Severity.high),
     ("unfamiliarFeatures", "risk_unfamiliar_sign_in", Severity.medium),
     ("suspiciousSendingPatterns", "risk_suspicious_sending", Severity.medium),
+    ("suspiciousAPITraffic", "risk_suspicious_api_traffic", Severity.medium),
+    ("generic", "risk_generic", Severity.medium),
     ("someFutureDetection", "risk_other", Severity.medium),
 ])
 def test_risk_detection_codes(event: str, code: str, severity: Severity) -> None:
@@ -456,7 +524,7 @@ def test_risk_detection_codes(event: str, code: str, severity: Severity) -> None
 
 
 def test_unknown_low_risk_detection_is_low() -> None:
-    [finding] = run_indicators(make_evidence(detections=[detection_json("generic", level="low")]))
+    [finding] = run_indicators(make_evidence(detections=[detection_json("someFutureDetection", level="low")]))
     assert (finding.code, finding.severity) == ("risk_other", Severity.low)
 
 
@@ -583,16 +651,79 @@ def test_shared_mailbox_sign_in_is_medium() -> None:
     assert codes(make_evidence(mailbox=shared)) == set()
 
 
+def test_sign_in_flagged_anonymized_ip_is_a_finding_without_risk_detections() -> None:
+    """No Entra ID P2: the detections list is unavailable, but the sign-in carries Entra's own risk types."""
+    flagged = sign_in_json(20, "NL", "185.220.101.4", risk_level="medium", sid="si-tor",
+                           risk_types=["anonymizedIPAddress"])
+    no_p2 = [Unavailable(SourceName.risk_detections, UnavailableReason.license, "Entra ID P2")]
+    evidence = make_evidence(sign_ins=home_sign_ins() + [flagged], detections=None, unavailable=no_p2)
+    [finding] = found(evidence, "risk_anonymous_ip")
+    assert (finding.severity, finding.source, finding.subject_id) == (Severity.high, SourceName.sign_ins, "si-tor")
+    assert finding.params == {"risk_type": "anonymizedIPAddress", "ip": "185.220.101.4", "country": "NL",
+                              "time": _iso_at(20)}
+
+
+def test_failed_risky_sign_in_is_at_most_medium() -> None:
+    failed = sign_in_json(20, "NG", ATTACKER_IP, error=50126, risk_types=["maliciousIPAddress", "newFutureType"],
+                          risk_level="high")
+    findings = {f.code: f.severity for f in run_indicators(make_evidence(sign_ins=home_sign_ins() + [failed]))
+                if f.source == SourceName.sign_ins and f.code.startswith("risk_")}
+    assert findings == {"risk_malicious_ip": Severity.medium, "risk_other": Severity.medium}
+
+
+def test_sign_in_risk_reported_by_a_detection_is_not_repeated() -> None:
+    flagged = sign_in_json(20, "NG", ATTACKER_IP, risk_types=["unfamiliarFeatures", "anonymizedIPAddress"])
+    evidence = make_evidence(sign_ins=home_sign_ins() + [flagged], detections=[detection_json("unfamiliarFeatures")])
+    assert sorted((f.code, f.source) for f in run_indicators(evidence) if f.code.startswith("risk_")) == [
+        ("risk_anonymous_ip", SourceName.sign_ins), ("risk_unfamiliar_sign_in", SourceName.risk_detections),
+    ]
+
+
+@pytest.mark.parametrize("state", ["dismissed", "confirmedSafe"])
+def test_dismissed_sign_in_risk_is_silent(state: str) -> None:
+    flagged = sign_in_json(20, "US", "198.51.100.1", risk_types=["anonymizedIPAddress"], risk_state=state)
+    assert codes(make_evidence(sign_ins=home_sign_ins() + [flagged])) == set()
+
+
+def test_sign_in_legacy_risk_event_types_are_read_too() -> None:
+    body = sign_in_json(20, "US", "198.51.100.1")
+    body["riskEventTypes"] = ["unlikelyTravel"]
+    assert SignIn.from_graph(body).risk_event_types == ("unlikelyTravel",)
+    assert "risk_atypical_travel" in codes(make_evidence(sign_ins=home_sign_ins() + [body]))
+
+
 # ------------------------------------------------------------------------------------- directory
 
 
 def test_mfa_method_added_in_window_is_medium() -> None:
-    methods = [PASSWORD, OLD_AUTHENTICATOR, method_json("phoneAuthenticationMethod", 30, "m-new",
-                                                       phoneNumber="+234 8012345678", phoneType="mobile")]
+    methods = [PASSWORD, OLD_AUTHENTICATOR, method_json("microsoftAuthenticatorAuthenticationMethod", 30, "m-new",
+                                                       displayName="SM-A515F", phoneAppVersion="6.2411.7395")]
     [finding] = found(make_evidence(methods=methods), "mfa_method_registered")
     assert finding.severity == Severity.medium
     assert finding.subject_id == "m-new"
     assert finding.source == SourceName.auth_methods
+
+
+def test_fido2_key_dated_by_creation_date_time_counts() -> None:
+    """Microsoft's FIDO2 examples spell the registration date `creationDateTime`."""
+    key = {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": "k-new", "displayName": "Red key",
+           "creationDateTime": at(30), "model": "NFC key", "attestationLevel": "attested"}
+    [finding] = found(make_evidence(methods=[PASSWORD, OLD_AUTHENTICATOR, key]), "mfa_method_registered")
+    assert finding.subject_id == "k-new"
+    assert finding.params["time"] == _iso_at(30)
+
+
+def test_undated_phone_method_is_not_new_without_an_audit() -> None:
+    """Graph sends phone, email and OATH methods without a registration date: only the audit can date them."""
+    phone = method_json("phoneAuthenticationMethod", None, "3179e48a-750b-4051-897c-87b9720928f7",
+                        phoneNumber="+234 8012345678", phoneType="mobile", smsSignInState="notAllowedByPolicy")
+    assert codes(make_evidence(methods=[PASSWORD, OLD_AUTHENTICATOR, phone])) == set()
+    audit = audit_json("User registered security info", 30, ip="198.51.100.1")
+    audit["additionalDetails"] = [{"key": "Method", "value": "Mobile Phone"}]
+    [finding] = found(make_evidence(methods=[PASSWORD, OLD_AUTHENTICATOR, phone], audits=[audit],
+                                    sign_ins=home_sign_ins()), "mfa_method_registered")
+    assert finding.source == SourceName.directory_audits
+    assert finding.params["method"] == "Mobile Phone"
 
 
 def test_old_methods_and_new_password_are_silent() -> None:
@@ -603,7 +734,7 @@ def test_old_methods_and_new_password_are_silent() -> None:
 def test_mfa_registration_audit_from_an_attacker_ip_is_high() -> None:
     sign_ins = home_sign_ins() + [sign_in_json(31, "NG", ATTACKER_IP)]
     audit = audit_json("User registered security info", 30, ip=ATTACKER_IP)
-    methods = [PASSWORD, OLD_AUTHENTICATOR, method_json("phoneAuthenticationMethod", 30.05, "m-new")]
+    methods = [PASSWORD, OLD_AUTHENTICATOR, method_json("microsoftAuthenticatorAuthenticationMethod", 30.05, "m-new")]
     evidence = make_evidence(sign_ins=sign_ins, audits=[audit], methods=methods)
     [finding] = found(evidence, "mfa_registered_from_suspicious_ip")
     assert finding.severity == Severity.high
@@ -721,6 +852,21 @@ def test_unverified_app_with_mail_scope_is_high() -> None:
     assert finding.params["scopes"] == "Mail.ReadWrite, offline_access"
 
 
+def test_unverified_foreign_app_is_marked_from_v1_fields() -> None:
+    evidence = make_evidence(grants=[grant_json("g1", "sp1", "Mail.Read")],
+                             principals=[sp_json("sp1", "Mail Sync Pro", owner="3e9f1a2b-5c7d-4e8f-a0b1-c2d3e4f5a6b7")])
+    [finding] = found(evidence, "consent_unverified_app")
+    assert rows(finding, "marker") == ["no_verified_publisher", "foreign_owner"]
+    assert rows(finding, "app") == ["Mail Sync Pro"]
+
+
+def test_unverified_app_of_our_own_tenant_is_not_marked_foreign() -> None:
+    evidence = make_evidence(grants=[grant_json("g1", "sp1", "Mail.Read")],
+                             principals=[sp_json("sp1", "Contoso Expenses", owner=OUR_TENANT.upper())])
+    [finding] = found(evidence, "consent_unverified_app")
+    assert rows(finding, "marker") == ["no_verified_publisher"]
+
+
 def test_unverified_app_with_offline_access_only_is_low() -> None:
     evidence = make_evidence(grants=[grant_json("g1", "sp1", "openid profile User.Read offline_access")],
                              principals=[sp_json("sp1", "Calendar Sync")])
@@ -757,6 +903,32 @@ def test_rule_alert_is_inbox_rule_changed_at_least_medium() -> None:
     evidence = make_evidence(alerts=[alert_json("Suspicious inbox manipulation rule", "low")])
     [finding] = run_indicators(evidence)
     assert (finding.code, finding.severity) == ("inbox_rule_changed", Severity.medium)
+
+
+@pytest.mark.parametrize("evidence_item", [
+    {"@odata.type": "#microsoft.graph.security.analyzedMessageEvidence", "recipientEmailAddress": "x@fabrikam.example",
+     "p1Sender": {"emailAddress": UPN.lower(), "domainName": "example.com"}, "antiSpamDirection": "outbound"},
+    {"@odata.type": "#microsoft.graph.security.analyzedMessageEvidence", "recipientEmailAddress": UPN,
+     "p1Sender": {"emailAddress": "billing@mail.example.net"}},
+    {"@odata.type": "#microsoft.graph.security.mailboxEvidence", "primaryAddress": UPN, "displayName": "Megan"},
+    {"@odata.type": "#microsoft.graph.security.mailboxEvidence", "upn": UPN},
+    {"@odata.type": "#microsoft.graph.security.mailboxConfigurationEvidence", "configurationType": "userInboxRule",
+     "externalDirectoryObjectId": USER_ID, "mailboxPrimaryAddress": "shared@example.com"},
+    {"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"azureAdUserId": USER_ID}},
+])
+def test_alert_evidence_naming_the_user_in_any_shape_is_attributed(evidence_item: Json) -> None:
+    alert = alert_json("Malicious URL clicked", "medium")
+    alert["evidence"] = [evidence_item]
+    [finding] = run_indicators(make_evidence(alerts=[alert]))
+    assert (finding.code, finding.severity) == ("defender_alert", Severity.medium)
+
+
+def test_alert_about_someone_else_in_mail_evidence_is_silent() -> None:
+    alert = alert_json("Malicious URL clicked", "medium")
+    alert["evidence"] = [{"@odata.type": "#microsoft.graph.security.analyzedMessageEvidence",
+                          "recipientEmailAddress": "AlexW@example.com",
+                          "p1Sender": {"emailAddress": "billing@mail.example.net"}}]
+    assert run_indicators(make_evidence(alerts=[alert])) == ()
 
 
 def test_restriction_alert_and_other_users_alerts_are_silent() -> None:
@@ -846,6 +1018,10 @@ def test_findings_are_hashable_and_params_read_only() -> None:
 _ALL_CODE_CASES: Mapping[str, Callable[[], Evidence]] = {
     "rule_forwards_external": lambda: make_evidence(rules=[rule_json("r", "x1", {"forwardTo": recipients("a@b.io")})]),
     "rule_hides_mail": lambda: make_evidence(rules=[rule_json("r", "x1", {"delete": True})]),
+    # A hidden rule that forwards inside the tenant: neither forwarding out nor hiding mail, still an attacker's.
+    "rule_hidden": lambda: replace(make_evidence(), inbox_rules=(replace(InboxRule.from_exchange(
+        {"Name": "Sync", "RuleIdentity": "7", "Enabled": True, "StopProcessingRules": True,
+         "ForwardTo": ['"Boss" [SMTP:boss@example.com]']}), hidden=True),)),
     "mailbox_forwards_external": lambda: make_evidence(mailbox=mailbox_json(ForwardingSmtpAddress="smtp:a@b.io")),
     "mailbox_forwards_internal": lambda: make_evidence(mailbox=mailbox_json(ForwardingAddress="Alex")),
     "auto_reply_enabled": lambda: make_evidence(auto_reply=True),
@@ -863,7 +1039,9 @@ _ALL_CODE_CASES: Mapping[str, Callable[[], Evidence]] = {
     "risk_threat_intelligence": lambda: make_evidence(detections=[detection_json("investigationsThreatIntelligence")]),
     "risk_unfamiliar_sign_in": lambda: make_evidence(detections=[detection_json("unfamiliarFeatures")]),
     "risk_suspicious_sending": lambda: make_evidence(detections=[detection_json("suspiciousSendingPatterns")]),
-    "risk_other": lambda: make_evidence(detections=[detection_json("generic")]),
+    "risk_suspicious_api_traffic": lambda: make_evidence(detections=[detection_json("suspiciousAPITraffic")]),
+    "risk_generic": lambda: make_evidence(detections=[detection_json("generic")]),
+    "risk_other": lambda: make_evidence(detections=[detection_json("someFutureDetection")]),
     "sign_in_new_country": lambda: make_evidence(sign_ins=home_sign_ins() + [sign_in_json(5, "NG", ATTACKER_IP)]),
     "sign_in_password_ok_blocked": lambda: make_evidence(
         sign_ins=home_sign_ins() + [sign_in_json(5, "NG", ATTACKER_IP, error=500121)]),

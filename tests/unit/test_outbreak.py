@@ -18,7 +18,7 @@ from investigation.evidence import SourceName, UnavailableReason
 from investigation.outbreak import BulkInvestigator
 from m365 import odata
 from m365.errors import PermissionDenied, Throttled
-from m365.graph import Governor, RateLimit, rate_family
+from m365.graph import HIDING_WELL_KNOWN_FOLDERS, Governor, RateLimit, rate_family
 from m365.records import (
     AuthMethod,
     BlockedSender,
@@ -62,7 +62,10 @@ def fake_from_seed(seed: dict[str, Any]) -> FakeTenant:
         if upn:
             fake.cas[upn] = CasMailbox.from_exchange(raw)
     fake.rules = {k: [InboxRule.from_graph(r) for r in v] for k, v in graph["messageRules"].items()}
-    fake.folders = {k: [MailFolder.from_graph(r) for r in v] for k, v in graph["mailFolders"].items()}
+    # As the demo tenant answers `/mailFolders/{well-known name}`: the seed says which folder each name is.
+    well_known = {k: v for k, v in exchange.get("wellKnownFolders", {}).items() if v in HIDING_WELL_KNOWN_FOLDERS}
+    fake.folders = {k: [MailFolder.from_graph(r, well_known_name=well_known.get(r["id"])) for r in v]
+                    for k, v in graph["mailFolders"].items()}
     fake.methods = {k: [AuthMethod.from_graph(r) for r in v] for k, v in graph["authenticationMethods"].items()}
     for raw in graph["signIns"]:
         sign_in = SignIn.from_graph(raw)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from investigation.reason import MAX_REASON_CHARS, LimitType, RestrictionReason, parse_reason
+from investigation.reason import MAX_REASON_CHARS, ExceedingLimit, LimitType, RestrictionReason, parse_reason
 from m365.records import BlockedSender
 
 SPAM = (
@@ -60,6 +60,23 @@ RECIPIENTS = (
             RestrictionReason(LimitType.compromised, external_recipients=40,
                               raw="Reason=Compromised;ExternalRecipientCount=40", compromised_flag=True),
             id="compromised-as-a-value",
+        ),
+        pytest.param(
+            # Microsoft documents Internal and External only; another value keeps the counts and the generic limit.
+            "EmailSendingLimitExceeded;InternalRecipientCountToday=4;ExternalRecipientCountToday=9;"
+            "ExceedingLimitType=Total;LastMessageRcptCount=1,000",
+            RestrictionReason(LimitType.recipient_rate_limit, internal_recipients=4, external_recipients=9,
+                              exceeding_limit=ExceedingLimit.other, last_message_recipients=1000,
+                              raw="EmailSendingLimitExceeded;InternalRecipientCountToday=4;"
+                                  "ExternalRecipientCountToday=9;ExceedingLimitType=Total;LastMessageRcptCount=1,000"),
+            id="undocumented-exceeding-limit-type",
+        ),
+        pytest.param(
+            # The key names alone must not decide the limit: this used to read as an internal limit.
+            "InternalRecipientCountToday=12;ExternalRecipientCountToday=1250",
+            RestrictionReason(LimitType.recipient_rate_limit, internal_recipients=12, external_recipients=1250,
+                              raw="InternalRecipientCountToday=12;ExternalRecipientCountToday=1250"),
+            id="counts-without-limit-type",
         ),
         pytest.param("", RestrictionReason(LimitType.unknown), id="empty"),
         pytest.param("%%%;;==::", RestrictionReason(LimitType.unknown, raw="%%%;;==::"), id="garbage"),

@@ -161,8 +161,9 @@ def megan(*, admin: bool = False) -> Json:
         "methods": [PASSWORD,
                     {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "m-old",
                      "displayName": "iPhone", "createdDateTime": "2023-01-10T09:00:00Z"},
+                    # Graph gives a phone method no registration date: the audit below dates it.
                     {"@odata.type": "#microsoft.graph.phoneAuthenticationMethod", "id": "m-new",
-                     "phoneNumber": "+234 8012345678", "createdDateTime": at(34.9)}],
+                     "phoneNumber": "+234 8012345678", "phoneType": "mobile"}],
         "audits": [{"id": "a1", "activityDisplayName": "User registered security info", "result": "success",
                     "category": "UserManagement", "activityDateTime": at(35),
                     "initiatedBy": {"user": {"id": MEGAN, "userPrincipalName": "MeganB@example.com",
@@ -291,8 +292,10 @@ def adele() -> Json:
         "user": {"id": ADELE, "userPrincipalName": "AdeleV@example.com", "displayName": "Adele Vance",
                  "mail": "AdeleV@example.com", "usageLocation": "US"},
         "blocked": {"SenderAddress": "AdeleV@example.com",
-                    "Reason": "ExternalRecipientLimitExceeded;InternalRecipientCount=12;ExternalRecipientCount=2750;"
-                              "Limit=RecipientRateLimit"},
+                    # Microsoft's shape (tests/fixtures/microsoft/exchange/reason-recipient-limit-external.json).
+                    "Reason": "EmailSendingLimitExceeded;InternalRecipientCountToday=12;"
+                              "ExternalRecipientCountToday=2750;ExceedingLimitType=External;"
+                              "Last MessagetraceId=9a3e5c71-2f4b-4d8e-b6a0-08dcf1d2e3f4;LastMessageRcptCount=250;"},
         "mailbox": {"Identity": "AdeleV", "PrimarySmtpAddress": "AdeleV@example.com"},
         "cas": CAS_CLOSED,
         "rules": [{"id": "r-news", "displayName": "Newsletters", "isEnabled": True,

@@ -1,0 +1,218 @@
+"""The one table of the Exchange Online cmdlets the bot runs: parameters, roles, output properties.
+
+Taken from Microsoft's cmdlet reference, repository MicrosoftDocs/office-docs-powershell, files
+`exchange/exchange-ps/exchange/<Cmdlet>.md` (published as https://learn.microsoft.com/powershell/module/exchange/<cmdlet>);
+the commit each entry was read at is in its `source`. Only parameters marked "Applicable: Exchange Online" are listed
+(on-premises-only ones such as -DomainController are refused, as Exchange Online's REST endpoint refuses them).
+PowerShell's common parameters (-Verbose, -ErrorAction, ...) are not accepted by InvokeCommand's `Parameters`
+object and are left out; -Confirm and -WhatIf appear only where the reference lists them (Set-Mailbox does;
+Remove-BlockedSenderAddress does not: "Remove-BlockedSenderAddress -SenderAddress <SmtpAddress> [-Reason <String>]").
+
+Roles are the Microsoft Entra roles and Exchange Online role groups whose members may run the cmdlet, from the
+pages each entry cites ("Find the permissions required to run any Exchange cmdlet" resolves them per tenant:
+https://learn.microsoft.com/powershell/exchange/find-exchange-cmdlet-permissions). Where Microsoft names no role
+for a read we list the roles that hold the Exchange management role the cmdlet belongs to.
+
+The demo tenant imports nothing from the bot: `m365/exchange.py` keeps its own human-readable role hints and a unit
+test checks they agree with this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_SETS = "(All)"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One cmdlet parameter as the reference's YAML block describes it."""
+
+    name: str
+    type: str
+    mandatory: bool = False
+    sets: tuple[str, ...] = (ALL_SETS,)
+
+    @property
+    def is_switch(self) -> bool:
+        """A SwitchParameter: present means on; `$true`/`$false` bind to it too."""
+        return self.type == "SwitchParameter"
+
+    def in_set(self, name: str) -> bool:
+        """True when the parameter belongs to parameter set `name`."""
+        return ALL_SETS in self.sets or name in self.sets
+
+
+@dataclass(frozen=True)
+class Cmdlet:
+    """One cmdlet: its parameter sets, the roles that may run it and the properties of its output objects."""
+
+    name: str
+    source: str
+    parameters: tuple[Parameter, ...]
+    roles: tuple[str, ...]
+    output: tuple[str, ...]
+    parameter_sets: tuple[str, ...] = (ALL_SETS,)
+
+    def parameter(self, name: str) -> Parameter | None:
+        """The parameter called `name`, case-insensitively (as PowerShell binds them), or None."""
+        lowered = name.lower()
+        return next((p for p in self.parameters if p.name.lower() == lowered), None)
+
+
+_DOCS = "MicrosoftDocs/office-docs-powershell"
+
+# Entra roles and EXO role groups (https://learn.microsoft.com/exchange/permissions-exo/permissions-exo).
+_ORG_ADMIN = ("Global Administrator", "Exchange Administrator", "Organization Management")
+_RECIPIENT_ADMIN = ("Exchange Recipient Administrator", "Recipient Management")
+_VIEW_ONLY = ("Global Reader", "View-Only Organization Management")
+
+# The properties of an InboxRule object (Get-InboxRule | Format-List); conditions and actions are the parameters
+# of New-InboxRule (exchange/exchange-ps/exchange/New-InboxRule.md) under the same names.
+_INBOX_RULE_OUTPUT = (
+    "Name", "Identity", "RuleIdentity", "MailboxOwnerId", "Enabled", "Priority", "Description", "InError",
+    "ErrorType", "IsValid", "SupportedByTask", "Legacy", "ObjectState",
+    # conditions
+    "From", "FromAddressContainsWords", "SentTo", "SentOnlyToMe", "MyNameInToBox", "MyNameInCcBox",
+    "MyNameInToOrCcBox", "MyNameNotInToBox", "SubjectContainsWords", "BodyContainsWords",
+    "SubjectOrBodyContainsWords", "HeaderContainsWords", "RecipientAddressContainsWords", "HasAttachment",
+    "MessageTypeMatches", "WithImportance", "WithSensitivity", "FlaggedForAction", "HasClassification",
+    "ReceivedAfterDate", "ReceivedBeforeDate", "WithinSizeRangeMaximum", "WithinSizeRangeMinimum", "FromSubscription",
+    # actions
+    "ApplyCategory", "CopyToFolder", "DeleteMessage", "SoftDeleteMessage", "ForwardAsAttachmentTo", "ForwardTo",
+    "MarkAsRead", "MarkImportance", "MoveToFolder", "PinMessage", "RedirectTo", "SendTextMessageNotificationTo",
+    "StopProcessingRules",
+)
+
+CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
+    Cmdlet(
+        "Get-BlockedSenderAddress",
+        f"{_DOCS} exchange/exchange-ps/exchange/Get-BlockedSenderAddress.md @02d336ca76964f1e29a841040ef047157d0c6491; "
+        "roles: MicrosoftDocs/defender-docs defender-office-365/outbound-spam-restore-restricted-users.md "
+        "@04088ff0b6e157f57c7bac0a300b32a2ade76815 (read-only: Global Reader, Security Reader, View-Only "
+        "Organization Management; Entra Global/Security Administrator and Global/Security Reader)",
+        (Parameter("SenderAddress", "SmtpAddress"),),
+        _ORG_ADMIN + ("Security Administrator", "Security Reader") + _VIEW_ONLY,
+        ("SenderAddress", "Reason", "BlockType", "CreatedDatetime", "ChangedDatetime", "TemporaryBlock",
+         "InternalOnly", "ExpireDatetime"),
+    ),
+    Cmdlet(
+        "Remove-BlockedSenderAddress",
+        f"{_DOCS} exchange/exchange-ps/exchange/Remove-BlockedSenderAddress.md "
+        "@11e013620e18475ce024b396fed751cddf51b76a; roles: outbound-spam-restore-restricted-users.md (above): "
+        "Organization Management or Security Administrator role groups; Entra "
+        "Global Administrator or Security Administrator",
+        (Parameter("SenderAddress", "SmtpAddress", mandatory=True), Parameter("Reason", "String")),
+        ("Global Administrator", "Security Administrator", "Organization Management", "Exchange Administrator"),
+        (),
+    ),
+    Cmdlet(
+        "Get-Mailbox",
+        f"{_DOCS} exchange/exchange-ps/exchange/Get-Mailbox.md @02f8881a23497f83c9d6d790a623f917302b48db "
+        "(Exchange Online parameters of the AnrSet, Identity and MailboxPlanSet sets); roles: View-Only Recipients",
+        (
+            Parameter("Identity", "MailboxIdParameter", sets=("Identity",)),
+            Parameter("Anr", "String", sets=("AnrSet",)),
+            Parameter("MailboxPlan", "MailboxPlanIdParameter", sets=("MailboxPlanSet",)),
+            Parameter("Archive", "SwitchParameter"),
+            Parameter("Filter", "String"),
+            Parameter("GroupMailbox", "SwitchParameter"),
+            Parameter("InactiveMailboxOnly", "SwitchParameter", sets=("AnrSet", "Identity", "MailboxPlanSet")),
+            Parameter("IncludeInactiveMailbox", "SwitchParameter", sets=("AnrSet", "Identity", "MailboxPlanSet")),
+            Parameter("Migration", "SwitchParameter"),
+            Parameter("PublicFolder", "SwitchParameter"),
+            Parameter("RecipientTypeDetails", "RecipientTypeDetails[]"),
+            Parameter("RemoteArchive", "SwitchParameter", sets=("AnrSet", "Identity")),
+            Parameter("ResultSize", "Unlimited"),
+            Parameter("SoftDeletedMailbox", "SwitchParameter", sets=("AnrSet", "Identity", "MailboxPlanSet")),
+            Parameter("SortBy", "String"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN + ("Security Administrator", "Security Reader") + _VIEW_ONLY,
+        ("Name", "Alias", "DisplayName", "Identity", "Id", "DistinguishedName", "Guid", "ExchangeGuid",
+         "ExternalDirectoryObjectId", "UserPrincipalName", "PrimarySmtpAddress", "WindowsEmailAddress",
+         "EmailAddresses", "RecipientType", "RecipientTypeDetails", "ForwardingAddress", "ForwardingSmtpAddress",
+         "DeliverToMailboxAndForward", "GrantSendOnBehalfTo", "HiddenFromAddressListsEnabled", "IsMailboxEnabled",
+         "AccountDisabled", "LitigationHoldEnabled", "AuditEnabled", "UsageLocation", "WhenMailboxCreated",
+         "WhenCreated", "WhenChanged", "ProhibitSendQuota", "RecoverableItemsQuota"),
+        ("AnrSet", "Identity", "MailboxPlanSet"),
+    ),
+    Cmdlet(
+        "Set-Mailbox",
+        f"{_DOCS} exchange/exchange-ps/exchange/Set-Mailbox.md @002930ecf290634dbaf5269afe2c006d3319b5b1 "
+        "(Identity set; only the parameters the demo tenant implements, all listed there); roles: Mail Recipients",
+        (
+            Parameter("Identity", "MailboxIdParameter", mandatory=True),
+            Parameter("ForwardingAddress", "RecipientIdParameter"),
+            Parameter("ForwardingSmtpAddress", "ProxyAddress"),
+            Parameter("DeliverToMailboxAndForward", "Boolean"),
+            Parameter("Force", "SwitchParameter"),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
+    ),
+    Cmdlet(
+        "Get-CASMailbox",
+        f"{_DOCS} exchange/exchange-ps/exchange/Get-CASMailbox.md @09c89e9aac875b6ca3ea95cd3fafa3d8184fff5d "
+        "(sets Set1 = Identity, Set2 = Anr); roles: View-Only Recipients",
+        (
+            Parameter("Identity", "MailboxIdParameter", sets=("Set1",)),
+            Parameter("Anr", "String", sets=("Set2",)),
+            Parameter("ActiveSyncDebugLogging", "SwitchParameter"),
+            Parameter("Filter", "String"),
+            Parameter("IgnoreDefaultScope", "SwitchParameter"),
+            Parameter("OrganizationalUnit", "OrganizationalUnitIdParameter"),
+            Parameter("ProtocolSettings", "SwitchParameter"),
+            Parameter("RecalculateHasActiveSyncDevicePartnership", "SwitchParameter"),
+            Parameter("ReadIsOptimizedForAccessibility", "SwitchParameter"),
+            Parameter("ResultSize", "Unlimited"),
+            Parameter("SortBy", "String"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN + ("Security Administrator", "Security Reader") + _VIEW_ONLY,
+        ("Name", "Identity", "DisplayName", "PrimarySmtpAddress", "ExternalDirectoryObjectId", "Guid",
+         "ActiveSyncEnabled", "OWAEnabled", "OWAforDevicesEnabled", "ECPEnabled", "PopEnabled",
+         "PopUseProtocolDefaults", "ImapEnabled", "ImapUseProtocolDefaults", "MAPIEnabled", "EwsEnabled",
+         "UniversalOutlookEnabled", "OutlookMobileEnabled", "MacOutlookEnabled", "SmtpClientAuthenticationDisabled"),
+        ("Set1", "Set2"),
+    ),
+    Cmdlet(
+        "Get-InboxRule",
+        f"{_DOCS} exchange/exchange-ps/exchange/Get-InboxRule.md @0a0e5b9055852d67ae2db3c78b9ca0f51b8d28f7 and "
+        "https://learn.microsoft.com/powershell/module/exchange/get-inboxrule (adds -ResultSize, -SkipCount, "
+        "-UseCustomRouting); \"This cmdlet doesn't work for members of View-Only Organization Management role group "
+        "in Exchange Online or the Global Reader role\": roles holding Mail Recipients",
+        (
+            Parameter("Identity", "InboxRuleIdParameter"),
+            Parameter("BypassScopeCheck", "SwitchParameter"),
+            Parameter("DescriptionTimeFormat", "String"),
+            Parameter("DescriptionTimeZone", "ExTimeZoneValue"),
+            Parameter("IncludeHidden", "SwitchParameter"),
+            Parameter("Mailbox", "MailboxIdParameter"),
+            Parameter("ResultSize", "Unlimited"),
+            Parameter("SkipCount", "Int32"),
+            Parameter("UseCustomRouting", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        _INBOX_RULE_OUTPUT,
+    ),
+    Cmdlet(
+        "Get-HostedOutboundSpamFilterPolicy",
+        f"{_DOCS} exchange/exchange-ps/exchange/Get-HostedOutboundSpamFilterPolicy.md "
+        "@13e71582b34a2ea6356f2380fc7025cfdd380de8 and https://learn.microsoft.com/powershell/module/exchange/"
+        "get-hostedoutboundspamfilterpolicy (-Identity, position 1; marked required there, yet its Example 1 runs "
+        "without it, which lists every policy); roles: Security Administrator/Reader, Organization Management",
+        (Parameter("Identity", "HostedOutboundSpamFilterPolicyIdParameter"),),
+        _ORG_ADMIN + ("Security Administrator", "Security Reader") + _VIEW_ONLY,
+        ("Name", "Identity", "Id", "Guid", "DistinguishedName", "AdminDisplayName", "IsDefault", "Enabled",
+         "ActionWhenThresholdReached", "RecipientLimitExternalPerHour", "RecipientLimitInternalPerHour",
+         "RecipientLimitPerDay", "AutoForwardingMode", "NotifyOutboundSpam", "NotifyOutboundSpamRecipients",
+         "BccSuspiciousOutboundMail", "BccSuspiciousOutboundAdditionalRecipients", "WhenCreated", "WhenChanged"),
+    ),
+)}
+
+
+def cmdlet(name: str) -> Cmdlet | None:
+    """The table entry for `name`, case-insensitively, or None for a cmdlet Exchange would not recognise here."""
+    lowered = name.lower()
+    return next((c for c in CMDLETS.values() if c.name.lower() == lowered), None)
