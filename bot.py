@@ -7,7 +7,6 @@ tenant is started and the real clients are pointed at it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import sys
@@ -15,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,23 +24,23 @@ from botbuilder.schema import Activity, CallerIdConstants
 from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
 from msrest.serialization import Model
 
-from config import Settings, SettingsError, read_demo_tenant_env
+from config import Settings, SettingsError
+from core.cases import CaseBook
+from core.ports import Outbox
+from core.preflight import Report, for_tenant
+from core.presses import Presses, RemediationConfig
+from core.triage import TriageActions, TriageBoard, TriageConfig
 from dialogs.casework import CaseDesk
 from dialogs.diagnose import DiagnoseDesk
 from dialogs.intents import Intent
 from dialogs.investigate import InvestigateDialog
 from dialogs.main import MainDialog
 from dialogs.triage import TriageDesk
-from investigation.collect import Collector
-from investigation.outbreak import BulkInvestigator
-from m365.http import create_session
-from m365.preflight import Report, for_tenant
+from investigation.service import Investigations
 from m365.protocol import Tenant
-from m365.tenant import create_tenant
-from remediation.checker import CheckerConfig
+from remediation.checker import CheckerConfig, UnblockChecker
 from remediation.reconcile import Reconciler, ReconcilerConfig
-from remediation.service import Remediation, RemediationConfig
-from remediation.triage import TriageActions, TriageBoard
+from remediation.views import CaseView
 from store import Store
 from teams.adapter import create_adapter
 from teams.handler import BlockedSenderBot, on_turn_error
@@ -50,6 +48,9 @@ from teams.identity import RoleResolver
 from teams.proactive import Messenger
 from teams.ratelimit import RateLimiter
 from teams.reporting import Reporting
+from teams.routes import build_routes
+from teams.storage import SqlStorage
+from tenancy import open_tenant
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,16 @@ class Components:
     adapter: CloudAdapter
     bot: BlockedSenderBot
     roles: RoleResolver
-    ready_at: float = 0.0
-    remediation: Remediation | None = None
+    presses: Presses
     # Users' reports, IT alerts and the watch; `reporting.notices.notify_resolved(case)` tells a case's users.
-    reporting: Reporting | None = None
+    reporting: Reporting
+    ready_at: float = 0.0
 
 
 # The demo tenant lifts an unblock after 30 s: check soon, so the Playground shows "restored" within a minute.
 # The demo shows "restored" soon after the demo tenant lifts the block (30 s): poll every 5–10 s, not 1–30 min.
 # Its lease lives three scans, so after a `kill -9` a restarted instance resumes checking within 15 s.
+DEFAULT_REMEDIATION = RemediationConfig()
 DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, max_interval=10.0, scan_interval=5.0,
                                                            lease_ttl=15.0))
 
@@ -136,22 +138,6 @@ async def authenticate(adapter: CloudAdapter, settings: Settings, activity: Acti
     return result
 
 
-def demo_settings(settings: Settings, env: dict[str, str]) -> Settings:
-    """`settings` pointed at the embedded demo tenant (its `client_env()`), group ids from the demo seed."""
-    return dataclasses.replace(
-        settings,
-        m365_tenant_id=env["M365_TENANT_ID"],
-        m365_client_id=env["M365_CLIENT_ID"],
-        m365_client_secret=env["M365_CLIENT_SECRET"],
-        m365_authority_host=env["M365_AUTHORITY_HOST"],
-        m365_graph_url=env["M365_GRAPH_URL"],
-        m365_exchange_url=env["M365_EXCHANGE_URL"],
-        m365_ca_file=env["M365_CA_FILE"],
-        it_staff_group_id=settings.it_staff_group_id or env.get("IT_STAFF_GROUP_ID", ""),
-        security_admin_group_id=settings.security_admin_group_id or env.get("SECURITY_ADMIN_GROUP_ID", ""),
-    )
-
-
 def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store | None = None,
                remediation_config: RemediationConfig | None = None) -> web.Application:
     """Build the aiohttp application. `tenant` and `store` replace the configured ones (tests, tools);
@@ -189,65 +175,31 @@ async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | 
     m365_settings = settings
     if tenant is None:
         tenant, m365_settings = await open_tenant(settings, stack)
-    config = remediation_config or (DEMO_REMEDIATION if settings.demo_mode else None)
-    remediation = Remediation(tenant=tenant, store=store, config=config)
-    reporting = Reporting.create(tenant=tenant, store=store, notify_affected_user=settings.notify_affected_user)
-    bot, roles = build_handler(m365_settings, tenant=tenant, store=store, remediation=remediation,
-                               reporting=reporting)
+    config = remediation_config or (DEMO_REMEDIATION if settings.demo_mode else DEFAULT_REMEDIATION)
     # Connector clients cached per identity, replies over aiohttp: see teams/adapter.py and docs/PERFORMANCE.md.
+    # The adapter does not need the bot, so it comes first: everything that posts gets its outbox when built.
     adapter = create_adapter(settings, configuration=_BotFrameworkConfig(settings))
     stack.push_async_callback(adapter.close)
     adapter.on_turn_error = on_turn_error
-    # Cards are updated in every conversation they were posted to; that needs the adapter, built only now.
-    remediation.messenger = Messenger(adapter, settings.app_id)
-    await remediation.checker.start()
-    stack.push_async_callback(remediation.checker.stop)
-    stack.push_async_callback(remediation.close)
-    # IT alerts, IT's notes and "you can send mail again" go out proactively too; a resolved case tells its users.
-    reporting.notices.outbox = Messenger(adapter, settings.app_id)
+    bot, parts = build_handler(m365_settings, tenant=tenant, store=store, outbox=Messenger(adapter, settings.app_id),
+                               remediation_config=config)
+    presses, checker, reporting = parts.presses, parts.checker, parts.reporting
+    await checker.start()
+    stack.push_async_callback(checker.stop)
+    stack.push_async_callback(presses.close)
     stack.push_async_callback(reporting.notices.aclose)  # before the adapter closes: follow-ups still post
-    remediation.checker.add_listener(reporting.notices.on_case_resolved)
-    watch = reporting.watch(tenant, store, interval_seconds=settings.watch_interval)
-    watch.start()
-    stack.push_async_callback(watch.stop)
+    reporting.watch.start()
+    stack.push_async_callback(reporting.watch.stop)
     # Actions a crash interrupted (audit `started`, no outcome): checked at start-up and then periodically.
     grace = float(settings.reconcile_grace_seconds)
     every = min(max(grace / 2, 1.0), 300.0)
-    reconciler = Reconciler(tenant=tenant, store=store, view=remediation.view,
+    reconciler = Reconciler(tenant=tenant, store=store, view=parts.view,
                             config=ReconcilerConfig(grace_seconds=grace, interval_seconds=every),
-                            on_unblock_pending=remediation.checker.wake)
+                            on_unblock_pending=checker.wake)
     reconciler.start()
     stack.push_async_callback(reconciler.stop)
-    return Components(settings=settings, store=store, tenant=tenant, adapter=adapter, bot=bot, roles=roles,
-                      remediation=remediation, reporting=reporting)
-
-
-async def open_tenant(settings: Settings, stack: AsyncExitStack) -> tuple[Tenant, Settings]:
-    """The configured tenant, or the embedded demo tenant started for it; closed by `stack`.
-
-    Returns the settings the clients really use (in demo mode: pointed at the demo tenant).
-    """
-    m365_settings = settings
-    if settings.demo_mode and settings.demo_tenant_env:
-        # Several instances on one demo tenant: join the running one instead of starting another.
-        m365_settings = demo_settings(settings, read_demo_tenant_env(settings.demo_tenant_env))
-        log.info("joined the demo tenant at %s", m365_settings.m365_graph_url)
-    elif settings.demo_mode:
-        from demo_tenant import DemoTenant, DemoTenantConfig  # only demo mode starts it
-
-        demo_config = DemoTenantConfig(data_dir=settings.data_dir / "demo_tenant", port=settings.demo_tenant_port)
-        if settings.demo_tenant_seed:
-            demo_config = dataclasses.replace(demo_config, seed_path=Path(settings.demo_tenant_seed))
-        demo = DemoTenant(demo_config)
-        await demo.start()
-        stack.push_async_callback(demo.stop)
-        m365_settings = demo_settings(settings, demo.client_env())
-        log.info("demo tenant running at %s", demo.base_url)
-    session = create_session(m365_settings)
-    stack.push_async_callback(session.close)
-    tenant = await create_tenant(m365_settings, session)
-    stack.push_async_callback(tenant.close)
-    return tenant, m365_settings
+    return Components(settings=settings, store=store, tenant=tenant, adapter=adapter, bot=bot, roles=parts.roles,
+                      presses=presses, reporting=reporting)
 
 
 def _preflight(tenant: Tenant) -> Callable[[], Awaitable[Report]] | None:
@@ -256,45 +208,70 @@ def _preflight(tenant: Tenant) -> Callable[[], Awaitable[Report]] | None:
     return preflight.run if preflight is not None else None
 
 
-def build_handler(settings: Settings, *, tenant: Tenant, store: Store,
-                  remediation: Remediation | None = None,
-                  reporting: Reporting | None = None) -> tuple[BlockedSenderBot, RoleResolver]:
-    """The activity handler and everything behind it (dialogs, investigation, remediation, state), for one tenant.
+@dataclass(frozen=True)
+class Parts:
+    """Everything behind the activity handler, built once by `build_handler`."""
 
-    Without `remediation` one is made that updates no other card copies and runs no checker (dialog tests);
-    without `reporting` one is made whose alerts and notices reach nobody until its outbox is set.
+    roles: RoleResolver
+    investigations: Investigations
+    cases: CaseBook
+    view: CaseView
+    checker: UnblockChecker
+    presses: Presses
+    reporting: Reporting
+
+
+def build_handler(settings: Settings, *, tenant: Tenant, store: Store, outbox: Outbox,
+                  remediation_config: RemediationConfig = DEFAULT_REMEDIATION) -> tuple[BlockedSenderBot, Parts]:
+    """The activity handler and everything behind it (dialogs, investigation, remediation, reports), for one tenant.
+
+    Built once, in one order, each part given what it needs: roles, the one investigation service, cases,
+    remediation, the report feature, the dialogs, the handler. `outbox` posts and updates cards outside a turn
+    (`teams.proactive.Messenger` on the adapter; tests pass a recording one). Nothing here starts a background task:
+    `_build` starts the checker and the watch.
     """
-    conversation_state = ConversationState(store.bot_storage)
-    user_state = UserState(store.bot_storage)
-    collector = Collector(tenant)
-    remediation = remediation or Remediation(tenant=tenant, store=store)
-    reporting = reporting or Reporting.create(tenant=tenant, store=store,
-                                              notify_affected_user=settings.notify_affected_user)
-    desk = CaseDesk(collector=collector, store=store, view=remediation.view)
-    # Triage: every restricted account, investigated in bulk and recorded on its case like a single one.
-    triage = TriageActions(TriageBoard(tenant=tenant, store=store, remediation=remediation,
-                                       investigator=BulkInvestigator(tenant), recorder=desk))
+    # Dialog, conversation and user state in the store's database (e-tags checked there: safe across instances).
+    storage = SqlStorage(store.db)
+    conversation_state = ConversationState(storage)
+    user_state = UserState(storage)
     roles = RoleResolver(
         tenant,
         it_staff_group_id=settings.it_staff_group_id,
         security_admin_group_id=settings.security_admin_group_id,
     )
-    reporting.bind(role_of=roles.role_of, view=remediation.view)
+    # The process's one investigation service: one Limits and one Governor for the dialog, watch, triage, checker.
+    investigations = Investigations(tenant)
+    cases = CaseBook(store)
+    # A case's card, drawn from the store, and kept current in every chat it was posted to.
+    view = CaseView(store, messenger=outbox, role_of=roles.role_of)
+    reporting = Reporting.build(tenant=tenant, store=store, investigations=investigations, cases=cases,
+                                outbox=outbox, role_of=roles.role_of, view=view,
+                                notify_affected_user=settings.notify_affected_user,
+                                watch_interval_seconds=settings.watch_interval)
+    # A resolved case tells its users "you can send mail again".
+    checker = UnblockChecker(tenant=tenant, store=store, view=view, config=remediation_config.checker,
+                             listeners=(reporting.notices.on_case_resolved,))
+    presses = Presses(tenant=tenant, store=store, view=view, checker=checker, investigator=investigations,
+                      recorder=cases, config=remediation_config)
+    desk = CaseDesk(investigations=investigations, cases=cases, store=store, view=view)
+    # Triage: every restricted account, investigated in bulk and recorded on its case like a single one.
+    triage = TriageActions(TriageBoard(tenant=tenant, store=store, presses=presses, investigator=investigations,
+                                       recorder=cases, config=TriageConfig()), outbox)
     bot = BlockedSenderBot(
         tenant_id=tenant.tenant_id,
         conversation_state=conversation_state,
         user_state=user_state,
         main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk),
-                               routes={**reporting.routes(), Intent.TRIAGE: TriageDesk(triage, remediation).show,
+                               routes={**reporting.routes(), Intent.TRIAGE: TriageDesk(triage, presses, outbox).show,
                                        Intent.DIAGNOSE: DiagnoseDesk(_preflight(tenant)).show}),
         roles=roles,
+        # Where every button goes: the one table (teams/routes.py).
+        routes=build_routes(presses=presses, triage=triage, send_note=reporting.send_note()),
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         remember=reporting.keeper.remember,
     )
-    reporting.register(bot, store)
-    remediation.register(bot, investigator=collector, recorder=desk, role_of=roles.role_of)
-    triage.register(bot, intent=Intent.TRIAGE.value)
-    return bot, roles
+    return bot, Parts(roles=roles, investigations=investigations, cases=cases, view=view, checker=checker,
+                      presses=presses, reporting=reporting)
 
 
 def _invoke_body(response: InvokeResponse) -> Any:

@@ -251,7 +251,7 @@ class Settings:
         With Microsoft 365 credentials configured (production, not the demo tenant) the bot must validate the
         Bot Framework JWT on every activity: an anonymous bot would let anyone who can reach `/api/messages`
         pose as any user of the tenant, security admins included. The demo stays anonymous (its tenant is fake).
-        Only serving is refused: the command-line tools (`python -m investigation`, `python -m store.audit`)
+        Only serving is refused: the command-line tools (`python -m investigation`, `python -m tools.audit`)
         read the same settings and do not accept activities.
         """
         if not self.demo_mode and not self.bot_auth_enabled:

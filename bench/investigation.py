@@ -267,7 +267,7 @@ class Running:
 
 async def quiet_after_watch(demo: DemoTenantProcess, within: float = 90.0, quiet: float = 3.0) -> float:
     """Wait for the bot's restriction watch to have listed Restricted entities once (its first round comes
-    `teams.watch.MAX_INITIAL_DELAY_SECONDS` after start and alerts every restricted account, with an
+    `core.watch.MAX_INITIAL_DELAY_SECONDS` after start and alerts every restricted account, with an
     investigation each), then for the tenant to go quiet: that round must not land inside a measured run.
     The interval is set to a day, so there is no second round. Returns the seconds waited."""
     started = time.perf_counter()

@@ -169,8 +169,8 @@ async def run(count: int, naive_n: int, work: Path) -> tuple[list[dict[str, Any]
     """Generate the seed, start the tenant, measure both ways; the figures, the notes and the summary lines."""
     from config import Settings
     from demo_tenant.outbreak_seed import DEFAULT_SEED, outbreak_seed
-    from investigation.collect import Collector, CollectorConfig, Limits
-    from investigation.outbreak import BulkInvestigator
+    from investigation.collect import CollectorConfig
+    from investigation.service import Investigations
     from m365.http import create_session
     from m365.records import User
     from m365.tenant import create_tenant
@@ -197,7 +197,7 @@ async def run(count: int, naive_n: int, work: Path) -> tuple[list[dict[str, Any]
             # 1. bulk
             await demo.fresh_windows()
             started = time.perf_counter()
-            bulk = await BulkInvestigator(tenant).investigate_many(users)
+            bulk = await Investigations(tenant).investigate_many(users)
             bulk_seconds = time.perf_counter() - started
             bulk_log = await demo.requests()
             bulk_http, bulk_calls = request_counts(bulk_log)
@@ -210,7 +210,7 @@ async def run(count: int, naive_n: int, work: Path) -> tuple[list[dict[str, Any]
             sample = users[:: max(1, len(users) // naive_n)][:naive_n]
             await demo.fresh_windows()
             patient = CollectorConfig(source_timeout=240.0, total_deadline=240.0)
-            collector = Collector(tenant, config=patient, limits=Limits())
+            collector = Investigations(tenant, config=patient)
             started = time.perf_counter()
             naive = await asyncio.gather(*(collector.investigate(u) for u in sample))
             naive_seconds = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""The `diagnose` card: the tenant pre-flight (`m365.preflight.Report`) for a security admin, in their language.
+"""The `diagnose` card: the tenant pre-flight (`core.preflight.Report`) for a security admin, in their language.
 
 One line per feature: available (a fact), or not with why and the docs/DEPLOY.md row that fixes it; unavailable features
 first. Names of what is missing come from the bot's own table or from a permission name parsed out of Microsoft's
@@ -10,8 +10,8 @@ from __future__ import annotations
 from microsoft_teams.cards import CardElement, Fact, FactSet, RichTextBlock, TextRun
 
 from cards.base import JsonDict, catalog_line, envelope, heading, para
+from core.preflight import FeatureStatus, Report
 from locales import t
-from m365.preflight import FeatureStatus, Report
 
 
 def diagnose_card(report: Report, locale: str | None) -> JsonDict:

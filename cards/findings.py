@@ -29,7 +29,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Literal
 
@@ -56,7 +56,6 @@ from investigation.indicators import Finding, Severity
 from investigation.reason import LimitType, RestrictionReason, parse_reason
 from investigation.verdict import Assessment, Step, StepPhase, Verdict
 from locales import CATALOGS, DEFAULT_LANGUAGE, format_datetime, format_duration, has, language_of, t
-from m365.records import User, parse_datetime
 
 Color = Literal["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"]
 Weight = Literal["Lighter", "Default", "Bolder"]
@@ -91,16 +90,6 @@ NOTE_MAX_LENGTH = 1000
 MICROSOFT_SUPPORT_URL = "https://admin.microsoft.com/#/support"
 NoticeTone = Literal["good", "warning", "attention", "accent", "emphasis"]
 
-# Steps whose button calls the bot, by step code. Steps without a verb get their Microsoft docs link.
-STEP_VERBS: Mapping[str, Verb] = MappingProxyType({
-    "force_password_change": Verb.FORCE_PASSWORD_CHANGE,
-    "revoke_sessions": Verb.REVOKE_SESSIONS,
-    "remove_forwarding": Verb.REMOVE_FORWARDING,
-    "disable_rule": Verb.DISABLE_RULE,
-    "block_sign_in": Verb.BLOCK_SIGN_IN,
-    "confirm_compromised": Verb.CONFIRM_COMPROMISED,
-    "unblock": Verb.UNBLOCK,
-})
 BADGE_STYLES: Mapping[Verdict, ContainerStyle] = MappingProxyType({
     Verdict.compromised: "attention",
     Verdict.suspicious: "warning",
@@ -136,6 +125,16 @@ _PROTOCOL_NAMES: Mapping[str, str] = MappingProxyType({"imap": "IMAP", "pop": "P
 
 
 # ----------------------------------------------------------------------------------- public records
+
+
+def step_verb(code: str) -> Verb | None:
+    """The verb of the button that carries out a recommended step, or None for a step done in a Microsoft portal
+    (which gets its Microsoft docs link instead).
+
+    A remediation action's step code is its verb's value (`remediation.actions.ActionSpec.step`), so the button
+    follows from the code alone: remediation draws this card, so this module cannot read remediation's table,
+    and `tests/unit/test_actions.py` checks that every step code naming a verb is an action in it."""
+    return Verb.parse(code)
 
 
 def step_key(code: str, target_id: str | None) -> str:
@@ -281,7 +280,7 @@ def display_value(name: str, value: str, locale: str | None, time_zone: str | No
     """A param or evidence value as a person should read it: ISO times in the viewer's zone, our codes in
     words (`action.delete`, `label.<finding>` …). Anything unknown stays as it was (it is cleaned later)."""
     if name in _TIME_KEYS:
-        when = parse_datetime(value)
+        when = _parse_time(value)
         return format_datetime(when, locale, time_zone) if when is not None else value
     if name in _NUMBER_KEYS and _DIGITS.fullmatch(value):
         return _number(int(value), locale)
@@ -291,6 +290,15 @@ def display_value(name: str, value: str, locale: str | None, time_zone: str | No
     if prefix is None or not value:
         return value
     return ", ".join(_code_word(prefix, item, locale) for item in value.split(", "))
+
+
+def _parse_time(value: str) -> datetime | None:
+    """A time param as the indicators write it (ISO 8601, `…Z`); None for anything else, which is shown as is."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _code_word(prefix: str, item: str, locale: str | None) -> str:
@@ -315,8 +323,8 @@ def _small(text: str, *, color: Color | None = None, subtle: bool = False) -> Te
     return TextBlock(text=text, wrap=True, color=color, is_subtle=subtle or None, spacing="Small")
 
 
-def _name_of(user: User) -> str:
-    return user.display_name.strip() or user.user_principal_name
+def _name_of(evidence: Evidence) -> str:
+    return evidence.user.display_name.strip() or evidence.user.user_principal_name
 
 
 # ---------------------------------------------------------------------------------------- the header
@@ -326,7 +334,7 @@ def _header(investigation: Investigation, locale: str | None, time_zone: str | N
     evidence = investigation.evidence
     user = evidence.user
     body: list[CardElement] = [
-        rich([text_run(clean(_name_of(user)) or "—", weight="Bolder", size="Large")]),
+        rich([text_run(clean(_name_of(evidence)) or "—", weight="Bolder", size="Large")]),
     ]
     details = [v for v in (user.user_principal_name, user.department, user.job_title) if v and clean(v)]
     if details:
@@ -505,7 +513,7 @@ def _not_checked(evidence: Evidence, locale: str | None) -> list[CardElement]:
 
 
 def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
-    verb = STEP_VERBS.get(step.code)
+    verb = step_verb(step.code)
     if verb is None:
         return None
     if verb == Verb.DISABLE_RULE:
@@ -610,7 +618,7 @@ def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None,
     elif viewer_can_act and done is not None and step.code == "block_sign_in":
         # The block is the bot's own doing: offer to lift it once the account is secure.
         actions.append(no_inputs(execute(t(locale, "button.allow_sign_in"), Verb.ALLOW_SIGN_IN, case_id=case_id)))
-    if step.code not in STEP_VERBS and step.url.startswith("https://learn.microsoft.com/") and done is None:
+    if step_verb(step.code) is None and step.url.startswith("https://learn.microsoft.com/") and done is None:
         # Steps done in a Microsoft portal: link the page that explains how (a fixed Microsoft URL).
         actions.append(open_url(t(locale, "steps.learn_more"), step.url))
     if actions:
@@ -673,11 +681,12 @@ def _latest(notes: Sequence[ActionNote], locale: str | None, time_zone: str | No
 # ------------------------------------------------------------------------------------------ the card
 
 
-def _links(user: User, locale: str | None) -> list[Action]:
+def _links(evidence: Evidence, locale: str | None) -> list[Action]:
+    user_id = evidence.user.id
     links: list[Action] = [open_url(t(locale, "link.defender"), DEFENDER_RESTRICTED_URL)]
     # The id goes into a URL: only a well-formed GUID may, anything else could rewrite the link.
-    if _GUID.fullmatch(user.id):
-        links.append(open_url(t(locale, "link.entra"), ENTRA_USER_URL.format(user.id)))
+    if _GUID.fullmatch(user_id):
+        links.append(open_url(t(locale, "link.entra"), ENTRA_USER_URL.format(user_id)))
     links.append(open_url(t(locale, "help.link.guidance"), GUIDANCE_URL))
     return links
 
@@ -719,9 +728,9 @@ def findings_card(
         *(_it_note(case_id, locale) if can_send_note else []),
     ]
     actions: list[Action] = [no_inputs(execute(t(locale, "button.refresh"), Verb.REFRESH, case_id=case_id)),
-                             *_links(evidence.user, locale)]
+                             *_links(evidence, locale)]
     fallback = t(locale, "findings.fallback", verdict=t(locale, f"verdict.{assessment.verdict.value}"),
-                 name=md_escape(_name_of(evidence.user), 80))
+                 name=md_escape(_name_of(evidence), 80))
     return envelope(body, actions, fallback_text=fallback)
 
 

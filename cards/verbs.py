@@ -20,7 +20,8 @@ class Verb(StrEnum):
     # (first press: the confirmation listing them; with `confirm`, `list` and `at`: the unblocks).
     TRIAGE_PAGE = "triage_page"
     TRIAGE_UNBLOCK = "triage_unblock"
-    # Remediation (the remediation issue gives them behaviour)
+    # Remediation: each has one `remediation.actions.ActionSpec` (its tenant call, confirmation, gate, read-back);
+    # a recommended step whose code is one of these values gets its button on the findings card.
     UNBLOCK = "unblock"
     REVOKE_SESSIONS = "revoke_sessions"
     FORCE_PASSWORD_CHANGE = "force_password_change"

@@ -674,6 +674,14 @@ class GraphApi:
         rules = self._rules(user, self._folder(user, p["folder"]))
         return self.collection(req, rules, f"users('{user['id']}')/mailFolders('inbox')/messageRules")
 
+    def auto_replies(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /users/{id}/mailboxSettings/automaticRepliesSetting (the seed's `mailboxSettings`, else disabled)."""
+        user, _ = self._mail_user(p["user"])
+        settings = user.get("mailboxSettings") or {}
+        setting = settings.get("automaticRepliesSetting") or {"status": "disabled"}
+        context = f"users('{user['id']}')/mailboxSettings/automaticRepliesSetting"
+        return ApiResponse(200, {"@odata.context": self._context(context, None), **setting})
+
     def _rule(self, user: Json, p: dict[str, str]) -> Json:
         for rule in self._rules(user, self._folder(user, p["folder"])):
             if rule.get("id") == p["rule"]:

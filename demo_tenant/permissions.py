@@ -67,6 +67,7 @@ GRAPH_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "users/{user}/mailFolders", "list_folders", _MAIL_FOLDERS, "mail"),
     RouteSpec("GET", "users/{user}/mailFolders/{folder}", "get_folder", _MAIL_FOLDERS, "mail"),
     RouteSpec("GET", "users/{user}/mailFolders/{folder}/messageRules", "list_rules", _RULES_READ, "mail"),
+    RouteSpec("GET", "users/{user}/mailboxSettings/automaticRepliesSetting", "auto_replies", _RULES_READ, "mail"),
     RouteSpec("GET", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "get_rule", _RULES_READ, "mail"),
     RouteSpec("PATCH", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "patch_rule", _RULES_WRITE, "mail"),
     RouteSpec("GET", "users/{user}/authentication/methods", "auth_methods", _AUTH_METHODS, "directory"),

@@ -1,7 +1,7 @@
 """"diagnose" / "controleer tenant" in a chat: the tenant pre-flight as a card, for security admins only.
 
 One turn, no dialog state: `DiagnoseDesk.show` is a route of the main dialog. The checks are the ones
-`make check-tenant` runs (`m365.preflight`), read-only, against the tenant the bot uses. IT staff and users get a
+`make check-tenant` runs (`core.preflight`), read-only, against the tenant the bot uses. IT staff and users get a
 refusal: the answer lists which permissions and roles the app lacks, which is for the people who grant them.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from botbuilder.core import TurnContext
 
 from cards.diagnose import diagnose_card
+from core.preflight import Report
 from dialogs.context import send_card, speaker_of
 from domain.people import Role
 from locales import t
-from m365.preflight import Report
 
 log = logging.getLogger(__name__)
 

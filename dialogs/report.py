@@ -6,7 +6,8 @@ opens the account's case or joins the open one, tells IT once per restriction an
 Keeping it single-turn means nothing of the report lives in dialog state, so a restart or another instance
 changes nothing for the user.
 
-Telling IT is behind `ItDesk` (implemented by `teams.notify.Notices`): dialogs do not post to channels.
+The case (open or join, subscribe, status) is the core's `core.cases.CaseBook`; telling IT is behind `ItDesk`
+(implemented by `core.notices.Notices`): dialogs do not post to channels.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from botbuilder.core import TurnContext
 
 from cards.report import not_restricted_card, restricted_card, status_card
+from core.cases import CaseBook
+from core.notices import AlertOrigin, AlertOutcome
 from dialogs.context import message_text, send_card, speaker_of
 from dialogs.intents import MAX_TEXT
 from domain.people import Speaker
@@ -27,7 +29,7 @@ from locales import t
 from m365.errors import M365Error
 from m365.protocol import Tenant
 from m365.records import BlockedSender, User
-from store import Actor, CaseRecord, Store
+from store import CaseRecord
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +37,8 @@ log = logging.getLogger(__name__)
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
 
 
-class AlertOrigin(StrEnum):
-    """Who noticed the restriction: the watch, or the user reporting it."""
-
-    WATCH = "watch"
-    REPORT = "report"
-
-
-class AlertOutcome(StrEnum):
-    """What became of telling IT: posted now, posted before, or not (yet) reachable."""
-
-    POSTED = "posted"
-    ALREADY = "already"
-    PENDING = "pending"
-
-
 class ItDesk(Protocol):
-    """How dialogs tell IT (`teams.notify.Notices`)."""
+    """How dialogs tell IT (`core.notices.Notices`)."""
 
     async def alert_restriction(self, user: User, restriction: BlockedSender, case: CaseRecord, *,
                                 origin: AlertOrigin, background: bool) -> AlertOutcome:
@@ -101,9 +88,9 @@ def is_personal(context: TurnContext) -> bool:
 class ReportDesk:
     """Answers reports of bounced mail, "status" and "notify IT anyway" for the speaker's own account."""
 
-    def __init__(self, *, tenant: Tenant, store: Store, it: ItDesk) -> None:
+    def __init__(self, *, tenant: Tenant, cases: CaseBook, it: ItDesk) -> None:
         self._tenant = tenant
-        self._store = store
+        self._cases = cases
         self._it = it
 
     async def report(self, context: TurnContext, argument: str = "") -> None:
@@ -124,15 +111,10 @@ class ReportDesk:
             await self._not_restricted(context, speaker, account, others)
             return
         user = account.user
-        opened = await self._store.cases.open_or_get_case(
-            speaker.tenant_id, user.id, user.user_principal_name, user.display_name,
-            Actor(id=speaker.aad_object_id, name=speaker.name, upn=user.user_principal_name),
-        )
-        case = opened.case
-        await self._store.cases.add_subscriber(case.id, speaker.aad_object_id)
+        case, created = await self._cases.report(user, speaker)
         outcome = await self._it.alert_restriction(user, restriction, case, origin=AlertOrigin.REPORT,
                                                    background=True)
-        log.info("report on case %s (%s): IT alert %s", case.id, "new" if opened.created else "joined",
+        log.info("report on case %s (%s): IT alert %s", case.id, "new" if created else "joined",
                  outcome.value)
         await send_card(context, restricted_card(
             address=restriction.sender_address or account.address, since=restriction.created,
@@ -149,11 +131,7 @@ class ReportDesk:
         if not speaker.aad_object_id:
             await context.send_activity(t(speaker.locale, "report.unknown_user"))
             return
-        case = await self._store.cases.get_open_case(speaker.tenant_id, speaker.aad_object_id)
-        if case is None:
-            latest = await self._store.cases.list_cases(tenant_id=speaker.tenant_id,
-                                                        account_id=speaker.aad_object_id, limit=1)
-            case = latest[0] if latest else None
+        case = await self._cases.status(speaker.tenant_id, speaker.aad_object_id)
         if case is None:
             await context.send_activity(t(speaker.locale, "report.status.none"))
             return

@@ -2,9 +2,9 @@
 
 One turn, no dialog state: `TriageDesk.show` is a route of the main dialog. A bulk investigation of hundreds
 of throttled accounts outlasts what Bot Framework waits for a turn, so after a few seconds the turn ends with the
-progress card showing and the list replaces it later, proactively (`Remediation.in_time`).
+progress card showing and the list replaces it later, proactively (`core.presses.Presses.in_time`).
 Users get a polite refusal; IT staff see the list; security admins also get "Unblock all with no signs of
-compromise" (the buttons are handled by `remediation.triage.TriageActions`, which re-check the role on every press).
+compromise" (the buttons are handled by `core.triage.TriageActions`, which re-check the role on every press).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 
 from cards.base import JsonDict
 from cards.triage import triage_progress_card, triage_unreachable_card
+from core.ports import CardUpdater
+from core.presses import Presses
+from core.triage import Listing, TriageActions, may_view
 from dialogs.context import send_card, speaker_of
 from locales import t
 from m365.errors import M365Error
-from remediation.service import Remediation
-from remediation.triage import Listing, TriageActions, may_view
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,12 @@ log = logging.getLogger(__name__)
 class TriageDesk:
     """Answers the triage intent: in the turn when it is quick, otherwise by updating the progress card."""
 
-    def __init__(self, actions: TriageActions, remediation: Remediation) -> None:
+    def __init__(self, actions: TriageActions, presses: Presses, updater: CardUpdater) -> None:
         self._actions = actions
-        self._remediation = remediation
+        # Its rule for work that outlasts what Teams waits for (`in_time`).
+        self._presses = presses
+        # Replaces the progress card when the list comes after the turn ended.
+        self._updater = updater
 
     async def show(self, context: TurnContext, argument: str) -> None:
         """Post the list of restricted accounts; investigate the ones without a fresh verdict first, behind a
@@ -68,13 +72,12 @@ class TriageDesk:
         async def late(outcome: _Listed) -> None:
             async with posting:  # the turn may still be posting the progress card this replaces
                 shown = progress_id
-            messenger = self._remediation.messenger
-            if messenger is None or shown is None:
+            if shown is None:
                 log.warning("triage finished in the background but its progress card cannot be updated")
                 return
-            await messenger.update_card(reference, shown, final_card(outcome.listing))
+            await self._updater.update_card(reference, shown, final_card(outcome.listing))
 
-        outcome = await self._remediation.in_time(listed(), late=late)
+        outcome = await self._presses.in_time(listed(), late=late)
         if outcome is None:  # still investigating: the turn ends with the progress card, `late` replaces it
             async with posting:
                 in_turn = False

@@ -15,9 +15,10 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from config import Settings, SettingsError
-from investigation.collect import Collector, Investigation
+from investigation.collect import Investigation
 from investigation.evidence import SourceName
 from investigation.resolve import Outcome, resolve_account
+from investigation.service import Investigations
 from investigation.snapshot import dump
 from m365.errors import M365Error
 
@@ -102,7 +103,7 @@ def to_text(investigation: Investigation) -> str:
 
 async def run(account: str, settings: Settings, *, as_json: bool) -> int:
     """Resolve the account, investigate it, print the result; returns the exit status."""
-    from bot import open_tenant  # the composition root knows how to reach the tenant (or start the demo one)
+    from tenancy import open_tenant  # the tenant the bot would use (or the demo one it starts)
 
     async with AsyncExitStack() as stack:
         tenant, _ = await open_tenant(settings, stack)
@@ -116,7 +117,7 @@ async def run(account: str, settings: Settings, *, as_json: bool) -> int:
             }[resolution.outcome]
             print(message, file=sys.stderr)
             return EXIT_UNKNOWN
-        investigation = await Collector(tenant).investigate(resolution.user)
+        investigation = await Investigations(tenant).investigate(resolution.user)
         print(json.dumps(to_json(investigation), indent=2, ensure_ascii=False) if as_json else to_text(investigation))
         return EXIT_OK
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
+from investigation.sources import CHECKED_BY, SourceName, UnavailableReason
 from m365.records import (
     AuthMethod,
     BlockedSender,
@@ -46,59 +46,7 @@ from m365.records import (
     User,
 )
 
-
-class SourceName(StrEnum):
-    """One source of evidence; each maps to one Graph or Exchange call (see docs/DESIGN.md)."""
-
-    restriction = "restriction"
-    mailbox = "mailbox"
-    inbox_rules = "inbox_rules"
-    mail_folders = "mail_folders"
-    sign_ins = "sign_ins"
-    risky_user = "risky_user"
-    risk_detections = "risk_detections"
-    auth_methods = "auth_methods"
-    registration = "registration"
-    directory_audits = "directory_audits"
-    oauth_grants = "oauth_grants"
-    service_principals = "service_principals"
-    memberships = "memberships"
-    alerts = "alerts"
-    cas_mailbox = "cas_mailbox"
-    domains = "domains"
-    # Addition: Graph `mailboxSettings/automaticRepliesSetting` (MailboxSettings.Read, already granted for the
-    # inbox rules). Optional: a collector that does not read it leaves `auto_reply_enabled` None.
-    auto_reply = "auto_reply"
-    # Exchange `Get-InboxRule -IncludeHidden`: the rules Graph's messageRules do not return (hidden ones). Merged into
-    # `inbox_rules` (investigation.rules); when it cannot be read the card says hidden rules were not checked.
-    hidden_inbox_rules = "hidden_inbox_rules"
-
-
-class UnavailableReason(StrEnum):
-    """Why a source could not be read. The card turns it into words; `detail` says which permission etc."""
-
-    permission = "permission"
-    license = "license"
-    throttled = "throttled"
-    timeout = "timeout"
-    error = "error"
-    no_mailbox = "no_mailbox"
-    not_found = "not_found"
-
-
-# Sources that are a tuple when checked and None when not.
-_COLLECTIONS: frozenset[SourceName] = frozenset({
-    SourceName.inbox_rules,
-    SourceName.mail_folders,
-    SourceName.sign_ins,
-    SourceName.risk_detections,
-    SourceName.auth_methods,
-    SourceName.directory_audits,
-    SourceName.oauth_grants,
-    SourceName.service_principals,
-    SourceName.memberships,
-    SourceName.alerts,
-})
+__all__ = ["Evidence", "SourceName", "Unavailable", "UnavailableReason"]
 
 
 @dataclass(frozen=True)
@@ -170,13 +118,10 @@ class Evidence:
         """True when `source` was checked, so an empty answer really means "none"."""
         if self.unavailable_reason(source) is not None:
             return False
-        if source == SourceName.restriction:
-            return self.restricted is not None
-        if source == SourceName.auto_reply:
-            return self.auto_reply_enabled is not None
-        if source in _COLLECTIONS:
-            # A collection left None without a recorded reason was simply not checked.
-            return getattr(self, source.value) is not None
+        checked_by = CHECKED_BY.get(source)
+        if checked_by is not None:
+            # A collection or flag left None without a recorded reason was simply not checked.
+            return getattr(self, checked_by) is not None
         return True
 
     @property

@@ -33,7 +33,8 @@ first.
 Urgency (`urgent`): the account holds admin roles and the verdict is not no_signs, or it is compromised
 and actively abused (a high sign-in finding in the last 24 hours).
 
-Steps, in Microsoft's order ("Responding to a compromised email account"):
+Steps, in Microsoft's order ("Responding to a compromised email account"), one `StepSpec` each in
+`SECURE_STEPS` (its code, Microsoft's page and the rule that offers it; `STEP_CODES` is derived from it):
 secure — `force_password_change`, `revoke_sessions`, `remove_forwarding`, `disable_rule` (one per rule,
 `target_id` = rule id), `review_mfa_methods`, `block_sign_in`, `remove_admin_roles`, `review_consents`,
 `confirm_compromised`; unblock — `unblock` (only when restricted); prevent — `prevention_steps`.
@@ -44,18 +45,24 @@ still enabled account when it is actively abused (`params["active"] == "true"`) 
 could not be read, so abuse cannot be ruled out (`"unknown"`). `remove_admin_roles` only for compromised
 accounts holding admin roles; `confirm_compromised` only for compromised accounts that Identity
 Protection can see and has not yet marked confirmed.
+
+A step's code is also the value of the remediation verb that carries it out, where one exists
+(`remediation.actions.ActionSpec.step`): remediation refers to these codes, never the other way round, so this
+module stays free of remediation (the arrows run remediation → investigation), and a new button is one rule
+here plus one `ActionSpec` there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
 from investigation.evidence import Evidence, SourceName, UnavailableReason
-from investigation.indicators import Finding, Severity, mfa_methods, prevention_steps
+from investigation.indicators import PREVENTION_CODES, Finding, Severity, mfa_methods, prevention_steps
+from investigation.sources import KEY_SOURCES as SOURCE_KEYS
 
 
 class Verdict(StrEnum):
@@ -113,12 +120,6 @@ class Assessment:
         object.__setattr__(self, "reason_params", MappingProxyType(dict(self.reason_params)))
 
 
-STEP_CODES: tuple[str, ...] = (
-    "force_password_change", "revoke_sessions", "remove_forwarding", "disable_rule", "review_mfa_methods",
-    "block_sign_in", "remove_admin_roles", "review_consents", "confirm_compromised", "unblock", "enable_mfa",
-    "disable_legacy_protocols",
-)
-
 # reason code → its params.
 REASON_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "confirmed_compromised": ("codes",),
@@ -157,10 +158,8 @@ CORROBORATING_CODES: frozenset[str] = frozenset({
     "mfa_method_registered", "inbox_rule_changed", "risk_unfamiliar_sign_in", "sign_in_password_ok_blocked",
     "defender_alert",
 })
-KEY_SOURCES: tuple[SourceName, ...] = (
-    SourceName.inbox_rules, SourceName.mailbox, SourceName.sign_ins, SourceName.risky_user,
-    SourceName.risk_detections,
-)
+# The sources without which "no signs" cannot be told from "could not look": the `key` rows of the sources table.
+KEY_SOURCES: tuple[SourceName, ...] = SOURCE_KEYS
 _NOTHING_TO_CHECK = frozenset({UnavailableReason.no_mailbox, UnavailableReason.not_found})
 _IDENTITY_PROTECTION = frozenset({SourceName.risky_user, SourceName.risk_detections})
 # Findings that show someone signing in as the user right now.
@@ -245,53 +244,123 @@ def _actively_abused(evidence: Evidence, findings: Sequence[Finding]) -> bool:
     return False
 
 
-def _secure_steps(evidence: Evidence, findings: Sequence[Finding], verdict: Verdict) -> list[Step]:
-    compromised = verdict == Verdict.compromised
-    steps: list[Step] = []
-    user = evidence.user
-    has = {f.code for f in findings}
+@dataclass(frozen=True)
+class Offer:
+    """One instance of a step that the facts call for: its params, what it acts on, whether it is required."""
+
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    target_id: str | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a step's rule reads: the evidence, the findings (and their codes), and whether it is compromised."""
+
+    evidence: Evidence
+    findings: Sequence[Finding]
+    compromised: bool
+    codes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A securing step: its code (the remediation verb's value where the bot can do it), Microsoft's page that
+    explains it, and the rule that offers it (none, one, or one per target)."""
+
+    code: str
+    url: str
+    offer: Callable[[Facts], Iterable[Offer]]
+
+
+def _password(facts: Facts) -> Iterable[Offer]:
     # Password and sessions first: every other fix is undone if the attacker can still sign in.
-    on_prem = {"on_premises": "true" if user.on_premises_sync_enabled else "false"}
-    steps.append(Step("force_password_change", StepPhase.secure, on_prem, url=RESPOND_URL, required=compromised))
-    steps.append(Step("revoke_sessions", StepPhase.secure, {}, url=RESPOND_URL, required=compromised))
-    if "mailbox_forwards_external" in has:
-        target = next(f.params.get("target", "") for f in findings if f.code == "mailbox_forwards_external")
-        steps.append(Step("remove_forwarding", StepPhase.secure, {"target": target}, url=RESPOND_URL,
-                          required=compromised))
+    synced = facts.evidence.user.on_premises_sync_enabled
+    yield Offer({"on_premises": "true" if synced else "false"}, required=facts.compromised)
+
+
+def _sessions(facts: Facts) -> Iterable[Offer]:
+    yield Offer(required=facts.compromised)
+
+
+def _forwarding(facts: Facts) -> Iterable[Offer]:
+    if "mailbox_forwards_external" in facts.codes:
+        target = next(f.params.get("target", "") for f in facts.findings if f.code == "mailbox_forwards_external")
+        yield Offer({"target": target}, required=facts.compromised)
+
+
+def _rules(facts: Facts) -> Iterable[Offer]:
     seen_rules: set[str] = set()
-    for f in findings:
+    for f in facts.findings:
         if f.code not in _RULE_CODES or f.severity not in (Severity.high, Severity.medium) or not f.rule_id:
             continue
         if f.rule_id in seen_rules:
             continue
         seen_rules.add(f.rule_id)
         # A medium "marks as read" rule is the user's own more often than not: offer, don't require.
-        required = compromised and f.severity == Severity.high
-        steps.append(Step("disable_rule", StepPhase.secure, {"rule": f.params.get("rule", "")},
-                          target_id=f.rule_id, url=RULES_URL, required=required))
-    if has & {"mfa_method_registered", "mfa_registered_from_suspicious_ip"}:
-        methods = ", ".join(dict.fromkeys(m.kind for m in mfa_methods(evidence)))
-        steps.append(Step("review_mfa_methods", StepPhase.secure, {"methods": methods}, url=RESPOND_URL,
-                          required=compromised))
-    if compromised and user.account_enabled:
-        abused = _actively_abused(evidence, findings)
+        yield Offer({"rule": f.params.get("rule", "")}, target_id=f.rule_id,
+                    required=facts.compromised and f.severity == Severity.high)
+
+
+def _mfa_methods(facts: Facts) -> Iterable[Offer]:
+    if facts.codes & {"mfa_method_registered", "mfa_registered_from_suspicious_ip"}:
+        methods = ", ".join(dict.fromkeys(m.kind for m in mfa_methods(facts.evidence)))
+        yield Offer({"methods": methods}, required=facts.compromised)
+
+
+def _block_sign_in(facts: Facts) -> Iterable[Offer]:
+    if facts.compromised and facts.evidence.user.account_enabled:
+        abused = _actively_abused(facts.evidence, facts.findings)
         # When the sign-in log could not be read, active abuse cannot be ruled out: offer the block.
-        if abused or not evidence.is_available(SourceName.sign_ins):
-            steps.append(Step("block_sign_in", StepPhase.secure, {"active": "true" if abused else "unknown"},
-                              url=RESPOND_URL))
-    if compromised and "admin_roles_held" in has:
-        roles = next(f.params.get("roles", "") for f in findings if f.code == "admin_roles_held")
-        steps.append(Step("remove_admin_roles", StepPhase.secure, {"roles": roles}, url=RESPOND_URL))
-    consents = [f for f in findings if f.code == "consent_unverified_app" and f.severity == Severity.high]
+        if abused or not facts.evidence.is_available(SourceName.sign_ins):
+            yield Offer({"active": "true" if abused else "unknown"})
+
+
+def _admin_roles(facts: Facts) -> Iterable[Offer]:
+    if facts.compromised and "admin_roles_held" in facts.codes:
+        roles = next(f.params.get("roles", "") for f in facts.findings if f.code == "admin_roles_held")
+        yield Offer({"roles": roles})
+
+
+def _consents(facts: Facts) -> Iterable[Offer]:
+    consents = [f for f in facts.findings if f.code == "consent_unverified_app" and f.severity == Severity.high]
     if consents:
         apps = ", ".join(dict.fromkeys(f.params.get("app", "") for f in consents))
-        steps.append(Step("review_consents", StepPhase.secure, {"apps": apps}, url=CONSENT_URL,
-                          required=compromised))
-    risky = evidence.risky_user
+        yield Offer({"apps": apps}, required=facts.compromised)
+
+
+def _confirm(facts: Facts) -> Iterable[Offer]:
+    risky = facts.evidence.risky_user
     already_confirmed = risky is not None and risky.risk_state.lower() == "confirmedcompromised"
-    if compromised and evidence.is_available(SourceName.risky_user) and not already_confirmed:
-        steps.append(Step("confirm_compromised", StepPhase.secure, {}, url=RESPOND_URL))
-    return steps
+    if facts.compromised and facts.evidence.is_available(SourceName.risky_user) and not already_confirmed:
+        yield Offer()
+
+
+# The securing steps in Microsoft's order; the card shows them in this order.
+SECURE_STEPS: tuple[StepSpec, ...] = (
+    StepSpec("force_password_change", RESPOND_URL, _password),
+    StepSpec("revoke_sessions", RESPOND_URL, _sessions),
+    StepSpec("remove_forwarding", RESPOND_URL, _forwarding),
+    StepSpec("disable_rule", RULES_URL, _rules),
+    StepSpec("review_mfa_methods", RESPOND_URL, _mfa_methods),
+    StepSpec("block_sign_in", RESPOND_URL, _block_sign_in),
+    StepSpec("remove_admin_roles", RESPOND_URL, _admin_roles),
+    StepSpec("review_consents", CONSENT_URL, _consents),
+    StepSpec("confirm_compromised", RESPOND_URL, _confirm),
+)
+UNBLOCK_STEP = "unblock"
+# Every step code the verdict can recommend: securing, unblocking, preventing.
+STEP_CODES: tuple[str, ...] = (*(spec.code for spec in SECURE_STEPS), UNBLOCK_STEP, *PREVENTION_CODES)
+
+
+def _secure_steps(evidence: Evidence, findings: Sequence[Finding], verdict: Verdict) -> list[Step]:
+    facts = Facts(evidence, findings, verdict == Verdict.compromised, frozenset(f.code for f in findings))
+    return [
+        Step(spec.code, StepPhase.secure, offer.params, target_id=offer.target_id, url=spec.url,
+             required=offer.required)
+        for spec in SECURE_STEPS
+        for offer in spec.offer(facts)
+    ]
 
 
 def assess(evidence: Evidence, findings: Sequence[Finding]) -> Assessment:
@@ -311,7 +380,7 @@ def assess(evidence: Evidence, findings: Sequence[Finding]) -> Assessment:
     if verdict != Verdict.no_signs:
         steps.extend(_secure_steps(evidence, findings, verdict))
     if evidence.restricted is True:
-        steps.append(Step("unblock", StepPhase.unblock, {}, url=UNBLOCK_URL))
+        steps.append(Step(UNBLOCK_STEP, StepPhase.unblock, {}, url=UNBLOCK_URL))
     steps.extend(
         Step(p.code, StepPhase.prevent, p.params, url=p.url) for p in prevention_steps(evidence)
     )

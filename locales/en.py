@@ -335,6 +335,27 @@ MESSAGES: dict[str, str] = {
     "note.confirmed_compromised": "Confirmed compromised by {actor} at {time}",
     "note.risk_dismissed": "User risk dismissed by {actor} at {time}",
     "note.failed": "An action by {actor} failed at {time}",
+    # Each remediation action (remediation/actions.py `ActionSpec`): its name in notices and the latest
+    # actions, its confirmation (when `confirm`), and the buttons not tied to a recommended step.
+    "remediation.action.unblock": "Unblock",
+    "remediation.action.revoke_sessions": "Sign out everywhere",
+    "remediation.action.force_password_change": "Require a new password",
+    "remediation.action.disable_rule": "Disable inbox rule",
+    "remediation.action.remove_forwarding": "Remove forwarding",
+    "remediation.action.block_sign_in": "Block sign-in",
+    "remediation.action.allow_sign_in": "Allow sign-in",
+    "remediation.action.confirm_compromised": "Confirm compromised",
+    "remediation.action.dismiss_risk": "Dismiss user risk",
+    "button.allow_sign_in": "Allow sign-in again",
+    "button.dismiss_risk": "Dismiss user risk",
+    "confirm.unblock": "Unblock {name} ({upn}) on Restricted entities? Microsoft allows only a few unblocks per "
+    "account; after that only Microsoft support can unblock it.",
+    "confirm.block_sign_in": "Block sign-in for {name} ({upn})? They cannot sign in until someone allows it again.",
+    "confirm.force_password_change": "Require {name} ({upn}) to choose a new password at next sign-in? The bot "
+    "does not create or send a password: tell the user in person or by phone.",
+    "confirm.button.unblock": "Yes, unblock",
+    "confirm.button.block_sign_in": "Yes, block sign-in",
+    "confirm.button.force_password_change": "Yes, require a new password",
     "link.defender": "Restricted entities",
     "link.entra": "User in Entra",
     # The investigate dialog

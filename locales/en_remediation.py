@@ -26,16 +26,6 @@ MESSAGES: dict[str, str] = {
     "remediation.refresh.failed": "I couldn't reach Microsoft 365 to investigate again. Please try again in a "
     "few minutes.",
     "remediation.permission_unknown": "a permission or role",
-    # The actions by name (in notices and the latest actions)
-    "remediation.action.unblock": "Unblock",
-    "remediation.action.revoke_sessions": "Sign out everywhere",
-    "remediation.action.force_password_change": "Require a new password",
-    "remediation.action.disable_rule": "Disable inbox rule",
-    "remediation.action.remove_forwarding": "Remove forwarding",
-    "remediation.action.block_sign_in": "Block sign-in",
-    "remediation.action.allow_sign_in": "Allow sign-in",
-    "remediation.action.confirm_compromised": "Confirm compromised",
-    "remediation.action.dismiss_risk": "Dismiss user risk",
     # Notices under the card's header
     "notice.done": "Done: {action}.",
     "notice.pending": "Unblocked by {actor} at {time}. Sending usually resumes within an hour, at most 24 hours; "
@@ -81,8 +71,6 @@ MESSAGES: dict[str, str] = {
     "out everywhere before unblocking, or give a reason to unblock anyway; the reason is kept in the audit log.",
     "gate.missing": "Still to do: {steps}",
     # Buttons and lines the card gained
-    "button.allow_sign_in": "Allow sign-in again",
-    "button.dismiss_risk": "Dismiss user risk",
     "step.dismiss_risk": "Identity Protection rates this user at risk ({level}), and the investigation does not "
     "confirm a compromise: dismiss the risk if you agree.",
     # The IT note to the user
@@ -92,14 +80,6 @@ MESSAGES: dict[str, str] = {
     "itnote.button": "Send to the user",
     # Confirmation card
     "confirm.title": "Please confirm",
-    "confirm.unblock": "Unblock {name} ({upn}) on Restricted entities? Microsoft allows only a few unblocks per "
-    "account; after that only Microsoft support can unblock it.",
-    "confirm.block_sign_in": "Block sign-in for {name} ({upn})? They cannot sign in until someone allows it again.",
-    "confirm.force_password_change": "Require {name} ({upn}) to choose a new password at next sign-in? The bot "
-    "does not create or send a password: tell the user in person or by phone.",
-    "confirm.button.unblock": "Yes, unblock",
-    "confirm.button.block_sign_in": "Yes, block sign-in",
-    "confirm.button.force_password_change": "Yes, require a new password",
     "confirm.cancel": "Cancel",
     "confirm.override_label": "Reason to unblock anyway (kept in the audit log)",
     "case.unavailable": "I no longer have the details of this case. Refresh to investigate the account again.",

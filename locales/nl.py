@@ -345,6 +345,28 @@ MESSAGES: dict[str, str] = {
     "note.confirmed_compromised": "Als gecompromitteerd bevestigd door {actor} op {time}",
     "note.risk_dismissed": "Gebruikersrisico genegeerd door {actor} op {time}",
     "note.failed": "Een actie van {actor} mislukte op {time}",
+    # Each remediation action (remediation/actions.py `ActionSpec`): its name in notices and the latest
+    # actions, its confirmation (when `confirm`), and the buttons not tied to a recommended step.
+    "remediation.action.unblock": "Deblokkeren",
+    "remediation.action.revoke_sessions": "Overal afmelden",
+    "remediation.action.force_password_change": "Nieuw wachtwoord vereisen",
+    "remediation.action.disable_rule": "Inboxregel uitschakelen",
+    "remediation.action.remove_forwarding": "Doorsturen verwijderen",
+    "remediation.action.block_sign_in": "Aanmelden blokkeren",
+    "remediation.action.allow_sign_in": "Aanmelden toestaan",
+    "remediation.action.confirm_compromised": "Gecompromitteerd bevestigen",
+    "remediation.action.dismiss_risk": "Gebruikersrisico negeren",
+    "button.allow_sign_in": "Aanmelden weer toestaan",
+    "button.dismiss_risk": "Gebruikersrisico negeren",
+    "confirm.unblock": "{name} ({upn}) deblokkeren onder Restricted entities? Microsoft staat maar een paar "
+    "deblokkeringen per account toe; daarna kan alleen Microsoft-ondersteuning het nog.",
+    "confirm.block_sign_in": "Aanmelden blokkeren voor {name} ({upn})? Diegene kan zich pas weer aanmelden als "
+    "iemand het weer toestaat.",
+    "confirm.force_password_change": "{name} ({upn}) bij de volgende aanmelding een nieuw wachtwoord laten kiezen? "
+    "De bot maakt of verstuurt geen wachtwoord: vertel het de gebruiker persoonlijk of telefonisch.",
+    "confirm.button.unblock": "Ja, deblokkeren",
+    "confirm.button.block_sign_in": "Ja, aanmelden blokkeren",
+    "confirm.button.force_password_change": "Ja, nieuw wachtwoord vereisen",
     "link.defender": "Restricted entities",
     "link.entra": "Gebruiker in Entra",
     # The investigate dialog

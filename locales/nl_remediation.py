@@ -27,15 +27,6 @@ MESSAGES: dict[str, str] = {
     "een paar minuten nog eens.",
     "remediation.permission_unknown": "een machtiging of rol",
     # De acties bij naam
-    "remediation.action.unblock": "Deblokkeren",
-    "remediation.action.revoke_sessions": "Overal afmelden",
-    "remediation.action.force_password_change": "Nieuw wachtwoord vereisen",
-    "remediation.action.disable_rule": "Inboxregel uitschakelen",
-    "remediation.action.remove_forwarding": "Doorsturen verwijderen",
-    "remediation.action.block_sign_in": "Aanmelden blokkeren",
-    "remediation.action.allow_sign_in": "Aanmelden toestaan",
-    "remediation.action.confirm_compromised": "Gecompromitteerd bevestigen",
-    "remediation.action.dismiss_risk": "Gebruikersrisico negeren",
     # Meldingen onder de kop van de kaart
     "notice.done": "Gedaan: {action}.",
     "notice.pending": "Gedeblokkeerd door {actor} op {time}. Verzenden werkt meestal binnen een uur weer, "
@@ -85,8 +76,6 @@ MESSAGES: dict[str, str] = {
     "bewaard in het auditlogboek.",
     "gate.missing": "Nog te doen: {steps}",
     # Nieuwe knoppen en regels
-    "button.allow_sign_in": "Aanmelden weer toestaan",
-    "button.dismiss_risk": "Gebruikersrisico negeren",
     "step.dismiss_risk": "Identity Protection beoordeelt deze gebruiker als risicovol ({level}), en het onderzoek "
     "bevestigt geen compromittering: negeer het risico als je het daarmee eens bent.",
     # Het IT-bericht aan de gebruiker
@@ -97,15 +86,6 @@ MESSAGES: dict[str, str] = {
     "itnote.button": "Naar de gebruiker sturen",
     # Bevestigingskaart
     "confirm.title": "Bevestig dit",
-    "confirm.unblock": "{name} ({upn}) deblokkeren onder Restricted entities? Microsoft staat maar een paar "
-    "deblokkeringen per account toe; daarna kan alleen Microsoft-ondersteuning het nog.",
-    "confirm.block_sign_in": "Aanmelden blokkeren voor {name} ({upn})? Diegene kan zich pas weer aanmelden als "
-    "iemand het weer toestaat.",
-    "confirm.force_password_change": "{name} ({upn}) bij de volgende aanmelding een nieuw wachtwoord laten kiezen? "
-    "De bot maakt of verstuurt geen wachtwoord: vertel het de gebruiker persoonlijk of telefonisch.",
-    "confirm.button.unblock": "Ja, deblokkeren",
-    "confirm.button.block_sign_in": "Ja, aanmelden blokkeren",
-    "confirm.button.force_password_change": "Ja, nieuw wachtwoord vereisen",
     "confirm.cancel": "Annuleren",
     "confirm.override_label": "Reden om toch te deblokkeren (bewaard in het auditlogboek)",
     "case.unavailable": "Ik heb de gegevens van deze zaak niet meer. Vernieuw om het account opnieuw te "

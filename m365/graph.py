@@ -8,9 +8,10 @@ High level: one method per Graph call of DESIGN.md's evidence table, returning `
 raise `m365.errors` exceptions (a missing object is `NotFound`); `m365.tenant.M365Tenant` decides where
 that means None.
 
-Pacing: inside `governed(Governor())` (the bulk investigator), requests to the throttled families (audit logs,
-Identity Protection) are spaced to Microsoft's published limits on the client, and a 429 holds its whole
-family until `Retry-After` has passed; outside it, calls are sent as they come and the transport retries.
+Pacing: inside `governed(governor)` (every investigation, single or bulk, under the process's one governor),
+requests to the throttled families (audit logs, Identity Protection) are spaced to Microsoft's published limits on
+the client, and a 429 holds its whole family until `Retry-After` has passed; outside it (writes, identity look-ups),
+calls are sent as they come and the transport retries.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ ROUTE_PERMISSIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/identityProtection/riskDetections"), "IdentityRiskEvent.Read.All"),
     ("GET", re.compile(r"^/users/[^/]+/authentication/methods"), "UserAuthenticationMethod.Read.All"),
     ("GET", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules"), "MailboxSettings.Read"),
+    ("GET", re.compile(r"^/users/[^/]+/mailboxSettings"), "MailboxSettings.Read"),
     ("PATCH", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules"), "MailboxSettings.ReadWrite"),
     ("GET", re.compile(r"^/users/[^/]+/mailFolders"), "Mail.ReadBasic.All"),
     ("GET", re.compile(r"^/users/[^/]+/oauth2PermissionGrants"), "Directory.Read.All"),
@@ -144,8 +146,9 @@ class Governor:
 
     Each family's requests are spaced so that no sliding window ever holds more than its limit (plus `margin`
     seconds, since the server counts arrival, not sending), and a 429 holds the whole family until its
-    `Retry-After` has passed: no request of that family is sent before then. Install it around the calls with
-    `governed(governor)`; outside that block Graph calls are not paced (one investigation never needs it).
+    `Retry-After` has passed: no request of that family is sent before then. A wait that would end after the
+    caller's `deadline()` raises `Throttled` at once. Install it around the calls with `governed(governor)`; the
+    process has one (`investigation.service.Investigations` owns it), so every investigation shares the windows.
     """
 
     def __init__(
@@ -183,6 +186,9 @@ class Governor:
                 if wait <= 0:
                     sent.append(now)
                     return
+                if waits_past_deadline(wait):
+                    # Like a 429 whose Retry-After outlasts the caller: say "throttled" now instead of timing out.
+                    raise Throttled(f"the {family} window is full for {wait:.1f} s", retry_after=wait, status=429)
                 await self._sleep(wait)
 
     def hold(self, family: str, seconds: float) -> None:
@@ -552,6 +558,11 @@ class GraphClient:
         """`GET /users/{id}/mailFolders/inbox/messageRules`."""
         items = await self.get_paged(f"/users/{user_segment(user_id)}/mailFolders/inbox/messageRules")
         return [InboxRule.from_graph(i) for i in items]
+
+    async def get_automatic_replies(self, user_id: str) -> dict[str, Any]:
+        """`GET /users/{id}/mailboxSettings/automaticRepliesSetting` (MailboxSettings.Read): the raw setting."""
+        body = await self.get(f"/users/{user_segment(user_id)}/mailboxSettings/automaticRepliesSetting")
+        return dict(body) if isinstance(body, dict) else {}
 
     async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
         """`PATCH /users/{id}/mailFolders/inbox/messageRules/{rule}` `{isEnabled}`."""

@@ -104,6 +104,10 @@ class Tenant(Protocol):
         an empty tuple when the user has no mailbox."""
         ...
 
+    async def get_auto_reply_enabled(self, user_id: str) -> bool:
+        """Whether the mailbox's automatic replies are on (always or scheduled); `NotFound` without a mailbox."""
+        ...
+
     async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
         """Top-level mail folders, to name the target of a move rule. Folders that Graph's well-known names
         (`deleteditems`, `junkemail`, `archive`, `conversationhistory`) resolve to carry that name in

@@ -260,6 +260,11 @@ class M365Tenant:
         except NotFound:
             return ()
 
+    async def get_auto_reply_enabled(self, user_id: str) -> bool:
+        """Whether automatic replies are on: `alwaysEnabled`, or `scheduled` (an attacker's schedule counts too)."""
+        setting = await self.graph.get_automatic_replies(user_id)
+        return str(setting.get("status") or "disabled") != "disabled"
+
     async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
         """Top-level mail folders, to name the target of a move rule; the hiding well-known folders (Deleted
         Items, Junk Email, Archive, Conversation History) carry the well-known name they resolved from."""

@@ -1,9 +1,23 @@
-"""The remediation actions: what each verb does in Microsoft 365, and what a failure means to an admin.
+"""The remediation actions: one `ActionSpec` per verb, from which everything else about an action is derived.
 
-Each `ActionSpec` names the case step it completes (`step`, the code the findings card and the verdict use),
-the latest-actions line it leaves (`note_key`), and the one tenant call it makes. The target always comes
-from the stored case (`Target`), never from the button. No action ever sets, shows or sends a password:
-`force_password_change` only sets `forceChangePasswordNextSignIn`.
+A spec carries what a new button needs and nothing else does: the verb, the case step it completes (its code *is*
+the verb's value, so the findings card and the verdict name it the same way without importing this module), the
+confirmation card (`confirm`), who may press it (`role`), whether it is part of the unblock gate (`gate`), the one
+tenant call (`run`), the read-back the reconciler uses after a crash (`read_back`), the step it reverses
+(`undoes`), and its catalog keys (`note_key` for the latest-actions line; `button_key`, `label_key`,
+`confirm_key` follow from the verb). Derived from `ACTIONS`: the policy's verbs, confirmations and gate
+(`remediation.policy`), the reconciler's read-backs (`remediation.reconcile`), the latest-actions lines
+(`remediation.views`); the findings card offers a button for every recommended step whose code parses as a
+`Verb` (`cards.findings.step_verb`) and `tests/unit/test_actions.py` holds the two tables to each other.
+
+Why the arrows run this way: `investigation.verdict` decides *which* steps an account needs and may not import
+`remediation` (remediation → investigation), and `cards` is drawn by `remediation.views`, so it may not import
+this module either. Instead this table refers to the verdict's step codes by name (`step == verb.value`): the
+one place that lists the steps is `investigation.verdict.SECURE_STEPS`, the one place that lists the actions is
+here, and neither copies the other.
+
+The target always comes from the stored case (`Target`), never from the button. No action ever sets, shows or
+sends a password: `force_password_change` only sets `forceChangePasswordNextSignIn`.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from cards.verbs import Verb
+from domain.people import Role
 from locales import t
 from m365.errors import (
     AuthenticationFailed,
@@ -42,20 +57,64 @@ class Target:
     rule_name: str = ""
 
 
+@dataclass(frozen=True)
+class ReadBack:
+    """What the tenant says about an interrupted action: `succeeded`, `failed` or `unknown`, and why."""
+
+    outcome: str
+    reason: str
+
+
 Run = Callable[[Tenant, Target], Awaitable[None]]
+ReadBackFn = Callable[[Tenant, Target], Awaitable[ReadBack]]
+
+
+async def _cannot_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    return ReadBack("unknown", "Microsoft 365 offers the bot no way to read this change back")
 
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One verb's action. `per_rule`: claimed and recorded per rule id. `undoes`: the step this action
-    reverses (allowing sign-in undoes blocking it), whose claim is released so it can be done again."""
+    """One verb's action (see the module docstring).
+
+    `per_rule`: claimed and recorded per rule id. `undoes`: the step this action reverses (allowing sign-in
+    undoes blocking it), whose claim is released so it can be done again. `confirm`: asks "are you sure?"
+    first (catalog keys `confirm.<verb>` and `confirm.button.<verb>`). `gate`: must be done before a
+    compromised account may be unblocked without an override. `role`: the least role that may press it.
+    """
 
     verb: Verb
-    step: str
     note_key: str
     run: Run
+    read_back: ReadBackFn = _cannot_read_back
+    confirm: bool = False
+    gate: bool = False
+    role: Role = Role.SECURITY_ADMIN
     per_rule: bool = False
     undoes: str | None = None
+
+    @property
+    def step(self) -> str:
+        """The case step this action completes: claims, `case.steps` and the verdict's `Step.code` use it."""
+        return self.verb.value
+
+    @property
+    def button_key(self) -> str:
+        """The catalog key of the findings card's button."""
+        return f"button.{self.step}"
+
+    @property
+    def label_key(self) -> str:
+        """The catalog key of the action's name (notices, failed lines, the audit's reader)."""
+        return f"remediation.action.{self.verb.value}"
+
+    @property
+    def confirm_key(self) -> str:
+        """The catalog key of the confirmation card's question (only when `confirm`)."""
+        return f"confirm.{self.verb.value}"
+
+
+# ----------------------------------------------------------------------------------- the tenant calls
 
 
 async def _unblock(tenant: Tenant, target: Target) -> None:
@@ -95,24 +154,83 @@ async def _dismiss_risk(tenant: Tenant, target: Target) -> None:
     await tenant.dismiss_risk(target.account_id)
 
 
+# ---------------------------------------------------------------------- the read-backs (reconciler)
+
+
+async def _unblock_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    if await tenant.get_blocked_sender(target.address) is None:
+        return ReadBack("succeeded", "the address is no longer on Restricted entities")
+    return ReadBack("unknown", "the address is still on Restricted entities; Microsoft 365 can take up "
+                               "to 24 hours to lift a removal, so whether it was sent cannot be told")
+
+
+def _sign_in_read_back(wanted: bool) -> ReadBackFn:
+    async def read_back(tenant: Tenant, target: Target) -> ReadBack:
+        user = await tenant.get_user(target.account_id)
+        if user is None:
+            return ReadBack("unknown", "the account no longer exists")
+        state = "allowed" if user.account_enabled else "blocked"
+        return ReadBack("succeeded" if user.account_enabled == wanted else "failed", f"sign-in is {state}")
+
+    return read_back
+
+
+async def _disable_rule_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    rules = {rule.id: rule for rule in await tenant.list_inbox_rules(target.account_id)}
+    rule = rules.get(target.rule_id or "")
+    if rule is None:
+        return ReadBack("unknown", "the inbox rule no longer exists")
+    return (ReadBack("failed", "the inbox rule is still enabled") if rule.is_enabled
+            else ReadBack("succeeded", "the inbox rule is disabled"))
+
+
+async def _remove_forwarding_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    mailbox = await tenant.get_mailbox(target.upn)
+    if mailbox is None:
+        return ReadBack("unknown", "the mailbox no longer exists")
+    if mailbox.forwarding_smtp_address or mailbox.forwarding_address:
+        return ReadBack("failed", "the mailbox still forwards")
+    return ReadBack("succeeded", "the mailbox does not forward")
+
+
+def _risk_state_read_back(expected: str) -> ReadBackFn:
+    async def read_back(tenant: Tenant, target: Target) -> ReadBack:
+        risky = await tenant.get_risky_user(target.account_id)
+        state = risky.risk_state if risky is not None else "none"
+        return ReadBack("succeeded" if state == expected else "failed", f"the risk state is {state}")
+
+    return read_back
+
+
+# --------------------------------------------------------------------------------------- the table
+
+# In Microsoft's order ("Responding to a compromised email account"), which is also the order of the gate's
+# "still to do" list. Revoking sessions and requiring a new password leave nothing the bot can read back.
 ACTIONS: Mapping[Verb, ActionSpec] = MappingProxyType({
     spec.verb: spec
     for spec in (
-        ActionSpec(Verb.UNBLOCK, "unblock", "note.unblocked", _unblock),
-        ActionSpec(Verb.REVOKE_SESSIONS, "revoke_sessions", "note.sessions_revoked", _revoke),
-        ActionSpec(Verb.FORCE_PASSWORD_CHANGE, "force_password_change", "note.password_change_forced",
-                   _force_password_change),
-        ActionSpec(Verb.DISABLE_RULE, "disable_rule", "note.rule_disabled", _disable_rule, per_rule=True),
-        ActionSpec(Verb.REMOVE_FORWARDING, "remove_forwarding", "note.forwarding_removed", _remove_forwarding),
-        ActionSpec(Verb.BLOCK_SIGN_IN, "block_sign_in", "note.sign_in_blocked", _block_sign_in,
-                   undoes="allow_sign_in"),
-        ActionSpec(Verb.ALLOW_SIGN_IN, "allow_sign_in", "note.sign_in_allowed", _allow_sign_in,
+        ActionSpec(Verb.FORCE_PASSWORD_CHANGE, "note.password_change_forced", _force_password_change,
+                   confirm=True, gate=True),
+        ActionSpec(Verb.REVOKE_SESSIONS, "note.sessions_revoked", _revoke, gate=True),
+        ActionSpec(Verb.REMOVE_FORWARDING, "note.forwarding_removed", _remove_forwarding,
+                   _remove_forwarding_read_back),
+        ActionSpec(Verb.DISABLE_RULE, "note.rule_disabled", _disable_rule, _disable_rule_read_back, per_rule=True),
+        ActionSpec(Verb.BLOCK_SIGN_IN, "note.sign_in_blocked", _block_sign_in, _sign_in_read_back(False),
+                   confirm=True, undoes="allow_sign_in"),
+        ActionSpec(Verb.ALLOW_SIGN_IN, "note.sign_in_allowed", _allow_sign_in, _sign_in_read_back(True),
                    undoes="block_sign_in"),
-        ActionSpec(Verb.CONFIRM_COMPROMISED, "confirm_compromised", "note.confirmed_compromised",
-                   _confirm_compromised),
-        ActionSpec(Verb.DISMISS_RISK, "dismiss_risk", "note.risk_dismissed", _dismiss_risk),
+        ActionSpec(Verb.CONFIRM_COMPROMISED, "note.confirmed_compromised", _confirm_compromised,
+                   _risk_state_read_back("confirmedCompromised")),
+        ActionSpec(Verb.DISMISS_RISK, "note.risk_dismissed", _dismiss_risk, _risk_state_read_back("dismissed")),
+        ActionSpec(Verb.UNBLOCK, "note.unblocked", _unblock, _unblock_read_back, confirm=True),
     )
 })
+
+
+def spec_of(code: str) -> ActionSpec | None:
+    """The action whose verb (audit `action`) or step (claim `action`, `case.steps`) is `code`; they are equal."""
+    verb = Verb.parse(code)
+    return ACTIONS.get(verb) if verb is not None else None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ usually within an hour, at most 24 hours). The checker polls `Get-BlockedSenderA
 case: the first time `base_interval` after the unblock, then doubling up to `max_interval`. When the address is
 off the list, the case becomes `resolved` (a compare-and-set on the case's version, so of several instances
 exactly one resolves it), the audit records it, every copy of the card says "sending restored at T", and the
-listeners (`add_listener`) are called once — the user-report feature tells the user from there.
+listeners given at construction are called once — the user-report feature tells the user from there.
 
 If the account is still listed `give_up_after` (24 h) after the unblock, the case goes back to `open`, the
 unblock step and its claim are dropped (so it can be tried again or taken to Microsoft support), and the card
@@ -69,20 +69,14 @@ class UnblockChecker:
         self._clock = clock or store.db.clock
         self._view = view
         self._config = config or CheckerConfig()
+        # Called once per resolved case, one after the other on the instance that resolved it; one that raises
+        # is logged and does not stop the others.
         self._listeners: list[ResolvedListener] = list(listeners)
         self._schedule: dict[str, _Due] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lease_writes = PendingWrites()
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-    def add_listener(self, listener: ResolvedListener) -> None:
-        """Call `await listener(case)` once when a case becomes `resolved` (sending restored).
-
-        Listeners run one after the other on the instance that resolved the case; one that raises is logged
-        and does not stop the others.
-        """
-        self._listeners.append(listener)
 
     def wake(self) -> None:
         """Look at the store now (an unblock just happened); the first check still waits `base_interval`."""

@@ -7,20 +7,21 @@ The table (`decide`):
 | `refresh`, `show_case`, `send_note` | no | yes | yes | yes (reads only) | no |
 | every remediation verb (`ACTION_VERBS`) | no | no | yes | no | no |
 
-Security admins are the configured group or the Entra roles Security Administrator, Exchange Administrator
-and Global Administrator (`teams.identity`, cached at most five minutes). Further rules, checked after the
-role:
+A remediation verb needs its `ActionSpec.role` (security admin for every action today). Security admins are
+the configured group or the Entra roles Security Administrator, Exchange Administrator and Global
+Administrator (`teams.identity`, cached at most five minutes). Further rules, checked after the role:
 
-* **The gate** (`unblock_gate`): a case judged `compromised` may be unblocked only after the password change
-  and the session revocation were done through the bot, or with an override: `override == "1"` in the
-  button data plus a non-empty typed reason (`overrideReason`), which the audit keeps.
-* **Confirmation** (`needs_confirmation`): unblock, block sign-in and the password change first answer with a
-  confirmation card; only a press carrying `confirm == "1"` acts.
+* **The gate** (`unblock_gate`): a case judged `compromised` may be unblocked only after the actions marked
+  `gate` (the password change and the session revocation) were done through the bot, or with an override:
+  `override == "1"` in the button data plus a non-empty typed reason (`overrideReason`), which the audit keeps.
+* **Confirmation** (`needs_confirmation`): the actions marked `confirm` (unblock, block sign-in and the password
+  change) first answer with a confirmation card; only a press carrying `confirm == "1"` acts.
 * `dismiss_risk` is refused on an account judged compromised: dismissing the risk of a compromised user
   would hide it from Identity Protection's reports.
 
 Everything here is a pure function of the speaker, the verb and the stored case; the button data is only
-read for the ids and flags named above, never for a target.
+read for the ids and flags named above, never for a target. The verbs, the confirmations, the gate and the
+role each action needs are read from `remediation.actions.ACTIONS`, never listed here.
 """
 
 from __future__ import annotations
@@ -31,26 +32,18 @@ from typing import Any
 
 from cards.verbs import Verb
 from domain.people import Role, Speaker
+from remediation.actions import ACTIONS
 from store.records import CaseRecord
 
-# Verbs that change something in Microsoft 365.
-ACTION_VERBS: frozenset[Verb] = frozenset({
-    Verb.UNBLOCK,
-    Verb.REVOKE_SESSIONS,
-    Verb.FORCE_PASSWORD_CHANGE,
-    Verb.DISABLE_RULE,
-    Verb.REMOVE_FORWARDING,
-    Verb.BLOCK_SIGN_IN,
-    Verb.ALLOW_SIGN_IN,
-    Verb.CONFIRM_COMPROMISED,
-    Verb.DISMISS_RISK,
-})
+# Verbs that change something in Microsoft 365: one per `ActionSpec`.
+ACTION_VERBS: frozenset[Verb] = frozenset(ACTIONS)
 # Verbs that only read (the case, or Microsoft 365 again) or talk to the user: IT staff may use them.
 STAFF_VERBS: frozenset[Verb] = frozenset({Verb.REFRESH, Verb.SHOW_CASE, Verb.SEND_NOTE})
 # Actions that are hard to undo or lock a person out: they ask "are you sure?" first.
-DESTRUCTIVE_VERBS: frozenset[Verb] = frozenset({Verb.UNBLOCK, Verb.BLOCK_SIGN_IN, Verb.FORCE_PASSWORD_CHANGE})
-# What must be done (as step codes) before a compromised account may be unblocked without an override.
-GATE_STEPS: tuple[str, ...] = ("force_password_change", "revoke_sessions")
+DESTRUCTIVE_VERBS: frozenset[Verb] = frozenset(verb for verb, spec in ACTIONS.items() if spec.confirm)
+# What must be done (as step codes, in `ACTIONS` order) before a compromised account may be unblocked without
+# an override.
+GATE_STEPS: tuple[str, ...] = tuple(spec.step for spec in ACTIONS.values() if spec.gate)
 COMPROMISED = "compromised"
 OVERRIDE_REASON_MAX = 500
 
@@ -96,9 +89,10 @@ def decide(speaker: Speaker, verb: Verb, case: CaseRecord) -> Decision:
         if speaker.role < Role.IT_STAFF:
             return Decision.refuse("remediation.refused.staff_only")
         return Decision.allow()
-    if verb not in ACTION_VERBS:
+    spec = ACTIONS.get(verb)
+    if spec is None:
         return Decision.refuse("remediation.refused.unknown_verb")
-    if speaker.role < Role.SECURITY_ADMIN:
+    if speaker.role < spec.role:
         key = "remediation.refused.admin_only" if speaker.role >= Role.IT_STAFF else "remediation.refused.user"
         return Decision.refuse(key)
     if is_own_account(speaker, case.account_id):

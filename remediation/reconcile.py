@@ -1,14 +1,15 @@
 """The reconciler: finishes remediation actions a crash interrupted, by asking Microsoft 365 what happened.
 
 A press writes the audit `started` row and holds an `in_progress` claim (`store.claims`) while its one tenant
-call runs (`remediation.service`). If the process dies in between, the audit shows `started` with no outcome
+call runs (`core.presses`). If the process dies in between, the audit shows `started` with no outcome
 and the claim stays `in_progress`, so nobody can press that button again. The reconciler runs at start-up
 and then every `interval_seconds`, on every instance, and looks only at what is older than `grace_seconds`
 (far longer than any tenant call may take, so a press still running elsewhere is never judged):
 
 1. Each `started` audit row of a remediation verb without an outcome: read the state back from the tenant
-   and append the outcome row with the same correlation id (`succeeded`, `failed`, or `unknown` where the
-   result cannot be read back), the reason saying it was reconciled after a restart:
+   (the action's `ActionSpec.read_back` in `remediation.actions`) and append the outcome row with the same
+   correlation id (`succeeded`, `failed`, or `unknown` where the result cannot be read back), the reason
+   saying it was reconciled after a restart:
 
    - unblock: `Get-BlockedSenderAddress`. Off the list: succeeded. Still listed: unknown (Microsoft 365 can
      take up to 24 hours to lift a removal, so a listed address proves nothing either way);
@@ -41,7 +42,7 @@ from cards.verbs import Verb
 from domain.tasks import cancel_and_wait
 from m365.errors import M365Error
 from m365.protocol import Tenant
-from remediation.actions import ACTIONS, ActionSpec, Target
+from remediation.actions import ActionSpec, ReadBack, Target, spec_of
 from remediation.views import CaseView
 from store import Actor, AuditEntry, CaseRecord, Store
 from store.audit_log import AuditError
@@ -50,8 +51,8 @@ from store.records import ActionClaimRecord
 log = logging.getLogger(__name__)
 
 REASON = "reconciled after restart"
-_BY_VERB = {verb.value: spec for verb, spec in ACTIONS.items()}
-_BY_STEP = {spec.step: spec for spec in ACTIONS.values()}
+# `ReadBack` moved to `remediation.actions` with the read-backs; re-exported for readers of this module.
+__all__ = ["REASON", "ReadBack", "Reconciled", "Reconciler", "ReconcilerConfig"]
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,6 @@ class ReconcilerConfig:
 
     grace_seconds: float = 600.0
     interval_seconds: float = 300.0
-
-
-@dataclass(frozen=True)
-class ReadBack:
-    """What the tenant says about an interrupted action: `succeeded`, `failed` or `unknown`, and why."""
-
-    outcome: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -84,8 +77,8 @@ class Reconciled:
 class Reconciler:
     """Finishes interrupted remediation actions; see the module docstring."""
 
-    def __init__(self, *, tenant: Tenant, store: Store, view: CaseView, config: ReconcilerConfig | None = None,
-                 on_unblock_pending: Callable[[], None] | None = None) -> None:
+    def __init__(self, *, tenant: Tenant, store: Store, view: CaseView, on_unblock_pending: Callable[[], None],
+                 config: ReconcilerConfig | None = None) -> None:
         self._tenant = tenant
         self._store = store
         self._view = view
@@ -124,7 +117,7 @@ class Reconciler:
         tenant_id = self._tenant.tenant_id.lower()
         done: list[Reconciled] = []
         for entry in await self._store.audit.unfinished(older_than=grace):
-            spec = _BY_VERB.get(entry.action)
+            spec = spec_of(entry.action)
             if spec is None or not entry.case_id or (entry.tenant_id or "").lower() != tenant_id:
                 continue  # not a remediation press of this tenant (another bot may share the database)
             outcome = await self._finish(entry, spec)
@@ -156,43 +149,11 @@ class Reconciler:
 
     async def read_back(self, spec: ActionSpec, target: Target) -> ReadBack:
         """What Microsoft 365 shows now about the action's effect on `target` (see the module docstring)."""
-        verb = spec.verb
-        if verb == Verb.UNBLOCK:
-            if await self._tenant.get_blocked_sender(target.address) is None:
-                return ReadBack("succeeded", "the address is no longer on Restricted entities")
-            return ReadBack("unknown", "the address is still on Restricted entities; Microsoft 365 can take up "
-                                       "to 24 hours to lift a removal, so whether it was sent cannot be told")
-        if verb in (Verb.BLOCK_SIGN_IN, Verb.ALLOW_SIGN_IN):
-            user = await self._tenant.get_user(target.account_id)
-            if user is None:
-                return ReadBack("unknown", "the account no longer exists")
-            wanted = verb == Verb.ALLOW_SIGN_IN
-            state = "allowed" if user.account_enabled else "blocked"
-            return ReadBack("succeeded" if user.account_enabled == wanted else "failed", f"sign-in is {state}")
-        if verb == Verb.DISABLE_RULE:
-            rules = {rule.id: rule for rule in await self._tenant.list_inbox_rules(target.account_id)}
-            rule = rules.get(target.rule_id or "")
-            if rule is None:
-                return ReadBack("unknown", "the inbox rule no longer exists")
-            return (ReadBack("failed", "the inbox rule is still enabled") if rule.is_enabled
-                    else ReadBack("succeeded", "the inbox rule is disabled"))
-        if verb == Verb.REMOVE_FORWARDING:
-            mailbox = await self._tenant.get_mailbox(target.upn)
-            if mailbox is None:
-                return ReadBack("unknown", "the mailbox no longer exists")
-            if mailbox.forwarding_smtp_address or mailbox.forwarding_address:
-                return ReadBack("failed", "the mailbox still forwards")
-            return ReadBack("succeeded", "the mailbox does not forward")
-        if verb in (Verb.CONFIRM_COMPROMISED, Verb.DISMISS_RISK):
-            risky = await self._tenant.get_risky_user(target.account_id)
-            state = risky.risk_state if risky is not None else "none"
-            expected = "confirmedCompromised" if verb == Verb.CONFIRM_COMPROMISED else "dismissed"
-            return ReadBack("succeeded" if state == expected else "failed", f"the risk state is {state}")
-        return ReadBack("unknown", "Microsoft 365 offers the bot no way to read this change back")
+        return await spec.read_back(self._tenant, target)
 
     async def _settle(self, claim: ActionClaimRecord) -> Reconciled | None:
         """Complete or release a claim left `in_progress`, from its audit rows; None when still undecided."""
-        spec = _BY_STEP.get(claim.action)
+        spec = spec_of(claim.action)
         rows = await self._store.audit.list(correlation_id=claim.correlation_id) if claim.correlation_id else []
         started = next((r for r in rows if r.outcome == "started"), None)
         finished = next((r for r in rows if r.outcome != "started"), None)
@@ -231,13 +192,12 @@ class Reconciler:
             case = await self._store.cases.record_step(case.id, key, actor, at=started.at, details=details) or case
         if spec.verb == Verb.UNBLOCK and case.status == "open":
             case = await self._store.cases.set_status(case.id, "unblock_pending") or case
-            if self._on_unblock_pending is not None:
-                self._on_unblock_pending()
+            self._on_unblock_pending()
         return case
 
 
 def _target(entry: AuditEntry) -> Target:
-    """The action's target as the press audited it (`remediation.service` writes these parameters)."""
+    """The action's target as the press audited it (`core.presses` writes these parameters)."""
     params = entry.parameters
     account_id = params.get("account_id")
     address = params.get("address")

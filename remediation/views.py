@@ -36,15 +36,13 @@ from investigation.snapshot import from_snapshot
 from investigation.verdict import RESPOND_URL, Step, StepPhase
 from locales import format_datetime, t
 from remediation import policy
-from remediation.actions import ACTIONS
+from remediation.actions import spec_of
 from store import AuditEntry, CardRef, CaseRecord, Store
 
 log = logging.getLogger(__name__)
 
 # The audit action of the unblock checker: `succeeded` = sending restored, `failed` = still listed after 24 h.
 CHECK_ACTION = "unblock_check"
-# Audit actions that are remediation verbs, by their value.
-_VERB_ACTIONS: Mapping[str, Verb] = {verb.value: verb for verb in ACTIONS}
 COPY_UPDATE_TIMEOUT = 10.0
 
 
@@ -121,7 +119,8 @@ def investigation_of(case: CaseRecord) -> Investigation | None:
 
 def action_name(verb_value: str, locale: str | None) -> str:
     """An action's name in the viewer's language (`Unblock`, `Sign out everywhere` …)."""
-    return t(locale, f"remediation.action.{verb_value}")
+    spec = spec_of(verb_value)
+    return t(locale, spec.label_key if spec is not None else f"remediation.action.{verb_value}")
 
 
 def _actor(entry: AuditEntry) -> str:
@@ -138,16 +137,16 @@ def latest_notes(entries: Sequence[AuditEntry], locale: str | None) -> list[Acti
             key = "note.restored" if entry.outcome == "succeeded" else "note.unblock_expired"
             notes.append(ActionNote(key, _actor(entry), entry.at))
             continue
-        verb = _VERB_ACTIONS.get(entry.action)
-        if verb is None:
+        spec = spec_of(entry.action)
+        if spec is None:
             continue  # someone else's audit event (case opened, note sent …)
         if entry.outcome in ("failed", "unknown"):
             # `unknown`: interrupted by a crash and not readable back (remediation.reconcile).
             notes.append(ActionNote(f"note.{entry.outcome}_action", _actor(entry), entry.at,
                                     {"action": action_name(entry.action, locale)}))
             continue
-        key = ACTIONS[verb].note_key
-        if verb == Verb.UNBLOCK and entry.parameters.get("override"):
+        key = spec.note_key
+        if spec.verb == Verb.UNBLOCK and entry.parameters.get("override"):
             key = "note.unblocked_override"
         rule = entry.parameters.get("rule")
         notes.append(ActionNote(key, _actor(entry), entry.at, {"rule": rule if isinstance(rule, str) else ""}))
@@ -203,15 +202,15 @@ def _text(data: Mapping[str, Any], key: str) -> str:
 class CaseView:
     """Draws a case's card for a viewer and pushes it to every other posted copy.
 
-    `messenger` and `role_of` are set when the application is wired (the adapter exists only then); without
-    a messenger the other copies are simply not updated.
+    `messenger` updates the posted copies and `role_of` tells what each copy's reader may do; both are given at
+    construction (`bot.py` builds the outbox before the core), and never changed afterwards.
     """
 
-    def __init__(self, store: Store, *, messenger: CardUpdater | None = None, role_of: RoleLookup | None = None,
+    def __init__(self, store: Store, *, messenger: CardUpdater, role_of: RoleLookup,
                  copy_timeout: float = COPY_UPDATE_TIMEOUT) -> None:
         self._store = store
-        self.messenger = messenger
-        self.role_of = role_of
+        self._messenger = messenger
+        self._role_of = role_of
         self._copy_timeout = copy_timeout
 
     async def card(self, case: CaseRecord, viewer: Viewer, notices: Sequence[Notice] = (), *,
@@ -254,7 +253,7 @@ class CaseView:
             return Viewer(locale, can_act=True, is_staff=True)
         user = reference.get("user")
         aad_id = _text(user, "aadObjectId") if isinstance(user, Mapping) else ""
-        role = await self.role_of(aad_id) if self.role_of is not None and aad_id else Role.USER
+        role = await self._role_of(aad_id) if aad_id else Role.USER
         return Viewer(locale, can_act=policy.can_act(role, aad_id, case.account_id), is_staff=role >= Role.IT_STAFF)
 
     async def update_copies(self, case: CaseRecord, *, skip_conversation: str | None = None,
@@ -264,9 +263,7 @@ class CaseView:
         conversation when the client did not say which message it was. Each copy has its own time limit, so
         one unreachable chat does not hold back the others; failures are logged per copy. Returns how many
         copies were updated."""
-        messenger = self.messenger
-        if messenger is None:
-            return 0
+        messenger = self._messenger
         refs = [r for r in await self._store.cases.list_cards(case.id)
                 if not (r.conversation_id == skip_conversation
                         and (skip_activity is None or r.activity_id == skip_activity))]

@@ -2,12 +2,13 @@
 
 Open with `Store.open(url)` (or `open_database(url)` plus the repositories you need); the schema is migrated
 to head by Alembic at start. SQLite (default) and PostgreSQL are both supported. Repositories return frozen
-records (`store.records`), never ORM objects. `store` imports nothing else of the project, except that the
-command-line entry points (`python -m store.audit`, the Alembic CLI) read `config.Settings`.
+records (`store.records`), never ORM objects. `store` imports nothing else of the project, not even `config`:
+its command lines are given the database URL by `tools/audit.py` and `tools/migrate.py`.
 """
 
 from store.app_settings import IT_ALERT_CHANNEL, AppSettings
 from store.audit_log import AuditError, AuditLog
+from store.bot_state import BotStates, EtagConflict
 from store.cases import CaseRepository
 from store.claims import ActionClaims
 from store.conversations import ConversationRefs
@@ -31,7 +32,6 @@ from store.records import (
 )
 from store.repositories import Store
 from store.restrictions import RestrictionsSeen
-from store.storage import EtagConflict, SqlStorage
 
 __all__ = [
     "IT_ALERT_CHANNEL",
@@ -42,6 +42,7 @@ __all__ = [
     "AuditEntry",
     "AuditError",
     "AuditLog",
+    "BotStates",
     "CardRef",
     "CaseRecord",
     "CaseRepository",
@@ -57,7 +58,6 @@ __all__ = [
     "RestrictionSeenRecord",
     "RestrictionsSeen",
     "SettingRecord",
-    "SqlStorage",
     "StaleCase",
     "Store",
     "StoreError",

@@ -1,14 +1,13 @@
-"""`python -m store.audit`: print the bot's audit log as a table or JSON.
+"""The audit log's command line: print it as a table or JSON (`python -m tools.audit`).
 
-Reads the database URL through `config.Settings.from_env()` (DATABASE_URL, or the default SQLite file) and
-nothing else from the environment::
+`main()` is given the database URL by its caller (`tools/audit.py` reads it from `config.Settings`): the store
+reads nothing from the environment itself::
 
-    python -m store.audit --since 7d            # table, oldest first
-    python -m store.audit --since 12h --json    # JSON array
-    python -m store.audit --case CASE_ID --since 30d
+    python -m tools.audit --since 7d            # table, oldest first
+    python -m tools.audit --since 12h --json    # JSON array
+    python -m tools.audit --case CASE_ID --since 30d
 
-The log itself lives in `store.audit_log`; this module is only the command line, kept apart so that
-`python -m store.audit` does not run a module the `store` package already imported.
+The log itself lives in `store.audit_log`; this module is only the command line.
 """
 
 from __future__ import annotations
@@ -87,29 +86,21 @@ async def _read(url: str, since: timedelta, case_id: str | None, limit: int | No
         await db.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m store.audit`; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m store.audit", description="Print the bot's audit log.")
+def main(argv: Sequence[str] | None = None, *, database_url: str) -> int:
+    """The audit log of the database at `database_url`, printed as `argv` asks; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m tools.audit", description="Print the bot's audit log.")
     parser.add_argument("--since", type=_duration_arg, default=timedelta(days=7),
                         help="how far back, e.g. 30m, 12h, 7d (default 7d)")
     parser.add_argument("--case", dest="case_id", help="only rows of this case id")
     parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     parser.add_argument("--limit", type=int, default=None, help="at most this many rows (oldest first)")
     args = parser.parse_args(argv)
-
-    from config import Settings, SettingsError
-
-    try:
-        url = Settings.from_env().effective_database_url
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    parsed = normalize_url(url)
+    parsed = normalize_url(database_url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
         print(f"error: no database at {parsed.database}", file=sys.stderr)
         return 1
     try:
-        entries = asyncio.run(_read(url, args.since, args.case_id, args.limit))
+        entries = asyncio.run(_read(database_url, args.since, args.case_id, args.limit))
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -123,6 +114,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(entries))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ correlation id, so two reconcilers cannot record contradicting outcomes.
 Parameters must not contain secrets; as a second line of defence, values under keys that look like secrets
 (password, secret, token, ...) are replaced by "[redacted]" before they are written.
 
-`python -m store.audit` (store/audit.py) prints the log.
+`python -m tools.audit` (tools/audit.py over store/audit.py) prints the log.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Users' conversation references, to message them proactively (e.g. "you can send mail again").
 
-The reference is stored as JSON, the form `ConversationReference.serialize()` produces; rebuild it with
-`ConversationReference().deserialize(record.reference)`. The store does not import botbuilder here so it
-stays a plain persistence layer.
+The reference is stored as JSON, the form `ConversationReference.serialize()` produces; the Teams edge rebuilds
+it (`teams.proactive.reference_from`). The store keeps plain JSON and imports no bot SDK.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from store.conversations import ConversationRefs
 from store.db import Clock, Database, open_database, utcnow
 from store.leases import Leases
 from store.restrictions import RestrictionsSeen
-from store.storage import SqlStorage
 
 
 class Store:
@@ -34,7 +33,6 @@ class Store:
         self.restrictions = RestrictionsSeen(db)
         self.settings = AppSettings(db)
         self.conversations = ConversationRefs(db)
-        self.bot_storage = SqlStorage(db)
 
     @classmethod
     async def open(

@@ -1,23 +1,23 @@
 """The IT alert channel: "alerts here" in a team channel stores it, "alerts off" forgets it, "where do alerts go?".
 
 The channel is kept as a conversation reference in the runtime settings (`store.IT_ALERT_CHANNEL`), so every
-instance posts to the same place. It is the channel, not the thread the command was typed in: Teams gives a
-channel message the conversation id `<channel id>;messageid=<post id>`, and a reference to that would put
-every alert under one old post. With the `;messageid=` part and the activity id removed, sending to the
-reference starts a new post in the channel.
+instance posts to the same place; the core reads it back (`core.notices.alert_channel`). It is the channel, not
+the thread the command was typed in: Teams gives a channel message the conversation id
+`<channel id>;messageid=<post id>`, and a reference to that would put every alert under one old post. With the
+`;messageid=` part and the activity id removed, sending to the reference starts a new post in the channel.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
 
 from cards.text import md_escape
+from core.notices import parse_channel
 from dialogs.context import speaker_of
 from domain.people import Role
 from locales import format_datetime, t
@@ -26,19 +26,6 @@ from store import IT_ALERT_CHANNEL, Actor, Store
 log = logging.getLogger(__name__)
 
 _MESSAGE_ID = ";messageid="
-
-
-@dataclass(frozen=True)
-class AlertChannel:
-    """Where alerts go: the channel's conversation reference, with who chose it and their language."""
-
-    reference: dict[str, Any]
-    conversation_id: str
-    channel_name: str
-    team_name: str
-    locale: str | None
-    time_zone: str | None
-    set_by: str
 
 
 def channel_reference(turn_context: TurnContext) -> dict[str, Any]:
@@ -70,34 +57,13 @@ def _names(turn_context: TurnContext) -> tuple[str, str]:
     return (str(getattr(channel, "name", None) or ""), str(getattr(team, "name", None) or ""))
 
 
-def parse_channel(value: object) -> AlertChannel | None:
-    """The stored setting as an `AlertChannel`; None when unset or unreadable (then alerts go as DMs)."""
-    if not isinstance(value, Mapping):
-        return None
-    reference = value.get("reference")
-    conversation_id = value.get("conversation_id")
-    if not isinstance(reference, Mapping) or not isinstance(conversation_id, str) or not conversation_id:
-        return None
-
-    def text(key: str) -> str:
-        item = value.get(key)
-        return item if isinstance(item, str) else ""
-
-    return AlertChannel(dict(reference), conversation_id, text("channel_name"), text("team_name"),
-                        text("locale") or None, text("time_zone") or None, text("set_by"))
-
-
-async def alert_channel(store: Store) -> AlertChannel | None:
-    """The configured IT alert channel, or None."""
-    return parse_channel(await store.settings.get(IT_ALERT_CHANNEL))
-
-
 class AlertChannels:
     """Handles "alerts here", "alerts off" and "where do alerts go?". Only security admins change the channel."""
 
-    def __init__(self, store: Store, *, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store, *, on_change: Callable[[], None]) -> None:
         self._store = store
-        self.on_change = on_change
+        # Wakes the restriction watch, so alerts that had nowhere to go reach the new channel at once.
+        self._on_change = on_change
 
     async def here(self, turn_context: TurnContext, argument: str = "") -> None:
         """Use the channel this was said in for alerts (security admins, in a team channel)."""
@@ -129,8 +95,7 @@ class AlertChannels:
         )
         log.info("IT alert channel set to %s by %s", conversation_id, speaker.aad_object_id)
         await turn_context.send_activity(t(locale, "alerts.here.done"))
-        if self.on_change is not None:
-            self.on_change()
+        self._on_change()
 
     async def off(self, turn_context: TurnContext, argument: str = "") -> None:
         """Stop posting to the channel; alerts go as direct messages to security admins again."""

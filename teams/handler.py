@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from botbuilder.core import ConversationState, MessageFactory, TurnContext, UserState
 from botbuilder.core.teams import TeamsActivityHandler
@@ -20,18 +20,18 @@ from botbuilder.schema import (
 
 from cards.help import welcome_card
 from cards.verbs import Verb
+from core.presses import Answer, Press
 from dialogs.context import SPEAKER_KEY, message_text, send_card, speaker_of
 from dialogs.intents import Intent, recognize
 from domain.people import Speaker
 from locales import t
 from teams.identity import RoleResolver, activity_tenant_id, identify
+from teams.invoke import error_response, invoke_response, message_response
 from teams.ratelimit import RateLimiter
+from teams.routes import Route, StartDialog
 
 log = logging.getLogger(__name__)
 
-CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
-ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
 # Messages that read the tenant (an investigation, a user's check of their own account) or notify IT count against
 # the speaker's rate limit (teams/ratelimit.py), as do all card actions.
 RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.REPORT_BOUNCE, Intent.STATUS, Intent.NOTIFY_IT,
@@ -39,7 +39,7 @@ RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.REPORT_BOUNCE, Inte
 
 
 DIALOG_STATE_PROPERTY = "DialogState"
-# Keys `store.storage.SqlStorage` (like botbuilder's storages) puts on an item it read: the state was stored.
+# Keys `teams.storage.SqlStorage` (like botbuilder's storages) puts on an item it read: the state was stored.
 _STORED_MARKERS = ("e_tag", "eTag")
 
 
@@ -55,47 +55,6 @@ def nothing_to_store(state: Mapping[str, Any] | None) -> bool:
     return isinstance(dialog_state, DialogState) and not dialog_state.dialog_stack
 
 
-def card_response(card: dict[str, object]) -> AdaptiveCardInvokeResponse:
-    """An invoke response that replaces the pressed card with `card`."""
-    return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
-
-
-class _TextInvokeResponse(AdaptiveCardInvokeResponse):
-    """An invoke response whose `value` is text. botbuilder 4.17.1 types `value` as a dict, so serialising a
-    message response (`value` = the text) raised inside the handler and the press got no answer at all."""
-
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "object"}}
-
-
-def message_response(text: str) -> AdaptiveCardInvokeResponse:
-    """An invoke response that shows a short message and leaves the card as it was."""
-    return _TextInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
-
-
-def _serialisable(response: AdaptiveCardInvokeResponse) -> AdaptiveCardInvokeResponse:
-    """`response`, with a text `value` moved into a model that can serialise it (see `_TextInvokeResponse`)."""
-    if isinstance(response.value, str) and not isinstance(response, _TextInvokeResponse):
-        return _TextInvokeResponse(status_code=response.status_code, type=response.type, value=response.value)
-    return response
-
-
-def error_response(status: int, code: str, message: str) -> AdaptiveCardInvokeResponse:
-    """A Universal Actions error response (still HTTP 200 on the wire, as Teams expects)."""
-    return AdaptiveCardInvokeResponse(
-        status_code=status, type=ERROR_CONTENT_TYPE, value={"code": code, "message": message}
-    )
-
-
-class CardAction(Protocol):
-    """Handles one verb of an `Action.Execute` press. `data` is untrusted: only ids, re-checked by the handler."""
-
-    async def __call__(
-        self, turn_context: TurnContext, speaker: Speaker, data: Mapping[str, Any]
-    ) -> AdaptiveCardInvokeResponse:
-        """Act on the press and return what replaces the card (or a message, or an error)."""
-        ...
-
-
 class BlockedSenderBot(TeamsActivityHandler):
     """Routes Teams activities to dialogs and card actions; saves state after every turn."""
 
@@ -107,9 +66,9 @@ class BlockedSenderBot(TeamsActivityHandler):
         user_state: UserState,
         main_dialog: Dialog,
         roles: RoleResolver,
-        card_actions: Mapping[Verb, CardAction] | None = None,
-        rate_limiter: RateLimiter | None = None,
-        remember: Callable[[TurnContext, Speaker], Awaitable[None]] | None = None,
+        routes: Mapping[Verb, Route],
+        rate_limiter: RateLimiter,
+        remember: Callable[[TurnContext, Speaker], Awaitable[None]],
     ) -> None:
         self._tenant_id = tenant_id.lower()
         # Saves the speaker's personal-chat conversation reference, locale and time zone (proactive messages).
@@ -121,12 +80,8 @@ class BlockedSenderBot(TeamsActivityHandler):
         self._roles = roles
         self._dialogs = DialogSet(conversation_state.create_property(DIALOG_STATE_PROPERTY))
         self._dialogs.add(main_dialog)
-        self._card_actions: dict[Verb, CardAction] = dict(card_actions or {})
-        self._card_actions.setdefault(Verb.START_INVESTIGATION, self._start_investigation)
-
-    def register(self, verb: Verb, action: CardAction) -> None:
-        """Route presses of `verb` to `action` (remediation, reports and triage register theirs)."""
-        self._card_actions[verb] = action
+        # Where every button goes (`teams/routes.py`).
+        self._routes = routes
 
     async def begin_main(self, turn_context: TurnContext, options: Mapping[str, Any]) -> None:
         """Start the main dialog with `options` (an intent and its argument), ending any dialog in progress."""
@@ -135,13 +90,12 @@ class BlockedSenderBot(TeamsActivityHandler):
             await dialog_context.cancel_all_dialogs()
         await dialog_context.begin_dialog(self._main_dialog.id, dict(options))
 
-    async def _start_investigation(
-        self, turn_context: TurnContext, speaker: Speaker, data: Mapping[str, Any]
-    ) -> AdaptiveCardInvokeResponse:
-        if not speaker.may_investigate:
-            return message_response(t(speaker.locale, "investigate.not_allowed"))
-        await self.begin_main(turn_context, {"intent": "investigate", "argument": ""})
-        return message_response(t(speaker.locale, "investigate.started"))
+    async def _start(self, turn_context: TurnContext, speaker: Speaker, route: StartDialog) -> Answer:
+        """A button that runs a typed phrase's flow: start it in this chat and leave a short note."""
+        if not route.allowed(speaker):
+            return Answer.message(t(speaker.locale, route.refusal_key))
+        await self.begin_main(turn_context, {"intent": route.intent.value, "argument": ""})
+        return Answer.message(t(speaker.locale, route.answer_key))
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         """Refuse other tenants, identify the speaker, handle the activity, then save state."""
@@ -159,8 +113,7 @@ class BlockedSenderBot(TeamsActivityHandler):
                 )
             return
         turn_context.turn_state[SPEAKER_KEY] = await identify(turn_context, self._roles, self._tenant_id)
-        if self._remember is not None:
-            await self._remember(turn_context, turn_context.turn_state[SPEAKER_KEY])
+        await self._remember(turn_context, turn_context.turn_state[SPEAKER_KEY])
         await super().on_turn(turn_context)
         # botbuilder writes only what changed (it compares a hash of the state); a conversation that had no
         # stored state and ends the turn with an empty dialog stack (a `help`, a one-turn answer) has nothing
@@ -171,8 +124,6 @@ class BlockedSenderBot(TeamsActivityHandler):
 
     def _rate_limited(self, turn_context: TurnContext) -> str | None:
         """The polite refusal when the speaker is over their limit, else None (and the event is counted)."""
-        if self._rate_limiter is None:
-            return None
         speaker = speaker_of(turn_context)
         key = speaker.aad_object_id
         if not key:  # no Entra id (not Teams): the channel's own user id still tells people apart
@@ -220,8 +171,8 @@ class BlockedSenderBot(TeamsActivityHandler):
         if verb is None:
             log.info("unknown card verb in activity %s", turn_context.activity.id)
             return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
-        action_handler = self._card_actions.get(verb)
-        if action_handler is None:
+        route = self._routes.get(verb)
+        if route is None:
             log.info("card verb %s without a handler in activity %s", verb.value, turn_context.activity.id)
             return error_response(400, "BadRequest", t(locale, "card.unknown_action"))
         refusal = self._rate_limited(turn_context)
@@ -229,8 +180,21 @@ class BlockedSenderBot(TeamsActivityHandler):
             # A message response leaves the card as it was; never an error status, so Teams shows the text.
             return message_response(refusal)
         data = fields.get("data")
-        response = await action_handler(turn_context, speaker_of(turn_context), data if isinstance(data, dict) else {})
-        return _serialisable(response)
+        speaker = speaker_of(turn_context)
+        if isinstance(route, StartDialog):
+            return invoke_response(await self._start(turn_context, speaker, route))
+        activity = turn_context.activity
+        reply_to = activity.reply_to_id
+        press = Press(verb, data if isinstance(data, dict) else {}, speaker,
+                      conversation=_reference(activity) if activity.conversation is not None else None,
+                      reply_to=reply_to if isinstance(reply_to, str) and reply_to else None)
+        return invoke_response(await route(press))
+
+
+def _reference(activity: Activity) -> dict[str, Any]:
+    """The conversation the press came from, as the store keeps references (plain JSON)."""
+    data = TurnContext.get_conversation_reference(activity).serialize()
+    return data if isinstance(data, dict) else {}
 
 
 async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:

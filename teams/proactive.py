@@ -1,5 +1,8 @@
 """Messages outside a turn: telling a user, alerting a channel, updating every copy of a card.
 
+`Messenger` is the Teams side of the core's `Outbox` port (`core.ports`): the core hands it plain dicts (a stored
+reference, a card) and text; the SDK types are made here.
+
 Everything goes through `CloudAdapter.continue_conversation` with a stored conversation reference (the
 JSON that `ConversationReference.serialize()` produced), so it works the same on every instance.
 """
@@ -36,8 +39,11 @@ class Messenger:
     async def _continue(self, reference: Mapping[str, Any], logic: Callable[[TurnContext], Awaitable[None]]) -> None:
         await self._adapter.continue_conversation(reference_from(reference), logic, bot_app_id=self._app_id)
 
-    async def send(self, reference: Mapping[str, Any], activity: Activity | str) -> str | None:
-        """Post `activity` (or a text) to the referenced conversation; returns the new activity's id."""
+    async def send(self, reference: Mapping[str, Any], text: str) -> str | None:
+        """Post a text message to the referenced conversation; returns the new activity's id."""
+        return await self._post(reference, text)
+
+    async def _post(self, reference: Mapping[str, Any], activity: Activity | str) -> str | None:
         sent: list[str | None] = []
 
         async def logic(context: TurnContext) -> None:
@@ -53,7 +59,7 @@ class Messenger:
 
     async def send_card(self, reference: Mapping[str, Any], card: Mapping[str, Any]) -> str | None:
         """Post an Adaptive Card; returns the new activity's id."""
-        return await self.send(reference, card_activity(card))
+        return await self._post(reference, card_activity(card))
 
     async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Mapping[str, Any]) -> None:
         """Replace the card posted as `activity_id` in the referenced conversation."""

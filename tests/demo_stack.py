@@ -19,7 +19,9 @@ import aiohttp
 from config import Settings
 from demo_tenant import DemoTenant, DemoTenantConfig
 from demo_tenant.faults import RequestRecord
-from investigation.collect import Collector, CollectorConfig, Limits
+from investigation.collect import CollectorConfig
+from investigation.service import Investigations
+from m365.graph import Governor
 from m365.http import RetryPolicy, create_session
 from m365.tenant import M365Tenant, create_tenant
 
@@ -44,9 +46,15 @@ class DemoStack:
         """The demo tenant's request log (oldest first), filtered."""
         return self.server.state.requests.matching(api=api, path_contains=path_contains, cmdlet=cmdlet)
 
-    def collector(self, config: CollectorConfig = FAST_COLLECTOR) -> Collector:
-        """A `Collector` on this tenant with its own (fresh) concurrency limits."""
-        return Collector(self.tenant, config=config, limits=Limits())
+    def collector(self, config: CollectorConfig = FAST_COLLECTOR) -> Investigations:
+        """An investigation service on this tenant with its own (fresh) limits and governor.
+
+        The governor paces only when this demo tenant enforces Microsoft's throttles: these tests' sources time out
+        in a second or two, shorter than Identity Protection's one-request-a-second pacing of a retry, so without
+        throttles pacing would turn the fault a test injects into "throttled". Pacing itself is tested with throttles
+        on (tests/integration/test_outbreak_demo.py, tests/unit/test_outbreak.py)."""
+        governor = None if self.server.state.throttle.enabled else Governor({})
+        return Investigations(self.tenant, config=config, governor=governor)
 
 
 @asynccontextmanager

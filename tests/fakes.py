@@ -45,6 +45,7 @@ class FakeTenant:
     # `Get-InboxRule -IncludeHidden` per UPN (lower case); a mailbox not listed gives Exchange's view of `rules`.
     exchange_rules: dict[str, list[InboxRule]] = field(default_factory=dict)
     folders: dict[str, list[MailFolder]] = field(default_factory=dict)
+    auto_replies: set[str] = field(default_factory=set)  # user ids whose automatic replies are on
     sign_ins: dict[str, list[SignIn]] = field(default_factory=dict)
     risky: dict[str, RiskyUser] = field(default_factory=dict)
     detections: dict[str, list[RiskDetection]] = field(default_factory=dict)
@@ -123,6 +124,10 @@ class FakeTenant:
 
     async def remove_mailbox_forwarding(self, identity: str) -> None:
         self._call("remove_mailbox_forwarding", identity)
+
+    async def get_auto_reply_enabled(self, user_id: str) -> bool:
+        self._call("get_auto_reply_enabled", user_id)
+        return user_id in self.auto_replies
 
     async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
         self._call("list_inbox_rules", user_id)

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botbuilder.schema import Activity
-
 from m365.records import BlockedSender, Mailbox, User
 from store import IT_ALERT_CHANNEL, Store
 from tests.activities import ALEX, ISAIAH, LYNNE, MEGAN
@@ -38,7 +36,8 @@ class Sent:
 
 @dataclass
 class RecordingOutbox:
-    """Records what `Notices` sends; `fail_for` names conversation ids whose sends raise (an unreachable chat)."""
+    """Records what goes through the core's `Outbox` port (`core.notices.Notices`, card copies); `fail_for` names
+    conversation ids whose sends raise (an unreachable chat)."""
 
     sent: list[Sent] = field(default_factory=list)
     fail_for: set[str] = field(default_factory=set)
@@ -50,9 +49,8 @@ class RecordingOutbox:
             raise ConnectionError(f"conversation {conversation_id} unreachable")
         return conversation_id
 
-    async def send(self, reference: Mapping[str, Any], activity: Activity | str) -> str | None:
+    async def send(self, reference: Mapping[str, Any], text: str) -> str | None:
         conversation_id = self._conversation(reference)
-        text = activity if isinstance(activity, str) else (activity.text or "")
         sent = Sent("text", conversation_id, f"out-{next(self._ids)}", text=text, reference=dict(reference))
         self.sent.append(sent)
         return sent.activity_id

@@ -16,16 +16,15 @@ import sys
 from contextlib import AsyncExitStack
 
 from config import Settings, SettingsError
+from core.preflight import Report, for_tenant, render_text, to_json
 from m365.errors import M365Error
-from m365.preflight import Report, for_tenant, render_text, to_json
+from tenancy import open_tenant
 
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 3
 
 
 async def check(settings: Settings) -> Report | None:
     """Open the tenant the bot would use (starting the demo tenant in demo mode) and run the pre-flight."""
-    from bot import open_tenant  # the composition root knows how to reach the tenant (or start the demo one)
-
     async with AsyncExitStack() as stack:
         tenant, _ = await open_tenant(settings, stack)
         preflight = for_tenant(tenant)

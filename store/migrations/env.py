@@ -4,10 +4,11 @@ Two ways in:
 
 * From the bot: `store.db.open_database()` passes an open connection in `config.attributes["connection"]`
   (the Alembic async cookbook pattern); migrations run on it, inside the caller's transaction.
-* From the command line (`alembic -c store/alembic.ini upgrade head`): the database URL is
-  `sqlalchemy.url` when set, else `config.Settings.from_env().effective_database_url` (DATABASE_URL, or the
-  default SQLite file); the engine is built by `store.db.create_engine` so SQLite gets the same pragmas.
-  `-x schema=NAME` selects a PostgreSQL schema. `--sql` (offline mode) prints the DDL instead.
+* From the command line (`python -m tools.migrate upgrade head`, which passes the bot's configured database
+  as `-x url=…`; or `alembic -c store/alembic.ini -x url=… upgrade head`): the database URL is `-x url=` when
+  given, else `sqlalchemy.url`; the store reads no configuration of its own. The engine is built by
+  `store.db.create_engine` so SQLite gets the same pragmas. `-x schema=NAME` selects a PostgreSQL schema.
+  `--sql` (offline mode) prints the DDL instead.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ target_metadata = Base.metadata
 
 
 def _database_url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
-    from config import Settings
-
-    return Settings.from_env().effective_database_url
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("no database URL: run `python -m tools.migrate …` (the bot's configured database) "
+                         "or pass `-x url=…`")
+    return url
 
 
 def _schema() -> str | None:

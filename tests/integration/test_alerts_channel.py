@@ -16,6 +16,8 @@ from botbuilder.schema import ConversationAccount
 
 from bot import COMPONENTS, build_handler, create_app
 from config import Settings
+from investigation.collect import Limits
+from m365.graph import Governor
 from store import IT_ALERT_CHANNEL, Store
 from teams.reporting import Reporting
 from tests.activities import ALEX, BOT_ID, ISAIAH, MEGAN, TENANT_ID, Person, message
@@ -41,9 +43,8 @@ class Rig:
         self.store = store
         self.fake = report_tenant()
         self.outbox = RecordingOutbox()
-        self.reporting = Reporting.create(tenant=self.fake, store=store)
-        self.reporting.notices.outbox = self.outbox
-        self.bot, _ = build_handler(SETTINGS, tenant=self.fake, store=store, reporting=self.reporting)
+        self.bot, parts = build_handler(SETTINGS, tenant=self.fake, store=store, outbox=self.outbox)
+        self.reporting: Reporting = parts.reporting
 
     def channel(self, person: Person, locale: str = "en-US") -> DialogClient:
         client = DialogClient(self.bot, person, locale=locale)
@@ -62,8 +63,7 @@ async def said(client: DialogClient, text: str) -> str:
 
 async def test_a_security_admin_sets_the_channel_and_it_is_the_channel_not_the_thread(store: Store) -> None:
     rig = Rig(store)
-    woke: list[int] = []
-    rig.reporting.channels.on_change = lambda: woke.append(1)
+    assert not rig.reporting.watch.wake_pending
     answer = await said(rig.channel(ALEX), "use this channel for alerts")
     assert "I'll post an alert in this channel" in answer
     value = await store.settings.get(IT_ALERT_CHANNEL)
@@ -71,12 +71,12 @@ async def test_a_security_admin_sets_the_channel_and_it_is_the_channel_not_the_t
     assert value["reference"]["conversation"]["id"] == CHANNEL_ID
     assert "activityId" not in value["reference"]
     assert (value["channel_name"], value["team_name"], value["locale"]) == ("Security", "My Team", "en-US")
-    assert woke == [1]  # the watch runs a round at once, for restrictions that had nowhere to go
+    assert rig.reporting.watch.wake_pending  # the watch runs a round at once, for restrictions that had nowhere to go
     audit = [e for e in await store.audit.list() if e.action == "alerts.channel_set"]
     assert len(audit) == 1 and audit[0].actor_id == ALEX.aad_object_id
 
     # Alerts now go there, as a new post.
-    watch = rig.reporting.watch(rig.fake, store, interval_minutes=5)
+    watch = rig.reporting.watch
     assert (await watch.run_once()).alerted == 1
     assert [s.conversation_id for s in rig.outbox.of("card")] == [CHANNEL_ID]
 
@@ -175,3 +175,28 @@ async def test_over_http_with_a_mention_then_an_alert_is_a_new_post(app: Any, st
     case = await store.cases.get_open_case(TENANT_ID, MEGAN.aad_object_id)
     assert case is not None
     assert [c.activity_id for c in await store.cases.list_cards(case.id)] == [alert.activity_id]
+
+
+async def test_the_app_has_one_set_of_family_limits_and_one_throttle_governor(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watch's follow-ups, the dialog, triage and the checker's refresh share Microsoft's throttle windows: the
+    running app builds exactly one `Limits` and one `Governor` (the report feature used to build its own)."""
+    built: list[str] = []
+    for cls in (Limits, Governor):
+        original = cls.__init__
+
+        def counting(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            built.append(type(self).__name__)
+            _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counting)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(
+        Settings(data_dir=tmp_path, it_staff_group_id=IT_STAFF_GROUP, security_admin_group_id=SECURITY_ADMIN_GROUP),
+        tenant=report_tenant(), store=store)))
+    await client.start_server()
+    try:
+        assert sorted(built) == ["Governor", "Limits"]
+    finally:
+        await client.close()
+        await store.close()

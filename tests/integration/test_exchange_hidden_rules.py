@@ -15,8 +15,8 @@ from demo_tenant import FaultRule
 from demo_tenant.cmdlets import CMDLETS
 from investigation.collect import Investigation
 from investigation.evidence import SourceName, UnavailableReason
-from investigation.outbreak import BulkInvestigator
 from investigation.resolve import resolve_account
+from investigation.service import Investigations
 from locales import t
 from m365.errors import BadRequest, PermissionDenied
 from m365.exchange import CMDLET_ROLES
@@ -171,7 +171,7 @@ async def test_without_exchange_the_graph_rules_stand_and_hidden_rules_are_not_c
 
 async def test_the_outbreak_path_finds_the_hidden_rule_too(stack: DemoStack) -> None:
     resolution = await resolve_account(stack.tenant, MEGAN)
-    results = await BulkInvestigator(stack.tenant).investigate_many([resolution.user])
+    results = await Investigations(stack.tenant).investigate_many([resolution.user])
     megan = results[resolution.user.id]
     assert [r.display_name for r in megan.evidence.inbox_rules or () if r.hidden] == [HIDDEN, "Junk E-Mail Rule"]
     single = await investigate(stack)

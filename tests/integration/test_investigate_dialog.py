@@ -17,6 +17,7 @@ from tests.activities import ALEX, ISAIAH, MEGAN
 from tests.cardschema import assert_valid_card, lines
 from tests.dialog_client import DialogClient, cards_of, texts_of
 from tests.fakes import IT_STAFF_GROUP, SECURITY_ADMIN_GROUP, FakeTenant, group
+from tests.report_fakes import RecordingOutbox
 
 
 def user(uid: str, name: str, upn: str, department: str | None = "Sales", **kw: object) -> User:
@@ -51,7 +52,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def client(fake: FakeTenant, store: Store, person: object = ALEX, locale: str = "en-US") -> DialogClient:
-    bot, _ = build_handler(SETTINGS, tenant=fake, store=store)
+    bot, _ = build_handler(SETTINGS, tenant=fake, store=store, outbox=RecordingOutbox())
     return DialogClient(bot, person, locale=locale)  # type: ignore[arg-type]
 
 

@@ -31,6 +31,7 @@ from tests.activities import ALEX, ISAIAH
 from tests.cardschema import assert_valid_card, lines
 from tests.demo_stack import DemoStack, demo_stack
 from tests.dialog_client import DialogClient, cards_of, texts_of
+from tests.report_fakes import RecordingOutbox
 
 REPO = Path(__file__).resolve().parents[2]
 MEGAN_ID = "2f6d4c93-1b5e-4d0a-83f4-7a8b9c0d1e03"
@@ -159,7 +160,8 @@ async def test_user_without_a_mailbox(stack: DemoStack) -> None:
     evidence = johanna.evidence
     assert evidence.mailbox is None and evidence.cas_mailbox is None
     assert {u.source: u.reason_code for u in evidence.unavailable} == {
-        SourceName.inbox_rules: UnavailableReason.no_mailbox, SourceName.mail_folders: UnavailableReason.no_mailbox}
+        SourceName.inbox_rules: UnavailableReason.no_mailbox, SourceName.mail_folders: UnavailableReason.no_mailbox,
+        SourceName.auto_reply: UnavailableReason.no_mailbox}
     assert johanna.assessment.verdict == Verdict.no_signs  # nothing to check is not "incomplete"
     assert johanna.assessment.key_sources_missing == ()
     shown = card_lines(johanna)
@@ -239,7 +241,7 @@ async def test_lynne_is_not_restricted(stack: DemoStack) -> None:
 def chat(stack: DemoStack, sqlite_store: Store) -> DialogClient:
     """Alex Wilber (security admin in the demo seed) in a personal chat with the real bot on the demo tenant."""
     assert stack.settings.security_admin_group_id, "the demo tenant hands out the role groups"
-    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=sqlite_store)
+    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=sqlite_store, outbox=RecordingOutbox())
     return DialogClient(bot, ALEX)
 
 
@@ -289,7 +291,7 @@ async def test_dialog_unusual_accounts(chat: DialogClient, stack: DemoStack, sql
 
 
 async def test_dialog_it_staff_investigates_megan_end_to_end(stack: DemoStack, sqlite_store: Store) -> None:
-    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=sqlite_store)
+    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=sqlite_store, outbox=RecordingOutbox())
     chat = DialogClient(bot, ISAIAH)
     await chat.say("investigate MeganB@example.com")
     await chat.say("yes")

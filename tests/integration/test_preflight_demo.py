@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from bot import build_handler
-from m365.preflight import FEATURE_KEYS, Licence, ProblemKind, Report, for_tenant, render_text
+from core.preflight import FEATURE_KEYS, Licence, ProblemKind, Report, for_tenant, render_text
 from store import Store
 from tests.activities import ALEX, ISAIAH
 from tests.cardschema import assert_valid_card
 from tests.demo_stack import DemoStack, demo_stack
 from tests.dialog_client import DialogClient, cards_of, texts_of
+from tests.report_fakes import RecordingOutbox
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_ENV = {name: "" for name in (
@@ -146,7 +147,7 @@ def shown_text(card: dict[str, Any]) -> str:
 
 async def test_diagnose_shows_a_security_admin_the_card(stack: DemoStack, store: Store) -> None:
     await switch(stack, "licenses", {"entraIdP2": False})
-    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=store)
+    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=store, outbox=RecordingOutbox())
     sent = await DialogClient(bot, ALEX).say("diagnose")
     [card] = cards_of(sent)
     assert_valid_card(card)
@@ -160,7 +161,7 @@ async def test_diagnose_shows_a_security_admin_the_card(stack: DemoStack, store:
 
 
 async def test_diagnose_is_refused_to_it_staff(stack: DemoStack, store: Store) -> None:
-    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=store)
+    bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=store, outbox=RecordingOutbox())
     sent = await DialogClient(bot, ISAIAH).say("diagnose tenant")
     assert texts_of(sent) == ["Only security admins can check the tenant (diagnose)."]
     assert not cards_of(sent)

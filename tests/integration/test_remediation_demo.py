@@ -19,22 +19,25 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import build_handler
+from bot import Parts, build_handler
 from config import Settings
+from core.cases import CaseBook
+from core.presses import RemediationConfig
 from demo_tenant import DemoTenant, DemoTenantConfig
 from demo_tenant.faults import FaultRule
-from dialogs.casework import CaseDesk
 from domain.people import Role, Speaker
-from investigation.collect import Collector, CollectorConfig
+from investigation.collect import CollectorConfig
+from investigation.service import Investigations
 from m365.http import RetryPolicy, create_session
 from m365.tenant import M365Tenant, create_tenant
 from remediation.checker import CheckerConfig, UnblockChecker
-from remediation.service import Remediation, RemediationConfig
 from remediation.views import CaseView
 from store import CaseRecord, Store
+from teams.handler import BlockedSenderBot
 from tests.activities import ALEX, ISAIAH, LYNNE, Person
 from tests.dialog_client import DialogClient
 from tests.integration.test_remediation_policy import card_of, message_of, shown, verbs_on
+from tests.report_fakes import RecordingOutbox
 
 SEED = Path(__file__).resolve().parents[2] / "demo_tenant" / "seeds" / "contoso.json"
 FAST_RETRY = RetryPolicy(max_attempts=3, budget_seconds=5.0, base_delay_seconds=0.05, max_delay_seconds=0.2)
@@ -62,24 +65,26 @@ class Demo:
     def actions(self, kind: str) -> list[Any]:
         return [a for a in self.server.state.actions if a.kind == kind]
 
-    def remediation(self) -> Remediation:
+    def instance(self, config: RemediationConfig = FAST) -> tuple[BlockedSenderBot, Parts]:
         """What one bot instance has (its own claims wait, its own checker)."""
-        return Remediation(tenant=self.tenant, store=self.store, config=FAST)
+        return build_handler(self.settings, tenant=self.tenant, store=self.store, outbox=RecordingOutbox(),
+                             remediation_config=config)
 
-    def chat(self, person: Person, remediation: Remediation | None = None, **kw: Any) -> DialogClient:
-        """A personal chat with a fresh bot instance (sharing the store and the tenant, as instances do)."""
-        bot, _ = build_handler(self.settings, tenant=self.tenant, store=self.store,
-                               remediation=remediation or self.remediation())
+    def chat(self, person: Person, instance: tuple[BlockedSenderBot, Parts] | None = None,
+             **kw: Any) -> DialogClient:
+        """A personal chat with a bot instance (by default a fresh one, sharing the store and the tenant, as
+        instances do)."""
+        bot, _ = instance or self.instance()
         return DialogClient(bot, person, **kw)
 
     async def case_of(self, account: str) -> CaseRecord:
         """The account's case after a real investigation (what "investigate …" leaves behind)."""
         user = await self.tenant.get_user(account)
         assert user is not None
-        collector = Collector(self.tenant, config=CollectorConfig(source_timeout=5.0, total_deadline=10.0))
+        investigations = Investigations(self.tenant, config=CollectorConfig(source_timeout=5.0, total_deadline=10.0))
         opener = Speaker(aad_object_id=ALEX.aad_object_id, name=ALEX.name, tenant_id=self.tenant.tenant_id.lower(),
                          role=Role.SECURITY_ADMIN)
-        return await CaseDesk(collector=collector, store=self.store).record(await collector.investigate(user), opener)
+        return await CaseBook(self.store).record(await investigations.investigate(user), opener)
 
 
 @pytest.fixture
@@ -134,14 +139,9 @@ async def test_two_admins_on_two_instances_unblock_once(demo: Demo) -> None:
 async def test_megan_secured_then_unblocked_then_restored(demo: Demo) -> None:
     case = await demo.case_of("MeganB@example.com")
     assert case.verdict == "compromised"
-    remediation = demo.remediation()
-    resolved: list[CaseRecord] = []
-
-    async def listener(done: CaseRecord) -> None:
-        resolved.append(done)
-
-    remediation.checker.add_listener(listener)
-    alex = demo.chat(ALEX, remediation)
+    instance = demo.instance()
+    checker = instance[1].checker
+    alex = demo.chat(ALEX, instance)
     card = card_of(await alex.press("unblock", {"caseId": case.id, "confirm": "1"}))
     assert "held back" in shown(card) and demo.unblock_requests() == []
     card_of(await alex.press("force_password_change", {"caseId": case.id, "confirm": "1"}))
@@ -160,15 +160,15 @@ async def test_megan_secured_then_unblocked_then_restored(demo: Demo) -> None:
     assert kinds[:2] == ["password_profile", "revoke_sessions"] and kinds[-1] == "unblock"
     # No password ever leaves the bot: only the flag.
     assert dict(demo.actions("password_profile")[0].detail) == {"forceChangePasswordNextSignIn": True}
-    await remediation.checker.start()
+    await checker.start()
     try:
         for _ in range(200):  # the demo tenant lifts the block 0.5 s after the unblock
-            if resolved:
+            fresh = await demo.store.cases.get_case(case.id)
+            if fresh is not None and fresh.status == "resolved":
                 break
             await asyncio.sleep(0.05)
     finally:
-        await remediation.checker.stop()
-    assert [c.id for c in resolved] == [case.id]
+        await checker.stop()
     fresh = await demo.store.cases.get_case(case.id)
     assert fresh is not None and fresh.status == "resolved" and fresh.resolved_at is not None
     card = card_of(await alex.press("show_case", {"caseId": case.id}))
@@ -187,13 +187,17 @@ async def test_the_checker_survives_a_restart(demo: Demo) -> None:
     case = await demo.case_of("AdeleV@example.com")
     card_of(await demo.chat(ALEX).press("unblock", {"caseId": case.id, "confirm": "1"}))
     # The instance that unblocked is gone; a new one finds the pending case in the store.
-    restarted = demo.remediation()
+    _, restarted = demo.instance()
     await asyncio.sleep(0.6)  # the demo tenant's unblock delay
     resolved = await restarted.checker.check_once()
     assert [c.id for c in resolved] == [case.id]
     assert await restarted.checker.check_once() == []  # resolved once only
     gets = demo.server.state.requests.matching(cmdlet="Get-BlockedSenderAddress")
     assert gets and gets[-1].parameters == {"SenderAddress": "AdeleV@example.com"}
+
+
+async def _user_role(user_id: str) -> Role:
+    return Role.USER
 
 
 async def test_the_checker_backs_off_while_still_listed(demo: Demo) -> None:
@@ -204,7 +208,8 @@ async def test_the_checker_backs_off_while_still_listed(demo: Demo) -> None:
     assert fresh is not None
     unblocked_at = datetime.fromisoformat(fresh.steps["unblock:"]["at"])
     now = [unblocked_at]
-    checker = UnblockChecker(tenant=demo.tenant, store=demo.store, view=CaseView(demo.store),
+    checker = UnblockChecker(tenant=demo.tenant, store=demo.store,
+                             view=CaseView(demo.store, messenger=RecordingOutbox(), role_of=_user_role),
                              config=CheckerConfig(base_interval=10, max_interval=25), clock=lambda: now[0])
 
     def gets() -> int:
@@ -224,10 +229,9 @@ async def test_the_checker_backs_off_while_still_listed(demo: Demo) -> None:
 async def test_still_listed_after_the_follow_up_period_reopens_the_unblock(demo: Demo) -> None:
     demo.server.state.unblock_delay_seconds = 3600.0
     case = await demo.case_of("AdeleV@example.com")
-    remediation = Remediation(tenant=demo.tenant, store=demo.store, config=RemediationConfig(
-        checker=CheckerConfig(base_interval=0.0, give_up_after=0.0)))
-    card_of(await demo.chat(ALEX, remediation).press("unblock", {"caseId": case.id, "confirm": "1"}))
-    assert await remediation.checker.check_once() == []
+    instance = demo.instance(RemediationConfig(checker=CheckerConfig(base_interval=0.0, give_up_after=0.0)))
+    card_of(await demo.chat(ALEX, instance).press("unblock", {"caseId": case.id, "confirm": "1"}))
+    assert await instance[1].checker.check_once() == []
     fresh = await demo.store.cases.get_case(case.id)
     assert fresh is not None and fresh.status == "open" and "unblock:" not in fresh.steps
     card = card_of(await demo.chat(ALEX).press("show_case", {"caseId": case.id}))

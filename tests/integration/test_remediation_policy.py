@@ -17,9 +17,9 @@ from botbuilder.core import InvokeResponse
 from bot import build_handler
 from cards.verbs import Verb
 from config import Settings
-from dialogs.casework import CaseDesk
+from core.cases import CaseBook
 from domain.people import Role, Speaker
-from investigation.collect import Collector, Investigation
+from investigation.collect import Investigation
 from investigation.evidence import SourceName, Unavailable, UnavailableReason
 from investigation.indicators import run_indicators
 from investigation.reason import parse_reason
@@ -31,6 +31,7 @@ from tests.activities import ALEX, ISAIAH, MEGAN, OTHER_TENANT_ID, PATTI, TENANT
 from tests.cardschema import assert_valid_card, texts
 from tests.dialog_client import DialogClient
 from tests.fakes import IT_STAFF_GROUP, SECURITY_ADMIN_GROUP, FakeTenant, group
+from tests.report_fakes import RecordingOutbox
 from tests.unit.test_verdict import adele, evidence_from, megan
 
 SETTINGS = Settings(it_staff_group_id=IT_STAFF_GROUP, security_admin_group_id=SECURITY_ADMIN_GROUP)
@@ -92,13 +93,13 @@ async def open_case(store: Store, fake: FakeTenant, story: dict[str, Any] | None
     """The account's case with the investigation stored on it, as the investigate dialog leaves it."""
     opener = Speaker(aad_object_id=ALEX.aad_object_id, name=ALEX.name, tenant_id=tenant_id,
                      role=Role.SECURITY_ADMIN)
-    desk = CaseDesk(collector=Collector(fake), store=store)
+    desk = CaseBook(store)
     return await desk.record(investigation_of(story or megan(), unavailable), opener)
 
 
 def chat(fake: FakeTenant, store: Store, person: Person, *, tenant_id: str = TENANT_ID,
          locale: str = "en-US") -> DialogClient:
-    bot, _ = build_handler(SETTINGS, tenant=fake, store=store)
+    bot, _ = build_handler(SETTINGS, tenant=fake, store=store, outbox=RecordingOutbox())
     return DialogClient(bot, person, tenant_id=tenant_id, locale=locale)
 
 

@@ -92,10 +92,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 def make_rig(store: Store, fake: FakeTenant | None = None) -> Rig:
     fake = fake or report_tenant()
     outbox = RecordingOutbox()
-    reporting = Reporting.create(tenant=fake, store=store)
-    reporting.notices.outbox = outbox
-    bot, _ = build_handler(SETTINGS, tenant=fake, store=store, reporting=reporting)
-    return Rig(fake, store, outbox, reporting, bot)
+    bot, parts = build_handler(SETTINGS, tenant=fake, store=store, outbox=outbox)
+    return Rig(fake, store, outbox, parts.reporting, bot)
 
 
 def drained(client: DialogClient) -> list[Activity]:
@@ -334,7 +332,7 @@ async def test_without_a_channel_alerts_go_to_security_admins_with_the_bot(store
     assert "could not reach IT just now" in pending  # nobody to tell yet; the watch retries
     await rig.chat(ALEX).say("hi")  # Alex (security admin) has the bot installed now
     await rig.chat(ISAIAH).say("hi")  # Isaiah is IT staff, not an admin: no alert DMs
-    watch = rig.reporting.watch(rig.fake, store, interval_minutes=5)
+    watch = rig.reporting.watch
     result = await watch.run_once()
     assert result.alerted == 1
     alex_chat = f"personal-{ALEX.aad_object_id}"

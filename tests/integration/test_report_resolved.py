@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot import COMPONENTS, build_handler, create_app
 from config import Settings
+from core.presses import RemediationConfig
 from remediation.checker import CheckerConfig
-from remediation.service import RemediationConfig
 from store import Store
 from teams.reporting import Reporting
 from tests.activities import ISAIAH, LYNNE, MEGAN, TENANT_ID, message
@@ -73,8 +73,7 @@ async def test_after_a_restart_megan_hears_in_dutch_that_she_can_send_again(tmp_
             before = len(recorder.messages())
             await store.cases.set_status(case.id, "unblock_pending")  # what Alex's "Unblock" does
             components = second.server.app[COMPONENTS]
-            assert components.remediation is not None and components.reporting is not None
-            components.remediation.checker.wake()
+            components.presses.checker.wake()
             told = (await recorder.wait_for(before + 1))[before]
             assert told.conversation_id == "personal-megan"
             assert told.body["text"].startswith("**Je kunt weer mail versturen.**")
@@ -107,9 +106,8 @@ class Rig:
         self.store = store
         self.fake = fake or report_tenant()
         self.outbox = RecordingOutbox()
-        self.reporting = Reporting.create(tenant=self.fake, store=store)
-        self.reporting.notices.outbox = self.outbox
-        self.bot, _ = build_handler(SETTINGS, tenant=self.fake, store=store, reporting=self.reporting)
+        self.bot, parts = build_handler(SETTINGS, tenant=self.fake, store=store, outbox=self.outbox)
+        self.reporting: Reporting = parts.reporting
 
     def chat(self, person: Any, locale: str = "en-US") -> DialogClient:
         client = DialogClient(self.bot, person, locale=locale)

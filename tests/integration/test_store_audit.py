@@ -1,4 +1,4 @@
-"""Audit log: started/outcome pairs, unfinished actions, redaction, and the `python -m store.audit` CLI."""
+"""Audit log: started/outcome pairs, unfinished actions, redaction, and the `python -m tools.audit` CLI."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def _cli(args: list[str], database_url: str) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = database_url
     return subprocess.run(
-        [sys.executable, "-m", "store.audit", *args],
+        [sys.executable, "-m", "tools.audit", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
 

@@ -113,9 +113,8 @@ async def test_ping_reports_an_unreachable_database() -> None:
 def _alembic(args: list[str], database_url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATABASE_URL"] = database_url
-    alembic = Path(sys.executable).with_name("alembic")
     return subprocess.run(
-        [str(alembic), "-c", str(ROOT / "store" / "alembic.ini"), *args],
+        [sys.executable, "-m", "tools.migrate", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 
@@ -133,3 +132,18 @@ async def test_alembic_command_line_upgrades(db_target: DbTarget) -> None:
         assert await db.current_revision() == head_revision()
     finally:
         await db.close()
+
+
+def test_bare_alembic_asks_for_a_url_instead_of_reading_the_settings(tmp_path: Path) -> None:
+    """The store reads no configuration: plain `alembic` needs `-x url=`, DATABASE_URL alone is not enough."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
+    alembic = Path(sys.executable).with_name("alembic")
+    bare = subprocess.run([str(alembic), "-c", str(ROOT / "store" / "alembic.ini"), "upgrade", "head"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert bare.returncode != 0 and "no database URL" in bare.stderr
+    assert not (tmp_path / "bot.db").exists()
+    given = subprocess.run([str(alembic), "-c", str(ROOT / "store" / "alembic.ini"),
+                            "-x", f"url=sqlite:///{tmp_path / 'given.db'}", "upgrade", "head"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert given.returncode == 0, given.stderr
+    assert (tmp_path / "given.db").exists()

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, text, update
 
-from store import Database, EtagConflict, SqlStorage, Store, open_database
+from store import Database, EtagConflict, Store, open_database
+from store.bot_state import key_hash
 from store.models import BotStateRow
-from store.storage import key_hash
+from teams.storage import SqlStorage
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ from botbuilder.dialogs import (
 from botframework.connector import Channels
 from sqlalchemy import select
 
-from store import Database, EtagConflict, SqlStorage
+from store import Database, EtagConflict
+from store.bot_state import key_hash
 from store.models import BotStateRow
-from store.storage import key_hash
+from teams.storage import SqlStorage
 from tests.store_fixtures import DbTarget
 
 

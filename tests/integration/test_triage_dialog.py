@@ -19,16 +19,17 @@ import pytest
 
 from bot import build_handler
 from config import Settings
+from core.triage import fingerprint, shown_at_value
 from investigation.collect import Investigation
 from m365.errors import UpstreamUnavailable
 from m365.records import BlockedSender, User
-from remediation.triage import fingerprint, shown_at_value
 from store import Store
 from tests.activities import ADELE, ALEX, ISAIAH, LYNNE, MEGAN, PATTI, TENANT_ID, Person
 from tests.cardschema import assert_valid_card, lines
 from tests.dialog_client import DialogClient, cards_of, texts_of
 from tests.fakes import IT_STAFF_GROUP, SECURITY_ADMIN_GROUP, FakeTenant, group
 from tests.integration.test_remediation_policy import body_of, card_of, investigation_of, message_of
+from tests.report_fakes import RecordingOutbox
 from tests.unit.test_verdict import adele, megan, patti
 
 SETTINGS = Settings(it_staff_group_id=IT_STAFF_GROUP, security_admin_group_id=SECURITY_ADMIN_GROUP)
@@ -52,7 +53,7 @@ STORIES = {MEGAN.aad_object_id: megan(), PATTI.aad_object_id: patti(), ADELE.aad
 
 
 class StoryBulk:
-    """Stands in for `BulkInvestigator`: each account judged from its story, as of now."""
+    """Stands in for `Investigations.investigate_many`: each account judged from its story, as of now."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
@@ -92,7 +93,12 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 @pytest.fixture
 def bulk(monkeypatch: pytest.MonkeyPatch) -> StoryBulk:
     stand_in = StoryBulk()
-    monkeypatch.setattr("bot.BulkInvestigator", lambda tenant: stand_in)
+
+    async def investigate_many(service: Any, users: Sequence[User], *,
+                               on_progress: Any = None) -> dict[str, Investigation]:
+        return await stand_in.investigate_many(users, on_progress=on_progress)
+
+    monkeypatch.setattr("investigation.service.Investigations.investigate_many", investigate_many)
     return stand_in
 
 
@@ -102,7 +108,7 @@ def fake() -> FakeTenant:
 
 
 def chat(fake: FakeTenant, store: Store, person: Person, *, locale: str = "en-US") -> DialogClient:
-    bot, _ = build_handler(SETTINGS, tenant=fake, store=store)
+    bot, _ = build_handler(SETTINGS, tenant=fake, store=store, outbox=RecordingOutbox())
     return DialogClient(bot, person, locale=locale)
 
 

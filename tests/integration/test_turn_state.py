@@ -20,9 +20,11 @@ from m365.records import User
 from store import Store
 from store.models import BotStateRow
 from teams.handler import nothing_to_store
+from teams.storage import SqlStorage
 from tests.activities import ALEX, MEGAN
 from tests.dialog_client import DialogClient, cards_of, texts_of
 from tests.fakes import SECURITY_ADMIN_GROUP, FakeTenant, group
+from tests.report_fakes import RecordingOutbox
 
 MEGAN_B = User(id=MEGAN.aad_object_id, user_principal_name="MeganB@example.com", display_name="Megan Bowen",
                mail="MeganB@example.com", mail_nickname="MeganB", department="Marketing")
@@ -41,7 +43,7 @@ def tenant() -> FakeTenant:
 
 
 def chat(fake: FakeTenant, store: Store, conversation_id: str) -> DialogClient:
-    bot, _ = build_handler(SETTINGS, tenant=fake, store=store)
+    bot, _ = build_handler(SETTINGS, tenant=fake, store=store, outbox=RecordingOutbox())
     return DialogClient(bot, ALEX, conversation_id=conversation_id)
 
 
@@ -49,7 +51,7 @@ async def stored_stacks(store: Store) -> dict[str, int]:
     """Conversation-state rows: storage key -> length of the stored dialog stack."""
     async with store.db.read_session() as session:
         keys = [key for key in (await session.execute(select(BotStateRow.key))).scalars() if "/conversations/" in key]
-    items = await store.bot_storage.read(keys)
+    items = await SqlStorage(store.db).read(keys)
     return {key: len(item["DialogState"].dialog_stack) for key, item in items.items()}
 
 

@@ -20,17 +20,20 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot import create_app
 from config import Settings
+from core.cases import CaseBook
+from core.notices import Notices
+from core.watch import LEASE_NAME, RestrictionWatch
 from demo_tenant.faults import FaultRule
-from investigation.collect import Collector
-from investigation.outbreak import BulkInvestigator
+from domain.people import Role
+from investigation.collect import Limits
+from investigation.service import Investigations
 from m365.errors import PermissionDenied
 from m365.records import BlockedSender, SecurityAlert
 from m365.tenant import M365Tenant
+from remediation.views import CaseView
 from store import Store
-from teams.notify import Notices
-from teams.watch import LEASE_NAME, RestrictionWatch
 from tests.cardschema import assert_valid_card
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import FAST_COLLECTOR, DemoStack, demo_stack
 from tests.fakes import FakeTenant
 from tests.report_fakes import CHANNEL_ID, RecordingOutbox, report_tenant, restricted, set_channel
 
@@ -65,13 +68,20 @@ class Watching:
         return out
 
 
+async def nobody_is_admin(user_id: str) -> Role:
+    """The role lookup of a rig whose alerts go to the channel only."""
+    return Role.USER
+
+
 async def watching(store: Store, tenant: Any, demo: DemoStack | None = None, *, holder: str = "instance-a",
-                   interval: float = 60.0, notify_affected_user: bool = False, bulk: bool = False) -> Watching:
+                   interval: float = 60.0, notify_affected_user: bool = False) -> Watching:
     outbox = RecordingOutbox()
-    collector = demo.collector() if demo is not None else Collector(tenant)
-    notices = Notices(tenant_id=tenant.tenant_id, store=store, collector=collector,
-                      outbox=outbox, notify_affected_user=notify_affected_user,
-                      bulk=BulkInvestigator(tenant) if bulk else None)
+    # Fresh limits per rig (the tests share one process); on the demo tenant the demo stack's short timeouts.
+    investigations = Investigations(tenant, config=FAST_COLLECTOR if demo is not None else None, limits=Limits())
+    notices = Notices(tenant_id=tenant.tenant_id, store=store, investigations=investigations, cases=CaseBook(store),
+                      outbox=outbox, role_of=nobody_is_admin,
+                      view=CaseView(store, messenger=outbox, role_of=nobody_is_admin),
+                      notify_affected_user=notify_affected_user)
     watch = RestrictionWatch(tenant=tenant, store=store, notices=notices, interval_seconds=interval, holder=holder,
                              initial_delay_seconds=0)
     return Watching(store, outbox, notices, watch)
@@ -83,7 +93,7 @@ async def test_a_round_with_many_new_alerts_investigates_them_in_bulk(demo: Demo
     store = await Store.open(url(tmp_path))
     try:
         await set_channel(store)
-        w = await watching(store, demo.tenant, demo, bulk=True)
+        w = await watching(store, demo.tenant, demo)
         before = len(demo.server.state.requests.matching(path_contains="auditLogs/signIns"))
         result = await w.watch.run_once()
         assert (result.restricted, result.alerted) == (4, 4)
@@ -167,7 +177,7 @@ async def test_an_unreachable_tenant_is_logged_and_the_next_round_works(demo: De
         await set_channel(store)
         w = await watching(store, demo.tenant, demo)
         demo.server.state.faults.add(FaultRule(match=r"^InvokeCommand:Get-BlockedSenderAddress$", status=503))
-        with caplog.at_level(logging.WARNING, logger="teams.watch"):
+        with caplog.at_level(logging.WARNING, logger="core.watch"):
             result = await w.watch.run_once()
         assert result.skipped == "unreachable"
         assert any("unreachable" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
@@ -189,7 +199,7 @@ async def test_an_upstream_failure_on_one_account_is_a_warning_and_the_next_roun
         await set_channel(store)
         w = await watching(store, demo.tenant, demo)
         demo.server.state.faults.add(FaultRule(match=r"^GET /v1\.0/users$", status=503))
-        with caplog.at_level(logging.INFO, logger="teams.watch"):
+        with caplog.at_level(logging.INFO, logger="core.watch"):
             result = await w.watch.run_once()
         assert (result.skipped, result.restricted, result.alerted, result.failed) == (None, 4, 0, 4)
         failures = [r for r in caplog.records if "alerting one restriction failed" in r.getMessage()]
@@ -223,7 +233,7 @@ async def test_the_loop_survives_a_failing_round_and_stops_cleanly(demo: DemoSta
             return await real(self)
 
         monkeypatch.setattr(M365Tenant, "list_blocked_senders", flaky)
-        with caplog.at_level(logging.ERROR, logger="teams.watch"):
+        with caplog.at_level(logging.ERROR, logger="core.watch"):
             w.watch.start()
             await until(lambda: len(w.alerted()) >= 4)
             demo.server.state.restrict(DIEGO)
@@ -315,7 +325,7 @@ async def test_defender_alerts_add_what_the_list_missed(tmp_path: Path, caplog: 
         fake.failures["list_alerts"] = PermissionDenied("no", permission="SecurityAlert.Read.All")
         restricted_isaiah = restricted("IsaiahL@example.com", datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
         fake.blocked["isaiahl@example.com"] = restricted_isaiah
-        with caplog.at_level(logging.INFO, logger="teams.watch"):
+        with caplog.at_level(logging.INFO, logger="core.watch"):
             assert (await w.watch.run_once()).alerted == 1
             assert (await w.watch.run_once()).alerted == 0
         assert len([r for r in caplog.records if "Defender alerts not readable" in r.getMessage()]) == 1

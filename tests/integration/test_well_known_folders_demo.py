@@ -15,7 +15,7 @@ import pytest
 
 from config import Settings
 from demo_tenant import DemoTenant, DemoTenantConfig
-from investigation.collect import Collector
+from investigation.service import Investigations
 from m365.graph import HIDING_WELL_KNOWN_FOLDERS
 from m365.http import RetryPolicy, create_session
 from m365.tenant import M365Tenant, create_tenant
@@ -92,7 +92,7 @@ async def test_hiding_rule_in_a_dutch_mailbox_is_found_by_well_known_name_not_di
     })
     user = await demo.tenant.get_user(LYNNE)
     assert user is not None
-    investigation = await Collector(demo.tenant).investigate(user)
+    investigation = await Investigations(demo.tenant).investigate(user)
     hiding = [f for f in investigation.findings if f.code == "rule_hides_mail"]
     assert [f.params["folder"] for f in hiding] == ["Chatverloop"]
     assert ("action", "move_to_folder") in hiding[0].evidence
@@ -109,7 +109,7 @@ async def test_unverified_foreign_app_from_v1_fields(demo: Demo) -> None:
     assert requests and all("publisherName" not in r.query.get("$select", "") for r in requests)
     user = await demo.tenant.get_user(MEGAN)
     assert user is not None
-    investigation = await Collector(demo.tenant).investigate(user)
+    investigation = await Investigations(demo.tenant).investigate(user)
     [consent] = [f for f in investigation.findings if f.code == "consent_unverified_app"]
     assert consent.params["app"] == "Mail Sync Pro"
     assert [v for k, v in consent.evidence if k == "marker"] == ["no_verified_publisher", "foreign_owner"]

@@ -38,6 +38,7 @@ from cards import alerts, diagnose, findings, help, progress, report, triage
 from cards.findings import ActionNote, GateInfo, Notice, StepState, placeholders, step_key, template_of
 from cards.text import clean
 from cards.verbs import Verb
+from core import preflight
 from domain.people import Role
 from investigation.collect import Investigation
 from investigation.evidence import SourceName, Unavailable, UnavailableReason
@@ -45,7 +46,6 @@ from investigation.indicators import run_indicators
 from investigation.reason import parse_reason
 from investigation.verdict import STEP_CODES, assess
 from locales import CATALOGS
-from m365 import preflight
 from tests.cardschema import assert_valid_card
 from tests.unit.test_verdict import MEGAN, NOW, adele, evidence_from, megan, patti, quiet
 

@@ -47,7 +47,7 @@ def test_the_demo_stays_anonymous(tmp_path: Path) -> None:
 
 
 def test_command_line_tools_still_read_m365_only_settings() -> None:
-    """Only serving is refused: `python -m investigation` and `python -m store.audit` need no bot identity."""
+    """Only serving is refused: `python -m investigation` and `python -m tools.audit` need no bot identity."""
     settings = Settings.from_env({"M365_TENANT_ID": TENANT, "M365_CLIENT_ID": CLIENT, "M365_CLIENT_SECRET": "s"},
                                  dotenv_path=Path("/nonexistent"))
     assert not settings.demo_mode

@@ -5,7 +5,7 @@ Two real `bot.py` processes (demo mode: each starts its own demo tenant from the
 agree) share one fresh PostgreSQL database. One conversation's turns alternate between them: "investigate
 megan" to A (two Megans: a choice), "1" to B (B must know A's question: the confirm prompt for Megan Bowen),
 "yes" to A (A must know B's question: the investigation runs and the findings card replaces the progress
-card). Dialog state lives in the database (`store.storage.SqlStorage`, e-tags), never in a process.
+card). Dialog state lives in the database (`teams.storage.SqlStorage` on `store.bot_state`, e-tags), never in a process.
 
 Simultaneous Unblock presses on the two instances, the watch moving when its instance dies and `kill -9` in the
 middle of an action are proven with real processes in `tests/security/test_processes.py`.

@@ -8,17 +8,20 @@ tenant. See also the indicator tests on these shapes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from investigation.evidence import Evidence, SourceName
 from investigation.indicators import run_indicators
+from m365.exchange import ExchangeClient
+from m365.graph import GraphClient
 from m365.records import (
     AuthMethod,
     DirectoryAudit,
@@ -34,6 +37,7 @@ from m365.records import (
     SignIn,
     User,
 )
+from m365.tenant import M365Tenant
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "microsoft" / "graph"
 Json = Mapping[str, Any]
@@ -84,7 +88,11 @@ PARSED_BY: dict[str, Callable[[Json], object]] = {
     "user-list-oauth2permissiongrants": OAuthGrant.from_graph,
     "user-list-transitivememberof": DirectoryObject.from_graph,
     "user-get": User.from_graph,
+    "user-list": User.from_graph,
+    "user-list-search-count": User.from_graph,
+    "user-list-assignedlicenses": User.from_graph,
     "serviceprincipal-get": ServicePrincipal.from_graph,
+    "serviceprincipal-list": ServicePrincipal.from_graph,
     "security-alert-get": SecurityAlert.from_graph,
     "security-list-alerts_v2": SecurityAlert.from_graph,
     "security-alert-mail-evidence": SecurityAlert.from_graph,
@@ -191,6 +199,77 @@ def test_service_principal_example() -> None:
         "00af5dfb-85da-4b41-a677-0c6b86dd34f8", "My app instance in tenant", "publisher_contoso")
     assert sp.is_verified
     assert sp.app_owner_organization_id == "65415bb1-9267-4313-bbf5-ae259732ee12"
+
+
+def test_user_list_example_default_properties() -> None:
+    adams, admin = (User.from_graph(u) for u in items("user-list"))
+    assert (adams.id, adams.user_principal_name, adams.display_name, adams.smtp_address) == (
+        "6ea91a8d-e32e-41a1-b7bd-d2d185eed0e0", "Adams@contoso.com", "Conf Room Adams", "Adams@contoso.com")
+    # `jobTitle` and `preferredLanguage` null: None, not "".
+    assert (adams.job_title, adams.preferred_language) == (None, None)
+    # `"mail": null`: the address falls back to the UPN.
+    assert (admin.mail, admin.smtp_address, admin.preferred_language) == (None, "admin@contoso.com", "en-US")
+    assert not admin.is_guest and admin.user_type == "Member"
+
+
+def test_user_search_example_guest_known_by_its_upn_only() -> None:
+    """The `$search` example sends no `userType` (nor id): the B2B guest is still known by its `#EXT#` UPN."""
+    oscar, guest = (User.from_graph(u) for u in items("user-list-search-count"))
+    assert (oscar.id, oscar.display_name, oscar.is_guest) == ("", "Oscar Ward", False)
+    assert guest.user_principal_name == "contosoadmin1_fabrikam.com#EXT#@microsoft.onmicrosoft.com"
+    assert (guest.user_type, guest.is_guest) == ("Member", True)
+    assert guest.smtp_address == "'contosoadmin1@fabrikam.com"  # the page's stray apostrophe, kept as sent
+
+
+def test_user_licence_example_counts_assigned_licenses() -> None:
+    admin, debra = (User.from_graph(u) for u in items("user-list-assignedlicenses"))
+    assert (admin.id, admin.assigned_licenses, admin.smtp_address) == (
+        "cb4954e8-467f-4a6d-a8c8-28b9034fadbc", 1, "admin@contoso.com")
+    assert (debra.mail, debra.assigned_licenses, debra.user_principal_name) == ("DebraB@contoso.com", 1, "")
+
+
+def test_service_principal_list_example_publisher_name_is_not_verification() -> None:
+    """The page shows the beta-only `publisherName` and no `verifiedPublisher`: the app is not verified."""
+    sp = ServicePrincipal.from_graph(one("serviceprincipal-list"))
+    assert (sp.id, sp.app_id, sp.display_name) == (
+        "59e617e5-e447-4adc-8b88-00af644d7c92", "65415bb1-9267-4313-bbf5-ae259732ee12", "foo")
+    assert (sp.verified_publisher, sp.verified_publisher_id, sp.is_verified) == (None, None, False)
+    assert sp.app_owner_organization_id == "1bc1c026-2f7b-48a5-98da-afa2fd8bc7bc"
+    assert sp.is_foreign is None
+    assert dataclasses.replace(sp, read_in_tenant="84841066-274d-4ec0-a5c1-276be684bdd3").is_foreign is True
+    assert dataclasses.replace(sp, read_in_tenant="1BC1C026-2F7B-48A5-98DA-AFA2FD8BC7BC").is_foreign is False
+
+
+def _graph_answering(monkeypatch: pytest.MonkeyPatch, body: Json, asked: list[tuple[str, object]]) -> GraphClient:
+    """A GraphClient whose `get` answers `body` (no session: the domain reader only calls `get`)."""
+    graph = GraphClient.__new__(GraphClient)
+
+    async def get(path: str, params: object = None, **_: object) -> Any:
+        asked.append((path, params))
+        return body
+
+    monkeypatch.setattr(graph, "get", get)
+    return graph
+
+
+async def test_organization_example_verified_domains(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, object]] = []
+    graph = _graph_answering(monkeypatch, load("organization-list")["response"], asked)
+    assert await graph.get_organization_domains() == [("contoso.onmicrosoft.com", True)]
+    assert asked == [("/organization", {"$select": "id,verifiedDomains"})]
+    tenant = M365Tenant(graph, cast(ExchangeClient, None), tenant_id="84841066-274d-4ec0-a5c1-276be684bdd3")
+    assert await tenant.list_verified_domains() == ("contoso.onmicrosoft.com",)
+    assert await tenant.initial_domain() == "contoso.onmicrosoft.com"
+
+
+async def test_domain_list_example_is_not_what_the_domain_reader_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`/domains` names a domain by `id` (no `name`), and its example has no `isVerified`: the bot's verified
+    domains come from `/organization`'s `verifiedDomains`, and a `/domains` body gives that reader nothing."""
+    [domain] = items("domain-list")
+    assert (domain["id"], domain["isInitial"], domain["isDefault"]) == ("contoso.com", True, True)
+    assert "name" not in domain and "isVerified" not in domain
+    graph = _graph_answering(monkeypatch, load("domain-list")["response"], [])
+    assert await graph.get_organization_domains() == []
 
 
 def test_mail_folder_example_has_no_well_known_name() -> None:

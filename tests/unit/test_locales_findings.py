@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from cards.findings import STEP_VERBS
 from investigation.evidence import SourceName, UnavailableReason
 from investigation.indicators import EVIDENCE_KEYS, FINDING_CODES, FINDING_PARAMS, PREVENTION_CODES, Severity
 from investigation.reason import LimitType
 from investigation.verdict import REASON_CODES, REASON_PARAMS, STEP_CODES, StepPhase, Verdict
 from locales import CATALOGS as MERGED
 from locales import en, nl
+from remediation.actions import ACTIONS
 
 # The merged catalogs: the cards also use keys of the per-feature modules (locales/*_remediation.py).
 CATALOGS = {"en": MERGED["en"], "nl": MERGED["nl"]}
-# The params each step carries (investigation/verdict.py `_secure_steps`, `assess`; indicators `prevention_steps`).
+# The params each step carries (investigation/verdict.py `SECURE_STEPS`, `assess`; indicators `prevention_steps`).
 STEP_PARAMS: dict[str, frozenset[str]] = {
     "force_password_change": frozenset({"on_premises"}),
     "remove_forwarding": frozenset({"target"}),
@@ -71,7 +71,7 @@ def test_every_step_and_prevention_code_within_its_params() -> None:
 
 
 def test_every_button_step_has_a_title() -> None:
-    assert_keys([f"button.{c}" for c in STEP_VERBS], {"button.disable_rule": frozenset({"rule"})})
+    assert_keys([spec.button_key for spec in ACTIONS.values()], {"button.disable_rule": frozenset({"rule"})})
 
 
 @pytest.mark.parametrize(("prefix", "names"), [

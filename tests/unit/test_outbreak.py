@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from demo_tenant.outbreak_seed import outbreak_seed
-from investigation.collect import Collector, CollectorConfig, Limits
+from investigation.collect import CollectorConfig
 from investigation.evidence import SourceName, UnavailableReason
-from investigation.outbreak import BulkInvestigator
+from investigation.service import Investigations
 from m365 import odata
 from m365.errors import PermissionDenied, Throttled
 from m365.graph import HIDING_WELL_KNOWN_FOLDERS, Governor, RateLimit, rate_family
@@ -98,10 +98,10 @@ def restricted(fake: FakeTenant) -> list[User]:
 
 async def single_and_bulk(fake: FakeTenant, users: list[User]) -> tuple[dict[str, Any], dict[str, Any]]:
     config = CollectorConfig()
-    single = Collector(fake, config=config, limits=Limits(), clock=lambda: NOW)
+    single = Investigations(fake, config=config, clock=lambda: NOW)
     singles = {u.id: await single.investigate(u) for u in users}
     fake.calls.clear()  # from here on: what the bulk way asked
-    bulk = await BulkInvestigator(fake, config=config, clock=lambda: NOW).investigate_many(users)
+    bulk = await Investigations(fake, config=config, clock=lambda: NOW).investigate_many(users)
     return singles, bulk
 
 
@@ -165,7 +165,7 @@ async def test_progress_counts_up_to_every_account() -> None:
     async def progress(done: int, total: int) -> None:
         seen.append((done, total))
 
-    await BulkInvestigator(fake, clock=lambda: NOW).investigate_many([*users, users[0]], on_progress=progress)
+    await Investigations(fake, clock=lambda: NOW).investigate_many([*users, users[0]], on_progress=progress)
     assert seen[0] == (0, 4) and seen[-1] == (4, 4)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -184,7 +184,7 @@ async def test_a_tenant_without_bulk_reads_is_investigated_one_by_one() -> None:
 
     fake = fake_from_seed(contoso())
     users = restricted(fake)
-    bulk = await BulkInvestigator(Plain(fake), clock=lambda: NOW).investigate_many(users)  # type: ignore[arg-type]
+    bulk = await Investigations(Plain(fake), clock=lambda: NOW).investigate_many(users)  # type: ignore[arg-type]
     assert {k: v.assessment.verdict.value for k, v in bulk.items()} == {
         u.id: v for u, v in zip(users, ("compromised", "suspicious", "no_signs", "suspicious"), strict=True)}
     assert len(fake.called("list_sign_ins")) == 4 and not fake.called("sign_ins_by_user")

@@ -8,8 +8,7 @@ import json
 import pytest
 
 from cards.diagnose import diagnose_card
-from dialogs.intents import Intent, matching_intents, recognize
-from m365.preflight import (
+from core.preflight import (
     FEATURES,
     LICENCE_SERVICE_PLANS,
     ROLE_TEMPLATE_IDS,
@@ -23,6 +22,7 @@ from m365.preflight import (
     render_text,
     token_claims,
 )
+from dialogs.intents import Intent, matching_intents, recognize
 from tests.cardschema import assert_valid_card
 
 ALL_PERMISSIONS = frozenset(p for f in FEATURES for p in f.permissions if p != "Exchange.ManageAsApp")

@@ -1,6 +1,6 @@
 """The reconciler (remediation/reconcile.py) on the in-memory tenant and a real SQLite store.
 
-An "interrupted press" is what `remediation.service` leaves behind when the process dies after the audit's
+An "interrupted press" is what `core.presses` leaves behind when the process dies after the audit's
 `started` row: an `in_progress` claim and a `started` row with one correlation id, and no outcome. The
 reconciler must read the result back from the tenant (never repeat the action), append the outcome row,
 settle the claim, update the case and redraw the card copies.
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cards.findings import step_key
+from domain.people import Role
 from locales import t
 from m365.errors import UpstreamUnavailable
 from m365.records import BlockedSender, InboxRule, Mailbox, User
@@ -31,6 +32,10 @@ CHANNEL_REF = {"conversation": {"id": "19:it@thread.tacv2", "conversationType": 
 WRITES = ("remove_blocked_sender", "revoke_sign_in_sessions", "force_password_change", "set_account_enabled",
           "set_inbox_rule_enabled", "remove_mailbox_forwarding", "confirm_compromised", "dismiss_risk")
 
+
+
+async def _user_role(user_id: str) -> Role:
+    return Role.USER
 
 class Copies:
     """A `CardUpdater` that records which posted copies were redrawn."""
@@ -54,7 +59,8 @@ class Rig:
         def wake() -> None:
             self.woken += 1
 
-        return Reconciler(tenant=self.tenant, store=self.store, view=CaseView(self.store, messenger=self.copies),
+        view = CaseView(self.store, messenger=self.copies, role_of=_user_role)
+        return Reconciler(tenant=self.tenant, store=self.store, view=view,
                           config=ReconcilerConfig(grace_seconds=grace, interval_seconds=3600),
                           on_unblock_pending=wake)
 

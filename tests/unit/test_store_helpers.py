@@ -8,10 +8,10 @@ import pytest
 
 from store.audit import format_table, parse_duration
 from store.audit_log import redact
+from store.bot_state import key_hash
 from store.db import normalize_url
 from store.models import UTCDateTime
 from store.records import AuditEntry
-from store.storage import key_hash
 from tests import store_fixtures
 
 

@@ -1,6 +1,7 @@
-"""Handling a press of a remediation button, from the untrusted invoke to the updated card everywhere.
+"""The press of any verb on a case's card, from untrusted button data to the redrawn card everywhere.
 
-The order, for every action verb (`Remediation.press`):
+No bot SDK here: the Teams edge (`teams/routes.py`) hands a `Press` (verb, button data, speaker, where it came
+from) and turns the `Answer` into the invoke response. The order, for every action verb (`Presses.press`):
 
 1. Load the case named by `caseId` (unknown, or of another tenant → refused, same words either way).
 2. Check the clicker against `remediation.policy` (tenant, role, own account).
@@ -12,7 +13,7 @@ The order, for every action verb (`Remediation.press`):
 5. Audit `started` → the one tenant call → audit `succeeded`/`failed` (same correlation id).
 6. On success record the step on the case (who, when), complete the claim; an unblock moves the case to
    `unblock_pending` and wakes the checker. On failure release the claim so it can be tried again.
-7. Return the redrawn card in the invoke response and update every other posted copy.
+7. Answer with the redrawn card and update every other posted copy (through the `CaseView`'s card updater).
 
 Nothing here says "done" unless Microsoft 365 answered with success; a refusal or failure is a card or a
 message that says why, never an HTTP error.
@@ -27,25 +28,23 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from botbuilder.core import TurnContext
-from botbuilder.schema import AdaptiveCardInvokeResponse
-
-from cards.base import CARD_CONTENT_TYPE, JsonDict
+from cards.base import JsonDict
 from cards.findings import Notice, confirmation_card, step_key
 from cards.verbs import Verb
+from core.ports import CaseRecorder, Investigator, Reference
 from domain.people import Role, Speaker
 from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
 from locales import format_datetime, t
 from m365.errors import M365Error, UpstreamTimeout
 from m365.protocol import Tenant
-from m365.records import User
 from remediation import policy
 from remediation.actions import ACTIONS, ActionSpec, Failure, Target, failure_of
 from remediation.checker import CheckerConfig, UnblockChecker
-from remediation.views import CardUpdater, CaseView, RoleLookup, Viewer, current_steps, investigation_of
+from remediation.views import CaseView, Viewer, current_steps, investigation_of
 from store import Actor, CaseRecord, Store
 from store.audit_log import AuditError
 
@@ -53,33 +52,64 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 _MAX_ID_LENGTH = 256
 _ACTOR_CACHE = 1000
 
 
-class Investigator(Protocol):
-    """Investigates an account again (`investigation.collect.Collector`)."""
+class AnswerKind(StrEnum):
+    """What an answer to a press does to the pressed card."""
 
-    async def investigate(self, user: User) -> Investigation:
-        """Collect and judge the evidence about `user`."""
-        ...
-
-
-class CaseRecorder(Protocol):
-    """Stores an investigation on the account's case (`dialogs.casework.CaseDesk`)."""
-
-    async def record(self, investigation: Investigation, speaker: Speaker) -> CaseRecord:
-        """The account's active case (opened if needed) with this investigation's verdict and snapshot."""
-        ...
+    CARD = "card"  # replaces it
+    MESSAGE = "message"  # leaves it and shows a short text
+    ERROR = "error"  # leaves it and shows an error (a forged or malformed press)
 
 
-class Registry(Protocol):
-    """Where card actions are registered (`teams.handler.BlockedSenderBot`)."""
+@dataclass(frozen=True)
+class Answer:
+    """The outcome of a press: the Teams edge turns it into the invoke response (`teams.invoke.invoke_response`)."""
 
-    def register(self, verb: Verb, action: Any) -> None:
-        """Route presses of `verb` to `action`."""
-        ...
+    kind: AnswerKind
+    value: JsonDict | str  # the card, the message's text, or the error's message
+    status: int = 200
+    code: str = ""  # the error's code (`BadRequest`, `Forbidden` …)
+
+    @classmethod
+    def card(cls, card: JsonDict) -> Answer:
+        """Replace the pressed card with `card`."""
+        return cls(AnswerKind.CARD, card)
+
+    @classmethod
+    def message(cls, text: str) -> Answer:
+        """Show `text` and leave the card as it was."""
+        return cls(AnswerKind.MESSAGE, text)
+
+    @classmethod
+    def error(cls, status: int, code: str, message: str) -> Answer:
+        """A Universal Actions error (`status` like HTTP's, `code` like `BadRequest`)."""
+        return cls(AnswerKind.ERROR, message, status, code)
+
+
+@dataclass(frozen=True)
+class Press:
+    """One press of a button: plain data the Teams edge took from the invoke.
+
+    `data` is untrusted (ids only, re-checked here). `conversation` is the stored-reference JSON of the chat the
+    press came from (None: no chat's copy is to be skipped when the copies are redrawn); `reply_to` is the pressed
+    card's message (Teams' `replyToId`), when the client sent it.
+    """
+
+    verb: Verb
+    data: Mapping[str, Any]
+    speaker: Speaker
+    conversation: Reference | None = None
+    reply_to: str | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The id of the chat the press came from, if known."""
+        conversation = self.conversation.get("conversation") if self.conversation is not None else None
+        value = conversation.get("id") if isinstance(conversation, Mapping) else None
+        return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
@@ -93,91 +123,59 @@ class RemediationConfig:
     checker: CheckerConfig = CheckerConfig()
 
 
-def card_response(card: JsonDict) -> AdaptiveCardInvokeResponse:
-    """The invoke response that replaces the pressed card."""
-    return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+class Presses:
+    """The press of every case verb (the remediation actions, `show_case`, `refresh`) and the answering rule for
+    work that outlasts what Teams waits for (`in_time`).
 
-
-def message_response(text: str) -> AdaptiveCardInvokeResponse:
-    """The invoke response that shows a short message and leaves the card as it was."""
-    return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
-
-
-class _Press:
-    """A `teams.handler.CardAction` for one verb."""
-
-    def __init__(self, remediation: Remediation, verb: Verb) -> None:
-        self._remediation = remediation
-        self._verb = verb
-
-    async def __call__(self, turn_context: TurnContext, speaker: Speaker,
-                       data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
-        return await self._remediation.press(self._verb, turn_context, speaker, data)
-
-
-class Remediation:
-    """The remediation buttons of the findings card, the card views, and the unblock checker.
-
-    Built once per application (`bot._build`); `register()` hands the verbs to the activity handler along with
-    what refreshing needs. `messenger` may be set later (it needs the adapter).
+    Built once per application (`bot.py`) with everything it uses: the case view (which updates the other posted
+    copies), the unblock checker it wakes, the investigation service and the case book a refresh records on.
     """
 
-    def __init__(self, *, tenant: Tenant, store: Store, messenger: CardUpdater | None = None,
-                 config: RemediationConfig | None = None) -> None:
+    def __init__(self, *, tenant: Tenant, store: Store, view: CaseView, checker: UnblockChecker,
+                 investigator: Investigator, recorder: CaseRecorder, config: RemediationConfig) -> None:
         self._tenant = tenant
         self._store = store
-        self._config = config or RemediationConfig()
-        self.view = CaseView(store, messenger=messenger)
-        self.checker = UnblockChecker(tenant=tenant, store=store, view=self.view, config=self._config.checker)
-        self._investigator: Investigator | None = None
-        self._recorder: CaseRecorder | None = None
+        self._config = config
+        self._view = view
+        self._checker = checker
+        self._investigator = investigator
+        self._recorder = recorder
         self._upns: OrderedDict[str, str] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
 
     @property
-    def messenger(self) -> CardUpdater | None:
-        """What updates the other posted copies of a card (None: they are left as they are)."""
-        return self.view.messenger
+    def view(self) -> CaseView:
+        """Draws a case's card and updates its posted copies."""
+        return self._view
 
-    @messenger.setter
-    def messenger(self, messenger: CardUpdater | None) -> None:
-        self.view.messenger = messenger
-
-    def register(self, bot: Registry, *, investigator: Investigator | None = None,
-                 recorder: CaseRecorder | None = None, role_of: RoleLookup | None = None) -> None:
-        """Register every remediation verb (and `show_case`; `refresh` when it can investigate) with `bot`."""
-        self._investigator = investigator
-        self._recorder = recorder
-        self.view.role_of = role_of
-        verbs = [*ACTIONS, Verb.SHOW_CASE]
-        if investigator is not None and recorder is not None:
-            verbs.append(Verb.REFRESH)
-        for verb in verbs:
-            bot.register(verb, _Press(self, verb))
+    @property
+    def checker(self) -> UnblockChecker:
+        """The unblock checker an unblock wakes."""
+        return self._checker
 
     # -- the press ----------------------------------------------------------------------------------------
 
-    async def press(self, verb: Verb, turn_context: TurnContext, speaker: Speaker,
-                    data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
-        """Handle one press of `verb` (see the module docstring for the order of checks)."""
+    async def press(self, press: Press) -> Answer:
+        """Handle one press (see the module docstring for the order of checks)."""
+        verb, speaker, data = press.verb, press.speaker, press.data
         locale = speaker.locale
         case = await self._load(data)
         if case is None:
             log.info("%s refused for %s: unknown or foreign case", verb.value, speaker.aad_object_id)
-            return message_response(t(locale, "remediation.refused.unknown_case"))
+            return Answer.message(t(locale, "remediation.refused.unknown_case"))
         decision = policy.decide(speaker, verb, case)
         if not decision.allowed:
             log.info("%s on case %s refused for %s (role %s): %s", verb.value, case.id, speaker.aad_object_id,
                      speaker.role.key, decision.reason)
-            return message_response(t(locale, decision.reason or "remediation.refused.unknown_verb"))
-        conversation = _pressed(turn_context)
+            return Answer.message(t(locale, decision.reason or "remediation.refused.unknown_verb"))
+        conversation = _origin(press)
         if verb == Verb.SHOW_CASE:
-            return card_response(await self.view.card(case, self._viewer(speaker, case)))
+            return Answer.card(await self._view.card(case, self._viewer(speaker, case)))
         if verb == Verb.REFRESH:
             return await self._refresh(case, speaker, conversation)
         spec = ACTIONS.get(verb)
         if spec is None:
-            return message_response(t(locale, "remediation.refused.unknown_verb"))
+            return Answer.message(t(locale, "remediation.refused.unknown_verb"))
         return await self._act(spec, case, speaker, data, conversation)
 
     async def _load(self, data: Mapping[str, Any]) -> CaseRecord | None:
@@ -194,26 +192,26 @@ class Remediation:
                       is_staff=speaker.role >= Role.IT_STAFF)
 
     async def _answer(self, case: CaseRecord, speaker: Speaker, notices: list[Notice] | None = None, *,
-                      conversation: Pressed | None = None, update_copies: bool = False) -> AdaptiveCardInvokeResponse:
+                      conversation: Pressed | None = None, update_copies: bool = False) -> Answer:
         """The case's card for the speaker (with `notices`), after updating the other copies if asked."""
         if update_copies:
-            await self.view.update_copies(
+            await self._view.update_copies(
                 case, skip_conversation=conversation.conversation_id if conversation else None,
                 skip_activity=conversation.activity_id if conversation else None)
-        return card_response(await self.view.card(case, self._viewer(speaker, case), notices or []))
+        return Answer.card(await self._view.card(case, self._viewer(speaker, case), notices or []))
 
     async def _act(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, data: Mapping[str, Any],
-                   conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
+                   conversation: Pressed | None) -> Answer:
         locale, zone = speaker.locale, speaker.time_zone
         if case.status == "closed":
-            return message_response(t(locale, "remediation.refused.closed"))
+            return Answer.message(t(locale, "remediation.refused.closed"))
         investigation = investigation_of(case)
         if investigation is None:
-            return message_response(t(locale, "remediation.refused.no_snapshot"))
+            return Answer.message(t(locale, "remediation.refused.no_snapshot"))
         target = _target(spec, case, investigation, data)
         if target is None:
             log.info("disable_rule on case %s refused: rule not recorded on the case", case.id)
-            return message_response(t(locale, "remediation.refused.rule_unknown"))
+            return Answer.message(t(locale, "remediation.refused.rule_unknown"))
         key = step_key(spec.step, target.rule_id)
         done = current_steps(case)
         # Stale card: the step is done (or the account already unblocked): no second call.
@@ -232,7 +230,7 @@ class Remediation:
         reason: str | None = None
         if spec.verb == Verb.UNBLOCK:
             if not any(s.code == "unblock" for s in investigation.assessment.recommended_steps):
-                return message_response(t(locale, "remediation.refused.not_restricted"))
+                return Answer.message(t(locale, "remediation.refused.not_restricted"))
             if policy.unblock_gate(case, {r.code for r in done.values()}) is not None:
                 if not policy.override_requested(data):
                     return await self._answer(case, speaker, [Notice("notice.gated", tone="warning")])
@@ -241,13 +239,13 @@ class Remediation:
                     return await self._answer(case, speaker, [Notice("notice.reason_missing", tone="warning")])
         if policy.needs_confirmation(spec.verb) and not policy.is_confirmed(data):
             user = investigation.evidence.user
-            return card_response(confirmation_card(spec.verb, case_id=case.id, name=user.display_name,
+            return Answer.card(confirmation_card(spec.verb, case_id=case.id, name=user.display_name,
                                                    upn=user.user_principal_name, locale=locale,
                                                    override_reason=reason))
         return await self._perform(spec, case, speaker, target, reason, conversation)
 
     async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
-                       reason: str | None, conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
+                       reason: str | None, conversation: Pressed | None) -> Answer:
         locale = speaker.locale
         claim_target = target.rule_id or target.account_id
         correlation_id = uuid.uuid4().hex
@@ -309,7 +307,7 @@ class Remediation:
                                                       details=details)
         if spec.verb == Verb.UNBLOCK:
             updated = await self._store.cases.set_status(case.id, "unblock_pending")
-            self.checker.wake()
+            self._checker.wake()
         if spec.undoes is not None:
             # The reversed step may be done again later (block, allow, block …).
             await self._store.claims.release(case.id, spec.undoes, claim_target, even_if_done=True)
@@ -341,7 +339,7 @@ class Remediation:
                         correlation_id, outcome)
 
     async def _lost(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker,
-                    claim_target: str) -> AdaptiveCardInvokeResponse:
+                    claim_target: str) -> Answer:
         """Someone else holds the claim: wait a little for their outcome, then show it."""
         locale, zone = speaker.locale, speaker.time_zone
         deadline = time.monotonic() + self._config.claim_wait_seconds
@@ -365,27 +363,25 @@ class Remediation:
         return await self._answer(fresh, speaker, [notice])
 
     async def _refresh(self, case: CaseRecord, speaker: Speaker,
-                       conversation: Pressed | None) -> AdaptiveCardInvokeResponse:
+                       conversation: Pressed | None) -> Answer:
         """Investigate the account again; the card (here and everywhere) shows the new findings.
 
         Teams waits only seconds for an invoke's answer, and an investigation under throttling can take longer:
         after `refresh_answer_seconds` the press is answered with "still checking" and the investigation goes
         on in the background, then redraws every copy, the pressed one included."""
         locale = speaker.locale
-        if self._investigator is None or self._recorder is None:
-            return message_response(t(locale, "remediation.refused.unknown_verb"))
 
         async def redraw_everywhere(outcome: CaseRecord | str) -> None:
             if isinstance(outcome, CaseRecord):
-                await self.view.update_copies(outcome)  # the pressed copy too: its press was answered already
+                await self._view.update_copies(outcome)  # the pressed copy too: its press was answered already
             else:
                 log.info("background refresh of case %s ended without findings: %s", case.id, outcome)
 
         outcome = await self.in_time(self._reinvestigate(case, speaker, conversation), late=redraw_everywhere)
         if outcome is None:
-            return message_response(t(locale, "remediation.refresh.running"))
+            return Answer.message(t(locale, "remediation.refresh.running"))
         if isinstance(outcome, str):
-            return message_response(t(locale, outcome))
+            return Answer.message(t(locale, outcome))
         return await self._answer(outcome, speaker, conversation=conversation, update_copies=True)
 
     async def in_time(self, work: Coroutine[Any, Any, T], *, late: Callable[[T], Awaitable[None]]) -> T | None:
@@ -418,7 +414,6 @@ class Remediation:
     async def _reinvestigate(self, case: CaseRecord, speaker: Speaker,
                              conversation: Pressed | None) -> CaseRecord | str:
         """The refreshed case, or the catalog key of why there is none."""
-        assert self._investigator is not None and self._recorder is not None
         try:
             user = await self._tenant.get_user(case.account_id)
             if user is None:
@@ -481,13 +476,11 @@ class Pressed:
     activity_id: str | None
 
 
-def _pressed(turn_context: TurnContext) -> Pressed | None:
-    activity = turn_context.activity
-    conversation = getattr(activity.conversation, "id", None) if activity.conversation is not None else None
-    if not isinstance(conversation, str) or not conversation:
+def _origin(press: Press) -> Pressed | None:
+    conversation = press.conversation_id
+    if conversation is None:
         return None
-    reply_to = activity.reply_to_id
-    return Pressed(conversation, reply_to if isinstance(reply_to, str) and reply_to else None)
+    return Pressed(conversation, press.reply_to or None)
 
 
 def _target(spec: ActionSpec, case: CaseRecord, investigation: Investigation,

@@ -1,22 +1,15 @@
-"""`SqlStorage`: Bot Framework `Storage` (conversation, user and dialog state) in the store's database.
+"""`BotStates`: the documents of the bot's conversation, user and dialog state, with e-tags, in SQL.
 
-Semantics follow botbuilder's `MemoryStorage` and the Azure storages (`CosmosDbPartitionedStorage`,
-`BlobStorage`), so `ConversationState`, `UserState` and dialogs behave exactly as with them:
+The rows behind the Teams edge's Bot Framework `Storage` (`teams.storage.SqlStorage`, which turns state objects
+into JSON documents and back); this module knows only keys, JSON documents and e-tags, no bot SDK.
 
-* Items are plain dicts or objects (`StoreItem` or any class). They are serialised with jsonpickle's
-  `Pickler().flatten()` and restored with `Unpickler().restore()`, as the Azure storages do, which is what lets
-  `DialogState` / `DialogInstance` objects (and whatever a dialog keeps in its state) survive a restart.
-* E-tags: every successful write stores a fresh e-tag, and `read()` returns items with it in `e_tag` (dict key
-  or attribute). Writing an item whose `e_tag` differs from the stored one raises `EtagConflict` (a `KeyError`,
-  like MemoryStorage's "Etag conflict"); an item without `e_tag`, or with `"*"`, overwrites (last write wins);
-  an empty `e_tag` is refused. Writing with an e-tag to a key that does not exist creates it.
-* The e-tag check is a conditional `UPDATE ... WHERE etag = :expected` in the database, so it holds across
-  processes and instances, not just inside one. All changes of one `write()` commit together or not at all.
-* Like the Azure storages, `write()` does not change the caller's objects: a second save of the same state
-  object within a turn conflicts with the first; `BotState.save_changes` saves once per turn.
+* Every successful write stores a fresh e-tag. Writing with an expected e-tag that differs from the stored one
+  raises `EtagConflict` (a `KeyError`, like botbuilder's `MemoryStorage`'s "Etag conflict"); no expected e-tag
+  (None or `"*"`) overwrites; an expected e-tag on a key that does not exist creates it.
+* The check is a conditional `UPDATE ... WHERE etag = :expected` in the database, so it holds across processes and
+  instances, not just inside one. All changes of one `write_many()` commit together or not at all.
 
 Keys are hashed (SHA-256) for the primary key; the full key is stored next to it (see `BotStateRow`).
-Restoring runs jsonpickle on documents this bot wrote itself; the database is trusted like the code.
 """
 
 from __future__ import annotations
@@ -25,12 +18,9 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from botbuilder.core import Storage
-from jsonpickle.pickler import Pickler  # type: ignore[import-untyped]
-from jsonpickle.unpickler import Unpickler  # type: ignore[import-untyped]
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +30,6 @@ from store.models import BotStateRow
 
 logger = logging.getLogger(__name__)
 
-_ETAG_FIELDS = ("e_tag", "eTag")
 WILDCARD = "*"
 # The read statement, built once (SQLAlchemy caches its compiled form); an expanding IN takes any number of keys.
 _CORE_READ = select(BotStateRow.key, BotStateRow.document, BotStateRow.etag).where(
@@ -48,6 +37,9 @@ _CORE_READ = select(BotStateRow.key, BotStateRow.document, BotStateRow.etag).whe
 )
 # The same on SQLite's driver connection. The document column is JSON text there (SQLAlchemy's JSON type).
 _SQLITE_READ = f"SELECT key, document, etag FROM {BotStateRow.__tablename__} WHERE key_hash IN ({{params}})"
+
+StateWrite = tuple[str, str | None, Any]
+"""One change: the key, the e-tag the writer expects (None or `"*"`: any) and the JSON document."""
 
 
 class EtagConflict(KeyError):
@@ -68,11 +60,10 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class SqlStorage(Storage):  # type: ignore[misc]  # botbuilder ships no type information
-    """Bot Framework storage in SQL (SQLite or PostgreSQL), safe across processes."""
+class BotStates:
+    """State documents by key, with e-tags checked in the database (SQLite or PostgreSQL)."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__()
         self._db = db
         columns = ("key_hash", "key", "document", "etag", "updated_at")
         stmt = insert(db, BotStateRow).values({name: bindparam(name) for name in columns})
@@ -84,13 +75,12 @@ class SqlStorage(Storage):  # type: ignore[misc]  # botbuilder ships no type inf
             index_elements=[BotStateRow.key_hash], set_=replace, where=BotStateRow.etag == bindparam("expected")
         ).returning(BotStateRow.key_hash)
 
-    async def read(self, keys: Iterable[str] | None) -> dict[str, Any]:
-        """The stored items for `keys` (missing keys are absent from the result), each with its `e_tag`."""
-        if not keys:
-            return {}
+    async def read(self, keys: Iterable[str]) -> list[tuple[str, Any, str]]:
+        """The stored `(key, document, etag)` of `keys`; missing keys are absent."""
         hashes = list({key_hash(key) for key in keys})
-        rows = await (self._read_sqlite(hashes) if self._db.is_sqlite else self._read_core(hashes))
-        return {key: _restore(document, etag) for key, document, etag in rows}
+        if not hashes:
+            return []
+        return await (self._read_sqlite(hashes) if self._db.is_sqlite else self._read_core(hashes))
 
     async def _read_sqlite(self, hashes: list[str]) -> list[tuple[str, Any, str]]:
         # Every turn reads its state, so this is the store's hottest query. An ORM session costs a BEGIN, the
@@ -110,30 +100,22 @@ class SqlStorage(Storage):  # type: ignore[misc]  # botbuilder ships no type inf
             result = await conn.execute(_CORE_READ, {"hashes": hashes})
             return [(key, document, etag) for key, document, etag in result]
 
-    async def write(self, changes: Mapping[str, Any] | None) -> None:
-        """Store `changes` (key → item), checking e-tags; raises `EtagConflict` and writes nothing on conflict."""
-        if changes is None:
-            raise ValueError("Changes are required when writing")
+    async def write(self, changes: Sequence[StateWrite]) -> None:
+        """Store `changes`, checking e-tags; raises `EtagConflict` and writes nothing of them on a conflict."""
         if not changes:
             return
-        prepared = []
-        for key, item in changes.items():
-            etag = _etag_of(item)
-            if etag == "":
-                raise ValueError(f"SqlStorage.write(): etag missing for key {key!r}")
-            prepared.append((key, etag, _flatten(item)))
-        if len(prepared) == 1:  # what `BotState.save_changes` writes: one key per state
-            await self._write_alone(*prepared[0])
+        if len(changes) == 1:  # what a turn writes: one key per state
+            await self._write_alone(*changes[0])
             return
         async with self._db.transaction() as session:
-            for key, etag, document in prepared:
+            for key, etag, document in changes:
                 await self._write_one(session, key, etag, document)
 
-    async def delete(self, keys: Iterable[str] | None) -> None:
-        """Remove the items for `keys`; unknown keys are ignored."""
-        if not keys:
-            return
+    async def delete(self, keys: Iterable[str]) -> None:
+        """Remove the documents of `keys`; unknown keys are ignored."""
         hashes = [key_hash(key) for key in keys]
+        if not hashes:
+            return
         async with self._db.transaction() as session:
             await session.execute(
                 delete(BotStateRow)
@@ -194,26 +176,3 @@ class SqlStorage(Storage):  # type: ignore[misc]  # botbuilder ships no type inf
         current = await session.scalar(select(BotStateRow.etag).where(BotStateRow.key_hash == h))
         logger.info("storage e-tag conflict on %r: expected %s, stored %s", key, etag, current)
         raise EtagConflict(key, etag, current)
-
-
-def _etag_of(item: Any) -> str | None:
-    for name in _ETAG_FIELDS:
-        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-        if value is not None:
-            return str(value)
-    return None
-
-
-def _flatten(item: Any) -> Any:
-    document = Pickler().flatten(item)
-    if isinstance(document, dict):
-        # The e-tag lives in its own column; a stale copy inside the document would come back on read.
-        for name in _ETAG_FIELDS:
-            document.pop(name, None)
-    return document
-
-
-def _restore(document: Any, etag: str) -> Any:
-    if isinstance(document, dict):
-        document = {**document, "e_tag": etag}
-    return Unpickler(safe=True).restore(document)

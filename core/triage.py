@@ -2,7 +2,7 @@
 
 Who may do what follows `remediation.policy`: seeing the list reads only (like `policy.STAFF_VERBS`: IT staff
 and security admins), the bulk unblock changes Microsoft 365 (like `policy.ACTION_VERBS`: security admins
-only), and each account is then unblocked through `Remediation.press(Verb.UNBLOCK, …)`, the single-unblock
+only), and each account is then unblocked through `Presses.press` of `Verb.UNBLOCK`, the single-unblock
 path itself, so `policy.decide` (tenant, role, never one's own account), the stale-card check, the claim
 (`store.claims`), the audit rows (`store.audit`), the case step and the unblock checker are exactly those of a
 press on the account's findings card.
@@ -11,30 +11,30 @@ Where a verdict comes from (`TriageBoard.listing`):
 
 * the account's active case, when its stored investigation saw this restriction (same "restricted since") and,
   for "triage" typed in the chat, is younger than `TriageConfig.fresh_seconds`;
-* otherwise "triage" investigates the account again with the bulk investigator
-  (`investigation.outbreak.BulkInvestigator`) and records the result on the case like a single investigation
-  (`CaseDesk.record`), so the list and the account's card agree. Paging and the bulk unblock only read the
-  store: an account without a usable stored verdict shows as "not checked" and is never unblocked in bulk.
+* otherwise "triage" investigates the account again with the process's one investigation service
+  (`investigation.service.Investigations.investigate_many`) and records the result on the case like a single
+  investigation (`core.cases.CaseBook.record`), so the list and the account's card agree. Paging and the bulk
+  unblock only read the store: an account without a usable stored verdict shows as "not checked" and is never
+  unblocked in bulk.
 
 The bulk unblock's Confirm carries a fingerprint of the confirmed account ids and when the list was shown. On
 Confirm the list is recomputed; accounts unblocked by someone since it was shown still count as confirmed (the
 press says "already unblocked" and they are skipped). Any other difference — an account added, judged anew, or
 gone — shows the new list to confirm instead of acting.
+
+No bot SDK here: the buttons arrive as `core.presses.Press` records (`teams/routes.py`), the answers are
+`core.presses.Answer`s, and a result that comes too late for the press replaces the pressed card through the
+`CardUpdater` port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-
-from botbuilder.core import TurnContext
-from botbuilder.schema import AdaptiveCardInvokeResponse
 
 from cards.base import JsonDict
 from cards.findings import step_key
@@ -48,6 +48,8 @@ from cards.triage import (
     triage_verdict,
 )
 from cards.verbs import Verb
+from core.ports import BulkInvestigator, CardUpdater, CaseRecorder
+from core.presses import Answer, AnswerKind, Press, Presses
 from domain.people import Role, Speaker
 from investigation.collect import Investigation
 from investigation.reason import parse_reason
@@ -57,7 +59,6 @@ from m365.errors import M365Error
 from m365.protocol import Tenant
 from m365.records import BlockedSender, User
 from remediation import policy
-from remediation.service import CaseRecorder, Remediation, card_response, message_response
 from remediation.views import current_steps, investigation_of
 from store import CaseRecord, Store
 
@@ -70,27 +71,6 @@ _FINGERPRINT_LENGTH = 20
 
 Progress = Callable[[int, int], Awaitable[None]]
 StartCallback = Callable[[int], Awaitable[None]]
-
-
-class BulkInvestigate(Protocol):
-    """Investigates many accounts at once (`investigation.outbreak.BulkInvestigator`)."""
-
-    async def investigate_many(self, users: Sequence[User], *,
-                               on_progress: Progress | None = None) -> dict[str, Investigation]:
-        """Every user's investigation, keyed by user id."""
-        ...
-
-
-class TriageRegistry(Protocol):
-    """Where the triage buttons go (`teams.handler.BlockedSenderBot`)."""
-
-    def register(self, verb: Verb, action: Any) -> None:
-        """Route presses of `verb` to `action`."""
-        ...
-
-    async def begin_main(self, turn_context: TurnContext, options: Mapping[str, Any]) -> None:
-        """Start the main dialog with `options` (an intent and its argument)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -131,7 +111,7 @@ def may_view(speaker: Speaker) -> bool:
 
 def may_bulk_unblock(speaker: Speaker) -> bool:
     """The bulk unblock changes Microsoft 365: security admins (as `policy.ACTION_VERBS`); each account is
-    then checked by `policy.decide` in `Remediation.press`, which refuses the admin's own account."""
+    then checked by `policy.decide` in `Presses.press`, which refuses the admin's own account."""
     return speaker.role >= Role.SECURITY_ADMIN
 
 
@@ -231,15 +211,14 @@ def _unchecked(restriction: BlockedSender, note_key: str, *, user: User | None =
 class TriageBoard:
     """Builds the list of restricted accounts and performs the bulk unblock (see the module docstring)."""
 
-    def __init__(self, *, tenant: Tenant, store: Store, remediation: Remediation,
-                 investigator: BulkInvestigate | None = None, recorder: CaseRecorder | None = None,
-                 config: TriageConfig | None = None) -> None:
+    def __init__(self, *, tenant: Tenant, store: Store, presses: Presses, investigator: BulkInvestigator,
+                 recorder: CaseRecorder, config: TriageConfig) -> None:
         self._tenant = tenant
         self._store = store
-        self._remediation = remediation
+        self._presses = presses
         self._investigator = investigator
         self._recorder = recorder
-        self._config = config or TriageConfig()
+        self._config = config
         # One bulk investigation at a time: a second "triage" waits and then finds the verdicts fresh.
         self._investigating = asyncio.Lock()
 
@@ -249,9 +228,9 @@ class TriageBoard:
         return self._config
 
     @property
-    def remediation(self) -> Remediation:
-        """The single-account remediation (its unblock path, its messenger and its background work)."""
-        return self._remediation
+    def presses(self) -> Presses:
+        """The single-account press (its unblock path and its rule for work that outlasts the press)."""
+        return self._presses
 
     def now(self) -> datetime:
         """The store's clock (case steps are stamped with it, so confirmations compare against it)."""
@@ -283,7 +262,7 @@ class TriageBoard:
             if usable and case is not None and stored is not None and (
                     not investigate or now - stored.evidence.now <= fresh_for):
                 entries[address] = Entry(_row(case, stored, restriction), case)
-            elif not investigate or self._investigator is None or self._recorder is None:
+            elif not investigate:
                 user = stored.evidence.user if stored is not None else None
                 entries[address] = Entry(_unchecked(restriction, "triage.reason.not_investigated", user=user,
                                                     case=case), case)
@@ -310,7 +289,6 @@ class TriageBoard:
     async def _investigate(self, speaker: Speaker,
                            to_check: Sequence[tuple[BlockedSender, CaseRecord | None, Investigation | None]],
                            ) -> dict[str, Entry]:
-        assert self._investigator is not None and self._recorder is not None
         gate = asyncio.Semaphore(self._config.lookup_concurrency)
 
         async def account(restriction: BlockedSender, stored: Investigation | None) -> User | str:
@@ -344,7 +322,7 @@ class TriageBoard:
                 continue
             case = await self._recorder.record(investigation, speaker)
             # The account's findings cards elsewhere show the same verdict as the list.
-            await self._remediation.view.update_copies(case)
+            await self._presses.view.update_copies(case)
             out[address] = Entry(_row(case, investigation, restriction), case)
         return out
 
@@ -354,32 +332,26 @@ class TriageBoard:
 
     # -- the bulk unblock ---------------------------------------------------------------------------------
 
-    async def unblock_all(self, turn_context: TurnContext, speaker: Speaker,
-                          entries: Sequence[Entry]) -> list[BulkOutcome]:
+    async def unblock_all(self, speaker: Speaker, entries: Sequence[Entry]) -> list[BulkOutcome]:
         """Unblock each account through the single-unblock path; one account's failure never stops the rest."""
-        # The result card replaces the triage card, not a findings card: every copy of each case's card is
-        # updated, also one in this conversation, so the press must not skip this conversation.
-        activity = copy.copy(turn_context.activity)
-        activity.conversation = None
-        detached = TurnContext(turn_context.adapter, activity)
-        detached.turn_state.update(turn_context.turn_state)
         gate = asyncio.Semaphore(self._config.unblock_concurrency)
 
         async def one(entry: Entry) -> BulkOutcome:
             async with gate:
-                return await self._unblock_one(detached, speaker, entry)
+                return await self._unblock_one(speaker, entry)
 
         return list(await asyncio.gather(*(one(e) for e in entries)))
 
-    async def _unblock_one(self, context: TurnContext, speaker: Speaker, entry: Entry) -> BulkOutcome:
+    async def _unblock_one(self, speaker: Speaker, entry: Entry) -> BulkOutcome:
         row, locale = entry.row, speaker.locale
         case_id = row.case_id or ""
         before = await self._store.cases.get_case(case_id)
         before_step = current_steps(before).get(UNBLOCK_STEP) if before is not None else None
         started = self.now()
         try:
-            response = await self._remediation.press(Verb.UNBLOCK, context, speaker,
-                                                     {"caseId": case_id, "confirm": "1"})
+            # The result card replaces the triage card, not a findings card: every copy of each case's card is
+            # updated, also one in this conversation, so the press names no conversation to skip.
+            response = await self._presses.press(Press(Verb.UNBLOCK, {"caseId": case_id, "confirm": "1"}, speaker))
         except Exception:  # noqa: BLE001 - one account's failure must not stop the others; the log has it
             log.exception("bulk unblock of case %s failed unexpectedly", case_id)
             return BulkOutcome(row.name, row.upn, "failed", t(locale, "triage.failed.error"))
@@ -391,7 +363,7 @@ class TriageBoard:
             if new and step.by_id == speaker.aad_object_id:
                 return BulkOutcome(row.name, row.upn, "unblocked")
             return BulkOutcome(row.name, row.upn, "skipped", actor=step.by, at=step.at)
-        if isinstance(response.value, str):
+        if response.kind == AnswerKind.MESSAGE and isinstance(response.value, str):
             # A refusal of the single-unblock path (policy, state): its own words.
             return BulkOutcome(row.name, row.upn, "failed", response.value)
         return BulkOutcome(row.name, row.upn, "failed", t(locale, await self._failure_key(case_id, started)))
@@ -408,42 +380,30 @@ class TriageBoard:
 
 
 class TriageActions:
-    """The triage card's buttons (and the help card's "Show restricted accounts"), for the verb registry."""
+    """The triage card's buttons: another page, and the bulk unblock (`teams/routes.py` routes them here)."""
 
-    def __init__(self, board: TriageBoard) -> None:
+    def __init__(self, board: TriageBoard, updater: CardUpdater) -> None:
         self._board = board
+        # Replaces the pressed card when the bulk unblock outlasts the press.
+        self._updater = updater
 
     @property
     def board(self) -> TriageBoard:
         """The list and the bulk unblock behind the buttons (the chat's "triage" uses it too)."""
         return self._board
 
-    def register(self, bot: TriageRegistry, *, intent: str) -> None:
-        """`triage` (starts the `intent` flow in the chat), `triage_page` and `triage_unblock`."""
-
-        async def start(turn_context: TurnContext, speaker: Speaker,
-                        data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
-            if not may_view(speaker):
-                return message_response(t(speaker.locale, "triage.refused.user"))
-            await bot.begin_main(turn_context, {"intent": intent, "argument": ""})
-            return message_response(t(speaker.locale, "triage.started"))
-
-        bot.register(Verb.TRIAGE, start)
-        bot.register(Verb.TRIAGE_PAGE, self.page)
-        bot.register(Verb.TRIAGE_UNBLOCK, self.unblock)
-
-    async def page(self, turn_context: TurnContext, speaker: Speaker,
-                   data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+    async def page(self, press: Press) -> Answer:
         """Another page of the list, recomputed from Microsoft 365's list and the stored verdicts."""
+        speaker = press.speaker
         locale = speaker.locale
         if not may_view(speaker):
-            return message_response(t(locale, "triage.refused.user"))
-        page = parse_page(data.get("page"))
+            return Answer.message(t(locale, "triage.refused.user"))
+        page = parse_page(press.data.get("page"))
         if page is None:
             log.info("triage page refused for %s: bad page in the button data", speaker.aad_object_id)
-            return message_response(t(locale, "triage.refused.bad_data"))
+            return Answer.message(t(locale, "triage.refused.bad_data"))
         listing = await self._board.listing(speaker)
-        return card_response(self.card(listing, speaker, page=page))
+        return Answer.card(self.card(listing, speaker, page=page))
 
     def card(self, listing: Listing, speaker: Speaker, *, page: int = 0,
              notice_key: str | None = None) -> JsonDict:
@@ -453,52 +413,49 @@ class TriageActions:
                            bulk_count=bulk, own_left_out=bulk is not None and own_left_out(listing, speaker),
                            notice_key=notice_key)
 
-    async def unblock(self, turn_context: TurnContext, speaker: Speaker,
-                      data: Mapping[str, Any]) -> AdaptiveCardInvokeResponse:
+    async def unblock(self, press: Press) -> Answer:
         """First press: the confirmation listing the accounts. Confirm: re-check the list, then unblock each."""
+        speaker, data = press.speaker, press.data
         locale = speaker.locale
         if not may_view(speaker):
-            return message_response(t(locale, "triage.refused.user"))
+            return Answer.message(t(locale, "triage.refused.user"))
         if not may_bulk_unblock(speaker):
             log.info("bulk unblock refused for %s (role %s)", speaker.aad_object_id, speaker.role.key)
-            return message_response(t(locale, "triage.refused.admin_only"))
+            return Answer.message(t(locale, "triage.refused.admin_only"))
         if not policy.is_confirmed(data):
-            return card_response(await self._confirmation(speaker))
+            return Answer.card(await self._confirmation(speaker))
         list_id, shown_at = data.get("list"), parse_shown_at(data.get("at"))
         if not isinstance(list_id, str) or len(list_id) != _FINGERPRINT_LENGTH or shown_at is None:
             log.info("bulk unblock refused for %s: malformed confirmation data", speaker.aad_object_id)
-            return message_response(t(locale, "triage.refused.bad_data"))
+            return Answer.message(t(locale, "triage.refused.bad_data"))
         now = self._board.now()
         if not now - timedelta(seconds=self._board.config.confirm_valid_seconds) <= shown_at <= now + timedelta(
                 minutes=1):
-            return card_response(await self._confirmation(speaker, notice_key="triage.confirm.changed"))
+            return Answer.card(await self._confirmation(speaker, notice_key="triage.confirm.changed"))
         listing = await self._board.listing(speaker)
         confirmed = candidates(listing, speaker, unblocked_since=shown_at)
         if fingerprint([e.row.account_id for e in confirmed]) != list_id:
             log.info("bulk unblock by %s: the list changed since the confirmation; showing it again",
                      speaker.aad_object_id)
-            return card_response(await self._confirmation(speaker, listing, notice_key="triage.confirm.changed"))
+            return Answer.card(await self._confirmation(speaker, listing, notice_key="triage.confirm.changed"))
         if not confirmed:
-            return card_response(await self._confirmation(speaker, listing))
+            return Answer.card(await self._confirmation(speaker, listing))
         log.info("bulk unblock of %d account(s) by %s", len(confirmed), speaker.aad_object_id)
-        remediation = self._board.remediation
-        reference = turn_context.activity.get_conversation_reference().serialize()
-        pressed = turn_context.activity.reply_to_id
+        reference, pressed = press.conversation, press.reply_to
 
         async def late(outcomes: list[BulkOutcome]) -> None:
             # The press was answered with "unblocking…": the result replaces the pressed card proactively.
-            messenger = remediation.messenger
-            if messenger is None or not pressed:
+            if reference is None or not pressed:
                 log.warning("bulk unblock by %s finished in the background; its card cannot be updated",
                             speaker.aad_object_id)
                 return
-            await messenger.update_card(reference, pressed,
-                                        bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
+            await self._updater.update_card(reference, pressed,
+                                            bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
 
-        outcomes = await remediation.in_time(self._board.unblock_all(turn_context, speaker, confirmed), late=late)
+        outcomes = await self._board.presses.in_time(self._board.unblock_all(speaker, confirmed), late=late)
         if outcomes is None:
-            return message_response(t(locale, "triage.unblock.running", count=len(confirmed)))
-        return card_response(bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
+            return Answer.message(t(locale, "triage.unblock.running", count=len(confirmed)))
+        return Answer.card(bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
 
     async def _confirmation(self, speaker: Speaker, listing: Listing | None = None, *,
                             notice_key: str | None = None) -> JsonDict:

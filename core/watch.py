@@ -28,14 +28,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dialogs.report import AlertOrigin, AlertOutcome
+from core.notices import SYSTEM_ACTOR, AlertOrigin, AlertOutcome, FollowUp, Notices, restricted_since
 from domain.tasks import PendingWrites, cancel_and_wait
 from investigation.resolve import account_sending_as
 from m365.errors import LicenseRequired, M365Error, PermissionDenied
 from m365.protocol import Tenant
 from m365.records import BlockedSender, User
 from store import Store
-from teams.notify import SYSTEM_ACTOR, FollowUp, Notices, restricted_since
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +100,11 @@ class RestrictionWatch:
     def wake(self) -> None:
         """Run the next round now (e.g. right after an admin chose the alert channel)."""
         self._wake.set()
+
+    @property
+    def wake_pending(self) -> bool:
+        """True when a round was asked for (`wake`) and the loop has not started it yet."""
+        return self._wake.is_set()
 
     async def stop(self) -> None:
         """Cancel the loop, wait for it, and give the lease back so another instance takes over at once."""
