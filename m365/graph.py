@@ -141,14 +141,19 @@ def rate_family(path: str) -> str | None:
     return None
 
 
+# At most this share of a family's window is added as the margin (Identity Protection: 1 s window → 0.1 s).
+MARGIN_SHARE = 0.1
+
+
 class Governor:
     """Client-side pacing of Graph's throttled families, for callers that send many requests at once.
 
     Each family's requests are spaced so that no sliding window ever holds more than its limit (plus `margin`
-    seconds, since the server counts arrival, not sending), and a 429 holds the whole family until its
-    `Retry-After` has passed: no request of that family is sent before then. A wait that would end after the
-    caller's `deadline()` raises `Throttled` at once. Install it around the calls with `governed(governor)`; the
-    process has one (`investigation.service.Investigations` owns it), so every investigation shares the windows.
+    seconds, at most a tenth of the window, since the server counts arrival, not sending), and a 429 holds the
+    whole family until its `Retry-After` has passed: no request of that family is sent before then. A wait that
+    would end after the caller's `deadline()` raises `Throttled` at once. Install it around the calls with
+    `governed(governor)`; the process has one (`investigation.service.Investigations` owns it), so every
+    investigation shares the windows.
     """
 
     def __init__(
@@ -178,11 +183,13 @@ class Governor:
             sent = self._sent.setdefault(family, deque())
             while True:
                 now = self._clock()
-                while sent and sent[0] <= now - limit.window_seconds - self.margin:
+                # The margin covers the gap between sending and arrival; a tenth of a short window is plenty.
+                margin = min(self.margin, MARGIN_SHARE * limit.window_seconds)
+                while sent and sent[0] <= now - limit.window_seconds - margin:
                     sent.popleft()
                 wait = self._held_until.get(family, 0.0) - now
                 if len(sent) >= limit.requests:
-                    wait = max(wait, sent[0] + limit.window_seconds + self.margin - now)
+                    wait = max(wait, sent[0] + limit.window_seconds + margin - now)
                 if wait <= 0:
                     sent.append(now)
                     return
