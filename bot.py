@@ -7,22 +7,16 @@ tenant is started and the real clients are pointed at it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
-from botbuilder.core import ConversationState, InvokeResponse, UserState
-from botbuilder.core.serializer_helper import serializer_helper
-from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, CallerIdConstants
-from botframework.connector.auth import AuthenticateRequestResult, AuthenticationConstants
-from msrest.serialization import Model
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import Connections
 
 from config import Settings, SettingsError
 from core.cases import CaseBook
@@ -42,8 +36,10 @@ from remediation.checker import CheckerConfig, UnblockChecker
 from remediation.reconcile import Reconciler, ReconcilerConfig
 from remediation.views import CaseView
 from store import Store
-from teams.adapter import create_adapter
-from teams.handler import BlockedSenderBot, on_turn_error
+from teams.app import anonymous_connections, new_adapter
+from teams.auth import BotAuthenticator, Unauthorized, connection_manager
+from teams.edge import BadActivity, read_activity
+from teams.handler import BlockedSenderBot
 from teams.identity import RoleResolver
 from teams.proactive import Messenger
 from teams.ratelimit import RateLimiter
@@ -55,6 +51,8 @@ from tenancy import open_tenant
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 512 * 1024
+# Deeper JSON than any real activity (Teams nests cards a dozen levels) is refused before pydantic sees it.
+MAX_JSON_DEPTH = 64
 READY_CACHE_SECONDS = 10.0
 
 
@@ -66,6 +64,7 @@ class Components:
     store: Store
     tenant: Tenant
     adapter: CloudAdapter
+    authenticator: BotAuthenticator
     bot: BlockedSenderBot
     roles: RoleResolver
     presses: Presses
@@ -85,59 +84,6 @@ DEMO_REMEDIATION = RemediationConfig(checker=CheckerConfig(base_interval=5.0, ma
 COMPONENTS = web.AppKey("components", Components)
 
 
-class _BotFrameworkConfig:
-    """The attribute names `ConfigurationBotFrameworkAuthentication` reads, filled from `Settings`.
-
-    Any `TO_*` attribute makes botbuilder use its parameterized authentication, which takes every endpoint from
-    here: Microsoft's public-cloud values (what botbuilder uses when none is set), except the OpenID metadata
-    URL, which is the setting `BOT_OPENID_METADATA_URL` so tests can stand in for Bot Framework with their own
-    signing key and prove that tokens are really checked. Emulator-style tokens are checked against the same
-    keys (never Entra's), and `authenticate()` accepts channel tokens only.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.APP_ID = settings.app_id
-        self.APP_PASSWORD = settings.app_password
-        self.APP_TYPE = settings.app_type
-        self.APP_TENANTID = settings.app_tenant_id
-        self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.bot_openid_metadata_url
-        self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = settings.bot_openid_metadata_url
-        self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-        self.TO_CHANNEL_FROM_BOT_LOGIN_URL = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
-        self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
-        self.OAUTH_URL = AuthenticationConstants.OAUTH_URL
-        self.CALLER_ID = CallerIdConstants.public_azure_channel
-        self.VALIDATE_AUTHORITY = True
-
-
-class Unauthorized(Exception):
-    """The activity's Bot Framework token is missing or invalid (the message says why, for the log)."""
-
-
-async def authenticate(adapter: CloudAdapter, settings: Settings, activity: Activity,
-                       auth_header: str) -> AuthenticateRequestResult:
-    """Check the activity's Bot Framework JWT before any of the bot's code sees the activity.
-
-    botframework-connector signals a bad token in many ways: `PermissionError`, PyJWT's errors, a bare
-    `Exception` for a disallowed algorithm (an unsigned `alg: none` token) and `IndexError` for a key id that
-    is not in the metadata (a token signed with someone else's key). Authentication runs on its own here, so
-    each of them becomes `Unauthorized` (HTTP 401) without also swallowing errors of the turn itself. With bot
-    credentials configured only tokens issued by the Bot Framework channel service are accepted: an
-    emulator-style token is one anyone holding the bot's own app secret could mint for any user.
-    """
-    try:
-        result: AuthenticateRequestResult = await adapter.bot_framework_authentication.authenticate_request(
-            activity, auth_header or None)
-    except Exception as exc:  # noqa: BLE001 - see the docstring: every failure here means "not authenticated"
-        raise Unauthorized(f"{type(exc).__name__}: {str(exc)[:120]!r}") from None
-    if settings.bot_auth_enabled:
-        identity = result.claims_identity
-        issuer = identity.get_claim_value(AuthenticationConstants.ISSUER_CLAIM) if identity else None
-        if issuer != AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER:
-            raise Unauthorized(f"token issuer {str(issuer)[:80]!r} is not the Bot Framework channel service")
-    return result
-
-
 def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store | None = None,
                remediation_config: RemediationConfig | None = None) -> web.Application:
     """Build the aiohttp application. `tenant` and `store` replace the configured ones (tests, tools);
@@ -146,6 +92,7 @@ def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store
     Raises `SettingsError` for settings that must not be served (a real tenant without bot authentication).
     """
     settings.check_can_serve()
+    quiet_sdk(anonymous=not settings.bot_auth_enabled)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -176,13 +123,12 @@ async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | 
     if tenant is None:
         tenant, m365_settings = await open_tenant(settings, stack)
     config = remediation_config or (DEMO_REMEDIATION if settings.demo_mode else DEFAULT_REMEDIATION)
-    # Connector clients cached per identity, replies over aiohttp: see teams/adapter.py and docs/PERFORMANCE.md.
     # The adapter does not need the bot, so it comes first: everything that posts gets its outbox when built.
-    adapter = create_adapter(settings, configuration=_BotFrameworkConfig(settings))
-    stack.push_async_callback(adapter.close)
-    adapter.on_turn_error = on_turn_error
+    connections = connection_manager(settings)
+    adapter, clients = new_adapter(connections)
+    stack.push_async_callback(clients.close)  # registered first: closed after everything that still posts
     bot, parts = build_handler(m365_settings, tenant=tenant, store=store, outbox=Messenger(adapter, settings.app_id),
-                               remediation_config=config)
+                               remediation_config=config, connections=connections)
     presses, checker, reporting = parts.presses, parts.checker, parts.reporting
     await checker.start()
     stack.push_async_callback(checker.stop)
@@ -198,8 +144,9 @@ async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | 
                             on_unblock_pending=checker.wake)
     reconciler.start()
     stack.push_async_callback(reconciler.stop)
-    return Components(settings=settings, store=store, tenant=tenant, adapter=adapter, bot=bot, roles=parts.roles,
-                      presses=presses, reporting=reporting)
+    return Components(settings=settings, store=store, tenant=tenant, adapter=adapter,
+                      authenticator=BotAuthenticator(settings), bot=bot, roles=parts.roles, presses=presses,
+                      reporting=reporting)
 
 
 def _preflight(tenant: Tenant) -> Callable[[], Awaitable[Report]] | None:
@@ -222,18 +169,18 @@ class Parts:
 
 
 def build_handler(settings: Settings, *, tenant: Tenant, store: Store, outbox: Outbox,
-                  remediation_config: RemediationConfig = DEFAULT_REMEDIATION) -> tuple[BlockedSenderBot, Parts]:
+                  remediation_config: RemediationConfig = DEFAULT_REMEDIATION,
+                  connections: Connections | None = None) -> tuple[BlockedSenderBot, Parts]:
     """The activity handler and everything behind it (dialogs, investigation, remediation, reports), for one tenant.
 
     Built once, in one order, each part given what it needs: roles, the one investigation service, cases,
     remediation, the report feature, the dialogs, the handler. `outbox` posts and updates cards outside a turn
     (`teams.proactive.Messenger` on the adapter; tests pass a recording one). Nothing here starts a background task:
-    `_build` starts the checker and the watch.
+    `_build` starts the checker and the watch. `connections` is the SDK's connection manager (anonymous when
+    not given: tests and tools that drive the handler in memory).
     """
     # Dialog, conversation and user state in the store's database (e-tags checked there: safe across instances).
     storage = SqlStorage(store.db)
-    conversation_state = ConversationState(storage)
-    user_state = UserState(storage)
     roles = RoleResolver(
         tenant,
         it_staff_group_id=settings.it_staff_group_id,
@@ -259,8 +206,8 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store, outbox: O
                                        recorder=cases, config=TriageConfig()), outbox)
     bot = BlockedSenderBot(
         tenant_id=tenant.tenant_id,
-        conversation_state=conversation_state,
-        user_state=user_state,
+        storage=storage,
+        connections=connections or anonymous_connections(),
         main_dialog=MainDialog(investigate=InvestigateDialog(tenant=tenant, desk=desk),
                                routes={**reporting.routes(), Intent.TRIAGE: TriageDesk(triage, presses, outbox).show,
                                        Intent.DIAGNOSE: DiagnoseDesk(_preflight(tenant)).show}),
@@ -274,45 +221,28 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store, outbox: O
                       presses=presses, reporting=reporting)
 
 
-def _invoke_body(response: InvokeResponse) -> Any:
-    """The JSON body of an invoke response, serialised exactly once.
-
-    botbuilder 4.17.1 stores an already-serialised dict in `InvokeResponse.body` and `CloudAdapter.process`
-    serialises it again, which turns every card returned from `Action.Execute` into an HTTP 500.
-    """
-    body = response.body
-    if isinstance(body, Model):
-        return serializer_helper(body)
-    return body
-
-
 async def messages(request: web.Request) -> web.StreamResponse:
-    """POST /api/messages: one Bot Framework activity in, an invoke response (or 201) out."""
+    """POST /api/messages: one Bot Framework activity in, an invoke response (or 201) out.
+
+    The body is read and validated first (size, JSON depth, the SDK's pydantic `Activity`: a 400, never a 500),
+    then the token is checked (401), then the SDK's adapter runs the turn with `bot.on_turn`; the invoke response
+    the turn left is written here, once.
+    """
     components = request.app[COMPONENTS]
-    if "application/json" not in request.headers.get("Content-Type", ""):
-        return web.json_response({"error": "expected application/json"}, status=415)
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return web.json_response({"error": "malformed JSON"}, status=400)
-    if not isinstance(body, dict):
-        return web.json_response({"error": "expected an activity object"}, status=400)
+        activity = await read_activity(request, max_bytes=MAX_BODY_BYTES, max_depth=MAX_JSON_DEPTH)
+    except BadActivity as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
     try:
-        activity = Activity().deserialize(body)
-    except Exception:  # noqa: BLE001 - msrest raises a variety of errors for malformed activities
-        log.info("malformed activity rejected")
-        return web.json_response({"error": "malformed activity"}, status=400)
-    if not activity.type:
-        return web.json_response({"error": "activity has no type"}, status=400)
-    try:
-        auth = await authenticate(components.adapter, components.settings, activity,
-                                  request.headers.get("Authorization", ""))
+        claims = await components.authenticator.authenticate(request.headers.get("Authorization"), activity)
     except Unauthorized as exc:
         log.info("rejected activity: %s", exc)
         return web.json_response({"error": "unauthorized"}, status=401)
-    response = await components.adapter.process_activity(auth, activity, components.bot.on_turn)
+    response = await components.adapter.process_activity(claims, activity, components.bot.on_turn)
     if response is not None:
-        return web.json_response(_invoke_body(response), status=response.status or 200)
+        if response.body is None:
+            return web.Response(status=response.status or 200)
+        return web.json_response(response.body, status=response.status or 200)
     return web.Response(status=201)
 
 
@@ -353,26 +283,34 @@ THIRD_PARTY_LOG_CAPS: dict[str, int] = {
     "sqlalchemy.engine": logging.WARNING,  # statements and parameters
     "sqlalchemy.pool": logging.WARNING,
     "msal": logging.WARNING,  # token requests and token cache events
-    "urllib3": logging.WARNING,  # request lines of msal and the Bot Framework connector, query strings included
+    "urllib3": logging.WARNING,  # request lines of msal, query strings included
     "requests": logging.WARNING,
-    "msrest": logging.WARNING,  # its HTTP logger prints the connector's Authorization header and reply bodies
-    "azure": logging.WARNING,  # azure-core (under msrest): request headers
+    "azure": logging.WARNING,  # azure-identity (managed identity): request headers
+    # The Agents SDK: its DEBUG and INFO lines name activities, routes, turn state and connector calls.
+    "microsoft_agents": logging.WARNING,
 }
 
 
-class KnownSchemaGaps(logging.Filter):
-    """Drops msrest's warning for fields Teams sends that botbuilder 4.17.1's schema lacks: every card press
-    carries `trigger` (manual or automatic), which `AdaptiveCardInvokeValue` does not know. A warning per press
-    buries the ones that matter; any other unknown attribute is still logged."""
+class SdkErrorEcho(logging.Filter):
+    """Drops the Agents SDK's own line for a failed turn ("An error occurred in the AgentApplication: <error>"):
+    it carries the exception text; our handler (`teams.handler.on_turn_error`) logs the failure with the activity
+    id and the traceback instead."""
 
-    GAPS = (("trigger", "AdaptiveCardInvokeValue"),)
+    PREFIX = "An error occurred in the AgentApplication"
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """False for a known gap's warning."""
-        if record.name != "msrest.serialization" or not isinstance(record.args, tuple) or len(record.args) < 2:
-            return True
-        attribute, cls = record.args[0], record.args[1]
-        return not any(attribute == a and c in str(cls) for a, c in self.GAPS)
+        """False for the SDK's duplicate error line."""
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.PREFIX))
+
+
+def quiet_sdk(*, anonymous: bool) -> None:
+    """Silence the Agents SDK's per-turn noise: its duplicate error line always, and in anonymous mode the
+    "App ID is not provided" warning its user-token client logs on every turn."""
+    app_logger = logging.getLogger("microsoft_agents.hosting.core.app.agent_application")
+    if not any(isinstance(f, SdkErrorEcho) for f in app_logger.filters):
+        app_logger.addFilter(SdkErrorEcho())
+    if anonymous:
+        logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client").setLevel(logging.ERROR)
 
 
 def configure_logging(level: str) -> None:
@@ -381,7 +319,6 @@ def configure_logging(level: str) -> None:
     logging.getLogger().setLevel(level)
     for name, cap in THIRD_PARTY_LOG_CAPS.items():
         logging.getLogger(name).setLevel(max(cap, logging.getLevelName(level)))
-    logging.getLogger("msrest.serialization").addFilter(KnownSchemaGaps())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if settings.deprecation_notice():  # MicrosoftApp* names: one line, so an upgrade needs no edit on day one
+        log.warning("%s", settings.deprecation_notice())
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
                 access_log=None, handler_cancellation=True)
     return 0

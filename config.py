@@ -9,16 +9,43 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA_DIR = ROOT / "data"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
+# The bot's identity, named as the Microsoft 365 Agents SDK and its toolkit name it.
+CONNECTION = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+CLIENT_ID_ENV = CONNECTION + "CLIENTID"
+CLIENT_SECRET_ENV = CONNECTION + "CLIENTSECRET"
+TENANT_ID_ENV = CONNECTION + "TENANTID"
+AUTH_TYPE_ENV = CONNECTION + "AUTHTYPE"
+CERT_PFX_FILE_ENV = CONNECTION + "CERTPFXFILE"
+SEND_X5C_ENV = CONNECTION + "SENDX5C"
+FEDERATED_CLIENT_ID_ENV = CONNECTION + "FEDERATEDCLIENTID"
+FEDERATED_TOKEN_FILE_ENV = CONNECTION + "FEDERATEDTOKENFILE"
+# The AUTHTYPE values `MsalConnectionManager` 1.9.0 can acquire an outbound token with, spelled as the SDK's
+# `AuthTypes` spells them (`certificate` is lower-case there). CertificateSubjectName, IdentityProxyManager and
+# EntraAuthSideCar exist in the enum but MsalAuth cannot build a client-credentials app from them.
+AUTH_TYPES = ("ClientSecret", "certificate", "UserManagedIdentity", "SystemManagedIdentity", "FederatedCredentials",
+              "WorkloadIdentity")
+_MANAGED_IDENTITY = ("UserManagedIdentity", "SystemManagedIdentity")
+# A multi-tenant bot (botbuilder's MicrosoftAppType=MultiTenant) gets its outbound token from this Entra tenant.
+MULTI_TENANT = "botframework.com"
+# The botbuilder names still read (one deprecation warning at start) and the new name each maps to.
+LEGACY_NAMES = {"MicrosoftAppId": CLIENT_ID_ENV, "MicrosoftAppPassword": CLIENT_SECRET_ENV,
+                "MicrosoftAppTenantId": TENANT_ID_ENV, "MicrosoftAppType": AUTH_TYPE_ENV}
+# Every variable that gives the bot an identity, new and old names: what a demo-mode child process must see empty.
+IDENTITY_ENV_NAMES = (CLIENT_ID_ENV, CLIENT_SECRET_ENV, TENANT_ID_ENV, AUTH_TYPE_ENV, CERT_PFX_FILE_ENV, SEND_X5C_ENV,
+                      FEDERATED_CLIENT_ID_ENV, FEDERATED_TOKEN_FILE_ENV, *LEGACY_NAMES)
+# botbuilder's MicrosoftAppType values → AUTHTYPE (single vs multi tenant is now TENANTID, set or empty).
+_LEGACY_APP_TYPES = {"multitenant": "ClientSecret", "singletenant": "ClientSecret",
+                     "userassignedmsi": "UserManagedIdentity"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # A DNS host name: labels of letters, digits and inner hyphens, at least two of them (bot.contoso.com).
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -36,11 +63,18 @@ class SettingsError(ValueError):
 class Settings:
     """All configuration of the bot. Build it with `from_env()`; tests build it directly."""
 
-    # Bot Framework identity (names as in Microsoft's samples). Empty app id = anonymous local mode.
-    app_id: str = ""
-    app_password: str = field(default="", repr=False)
-    app_type: str = "MultiTenant"
-    app_tenant_id: str = ""
+    # The bot's identity, the Azure Bot's app registration (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__*; formerly
+    # MicrosoftApp*). Empty app id = anonymous local mode. Empty tenant = a multi-tenant bot (botframework.com).
+    app_id: str = ""  # CLIENTID
+    app_password: str = field(default="", repr=False)  # CLIENTSECRET
+    app_tenant_id: str = ""  # TENANTID
+    auth_type: str = "ClientSecret"  # AUTHTYPE, one of AUTH_TYPES
+    cert_pfx_file: str = ""  # CERTPFXFILE (AUTHTYPE=certificate)
+    send_x5c: bool = False  # SENDX5C (certificate: send the public certificate, for subject-name/issuer auth)
+    federated_client_id: str = ""  # FEDERATEDCLIENTID (AUTHTYPE=FederatedCredentials: the managed identity)
+    federated_token_file: str = ""  # FEDERATEDTOKENFILE (AUTHTYPE=WorkloadIdentity)
+    # The botbuilder-era names this configuration was read from (`deprecation_notice()`); not a setting.
+    legacy_names: tuple[str, ...] = field(default=(), repr=False, compare=False)
     # The OpenID metadata document whose keys must sign inbound Bot Framework tokens (tests point it at a stand-in).
     bot_openid_metadata_url: str = BOT_FRAMEWORK_OPENID_METADATA_URL
     # The Microsoft 365 tenant the bot works on, and its Entra app (client credentials).
@@ -88,6 +122,13 @@ class Settings:
         """True when Bot Framework JWTs are validated (an app id is configured)."""
         return bool(self.app_id)
 
+    def deprecation_notice(self) -> str:
+        """The one warning line for botbuilder-era setting names ("" when none is used); `bot.main` logs it."""
+        if not self.legacy_names:
+            return ""
+        renamed = ", ".join(f"{old} -> {LEGACY_NAMES[old]}" for old in self.legacy_names)
+        return f"deprecated setting names, rename them (they still work for now): {renamed}"
+
     @property
     def watch_interval(self) -> float:
         """Seconds between restriction-watch rounds (`WATCH_INTERVAL_SECONDS`, else the minutes)."""
@@ -121,11 +162,13 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return values.get(name, default).strip()
 
+        identity = _bot_identity(get)
         settings = cls(
-            app_id=get("MicrosoftAppId"),
-            app_password=get("MicrosoftAppPassword"),
-            app_type=get("MicrosoftAppType", "MultiTenant") or "MultiTenant",
-            app_tenant_id=get("MicrosoftAppTenantId"),
+            **identity._asdict(),
+            cert_pfx_file=get(CERT_PFX_FILE_ENV),
+            send_x5c=_bool(SEND_X5C_ENV, get(SEND_X5C_ENV, "false")),
+            federated_client_id=get(FEDERATED_CLIENT_ID_ENV),
+            federated_token_file=get(FEDERATED_TOKEN_FILE_ENV),
             bot_openid_metadata_url=get("BOT_OPENID_METADATA_URL") or BOT_FRAMEWORK_OPENID_METADATA_URL,
             m365_tenant_id=get("M365_TENANT_ID"),
             m365_client_id=get("M365_CLIENT_ID"),
@@ -167,18 +210,8 @@ class Settings:
 
     def validate(self) -> None:
         """Raise `SettingsError` for a bad or inconsistent value."""
-        if self.app_type not in _APP_TYPES:
-            raise SettingsError(f"MicrosoftAppType must be one of {', '.join(_APP_TYPES)}, not {self.app_type!r}")
-        if self.app_id and not _GUID.match(self.app_id):
-            raise SettingsError("MicrosoftAppId must be a GUID (the Azure Bot's app registration id)")
-        if self.app_password and not self.app_id:
-            raise SettingsError("MicrosoftAppPassword is set but MicrosoftAppId is empty: set both or neither")
-        if self.app_id and self.app_type != "UserAssignedMSI" and not self.app_password:
-            raise SettingsError("MicrosoftAppId is set but MicrosoftAppPassword is empty: set both or neither")
-        if self.app_type == "SingleTenant" and self.app_id and not self.app_tenant_id:
-            raise SettingsError("MicrosoftAppType=SingleTenant needs MicrosoftAppTenantId")
+        self._validate_bot_identity()
         for name, value in (
-            ("MicrosoftAppTenantId", self.app_tenant_id),
             ("M365_TENANT_ID", self.m365_tenant_id),
             ("M365_CLIENT_ID", self.m365_client_id),
         ):
@@ -245,6 +278,48 @@ class Settings:
         if not 0 <= self.rate_limit_per_minute <= 10_000:
             raise SettingsError(f"RATE_LIMIT_PER_MINUTE must be between 0 and 10000, not {self.rate_limit_per_minute}")
 
+    def _validate_bot_identity(self) -> None:
+        """The CONNECTIONS__SERVICE_CONNECTION__SETTINGS__* rules: a whole identity for its AUTHTYPE, or none."""
+        if self.auth_type not in AUTH_TYPES:
+            raise SettingsError(f"{AUTH_TYPE_ENV} must be one of {', '.join(AUTH_TYPES)}, not {self.auth_type!r}")
+        if self.app_id and not _GUID.match(self.app_id):
+            raise SettingsError(f"{CLIENT_ID_ENV} must be a GUID (the Azure Bot's app registration id), "
+                                f"not {self.app_id!r}")
+        if self.app_tenant_id and self.app_tenant_id != MULTI_TENANT and not _GUID.match(self.app_tenant_id):
+            raise SettingsError(f"{TENANT_ID_ENV} must be a GUID (the Directory (tenant) ID), or empty for a "
+                                f"multi-tenant bot, not {self.app_tenant_id!r}")
+        credentials = {
+            CLIENT_SECRET_ENV: self.app_password,
+            CERT_PFX_FILE_ENV: self.cert_pfx_file,
+            FEDERATED_CLIENT_ID_ENV: self.federated_client_id,
+            FEDERATED_TOKEN_FILE_ENV: self.federated_token_file,
+        }
+        if not self.app_id:
+            given = [name for name, value in credentials.items() if value]
+            if given:
+                raise SettingsError(f"{given[0]} is set but {CLIENT_ID_ENV} (MicrosoftAppId) is empty: "
+                                    "set the bot's app id too, or clear both for anonymous local mode")
+            return
+        needed = {"ClientSecret": CLIENT_SECRET_ENV, "certificate": CERT_PFX_FILE_ENV,
+                  "FederatedCredentials": FEDERATED_CLIENT_ID_ENV,
+                  "WorkloadIdentity": FEDERATED_TOKEN_FILE_ENV}.get(self.auth_type)
+        if needed and not credentials[needed]:
+            legacy = " (MicrosoftAppPassword)" if needed == CLIENT_SECRET_ENV else ""
+            raise SettingsError(f"{CLIENT_ID_ENV} is set but {needed}{legacy} is empty: "
+                                f"{AUTH_TYPE_ENV}={self.auth_type} needs it")
+        # A credential the AUTHTYPE does not use is a mistake (a secret left behind after moving to a certificate).
+        for name, value in credentials.items():
+            if value and name != needed:
+                raise SettingsError(f"{name} is set but {AUTH_TYPE_ENV} is {self.auth_type}, which does not use it")
+        if self.federated_client_id and not _GUID.match(self.federated_client_id):
+            raise SettingsError(f"{FEDERATED_CLIENT_ID_ENV} must be the managed identity's client id (a GUID)")
+        for name, path in ((CERT_PFX_FILE_ENV, self.cert_pfx_file), (FEDERATED_TOKEN_FILE_ENV,
+                                                                       self.federated_token_file)):
+            if path and not Path(path).is_file():
+                raise SettingsError(f"{name} {path!r} is not a file")
+        if self.send_x5c and self.auth_type != "certificate":
+            raise SettingsError(f"{SEND_X5C_ENV} applies to {AUTH_TYPE_ENV}=certificate only")
+
     def check_can_serve(self) -> None:
         """Raise `SettingsError` when serving these settings would be unsafe.
 
@@ -256,10 +331,61 @@ class Settings:
         """
         if not self.demo_mode and not self.bot_auth_enabled:
             raise SettingsError(
-                "Microsoft 365 credentials are configured (M365_CLIENT_ID) but MicrosoftAppId is empty: the bot "
-                "would accept activities without a Bot Framework token. Set MicrosoftAppId and "
-                "MicrosoftAppPassword (the Azure Bot's app registration), or clear the M365_* settings for the demo."
+                f"Microsoft 365 credentials are configured (M365_CLIENT_ID) but {CLIENT_ID_ENV} (MicrosoftAppId) "
+                "is empty: the bot would accept activities without a Bot Framework token. Set the Azure Bot's app "
+                f"registration ({CLIENT_ID_ENV}, {CLIENT_SECRET_ENV}, {TENANT_ID_ENV}), or clear the M365_* "
+                "settings for the demo."
             )
+
+
+class _BotIdentity(NamedTuple):
+    app_id: str
+    app_password: str
+    app_tenant_id: str
+    auth_type: str
+    legacy_names: tuple[str, ...]
+
+
+def _bot_identity(get: Callable[[str], str]) -> _BotIdentity:
+    """The bot identity fields from the new names, else from botbuilder's MicrosoftApp* names (recorded in
+    `legacy_names` for the one deprecation line). Both spellings of one setting must agree."""
+    fields = {"app_id": CLIENT_ID_ENV, "app_password": CLIENT_SECRET_ENV, "app_tenant_id": TENANT_ID_ENV}
+    legacy_of = {new: old for old, new in LEGACY_NAMES.items()}
+    identity: dict[str, str] = {}
+    used: list[str] = []
+    for attribute, name in fields.items():
+        new, old = get(name), get(legacy_of[name])
+        if new and old and new != old:
+            raise SettingsError(f"{name} and the deprecated {legacy_of[name]} are both set, differently: "
+                                f"keep {name} only")
+        if old:
+            used.append(legacy_of[name])
+        identity[attribute] = new or old
+    raw_type = get(AUTH_TYPE_ENV)
+    legacy_type = get("MicrosoftAppType")
+    if legacy_type:
+        used.append("MicrosoftAppType")
+        mapped = _LEGACY_APP_TYPES.get(legacy_type.lower())
+        if mapped is None:
+            raise SettingsError(f"MicrosoftAppType (deprecated; now {AUTH_TYPE_ENV}) must be MultiTenant, "
+                                f"SingleTenant or UserAssignedMSI, not {legacy_type!r}")
+        if legacy_type.lower() == "singletenant" and identity["app_id"] and not identity["app_tenant_id"]:
+            raise SettingsError(f"MicrosoftAppType=SingleTenant needs the tenant id: {TENANT_ID_ENV} "
+                                "(or the deprecated MicrosoftAppTenantId)")
+        if raw_type and _auth_type(raw_type) != mapped:
+            raise SettingsError(f"{AUTH_TYPE_ENV} and the deprecated MicrosoftAppType are both set, differently: "
+                                f"keep {AUTH_TYPE_ENV} only")
+        raw_type = raw_type or mapped
+    return _BotIdentity(**identity, auth_type=_auth_type(raw_type or "ClientSecret"),
+                        legacy_names=tuple(name for name in LEGACY_NAMES if name in used))
+
+
+def _auth_type(raw: str) -> str:
+    """AUTHTYPE spelled as the SDK's `AuthTypes` value (case-insensitive: `Certificate` → `certificate`)."""
+    for value in AUTH_TYPES:
+        if value.lower() == raw.lower():
+            return value
+    raise SettingsError(f"{AUTH_TYPE_ENV} must be one of {', '.join(AUTH_TYPES)}, not {raw!r}")
 
 
 _DEMO_TENANT_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST",

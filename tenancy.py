@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from config import Settings, read_demo_tenant_env
+from config import Settings, SettingsError, read_demo_tenant_env
 from m365.http import create_session
 from m365.protocol import Tenant
 from m365.tenant import create_tenant
 
 log = logging.getLogger(__name__)
+
+
+def cli_settings() -> Settings | None:
+    """The settings a command-line tool runs with (logging set up for it), or None after printing why they are bad."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return None
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return settings
 
 
 def demo_settings(settings: Settings, env: dict[str, str]) -> Settings:

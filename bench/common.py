@@ -6,12 +6,12 @@ Result format (stable; bench/report.py and every bench script depend on it), one
     {
       "name": "turns",
       "when": "2025-01-01T12:00:00+00:00",          # UTC, ISO 8601
-      "machine": {"cpus": 2, "python": "3.11.7", "platform": "...", "botbuilder": "4.17.1"},
+      "machine": {"cpus": 2, "python": "3.11.7", "platform": "...", "agents_sdk": "1.9.0"},
       "figures": [
         {"metric": "help turns throughput", "value": 180.2, "unit": "turns/s",
-         "baseline": {"name": "stock echo bot", "value": 52.1} | null,
+         "baseline": {"name": "Agents SDK echo agent", "value": 52.1} | null,
          "ratio": 3.46 | null,                       # value / baseline.value
-         "target": ">= 3x stock echo bot" | null,    # human-readable
+         "target": ">= 1x Agents SDK echo agent" | null,    # human-readable
          "met": true | null}                         # null when there is no target
       ],
       "notes": "free text: parameters, caveats"
@@ -61,7 +61,8 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "botbuilder": version("botbuilder-core"),
+        # The bot SDK the turns run on (issue 14: the Microsoft 365 Agents SDK; botbuilder before it).
+        "agents_sdk": version("microsoft-agents-hosting-core"),
         "aiohttp": version("aiohttp"),
     }
 

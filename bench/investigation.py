@@ -64,6 +64,7 @@ from bench.common import (
     spawn_demo_tenant,
     write_result,
 )
+from config import IDENTITY_ENV_NAMES
 from m365.graph import MICROSOFT_RATE_LIMITS, rate_family
 
 ACCOUNT = "MeganB@example.com"
@@ -75,7 +76,7 @@ TARGET_FIRST_MS = 1000.0
 ENV_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST", "M365_GRAPH_URL",
             "M365_EXCHANGE_URL", "M365_CA_FILE", "IT_STAFF_GROUP_ID", "SECURITY_ADMIN_GROUP_ID")
 # Variables that must not leak into the bot process from the caller's environment or `.env`.
-_SCRUBBED = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppType", "MicrosoftAppTenantId",
+_SCRUBBED = (*IDENTITY_ENV_NAMES,
              "M365_CLIENT_CERTIFICATE_PATH", "DATABASE_URL", "DEMO_TENANT_SEED", "DEMO_TENANT_PORT", *ENV_KEYS)
 
 

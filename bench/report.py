@@ -37,6 +37,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def sdk(machine: dict[str, Any]) -> str:
+    """The bot SDK a result was measured on: results written before issue 14 name botbuilder."""
+    if machine.get("agents_sdk"):
+        return f"Agents SDK {machine['agents_sdk']}"
+    if machine.get("botbuilder"):
+        return f"botbuilder {machine['botbuilder']}"
+    return "no bot SDK"
+
+
 def render(results: list[dict[str, Any]]) -> str:
     """The Markdown between the markers."""
     ranked = sorted(results, key=lambda r: (ORDER.index(r["name"]) if r["name"] in ORDER else len(ORDER), r["name"]))
@@ -56,7 +65,7 @@ def render(results: list[dict[str, Any]]) -> str:
     for result in ranked:
         machine = result.get("machine", {})
         lines.append(f"- **{result['name']}** ({result['when']}, {machine.get('cpus')} CPUs, Python "
-                     f"{machine.get('python')}, botbuilder {machine.get('botbuilder')}): {_cell(result['notes'])}")
+                     f"{machine.get('python')}, {sdk(machine)}): {_cell(result['notes'])}")
     return "\n".join(lines)
 
 

@@ -73,6 +73,7 @@ from bench.common import (
     write_result,
 )
 from bench.turns import clean_env
+from config import IDENTITY_ENV_NAMES
 
 MAX_MINUTES = 10.0
 REPLY_TIMEOUT = 60.0  # seconds from a message's POST to its first reply at the connector
@@ -1014,13 +1015,12 @@ def bot_env(data_dir: Path, tenant_env: Path, database_url: str) -> dict[str, st
     """`python bot.py` in demo mode: anonymous, joining the soak's demo tenant, short upstream timeouts."""
     env = clean_env(data_dir)
     # Real environment variables win over a developer's `.env`: empty ones keep the bot anonymous and on the demo.
-    for name in ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId", "M365_TENANT_ID", "M365_CLIENT_ID",
+    for name in (*IDENTITY_ENV_NAMES, "M365_TENANT_ID", "M365_CLIENT_ID",
                  "M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "M365_CA_FILE", "IT_STAFF_GROUP_ID",
                  "SECURITY_ADMIN_GROUP_ID", "PUBLIC_HOSTNAME", "DEMO_TENANT_SEED"):
         env[name] = ""
     env.update({
         "DEMO_TENANT_ENV": str(tenant_env),
-        "MicrosoftAppType": "MultiTenant",
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "INFO",
         "HTTP_TIMEOUT_SECONDS": f"{BOT_HTTP_TIMEOUT_SECONDS:g}",

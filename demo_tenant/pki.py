@@ -78,7 +78,10 @@ def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 def _load_key(path: Path) -> rsa.RSAPrivateKey | None:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        # Skipping OpenSSL's RSA consistency check (about 50 ms a key, three keys at every start): these are keys
+        # this module generated and wrote owner-only, and each is still matched against its certificate below.
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None,
+                                                 unsafe_skip_rsa_key_validation=True)
     except (OSError, ValueError, TypeError):
         return None
     return key if isinstance(key, rsa.RSAPrivateKey) else None

@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
-from botbuilder.schema import ConversationReference
+from microsoft_agents.activity import Activity
+from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnContext
 
 from cards.progress import progress_card
 from core.cases import CaseBook, can_act_on
@@ -71,9 +71,8 @@ class CaseDesk:
             sent = await context.send_activity(activity)
             activity_id = sent.id if sent else None
         if activity_id:
-            reference = TurnContext.get_conversation_reference(context.activity)
             await self._store.cases.save_card(
-                case.id, context.activity.conversation.id, activity_id, _serialize(reference)
+                case.id, context.activity.conversation.id, activity_id, reference_of(context.activity)
             )
         # The card just sent is current; the case's other cards (in this chat too) are redrawn.
         await self._view.update_copies(case, skip_conversation=context.activity.conversation.id,
@@ -81,6 +80,8 @@ class CaseDesk:
         return InvestigationResult(case, investigation, activity_id)
 
 
-def _serialize(reference: ConversationReference) -> dict[str, Any]:
-    data = reference.serialize()
-    return data if isinstance(data, dict) else {}
+def reference_of(activity: Activity) -> dict[str, Any]:
+    """The conversation reference of `activity` as the store keeps it (plain JSON, camelCase, `bot` for the agent)."""
+    data: dict[str, Any] = activity.get_conversation_reference().model_dump(mode="json", by_alias=True,
+                                                                            exclude_none=True)
+    return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnContext
 
 from domain.people import Speaker
 

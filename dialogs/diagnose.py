@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from botbuilder.core import TurnContext
+from microsoft_agents.hosting.core import TurnContext
 
 from cards.diagnose import diagnose_card
 from core.preflight import Report

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
-from botbuilder.dialogs.choices import Choice, ListStyle
-from botbuilder.dialogs.prompts import (
+from microsoft_agents.hosting.core import MessageFactory, TurnContext
+from microsoft_agents.hosting.dialogs import ComponentDialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
+from microsoft_agents.hosting.dialogs.choices import Choice, ListStyle
+from microsoft_agents.hosting.dialogs.prompts import (
     ChoicePrompt,
     ConfirmPrompt,
     PromptOptions,
@@ -39,6 +40,7 @@ INVESTIGATE_DIALOG_ID = "investigate"
 _ACCOUNT_PROMPT = "investigate.account"
 _CHOICE_PROMPT = "investigate.choice"
 _CONFIRM_PROMPT = "investigate.confirm"
+_STEPS = f"{INVESTIGATE_DIALOG_ID}.steps"
 _QUERY = "query"
 _CANDIDATES = "candidates"
 _USER_ID = "user_id"
@@ -79,13 +81,9 @@ class InvestigateDialog(ComponentDialog):
         self.add_dialog(TextPrompt(_ACCOUNT_PROMPT))
         self.add_dialog(ChoicePrompt(_CHOICE_PROMPT))
         self.add_dialog(YesNoPrompt(_CONFIRM_PROMPT))
-        self.add_dialog(
-            WaterfallDialog(
-                f"{INVESTIGATE_DIALOG_ID}.steps",
-                [self._ask_account, self._resolve, self._chosen, self._confirmed],
-            )
-        )
-        self.initial_dialog_id = f"{INVESTIGATE_DIALOG_ID}.steps"
+        self.add_dialog(WaterfallDialog(_STEPS, [self._ask_account, self._resolve, self._chosen, self._confirmed]))
+        # The SDK leaves this attribute unannotated (its default, None, is all mypy sees).
+        self.initial_dialog_id = _STEPS  # type: ignore[assignment]
 
     async def _ask_account(self, step: WaterfallStepContext) -> DialogTurnResult:
         options = step.options if isinstance(step.options, dict) else {}
@@ -107,16 +105,16 @@ class InvestigateDialog(ComponentDialog):
         except M365Error as exc:
             log.warning("account lookup failed: %s", type(exc).__name__)
             await step.context.send_activity(t(locale, "error.tenant_unreachable"))
-            return await step.end_dialog()
+            return cast(DialogTurnResult, await step.end_dialog())
         if resolution.outcome in (Outcome.invalid, Outcome.none):
             key = f"investigate.{resolution.problem}" if resolution.outcome == Outcome.invalid else (
                 "investigate.not_found")
             await step.context.send_activity(t(locale, key, query=md_escape(resolution.query, 120)))
             if attempts + 1 >= MAX_ATTEMPTS:
                 await step.context.send_activity(t(locale, "investigate.giving_up"))
-                return await step.end_dialog()
+                return cast(DialogTurnResult, await step.end_dialog())
             return await step.replace_dialog(
-                self.initial_dialog_id, {"attempts": attempts + 1, "reprompt_key": "investigate.ask_again"}
+                _STEPS, {"attempts": attempts + 1, "reprompt_key": "investigate.ask_again"}
             )
         if resolution.outcome == Outcome.found:
             step.values[_USER_ID] = resolution.user.id
@@ -136,14 +134,15 @@ class InvestigateDialog(ComponentDialog):
     async def _chosen(self, step: WaterfallStepContext) -> DialogTurnResult:
         locale = speaker_of(step.context).locale
         if _USER_ID not in step.values:
-            candidates: list[str] = step.values.get(_CANDIDATES, [])
+            stored = step.values.get(_CANDIDATES)
+            candidates = [str(candidate) for candidate in stored] if isinstance(stored, list) else []
             index = getattr(step.result, "index", None)
             if not isinstance(index, int) or not 0 <= index < len(candidates):
-                return await step.end_dialog()
+                return cast(DialogTurnResult, await step.end_dialog())
             step.values[_USER_ID] = candidates[index]
-        user = await self._load(step, step.values[_USER_ID])
+        user = await self._load(step, str(step.values[_USER_ID]))
         if user is None:
-            return await step.end_dialog()
+            return cast(DialogTurnResult, await step.end_dialog())
         step.values[_USER] = dump(user)
         department = clean(user.department, 80) if user.department else t(locale, "investigate.no_department")
         question = t(
@@ -170,14 +169,15 @@ class InvestigateDialog(ComponentDialog):
         speaker = speaker_of(step.context)
         if not step.result:
             await step.context.send_activity(t(speaker.locale, "cancel.done"))
-            return await step.end_dialog()
-        user = _confirmed_user(step.values.get(_USER), step.values[_USER_ID])
+            return cast(DialogTurnResult, await step.end_dialog())
+        user_id = str(step.values[_USER_ID])
+        user = _confirmed_user(step.values.get(_USER), user_id)
         if user is None:  # state written by an older version: look the account up again
-            user = await self._load(step, step.values[_USER_ID])
+            user = await self._load(step, user_id)
         if user is None:
-            return await step.end_dialog()
+            return cast(DialogTurnResult, await step.end_dialog())
         result = await self._desk.investigate(step.context, user, speaker)
-        return await step.end_dialog(result.case.id)
+        return cast(DialogTurnResult, await step.end_dialog(result.case.id))
 
     async def _load(self, step: WaterfallStepContext, user_id: str) -> User | None:
         locale = speaker_of(step.context).locale

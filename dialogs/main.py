@@ -8,9 +8,16 @@ nothing about channels or notifications.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import cast
 
-from botbuilder.core import TurnContext
-from botbuilder.dialogs import ComponentDialog, Dialog, DialogTurnResult, WaterfallDialog, WaterfallStepContext
+from microsoft_agents.hosting.core import TurnContext
+from microsoft_agents.hosting.dialogs import (
+    ComponentDialog,
+    Dialog,
+    DialogTurnResult,
+    WaterfallDialog,
+    WaterfallStepContext,
+)
 
 from cards.help import help_card
 from dialogs.context import message_text, send_card, speaker_of
@@ -31,7 +38,8 @@ class MainDialog(ComponentDialog):
         self._routes: dict[Intent, IntentRoute] = dict(routes or {})
         self.add_dialog(investigate)
         self.add_dialog(WaterfallDialog(f"{MAIN_DIALOG_ID}.route", [self._route, self._done]))
-        self.initial_dialog_id = f"{MAIN_DIALOG_ID}.route"
+        # The SDK leaves this attribute unannotated (its default, None, is all mypy sees).
+        self.initial_dialog_id = f"{MAIN_DIALOG_ID}.route"  # type: ignore[assignment]
 
     async def _route(self, step: WaterfallStepContext) -> DialogTurnResult:
         speaker = speaker_of(step.context)
@@ -48,13 +56,13 @@ class MainDialog(ComponentDialog):
             await send_card(step.context, help_card(speaker.name, speaker.role, speaker.locale))
         elif intent == Intent.INVESTIGATE:
             if speaker.may_investigate:
-                return await step.begin_dialog(INVESTIGATE_DIALOG_ID, {"query": argument})
+                return cast(DialogTurnResult, await step.begin_dialog(INVESTIGATE_DIALOG_ID, {"query": argument}))
             await step.context.send_activity(t(speaker.locale, "investigate.not_allowed"))
         elif intent == Intent.CANCEL:
             await step.context.send_activity(t(speaker.locale, "cancel.nothing"))
         else:
             await step.context.send_activity(t(speaker.locale, "unknown.text"))
-        return await step.end_dialog()
+        return cast(DialogTurnResult, await step.end_dialog())
 
     async def _done(self, step: WaterfallStepContext) -> DialogTurnResult:
-        return await step.end_dialog(step.result)
+        return cast(DialogTurnResult, await step.end_dialog(step.result))

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from botbuilder.core import TurnContext
+from microsoft_agents.hosting.core import TurnContext
 
 from cards.report import not_restricted_card, restricted_card, status_card
 from core.cases import CaseBook

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnContext
 
 from cards.base import JsonDict
 from cards.triage import triage_progress_card, triage_unreachable_card
 from core.ports import CardUpdater
 from core.presses import Presses
 from core.triage import Listing, TriageActions, may_view
+from dialogs.casework import reference_of
 from dialogs.context import send_card, speaker_of
 from locales import t
 from m365.errors import M365Error
@@ -46,7 +46,7 @@ class TriageDesk:
         if not may_view(speaker):
             await context.send_activity(t(speaker.locale, "triage.refused.user"))
             return
-        reference = _serialize(TurnContext.get_conversation_reference(context.activity))
+        reference = reference_of(context.activity)
         progress_id: str | None = None
         in_turn = True
         posting = asyncio.Lock()  # one progress card, whether the investigation or the time limit posts it
@@ -98,8 +98,3 @@ class _Listed:
     """The list, or None when Microsoft 365 could not be read."""
 
     listing: Listing | None
-
-
-def _serialize(reference: Any) -> dict[str, Any]:
-    data = reference.serialize()
-    return data if isinstance(data, dict) else {}

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from contextlib import AsyncExitStack
 from typing import Any
 
-from config import Settings, SettingsError
+from config import Settings
 from investigation.collect import Investigation
 from investigation.evidence import SourceName
 from investigation.resolve import Outcome, resolve_account
@@ -128,12 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("account", help="UPN, mail address, alias or display name")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    from tenancy import cli_settings  # the command line's own settings and logging
+
+    settings = cli_settings()
+    if settings is None:
         return EXIT_ERROR
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(run(args.account, settings, as_json=args.json))
     except M365Error as exc:

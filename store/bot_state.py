@@ -1,6 +1,6 @@
 """`BotStates`: the documents of the bot's conversation, user and dialog state, with e-tags, in SQL.
 
-The rows behind the Teams edge's Bot Framework `Storage` (`teams.storage.SqlStorage`, which turns state objects
+The rows behind the Teams edge's Agents SDK `Storage` (`teams.storage.SqlStorage`, which turns state objects
 into JSON documents and back); this module knows only keys, JSON documents and e-tags, no bot SDK.
 
 * Every successful write stores a fresh e-tag. Writing with an expected e-tag that differs from the stored one

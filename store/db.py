@@ -1,8 +1,10 @@
 """Database engine, sessions and schema migrations.
 
 `open_database(url)` is the entry point: it builds the engine, applies the Alembic migrations up to head,
-and returns a `Database` holding the engine and its session factories. `bot.py` opens it once at start and
-closes it at shutdown; `/readyz` calls `Database.ping()`.
+and returns a `Database` holding the engine and its session factories. Most starts find the schema current:
+a one-row read of `alembic_version` compared with the head declared in `migrations/versions` says so, and
+Alembic itself (about 0.1 s of imports: mako, pygments) is only loaded when there is something to migrate.
+`bot.py` opens it once at start and closes it at shutdown; `/readyz` calls `Database.ping()`.
 
 SQLite (the default, a file under `data/`) and PostgreSQL are both first-class:
 
@@ -25,21 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Dialect, Executable, event, text
+from sqlalchemy import Connection, Dialect, Executable, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -265,12 +267,20 @@ class Database:
             return list(await driver.execute_fetchall(sql, values))
 
     async def migrate(self) -> None:
-        """Apply the Alembic migrations up to head (a no-op when the schema is current)."""
+        """Apply the Alembic migrations up to head (a no-op when the schema is current).
+
+        The cheap check first: a database already at the declared head (every restart) is left alone without
+        importing Alembic. Anything else (empty, behind, or a head this code cannot tell) goes to Alembic,
+        which decides under the migration lock, so instances starting together still migrate once.
+        """
+        head = declared_head()
+        if head is not None and await self.current_revision() == head:
+            return
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade)
 
     async def current_revision(self) -> str | None:
-        """The Alembic revision the database is at, or None before the first migration."""
+        """The Alembic revision the database is at, or None before the first migration (or with several)."""
         async with self.read_engine.connect() as conn:
             return await conn.run_sync(_current_revision)
 
@@ -361,6 +371,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     Built in code, without `alembic.ini`, so running migrations inside the bot never reconfigures its logging.
     """
+    from alembic.config import Config  # off the start path: only needed when migrating
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
@@ -368,8 +380,30 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str | None:
-    """The newest revision in `store/migrations/versions`."""
+    """The newest revision in `store/migrations/versions`, as Alembic reads it."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"""["']([^"']+)["']""")
+
+
+def declared_head() -> str | None:
+    """The head revision read from the `revision = …` / `down_revision = …` lines of the migration files.
+
+    What Alembic's `ScriptDirectory` finds, without importing Alembic (tests/unit/test_bench_startup.py checks
+    they agree). None when the files do not name exactly one head: the caller then asks Alembic.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        for key, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            names = set(_QUOTED.findall(value))
+            (revisions if key == "revision" else parents).update(names)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def lock_for_migration(sync_conn: Connection) -> None:
@@ -382,9 +416,16 @@ def lock_for_migration(sync_conn: Connection) -> None:
 
 
 def _upgrade(sync_conn: Connection) -> None:
+    from alembic import command
+
     lock_for_migration(sync_conn)
     command.upgrade(alembic_config(sync_conn), "head")
 
 
 def _current_revision(sync_conn: Connection) -> str | None:
-    return MigrationContext.configure(sync_conn).get_current_revision()
+    # Alembic's version table read directly (MigrationContext would import Alembic on every start). The
+    # PostgreSQL schema is the connection's search_path, so the unqualified name finds the right table.
+    if not inspect(sync_conn).has_table("alembic_version"):
+        return None
+    rows = sync_conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None

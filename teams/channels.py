@@ -13,8 +13,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from botbuilder.core import TurnContext
-from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
+from microsoft_agents.activity.teams import TeamsChannelData
+from microsoft_agents.hosting.core import TurnContext
+from pydantic import ValidationError
 
 from cards.text import md_escape
 from core.notices import parse_channel
@@ -22,6 +23,7 @@ from dialogs.context import speaker_of
 from domain.people import Role
 from locales import format_datetime, t
 from store import IT_ALERT_CHANNEL, Actor, Store
+from teams.proactive import reference_of
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,7 @@ _MESSAGE_ID = ";messageid="
 
 def channel_reference(turn_context: TurnContext) -> dict[str, Any]:
     """The JSON reference of the channel this activity came from (not the thread, not the message)."""
-    data = TurnContext.get_conversation_reference(turn_context.activity).serialize()
-    reference: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+    reference: dict[str, Any] = reference_of(turn_context.activity)
     reference.pop("activityId", None)
     conversation = dict(reference.get("conversation") or {})
     conversation_id = str(conversation.get("id") or "")
@@ -48,9 +49,10 @@ def is_channel(turn_context: TurnContext) -> bool:
 
 def _names(turn_context: TurnContext) -> tuple[str, str]:
     """The channel's and team's names when Teams sends them (it does not always), else empty."""
+    raw = turn_context.activity.channel_data
     try:
-        data = teams_get_channel_data(turn_context.activity)
-    except (AttributeError, TypeError, KeyError):
+        data = raw if isinstance(raw, TeamsChannelData) else TeamsChannelData.model_validate(raw or {})
+    except ValidationError:
         return "", ""
     channel = getattr(data, "channel", None) if data else None
     team = getattr(data, "team", None) if data else None

@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from botbuilder.core import TurnContext
-from botbuilder.core.teams.teams_activity_extensions import teams_get_channel_data
+from microsoft_agents.hosting.core import TurnContext
 
 from domain.people import Role, Speaker
 from m365.errors import M365Error
@@ -31,23 +30,17 @@ FAILED_LOOKUP_CACHE_SECONDS = 30.0
 
 
 def activity_tenant_id(turn_context: TurnContext) -> str | None:
-    """The tenant of the activity from Teams channel data (`conversation.tenant_id` stays None in 4.17.1)."""
+    """The tenant of the activity: Teams channel data first (what Teams always sends), else `conversation.tenantId`.
+
+    Inbound channel data is the JSON as it arrived (a dict): the one field is read instead of validating all of it
+    into `TeamsChannelData` on every turn.
+    """
     activity = turn_context.activity
     raw = activity.channel_data
-    if isinstance(raw, Mapping):
-        # Channel data as it arrived (JSON): read the one field instead of deserialising all of it with msrest
-        # on every turn, as `teams_get_channel_data` does.
-        tenant = raw.get("tenant")
-        tenant_id = tenant.get("id") if isinstance(tenant, Mapping) else None
-    else:
-        try:
-            channel_data = teams_get_channel_data(activity)
-        except (AttributeError, TypeError, KeyError):
-            channel_data = None
-        tenant = getattr(channel_data, "tenant", None) if channel_data else None
-        tenant_id = getattr(tenant, "id", None)
+    tenant = raw.get("tenant") if isinstance(raw, Mapping) else getattr(raw, "tenant", None)
+    tenant_id = tenant.get("id") if isinstance(tenant, Mapping) else getattr(tenant, "id", None)
     if not tenant_id and activity.conversation is not None:
-        tenant_id = getattr(activity.conversation, "tenant_id", None)
+        tenant_id = activity.conversation.tenant_id
     return tenant_id if isinstance(tenant_id, str) and tenant_id else None
 
 

@@ -2,25 +2,19 @@
 
 The core answers a press with a plain `core.presses.Answer`; Teams wants an `AdaptiveCardInvokeResponse` whose
 `type` says what the client does with `value`: replace the card, show a message, or show an error (Universal
-Actions). Nothing else in the bot builds one.
+Actions). Nothing else in the bot builds one; the Agents SDK serialises it once, as HTTP 200 (the real status is
+`statusCode` in the body).
 """
 
 from __future__ import annotations
 
-from botbuilder.schema import AdaptiveCardInvokeResponse
+from microsoft_agents.activity import AdaptiveCardInvokeResponse
 
 from cards.base import CARD_CONTENT_TYPE, JsonDict
 from core.presses import Answer, AnswerKind
 
 MESSAGE_CONTENT_TYPE = "application/vnd.microsoft.activity.message"
 ERROR_CONTENT_TYPE = "application/vnd.microsoft.error"
-
-
-class _TextInvokeResponse(AdaptiveCardInvokeResponse):
-    """An invoke response whose `value` is text. botbuilder 4.17.1 types `value` as a dict, so serialising a
-    message response (`value` = the text) raised inside the handler and the press got no answer at all."""
-
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "object"}}
 
 
 def card_response(card: JsonDict) -> AdaptiveCardInvokeResponse:
@@ -30,7 +24,7 @@ def card_response(card: JsonDict) -> AdaptiveCardInvokeResponse:
 
 def message_response(text: str) -> AdaptiveCardInvokeResponse:
     """An invoke response that shows a short message and leaves the card as it was."""
-    return _TextInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
+    return AdaptiveCardInvokeResponse(status_code=200, type=MESSAGE_CONTENT_TYPE, value=text)
 
 
 def error_response(status: int, code: str, message: str) -> AdaptiveCardInvokeResponse:
@@ -46,3 +40,9 @@ def invoke_response(answer: Answer) -> AdaptiveCardInvokeResponse:
     if answer.kind == AnswerKind.ERROR:
         return error_response(answer.status, answer.code, str(answer.value))
     return message_response(str(answer.value))
+
+
+def body_of(response: AdaptiveCardInvokeResponse) -> JsonDict:
+    """The JSON body of `response` as the SDK writes it (camelCase, no nulls)."""
+    body: JsonDict = response.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return body

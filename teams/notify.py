@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from botbuilder.core import TurnContext
+from microsoft_agents.hosting.core import TurnContext
 
 from core.notices import stored_reference
 from domain.people import Speaker
 from store import Store
+from teams.proactive import reference_of
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,13 @@ class ConversationKeeper:
             zone = time_zone if isinstance(time_zone, str) and time_zone else None
             key = (speaker.tenant_id, speaker.aad_object_id)
             # Everything the stored reference is made of, read straight off the models: serialising the reference
-            # with msrest on every turn cost a tenth of a `help` turn (docs/PERFORMANCE.md).
+            # on every turn would cost more than the comparison (docs/PERFORMANCE.md).
             fingerprint = repr((vars(activity.from_property) if activity.from_property else None,
                                 vars(activity.recipient) if activity.recipient else None, vars(conversation),
-                                activity.channel_id, activity.service_url, activity.locale or None, zone))
+                                str(activity.channel_id), activity.service_url, activity.locale or None, zone))
             if self._saved.get(key) == fingerprint:
                 return
-            data = TurnContext.get_conversation_reference(activity).serialize()
-            reference = stored_reference(data if isinstance(data, dict) else {})
+            reference = stored_reference(reference_of(activity))
             await self._store.conversations.save(
                 speaker.tenant_id, speaker.aad_object_id, reference, locale=activity.locale or None, time_zone=zone,
             )

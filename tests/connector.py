@@ -21,11 +21,26 @@ class Sent:
     body: dict[str, Any]
 
 
+def _nulls(value: Any, path: str = "") -> list[str]:
+    """The paths of JSON nulls in `value`."""
+    if value is None:
+        return [path or "(body)"]
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _nulls(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _nulls(item, f"{path}[{index}]")]
+    return []
+
+
 @dataclass
 class RecordingConnector:
-    """Collects activities posted to `/v3/conversations/...`; `wait_for(n)` waits until n have arrived."""
+    """Collects activities posted to `/v3/conversations/...`; `wait_for(n)` waits until n have arrived.
+
+    Like the Agents Playground's connector (docs/E2E.md), it refuses a body with a JSON null anywhere: 400
+    `BadArgument` "Invalid input", recorded in `refused`."""
 
     sent: list[Sent] = field(default_factory=list)
+    refused: list[tuple[str, list[str]]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
@@ -50,8 +65,17 @@ class RecordingConnector:
         if self.server is not None:
             await self.server.close()
 
+    def _invalid(self, request: web.Request, body: Any) -> web.Response | None:
+        nulls = _nulls(body)
+        if not nulls:
+            return None
+        self.refused.append((request.path, nulls))
+        return web.json_response({"error": {"code": "BadArgument", "message": "Invalid input"}}, status=400)
+
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if (refused := self._invalid(request, body)) is not None:
+            return refused
         activity_id = f"sent-{next(self._ids)}"
         self.sent.append(Sent("POST", request.match_info["conversation"], activity_id, body))
         self._changed.set()
@@ -59,12 +83,16 @@ class RecordingConnector:
 
     async def _put(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if (refused := self._invalid(request, body)) is not None:
+            return refused
         self.sent.append(Sent("PUT", request.match_info["conversation"], request.match_info["activity"], body))
         self._changed.set()
         return web.json_response({"id": request.match_info["activity"]})
 
     async def _create(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if (refused := self._invalid(request, body)) is not None:
+            return refused
         conversation_id = f"conv-{next(self._ids)}"
         self.sent.append(Sent("CREATE", conversation_id, None, body))
         self._changed.set()

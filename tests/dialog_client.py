@@ -1,21 +1,84 @@
-"""Driving the real activity handler turn by turn in memory (botbuilder's TestAdapter), like DialogTestClient.
+"""Driving the real turn in memory (what botbuilder-testing's DialogTestClient did) on the Agents SDK.
 
-botbuilder-testing's DialogTestClient pins an old pytest, so this is the same idea on botbuilder-core's
-`TestAdapter`: each `say()` runs one turn through `BlockedSenderBot.on_turn` (tenant check, speaker, dialogs,
-state saving) and returns what the bot sent during it.
+The Agents SDK ships no test adapter, so `RecordingAdapter` is a minimal `ChannelAdapter`: what the bot sends is
+recorded in `activity_buffer`, card updates in `updated_activities`, and an invoke response lands where the SDK's
+own adapter keeps it (`turn_state[INVOKE_RESPONSE_KEY]`). Each `say()` runs one turn through
+`BlockedSenderBot.on_turn` (tenant check, speaker, the `AgentApplication`: routing, dialogs, state loading and
+saving) and returns what the bot sent during it.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ChannelId,
+    ConversationAccount,
+    ConversationReference,
+    InvokeResponse,
+    ResourceResponse,
+)
+from microsoft_agents.hosting.core import ChannelAdapter, TurnContext
 
 from teams.handler import BlockedSenderBot
 from tests.activities import BOT_ID, TENANT_ID, Person
 from tests.cardschema import texts
+
+
+class RecordingAdapter(ChannelAdapter):
+    """Runs turns of `bot` for activities built from `template`; records what the bot sends and updates."""
+
+    def __init__(self, bot: BlockedSenderBot, template: Activity) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.bot = bot
+        self.template = template
+        self.activity_buffer: list[Activity] = []
+        self.updated_activities: list[Activity] = []
+        self.deleted: list[ConversationReference] = []
+        self._ids = itertools.count(1)
+
+    async def send_activities(  # type: ignore[override]  # the SDK's protocol types the context loosely
+            self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
+        """Record `activities`; an invoke response is kept for the turn, as the SDK's adapter does."""
+        responses = []
+        for activity in activities:
+            if activity.type == ActivityTypes.invoke_response:
+                context.turn_state[self.INVOKE_RESPONSE_KEY] = activity
+                responses.append(ResourceResponse())
+                continue
+            activity.id = f"sent-{next(self._ids)}"
+            self.activity_buffer.append(activity)
+            responses.append(ResourceResponse(id=activity.id))
+        return responses
+
+    async def update_activity(  # type: ignore[override]
+            self, context: TurnContext, activity: Activity) -> ResourceResponse:
+        """Record a card update."""
+        self.updated_activities.append(activity)
+        return ResourceResponse(id=activity.id or "")
+
+    async def delete_activity(  # type: ignore[override]
+            self, context: TurnContext, reference: ConversationReference) -> None:
+        """Record a deletion."""
+        self.deleted.append(reference)
+
+    async def receive_activity(self, activity: Activity) -> TurnContext:
+        """Run one turn for `activity`, completed from the template (ids, conversation, people, tenant)."""
+        incoming = self.template.model_copy(deep=True)
+        for name in activity.model_fields_set:
+            setattr(incoming, name, getattr(activity, name))
+        incoming.id = f"in-{next(self._ids)}"
+        context = TurnContext(self, incoming)
+        try:
+            await self.run_pipeline(context, self.bot.on_turn)
+        finally:
+            await context._aclose()
+        return context
 
 
 class DialogClient:
@@ -25,7 +88,8 @@ class DialogClient:
                  conversation_id: str | None = None, tenant_id: str = TENANT_ID) -> None:
         self.person = person
         template = Activity(
-            channel_id="msteams",
+            type=ActivityTypes.message,
+            channel_id=ChannelId("msteams"),
             service_url="https://test.invalid/",
             conversation=ConversationAccount(id=conversation_id or f"personal-{person.aad_object_id}",
                                              conversation_type="personal"),
@@ -34,8 +98,9 @@ class DialogClient:
             channel_data={"tenant": {"id": tenant_id}},
             locale=locale,
         )
-        self.adapter = TestAdapter(bot.on_turn, template)
+        self.adapter = RecordingAdapter(bot, template)
         self.locale = locale
+        self.last_updates: list[Activity] = []
 
     async def say(self, text: str) -> list[Activity]:
         """Send a message; the activities the bot sent in that turn (typing indicators left out)."""
@@ -49,17 +114,18 @@ class DialogClient:
         self.last_updates = self.adapter.updated_activities[before:]
         return sent
 
-    async def press(self, verb: str, data: dict[str, Any] | None = None) -> Any:
-        """Press an `Action.Execute` button; returns the invoke response body."""
+    async def press(self, verb: str, data: dict[str, Any] | None = None) -> InvokeResponse | None:
+        """Press an `Action.Execute` button; returns the invoke response (`status`, `body`)."""
         activity = Activity(
             type=ActivityTypes.invoke, name="adaptiveCard/action", locale=self.locale,
-            value={"action": {"type": "Action.Execute", "verb": verb, "data": {"verb": verb, **(data or {})}}},
+            value={"action": {"type": "Action.Execute", "verb": verb, "data": {"verb": verb, **(data or {})}},
+                   "trigger": "manual"},
         )
-        await self.adapter.receive_activity(activity)
-        responses = [a for a in self.adapter.activity_buffer if a.type == ActivityTypes.invoke_response]
-        self.adapter.activity_buffer = [a for a in self.adapter.activity_buffer
-                                        if a.type != ActivityTypes.invoke_response]
-        return responses[-1].value if responses else None
+        context = await self.adapter.receive_activity(activity)
+        answer = context.turn_state.get(self.adapter.INVOKE_RESPONSE_KEY)
+        if not isinstance(answer, Activity) or answer.value is None:
+            return None
+        return InvokeResponse.model_validate(answer.value)
 
 
 def rendered(markdown: str) -> str:
@@ -87,4 +153,4 @@ def texts_of(activities: list[Activity]) -> list[str]:
 def cards_of(activities: list[Activity]) -> list[dict[str, Any]]:
     """The Adaptive Card contents attached to `activities`."""
     return [a.content for activity in activities for a in (activity.attachments or [])
-            if a.content_type == "application/vnd.microsoft.card.adaptive"]
+            if a.content_type == "application/vnd.microsoft.card.adaptive" and isinstance(a.content, dict)]

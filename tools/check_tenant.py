@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from contextlib import AsyncExitStack
 
-from config import Settings, SettingsError
+from config import Settings
 from core.preflight import Report, for_tenant, render_text, to_json
 from m365.errors import M365Error
-from tenancy import open_tenant
+from tenancy import cli_settings, open_tenant
 
 EXIT_OK, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 3
 
@@ -38,12 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.check_tenant", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    settings = cli_settings()
+    if settings is None:
         return EXIT_ERROR
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = asyncio.run(check(settings))
     except M365Error as exc:

@@ -4,8 +4,9 @@
 
 1. Reads `manifest/manifest.json` (a template that is itself a valid manifest, with placeholder ids) and fills
    in, from `config.Settings` (environment variables over `.env`):
-   - `id`, `bots[0].botId` and `webApplicationInfo.id`: `MicrosoftAppId`, the Azure Bot's app registration;
-   - `webApplicationInfo.resource`: `api://botid-<MicrosoftAppId>`, the form Microsoft documents for a bot;
+   - `id`, `bots[0].botId` and `webApplicationInfo.id`: `CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID`
+     (formerly `MicrosoftAppId`), the Azure Bot's app registration;
+   - `webApplicationInfo.resource`: `api://botid-<app id>`, the form Microsoft documents for a bot;
    - `validDomains`: `PUBLIC_HOSTNAME`, the host of the messaging endpoint;
    - `version`: the project's version from `pyproject.toml` (or `--app-version`).
 2. Stages the manifest, its language files (`localizationInfo`) and the two icons in `build/appPackage/`,
@@ -15,7 +16,7 @@
 3. Writes `build/appPackage.zip` with every file at the root of the archive (what Teams requires),
    byte-for-byte reproducible (fixed timestamps and order).
 
-Placeholders left in the package (no `MicrosoftAppId`, no `PUBLIC_HOSTNAME`, the example.com developer URLs)
+Placeholders left in the package (no app id, no `PUBLIC_HOSTNAME`, the example.com developer URLs)
 are listed as warnings; `--strict` turns them into an error, for a package meant for a real tenant.
 """
 
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config import Settings, SettingsError
+from config import CLIENT_ID_ENV, Settings, SettingsError
 from tools.png import COLOR_TYPE_RGBA, PngError, read_png_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,8 @@ def fill_manifest(template: dict[str, Any], settings: Settings, *, version: str)
     placeholders: list[str] = []
     app_id = settings.app_id.lower() or PLACEHOLDER_ID
     if not settings.app_id:
-        placeholders.append(f"MicrosoftAppId is empty: the app and bot id are the placeholder {PLACEHOLDER_ID}")
+        placeholders.append(f"{CLIENT_ID_ENV} (MicrosoftAppId) is empty: the app and bot id are the placeholder "
+                            f"{PLACEHOLDER_ID}")
     host = settings.public_hostname or PLACEHOLDER_HOST
     if not settings.public_hostname:
         placeholders.append(f"PUBLIC_HOSTNAME is empty: validDomains holds the placeholder {PLACEHOLDER_HOST}")
@@ -280,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if settings.deprecation_notice():
+        print(f"package: {settings.deprecation_notice()}", file=sys.stderr)
     try:
         package = build(settings, out_dir=args.out, version=args.app_version, strict=args.strict)
     except PackagingError as exc:

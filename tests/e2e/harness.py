@@ -33,6 +33,8 @@ from typing import Any, Literal
 
 from playwright.async_api import Locator, Page, async_playwright
 
+from config import IDENTITY_ENV_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND_CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"
 DEFAULT_CONFIG = ROOT / ".m365agentsplayground.yml"
@@ -62,11 +64,11 @@ PLAYGROUND_READY_TIMEOUT = 30.0
 DEMO_ENV = {
     name: ""
     for name in (
-        "MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId", "M365_TENANT_ID", "M365_CLIENT_ID",
+        *IDENTITY_ENV_NAMES, "M365_TENANT_ID", "M365_CLIENT_ID",
         "M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "M365_CA_FILE", "IT_STAFF_GROUP_ID",
         "SECURITY_ADMIN_GROUP_ID", "DATABASE_URL", "DEMO_TENANT_SEED",
     )
-} | {"MicrosoftAppType": "MultiTenant", "DEMO_TENANT_PORT": "0", "LOG_LEVEL": "INFO"}
+} | {"DEMO_TENANT_PORT": "0", "LOG_LEVEL": "INFO"}
 
 BotKind = Literal["real", "echo"]
 # The journeys run the real bot; the Playground-fact tests (test_playground.py) use the echo bot.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from botbuilder.schema import ConversationAccount
+from microsoft_agents.activity import ConversationAccount
 
 from bot import COMPONENTS, build_handler, create_app
 from config import Settings

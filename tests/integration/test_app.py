@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,29 @@ async def test_unknown_verb_answers_with_an_error_body_not_a_500(app_client: Any
     assert "no longer valid" in body["value"]["message"]
 
 
+async def test_every_activity_type_is_routed_and_no_log_line_carries_user_text(
+        app_client: Any, connector: Any, caplog: pytest.LogCaptureFixture) -> None:
+    client, _ = app_client
+    recorder, service_url = connector
+    base = message("secret words typed by a user", service_url=service_url)
+    others = [
+        {**base, "type": "installationUpdate", "action": "add"},
+        {**base, "type": "conversationUpdate", "membersRemoved": [{"id": "29:someone"}]},
+        {**base, "type": "messageReaction", "reactionsAdded": [{"type": "like"}]},
+    ]
+    with caplog.at_level(logging.DEBUG):
+        for activity in others:
+            assert (await client.post("/api/messages", json=activity)).status == 201
+        other_invoke = {**invoke("x", service_url=service_url), "name": "task/fetch", "value": {}}
+        assert (await client.post("/api/messages", json=other_invoke)).status == 501
+        no_value = {**invoke("x", service_url=service_url), "value": None}
+        response = await client.post("/api/messages", json=no_value)
+        assert response.status == 200 and (await response.json())["statusCode"] == 400
+    assert recorder.sent == []
+    assert not [r for r in caplog.records if "secret words" in r.getMessage() or "No route" in r.getMessage()]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 @pytest.mark.parametrize(
     ("payload", "content_type", "status"),
     [(b"{not json", "application/json", 400), (b"[]", "application/json", 400),
@@ -140,7 +164,7 @@ async def test_malformed_requests(app_client: Any, payload: bytes, content_type:
 async def test_with_bot_credentials_a_request_without_jwt_is_401(tmp_path: Path, database: Store,
                                                                    connector: Any) -> None:
     recorder, service_url = connector
-    settings = Settings(data_dir=tmp_path, app_id=APP_ID, app_password="secret", app_type="MultiTenant")
+    settings = Settings(data_dir=tmp_path, app_id=APP_ID, app_password="secret")
     client = await client_for(settings, fake_tenant(), database)
     try:
         response = await client.post("/api/messages", json=message("help", service_url=service_url))

@@ -21,6 +21,7 @@ import pytest
 
 from bot import build_handler
 from cards.findings import findings_card
+from config import IDENTITY_ENV_NAMES
 from investigation.collect import Investigation
 from investigation.evidence import SourceName, UnavailableReason
 from investigation.resolve import Outcome, resolve_account
@@ -316,7 +317,7 @@ def _final_card(chat: DialogClient) -> dict[str, Any]:
 
 # Every credential variable empty, whatever the environment or a developer's `.env` says: demo mode.
 DEMO_ENV = {name: "" for name in (
-    "MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId", "M365_TENANT_ID", "M365_CLIENT_ID",
+    *IDENTITY_ENV_NAMES, "M365_TENANT_ID", "M365_CLIENT_ID",
     "M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "M365_CA_FILE", "IT_STAFF_GROUP_ID",
     "SECURITY_ADMIN_GROUP_ID", "DATABASE_URL", "DEMO_TENANT_SEED",
 )} | {"DEMO_TENANT_PORT": "0", "LOG_LEVEL": "WARNING"}

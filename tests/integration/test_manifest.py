@@ -111,7 +111,8 @@ def test_without_settings_the_package_carries_named_placeholders(tmp_path: Path)
     package = build(Settings(), out_dir=tmp_path)
     assert package.manifest["id"] == PLACEHOLDER_ID
     assert package.manifest["validDomains"] == [package_app.PLACEHOLDER_HOST]
-    assert any("MicrosoftAppId is empty" in p for p in package.placeholders)
+    assert any("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID (MicrosoftAppId) is empty" in p
+               for p in package.placeholders)
     assert any("PUBLIC_HOSTNAME is empty" in p for p in package.placeholders)
     with pytest.raises(PackagingError, match="placeholders left in the package"):
         build(Settings(), out_dir=tmp_path, strict=True)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot import build_handler
+from config import IDENTITY_ENV_NAMES
 from core.preflight import FEATURE_KEYS, Licence, ProblemKind, Report, for_tenant, render_text
 from store import Store
 from tests.activities import ALEX, ISAIAH
@@ -27,7 +28,7 @@ from tests.report_fakes import RecordingOutbox
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_ENV = {name: "" for name in (
-    "MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId", "M365_TENANT_ID", "M365_CLIENT_ID",
+    *IDENTITY_ENV_NAMES, "M365_TENANT_ID", "M365_CLIENT_ID",
     "M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "M365_CA_FILE", "IT_STAFF_GROUP_ID",
     "SECURITY_ADMIN_GROUP_ID", "DATABASE_URL", "DEMO_TENANT_SEED",
 )} | {"DEMO_TENANT_PORT": "0", "LOG_LEVEL": "WARNING"}

@@ -1,8 +1,8 @@
 """Remediation over HTTP: invokes POSTed to /api/messages of the whole app (CloudAdapter, real demo tenant over
 HTTPS, SQLite), replies and card updates caught by a recording Bot Framework connector.
 
-botbuilder 4.17.1 serialises an invoke body twice, which turns a card returned from `Action.Execute` into an
-HTTP 500: these tests read the HTTP status and the body itself. They also prove that the other posted copy of
+An `Action.Execute` answer goes through the Agents SDK's routing by verb and is serialised once: these tests
+read the HTTP status and the body itself. They also prove that the other posted copy of
 the card (here: the IT channel) is updated with `update_activity` (a PUT to the connector), on the press and when
 the checker sees the account leave Restricted entities.
 """

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botbuilder.core import InvokeResponse
+from microsoft_agents.activity import InvokeResponse
 
 from bot import build_handler
 from cards.verbs import Verb

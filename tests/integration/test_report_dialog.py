@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from botbuilder.schema import Activity, ConversationAccount
+from microsoft_agents.activity import Activity, ConversationAccount
 
 from bot import build_handler
 from config import Settings

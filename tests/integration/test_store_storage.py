@@ -1,42 +1,59 @@
-"""SqlStorage: Bot Framework storage semantics, e-tag concurrency, and dialogs surviving a restart."""
+"""SqlStorage: the Agents SDK storage contract, e-tags, the state codec, and dialogs surviving a restart."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botbuilder.core import ConversationState, MessageFactory, StoreItem, TurnContext, UserState
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.dialogs import (
+from microsoft_agents.activity import Activity, ActivityTypes, ChannelAccount, ConversationAccount, ResourceResponse
+from microsoft_agents.hosting.core import (
+    ChannelAdapter,
+    ConversationState,
+    MessageFactory,
+    StoreItem,
+    TurnContext,
+    UserState,
+)
+from microsoft_agents.hosting.core.state.agent_state import CachedAgentState
+from microsoft_agents.hosting.dialogs import (
+    DialogInstance,
     DialogSet,
+    DialogState,
     DialogTurnResult,
     DialogTurnStatus,
-    PromptOptions,
-    PromptValidatorContext,
-    TextPrompt,
     WaterfallDialog,
     WaterfallStepContext,
 )
-from botframework.connector import Channels
+from microsoft_agents.hosting.dialogs.choices import Choice, ListStyle
+from microsoft_agents.hosting.dialogs.prompts import PromptOptions, PromptValidatorContext, TextPrompt
 from sqlalchemy import select
 
 from store import Database, EtagConflict
-from store.bot_state import key_hash
+from store.bot_state import BotStates, key_hash
 from store.models import BotStateRow
-from teams.storage import SqlStorage
+from teams.storage import SqlStorage, decode, encode, nothing_to_store
 from tests.store_fixtures import DbTarget
 
 
-class Profile(StoreItem):  # type: ignore[misc]
+class Profile(StoreItem):
     """A user-state object (not a dict) that must come back as the same class."""
 
-    def __init__(self, name: str = "", languages: list[str] | None = None, since: datetime | None = None) -> None:
-        super().__init__()
+    def __init__(self, name: str = "", languages: list[str] | None = None, since: datetime | None = None,
+                 e_tag: str | None = None) -> None:
         self.name = name
         self.languages = languages or []
         self.since = since
+        self.e_tag = e_tag
+
+    def store_item_to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "languages": self.languages, "since": self.since, "e_tag": self.e_tag}
+
+    @staticmethod
+    def from_json_to_store_item(json_data: Any) -> Profile:
+        return Profile(**json_data)
 
 
 @pytest.fixture
@@ -44,7 +61,7 @@ def storage(database: Database) -> SqlStorage:
     return SqlStorage(database)
 
 
-# Botbuilder's storage contract (as in botbuilder-testing's StorageBaseTests) ----------------------------------
+# The storage contract (botbuilder-testing's StorageBaseTests, kept; the SDK's own checks are weaker) -----------
 
 
 async def test_unknown_and_empty_keys_read_as_empty(storage: SqlStorage) -> None:
@@ -161,7 +178,7 @@ async def test_batch_operations(storage: SqlStorage) -> None:
 async def test_store_item_objects_round_trip(storage: SqlStorage) -> None:
     since = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     await storage.write({"profile": Profile("Megan", ["nl", "en"], since)})
-    item = (await storage.read(["profile"]))["profile"]
+    item = (await storage.read(["profile"], target_cls=Profile))["profile"]
     assert isinstance(item, Profile)
     assert (item.name, item.languages, item.since) == ("Megan", ["nl", "en"], since)
     assert item.e_tag
@@ -199,11 +216,102 @@ async def test_concurrent_last_write_wins_writers_all_succeed(storage: SqlStorag
     assert (await storage.read(["k"]))["k"]["n"] in range(8)
 
 
+# The codec ------------------------------------------------------------------------------------------------------
+
+
+def test_dialog_state_round_trips_through_json() -> None:
+    options = PromptOptions(
+        prompt=MessageFactory.text("Which one?"),
+        retry_prompt=MessageFactory.text("Pick one of the list."),
+        choices=[Choice("Megan Bowen (MeganB@example.com)"), Choice("Alex Wilber", synonyms=["alex"])],
+        style=ListStyle.hero_card,
+    )
+    values = {"candidates": ["id-1", "id-2"], "started": datetime(2025, 11, 28, 9, 0, tzinfo=UTC),
+              "odd": {"$type": "not ours"}}
+    state = DialogState([DialogInstance("investigate", {"dialogs": DialogState([DialogInstance(
+        "investigate.choice", {"options": options, "state": {"attemptCount": 1}})]), "values": values})])
+    document = json.loads(json.dumps(encode(state)))  # plain JSON: no object survives by reference
+    assert "py/object" not in json.dumps(document)
+    back = decode(document)
+    assert isinstance(back, DialogState) and isinstance(back.dialog_stack[0], DialogInstance)
+    inner = back.dialog_stack[0].state["dialogs"].dialog_stack[0]
+    restored = inner.state["options"]
+    assert isinstance(restored, PromptOptions) and isinstance(restored.prompt, Activity)
+    assert restored.prompt.text == "Which one?" and restored.retry_prompt.text == "Pick one of the list."
+    assert restored.choices == options.choices and restored.style is ListStyle.hero_card
+    assert back.dialog_stack[0].state["values"] == values
+
+
+def test_the_codec_refuses_what_it_cannot_restore() -> None:
+    with pytest.raises(TypeError):
+        encode({"x": object()})
+    with pytest.raises(ValueError):
+        decode({"$type": "os.system", "$value": "rm -rf /"})  # only the fixed list of SDK types, never an import
+
+
+def test_nothing_to_store_only_for_a_never_stored_empty_dialog_stack() -> None:
+    assert nothing_to_store({"DialogState": DialogState()})
+    assert not nothing_to_store({"DialogState": DialogState(), "e_tag": "1"})  # stored before: written
+    assert not nothing_to_store({"DialogState": DialogState([DialogInstance()])})
+    assert not nothing_to_store({"DialogState": DialogState(), "other": 1})
+    assert not nothing_to_store({"DialogState": {"dialog_stack": []}})
+    assert not nothing_to_store({})
+    assert not nothing_to_store(None)
+
+
+async def test_a_never_stored_empty_dialog_stack_is_not_written(storage: SqlStorage) -> None:
+    await storage.write({"conv": CachedAgentState({"DialogState": DialogState()})})
+    assert await storage.read(["conv"]) == {}
+    await storage.write({"conv": CachedAgentState({"DialogState": DialogState([DialogInstance("x")])})})
+    stored = (await storage.read(["conv"], target_cls=CachedAgentState))["conv"]
+    stored.state["DialogState"].dialog_stack.clear()
+    await storage.write({"conv": stored})  # stored before: its end is stored too
+    assert (await storage.read(["conv"], target_cls=CachedAgentState))["conv"].state["DialogState"] == DialogState()
+
+
+async def test_state_of_the_botbuilder_version_is_dropped_not_fatal(database: Database, storage: SqlStorage) -> None:
+    """An upgraded deployment: a dialog pickled by the botbuilder version starts over, the rest is kept."""
+    legacy = {"DialogState": {"py/object": "botbuilder.dialogs.dialog_state.DialogState", "_dialog_stack": []},
+              "count": 3}
+    await BotStates(database).write([("msteams/conversations/old", None, legacy)])
+    item = (await storage.read(["msteams/conversations/old"], target_cls=CachedAgentState))[
+        "msteams/conversations/old"]
+    assert item.state == {"count": 3, "e_tag": item.state["e_tag"]}
+    await storage.write({"msteams/conversations/old": item})  # its e-tag: the next save replaces the old document
+
+
 # Real bot state ------------------------------------------------------------------------------------------------
 
 
-def _report_bot(storage: SqlStorage) -> TestAdapter:
-    """A fresh bot over `storage`: a waterfall that asks for an account and a reason, then confirms."""
+class RecordingAdapter(ChannelAdapter):
+    """Records what the bot sends; the turn runs on a `TurnContext` as the SDK's adapters build it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Activity] = []
+
+    async def send_activities(self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
+        self.sent.extend(activities)
+        return [ResourceResponse(id=str(len(self.sent)))]
+
+    async def update_activity(self, context: TurnContext, activity: Activity) -> None:
+        raise NotImplementedError
+
+    async def delete_activity(self, context: TurnContext, reference: Any) -> None:
+        raise NotImplementedError
+
+
+CHANNEL = "msteams"
+
+
+def _message(text: str) -> Activity:
+    return Activity(type=ActivityTypes.message, id="m1", text=text, channel_id=CHANNEL, service_url="https://x.test/",
+                    from_property=ChannelAccount(id="User1", name="Megan"),
+                    recipient=ChannelAccount(id="Bot1", name="Bot"), conversation=ConversationAccount(id="Convo1"))
+
+
+async def _report_turn(storage: SqlStorage, text: str) -> list[str | None]:
+    """One turn of a fresh bot over `storage`: a waterfall that asks for an account and a reason, then confirms."""
     conversation_state = ConversationState(storage)
     user_state = UserState(storage)
     profile_property = user_state.create_property("profile")
@@ -211,7 +319,7 @@ def _report_bot(storage: SqlStorage) -> TestAdapter:
     dialogs.add(TextPrompt("text"))
 
     async def looks_like_an_address(prompt: PromptValidatorContext) -> bool:
-        return bool(prompt.recognized.succeeded and "@" in prompt.recognized.value)
+        return bool(prompt.recognized.succeeded and "@" in str(prompt.recognized.value))
 
     dialogs.add(TextPrompt("account", looks_like_an_address))
 
@@ -230,8 +338,9 @@ def _report_bot(storage: SqlStorage) -> TestAdapter:
         return await step.prompt("text", PromptOptions(prompt=MessageFactory.text(f"Why {step.result}?")))
 
     async def confirm(step: WaterfallStepContext) -> DialogTurnResult:
-        profile = await profile_property.get(step.context, Profile)
+        profile = await profile_property.get(step.context, Profile, target_cls=Profile)
         profile.name = step.values["account"]
+        await profile_property.set(step.context, profile)
         await step.context.send_activity(
             f"Case for {step.values['account']}: {step.result} (since {step.values['started']:%H:%M})"
         )
@@ -239,24 +348,22 @@ def _report_bot(storage: SqlStorage) -> TestAdapter:
 
     dialogs.add(WaterfallDialog("report", [ask_account, ask_reason, confirm]))
 
-    async def logic(turn_context: TurnContext) -> None:
-        dialog_context = await dialogs.create_context(turn_context)
-        result = await dialog_context.continue_dialog()
-        if result.status == DialogTurnStatus.Empty:
-            await dialog_context.begin_dialog("report")
-        await conversation_state.save_changes(turn_context)
-        await user_state.save_changes(turn_context)
+    adapter = RecordingAdapter()
+    turn_context = TurnContext(adapter, _message(text))
+    dialog_context = await dialogs.create_context(turn_context)
+    result = await dialog_context.continue_dialog()
+    if result.status == DialogTurnStatus.Empty:
+        await dialog_context.begin_dialog("report")
+    await conversation_state.save(turn_context)
+    await user_state.save(turn_context)
+    return [activity.text for activity in adapter.sent]
 
-    return TestAdapter(logic)
 
-
-async def _turn(target: DbTarget, text: str) -> list[Any]:
+async def _turn(target: DbTarget, text: str) -> list[str | None]:
     """One turn on a freshly opened database and freshly built bot, as after a process restart."""
     db = await target.open()
     try:
-        adapter = _report_bot(SqlStorage(db))
-        await adapter.send(text)
-        return [activity.text for activity in adapter.activity_buffer]
+        return await _report_turn(SqlStorage(db), text)
     finally:
         await db.close()
 
@@ -271,19 +378,35 @@ async def test_a_restart_loses_no_dialog(db_target: DbTarget) -> None:
     db = await db_target.open()
     try:
         storage = SqlStorage(db)
-        user_key = "%s/users/User1" % Channels.test  # botbuilder formats the enum member, not its value
-        profile = (await storage.read([user_key]))[user_key]["profile"]
-        assert isinstance(profile, Profile) and profile.name == "MeganB@example.com"
+        user_key = f"{CHANNEL}/users/User1"
+        profile = Profile.from_json_to_store_item((await storage.read([user_key]))[user_key]["profile"])
+        assert profile.name == "MeganB@example.com"
         # The dialog ended: the next message starts over.
-        conversation_key = "%s/conversations/Convo1" % Channels.test
-        state = (await storage.read([conversation_key]))[conversation_key]
-        assert state["DialogState"].dialog_stack == []
+        conversation_key = f"{CHANNEL}/conversations/Convo1"
+        state = (await storage.read([conversation_key], target_cls=CachedAgentState))[conversation_key]
+        assert state.state["DialogState"].dialog_stack == []
         async with db.read_session() as session:
             document = await session.scalar(
                 select(BotStateRow.document).where(BotStateRow.key_hash == key_hash(conversation_key))
             )
         assert document is not None
-        assert document["DialogState"]["py/object"] == "botbuilder.dialogs.dialog_state.DialogState"
+        assert document["DialogState"] == {"$type": "DialogState", "dialog_stack": []}
+        assert "py/" not in json.dumps(document)
     finally:
         await db.close()
     assert await _turn(db_target, "hello again") == ["Which account?"]
+
+
+async def test_a_stale_turn_is_refused(db_target: DbTarget, database: Database) -> None:
+    """Two instances answering the same conversation at once: the second save with the old e-tag conflicts."""
+    storage = SqlStorage(database)
+    await _report_turn(storage, "hi")
+    key = f"{CHANNEL}/conversations/Convo1"
+    first = await storage.read([key], target_cls=CachedAgentState)
+    second = await storage.read([key], target_cls=CachedAgentState)
+    first[key].state["DialogState"].dialog_stack.clear()
+    await storage.write(first)
+    second[key].state["DialogState"].dialog_stack.append(DialogInstance("other"))
+    with pytest.raises(EtagConflict):
+        await storage.write(second)
+    assert (await storage.read([key], target_cls=CachedAgentState))[key].state["DialogState"] == DialogState()

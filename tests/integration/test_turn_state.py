@@ -1,8 +1,8 @@
 """Which turns write conversation state: only those that leave something worth storing (docs/PERFORMANCE.md).
 
-A one-turn answer (`help`) in a conversation with no stored state writes nothing; a turn that starts a dialog
-stores it; a stored dialog that ends is stored as ended (never left behind), and a dialog continues from the
-store on a handler that did not start it (a second instance).
+A one-turn answer (`help`) in a conversation with no stored state writes nothing (`teams.storage.nothing_to_store`,
+tested with the storage); a turn that starts a dialog stores it; a stored dialog that ends is stored as ended
+(never left behind), and a dialog continues from the store on a handler that did not start it (a second instance).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from botbuilder.dialogs import DialogInstance, DialogState
 from sqlalchemy import select
 
 from bot import build_handler
@@ -19,7 +18,6 @@ from config import Settings
 from m365.records import User
 from store import Store
 from store.models import BotStateRow
-from teams.handler import nothing_to_store
 from teams.storage import SqlStorage
 from tests.activities import ALEX, MEGAN
 from tests.dialog_client import DialogClient, cards_of, texts_of
@@ -77,12 +75,3 @@ async def test_a_started_dialog_is_stored_then_continued_and_its_end_is_stored(s
     assert cards_of(await other.say("help"))
     assert list((await stored_stacks(store)).values()) == [0]
 
-
-def test_nothing_to_store_only_for_a_never_stored_empty_dialog_stack() -> None:
-    assert nothing_to_store({"DialogState": DialogState()})
-    assert not nothing_to_store({"DialogState": DialogState(), "e_tag": "1"})  # stored before: botbuilder decides
-    assert not nothing_to_store({"DialogState": DialogState([DialogInstance()])})
-    assert not nothing_to_store({"DialogState": DialogState(), "other": 1})
-    assert not nothing_to_store({"DialogState": {"dialog_stack": []}})
-    assert not nothing_to_store({})
-    assert not nothing_to_store(None)

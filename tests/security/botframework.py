@@ -1,7 +1,7 @@
 """A local stand-in for Bot Framework's token signing: an OpenID metadata document, its JWKS and the private key.
 
-botframework-connector fetches the metadata with blocking `requests.get` calls from inside the event loop,
-so the stand-in serves from its own thread (a server on the test's event loop would deadlock).
+The bot's `BOT_OPENID_METADATA_URL` points here (teams/auth.py fetches it with aiohttp). The stand-in serves from
+its own thread, so it needs no event loop and one instance serves a whole test module.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 CHANNEL_ISSUER = "https://api.botframework.com"
-# An issuer botframework-connector treats as an Emulator token (the botframework.com Entra tenant, v1 tokens).
+# An Emulator token's issuer (the botframework.com Entra tenant, v1 tokens): the Agents SDK trusts it, we do not.
 EMULATOR_ISSUER = "https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/"
 METADATA_PATH = "/v1/.well-known/openidconfiguration"
 KEYS_PATH = "/v1/.well-known/keys"

@@ -35,12 +35,12 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
 
-from config import ROOT
+from config import IDENTITY_ENV_NAMES, ROOT
 from tests.store_fixtures import _asyncpg_dsn, _check_postgres, postgres_url
 
 STARTUP_SECONDS = 60.0
 # Settings that would take an instance out of demo mode or give it an identity: cleared, whatever .env holds.
-CLEARED = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId", "M365_TENANT_ID", "M365_CLIENT_ID",
+CLEARED = (*IDENTITY_ENV_NAMES, "M365_TENANT_ID", "M365_CLIENT_ID",
            "M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "M365_CA_FILE", "DEMO_TENANT_SEED",
            "IT_STAFF_GROUP_ID", "SECURITY_ADMIN_GROUP_ID", "WATCH_INTERVAL_SECONDS", "RECONCILE_GRACE_SECONDS")
 _ENV_KEYS = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_AUTHORITY_HOST", "M365_GRAPH_URL",

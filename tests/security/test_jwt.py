@@ -1,6 +1,7 @@
 """Who gets in: the Bot Framework JWT is really validated, against a local stand-in for Bot Framework's keys.
 
-The bot runs with a MicrosoftAppId and `BOT_OPENID_METADATA_URL` pointing at `BotFrameworkStandIn`, whose
+The bot runs with an app id (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID) and `BOT_OPENID_METADATA_URL`
+pointing at `BotFrameworkStandIn`, whose
 private key the test holds. A correctly signed channel token is accepted; every bad one (none, unsigned,
 forged, unknown key, algorithm confusion, expired, not yet valid, wrong audience, wrong issuer, wrong
 serviceurl, an Emulator token) gets 401 before the bot sees the activity: no tenant call, nothing sent to
@@ -9,6 +10,7 @@ the connector. Activities from another tenant are refused even with a valid toke
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,10 +18,20 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from microsoft_agents.activity import Activity
+from microsoft_agents.authentication.msal import MsalAuth
 
 from bot import create_app
 from config import Settings
 from store import Store
+from teams.auth import (
+    KEYS_MAX_AGE_SECONDS,
+    KEYS_MIN_REFRESH_SECONDS,
+    KEYS_REFRESH_SECONDS,
+    LEEWAY_SECONDS,
+    BotAuthenticator,
+    Unauthorized,
+)
 from tests.activities import ALEX, OTHER_TENANT_ID, TENANT_ID, invoke, message
 from tests.connector import RecordingConnector
 from tests.fakes import SECURITY_ADMIN_GROUP, FakeTenant, group
@@ -45,10 +57,17 @@ async def connector() -> AsyncIterator[tuple[RecordingConnector, str]]:
     await recorder.close()
 
 
+async def _no_outbound_token(self: MsalAuth, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
+    """The SDK asks Entra for the bot's outbound token at the start of every authenticated turn: not here."""
+    del self, resource_url, scopes, force_refresh
+    return "outbound-token-of-the-test"
+
+
 @pytest.fixture
-async def secured(tmp_path: Path, bot_framework: BotFrameworkStandIn
+async def secured(tmp_path: Path, bot_framework: BotFrameworkStandIn, monkeypatch: pytest.MonkeyPatch
                   ) -> AsyncIterator[tuple[TestClient[Any, Any], FakeTenant]]:
     """The bot with bot credentials and the stand-in's metadata URL, on a fake tenant and SQLite."""
+    monkeypatch.setattr(MsalAuth, "get_access_token", _no_outbound_token)
     tenant = FakeTenant(memberships={ALEX.aad_object_id: [group(SECURITY_ADMIN_GROUP, "Security Admins")]})
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     settings = Settings(data_dir=tmp_path, app_id=APP_ID, app_password="bot-secret",
@@ -172,3 +191,97 @@ async def test_the_recipient_is_not_what_authenticates(secured: Any, connector: 
     activity["recipient"] = {"id": f"28:{OTHER_APP_ID}", "name": "Another bot"}
     assert (await client.post("/api/messages", json=activity, headers=bearer(token))).status == 401
     assert tenant.calls == []
+
+
+# The same rules without HTTP: `teams.auth.BotAuthenticator` on its own, as bot.messages calls it.
+
+def _activity(service_url: str, *, channel_id: str = "msteams") -> Activity:
+    activity = message("help", service_url=service_url)
+    activity["channelId"] = channel_id
+    return Activity.model_validate(activity)
+
+
+@pytest.fixture
+def authenticator(bot_framework: BotFrameworkStandIn) -> BotAuthenticator:
+    return BotAuthenticator(Settings(app_id=APP_ID, app_password="bot-secret",
+                                     bot_openid_metadata_url=bot_framework.metadata_url))
+
+
+SERVICE_URL = "https://smba.trafficmanager.net/emea/"
+
+
+async def test_a_valid_token_gives_the_sdk_its_claims(authenticator: BotAuthenticator,
+                                                      bot_framework: BotFrameworkStandIn) -> None:
+    token = bot_framework.sign(bot_framework.claims(audience=APP_ID, service_url=SERVICE_URL))
+    identity = await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+    assert identity.get_app_id() == APP_ID
+    assert identity.get_claim_value("iss") == "https://api.botframework.com"
+    assert not identity.allow_anonymous
+    assert identity.security_token is None  # the token itself is not kept around
+
+
+@pytest.mark.parametrize("name", BAD_TOKEN_NAMES)
+async def test_every_bad_token_is_unauthorized(name: str, authenticator: BotAuthenticator,
+                                               bot_framework: BotFrameworkStandIn) -> None:
+    token = _bad_tokens(bot_framework, SERVICE_URL)[name]
+    with pytest.raises(Unauthorized) as raised:
+        await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+    assert token not in str(raised.value)
+
+
+@pytest.mark.parametrize(("seconds_ago", "accepted"), [(LEEWAY_SECONDS - 60, True), (LEEWAY_SECONDS + 60, False)])
+async def test_expiry_has_microsofts_five_minutes_of_leeway(seconds_ago: int, accepted: bool,
+                                                            authenticator: BotAuthenticator,
+                                                            bot_framework: BotFrameworkStandIn) -> None:
+    now = int(time.time())
+    token = bot_framework.sign(bot_framework.claims(audience=APP_ID, service_url=SERVICE_URL,
+                                                    exp=now - seconds_ago, nbf=now - 3600))
+    if accepted:
+        await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+    else:
+        with pytest.raises(Unauthorized):
+            await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+
+
+async def test_the_key_must_be_endorsed_for_the_activitys_channel(authenticator: BotAuthenticator,
+                                                                  bot_framework: BotFrameworkStandIn) -> None:
+    token = bot_framework.sign(bot_framework.claims(audience=APP_ID, service_url=SERVICE_URL))
+    with pytest.raises(Unauthorized, match="endorsed"):
+        await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL, channel_id="webchat"))
+
+
+async def test_unknown_key_ids_do_not_hammer_the_metadata(authenticator: BotAuthenticator,
+                                                          bot_framework: BotFrameworkStandIn) -> None:
+    """A stream of tokens with made-up key ids refetches the keys at most once per KEYS_MIN_REFRESH_SECONDS."""
+    assert KEYS_MIN_REFRESH_SECONDS >= 60
+    good = bot_framework.claims(audience=APP_ID, service_url=SERVICE_URL)
+    before = len(bot_framework.requests_seen)
+    for n in range(20):
+        token = bot_framework.sign(good, key=new_key() if n == 0 else None, kid=f"made-up-{n}")
+        with pytest.raises(Unauthorized, match="unknown key"):
+            await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+    assert len(bot_framework.requests_seen) - before == 2  # the metadata and the keys, once
+
+
+async def test_anonymous_mode_gives_the_sdks_anonymous_identity() -> None:
+    authenticator = BotAuthenticator(Settings())
+    identity = await authenticator.authenticate(None, _activity(SERVICE_URL))
+    assert authenticator.anonymous and identity.allow_anonymous and identity.claims == {}
+
+
+async def test_known_keys_survive_a_failing_refresh_for_a_while(authenticator: BotAuthenticator,
+                                                                bot_framework: BotFrameworkStandIn,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    token = bot_framework.sign(bot_framework.claims(audience=APP_ID, service_url=SERVICE_URL))
+    await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+    # A day later Microsoft's metadata is unreachable: the keys we have still verify Teams' tokens.
+    authenticator._metadata_url = "http://127.0.0.1:9/unreachable"
+    authenticator._fetched_at -= KEYS_REFRESH_SECONDS
+    authenticator._attempted_at = float("-inf")
+    with caplog.at_level(logging.WARNING, logger="teams.auth"):
+        await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))
+    assert "signing keys unavailable" in caplog.text
+    # Not forever: keys that could not be refreshed for five days are no longer trusted.
+    authenticator._fetched_at -= KEYS_MAX_AGE_SECONDS
+    with pytest.raises(Unauthorized, match="too old"):
+        await authenticator.authenticate(f"Bearer {token}", _activity(SERVICE_URL))

@@ -35,7 +35,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
 
-from config import ROOT
+from config import IDENTITY_ENV_NAMES, ROOT
 from tests.activities import ALEX, message
 from tests.connector import RecordingConnector
 from tests.store_fixtures import _asyncpg_dsn, _check_postgres, postgres_url
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 
 STARTUP_SECONDS = 60.0
 # Settings that would take an instance out of demo mode or give it an identity: cleared, whatever .env holds.
-_CLEARED = ("MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppTenantId", "M365_TENANT_ID", "M365_CLIENT_ID",
+_CLEARED = (*IDENTITY_ENV_NAMES, "M365_TENANT_ID", "M365_CLIENT_ID",
             "M365_CLIENT_SECRET", "M365_CLIENT_CERTIFICATE_PATH", "DEMO_TENANT_SEED")
 
 

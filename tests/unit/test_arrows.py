@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_PRODUCT = frozenset({"tests", "bench"})
-SDK = frozenset({"botbuilder", "botframework", "msrest"})
+SDK = frozenset({"microsoft_agents"})  # the Microsoft 365 Agents SDK (botbuilder before issue 14)
 SDK_EDGE = frozenset({"teams", "dialogs", "bot"})
 
 
@@ -141,7 +141,7 @@ def test_the_scan_sees_the_product_and_its_imports() -> None:
     rooms = {i.room for i in imports}
     assert {"bot", "cards", "investigation", "m365", "remediation", "store", "teams", "tools"} <= rooms
     assert not rooms & NOT_PRODUCT
-    assert any(i.room == "teams" and i.target_room == "botbuilder" for i in imports)
+    assert any(i.room == "teams" and i.target_room == "microsoft_agents" for i in imports)
     assert any(i.module == "bot" and i.target_room == "teams" for i in imports)
     # Imports inside functions count too: the demo tenant is imported only where demo mode starts it.
     assert any(i.module == "tenancy" and i.target == "demo_tenant" for i in imports)

@@ -10,6 +10,8 @@ from config import Settings, SettingsError, async_database_url
 
 APP_ID = "11111111-2222-4333-8444-555555555555"
 TENANT = "4f8c2b1e-6d3a-4e5b-9c7d-1a2b3c4d5e6f"
+MSI = "33333333-4444-4555-8666-777777777777"
+S = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 
 
 def test_defaults_are_demo_mode_with_anonymous_bot(tmp_path: Path) -> None:
@@ -22,12 +24,15 @@ def test_defaults_are_demo_mode_with_anonymous_bot(tmp_path: Path) -> None:
 
 def test_full_production_configuration(tmp_path: Path) -> None:
     env = {
-        "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "pw", "MicrosoftAppType": "SingleTenant",
-        "MicrosoftAppTenantId": TENANT, "M365_TENANT_ID": TENANT, "M365_CLIENT_ID": APP_ID,
+        f"{S}CLIENTID": APP_ID, f"{S}CLIENTSECRET": "pw", f"{S}TENANTID": TENANT, f"{S}AUTHTYPE": "ClientSecret",
+        "M365_TENANT_ID": TENANT, "M365_CLIENT_ID": APP_ID,
         "M365_CLIENT_SECRET": "s3cret", "DATABASE_URL": "postgresql://u@db:5432/bot", "PORT": "8080",
     }
     settings = Settings.from_env(env, dotenv_path=tmp_path / "none.env")
     assert settings.bot_auth_enabled and not settings.demo_mode
+    assert (settings.app_id, settings.app_password, settings.app_tenant_id, settings.auth_type) == (
+        APP_ID, "pw", TENANT, "ClientSecret")
+    assert settings.deprecation_notice() == ""
     assert settings.effective_database_url == "postgresql+asyncpg://u@db:5432/bot"
     assert settings.port == 8080
     assert "s3cret" not in repr(settings) and "'pw'" not in repr(settings)
@@ -36,12 +41,33 @@ def test_full_production_configuration(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"MicrosoftAppId": APP_ID}, "MicrosoftAppPassword is empty"),
-        ({"MicrosoftAppPassword": "x"}, "MicrosoftAppId is empty"),
+        ({f"{S}CLIENTID": APP_ID}, f"{S}CLIENTSECRET \\(MicrosoftAppPassword\\) is empty"),
+        ({f"{S}CLIENTSECRET": "x"}, f"{S}CLIENTID \\(MicrosoftAppId\\) is empty"),
+        ({f"{S}CLIENTID": "not-a-guid", f"{S}CLIENTSECRET": "x"}, "CLIENTID must be a GUID"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}CLIENTSECRET": "x", f"{S}TENANTID": "contoso.onmicrosoft.com"},
+         "TENANTID must be a GUID"),
+        ({f"{S}AUTHTYPE": "Password"}, "AUTHTYPE must be one of ClientSecret, certificate"),
+        ({f"{S}AUTHTYPE": "CertificateSubjectName"}, "AUTHTYPE must be one of"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "certificate"}, "CERTPFXFILE is empty"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "certificate", f"{S}CERTPFXFILE": "/nonexistent.pfx"},
+         "CERTPFXFILE '/nonexistent.pfx' is not a file"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "UserManagedIdentity", f"{S}CLIENTSECRET": "x"},
+         "CLIENTSECRET is set but .*AUTHTYPE is UserManagedIdentity"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "FederatedCredentials"}, "FEDERATEDCLIENTID"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "FederatedCredentials", f"{S}FEDERATEDCLIENTID": "mi"},
+         "FEDERATEDCLIENTID must be"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "WorkloadIdentity"}, "FEDERATEDTOKENFILE"),
+        ({f"{S}CLIENTID": APP_ID, f"{S}CLIENTSECRET": "x", f"{S}SENDX5C": "true"}, "SENDX5C"),
+        ({f"{S}SENDX5C": "maybe"}, "SENDX5C must be true or false"),
+        # The botbuilder names: still read, still checked.
+        ({"MicrosoftAppId": APP_ID}, "MicrosoftAppPassword"),
+        ({"MicrosoftAppPassword": "x"}, "MicrosoftAppId"),
         ({"MicrosoftAppId": "not-a-guid", "MicrosoftAppPassword": "x"}, "must be a GUID"),
         ({"MicrosoftAppType": "Weird"}, "MicrosoftAppType"),
         ({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x", "MicrosoftAppType": "SingleTenant"},
-         "MicrosoftAppTenantId"),
+         "MicrosoftAppType=SingleTenant needs the tenant id"),
+        ({"MicrosoftAppId": APP_ID, f"{S}CLIENTID": MSI, "MicrosoftAppPassword": "x"}, "both set, differently"),
+        ({"MicrosoftAppType": "UserAssignedMSI", f"{S}AUTHTYPE": "ClientSecret"}, "both set, differently"),
         ({"M365_TENANT_ID": TENANT}, "half-configured"),
         ({"M365_TENANT_ID": TENANT, "M365_CLIENT_ID": APP_ID}, "M365_CLIENT_SECRET"),
         ({"M365_TENANT_ID": TENANT, "M365_CLIENT_ID": APP_ID, "M365_CLIENT_SECRET": "a",
@@ -63,6 +89,73 @@ def test_full_production_configuration(tmp_path: Path) -> None:
 def test_bad_values_name_the_setting(env: dict[str, str], message: str, tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env, dotenv_path=tmp_path / "none.env")
+
+
+def test_the_botbuilder_names_still_work_with_one_deprecation_line(tmp_path: Path) -> None:
+    legacy = Settings.from_env({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "pw",
+                                "MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": TENANT},
+                               dotenv_path=tmp_path / "none.env")
+    current = Settings.from_env({f"{S}CLIENTID": APP_ID, f"{S}CLIENTSECRET": "pw", f"{S}TENANTID": TENANT},
+                                dotenv_path=tmp_path / "none.env")
+    assert legacy == current  # the same bot, whichever names configure it
+    notice = legacy.deprecation_notice()
+    assert "\n" not in notice
+    for old, new in (("MicrosoftAppId", "CLIENTID"), ("MicrosoftAppPassword", "CLIENTSECRET"),
+                     ("MicrosoftAppTenantId", "TENANTID"), ("MicrosoftAppType", "AUTHTYPE")):
+        assert f"{old} -> {S}{new}" in notice
+    assert "pw" not in notice and APP_ID not in notice
+
+
+@pytest.mark.parametrize(("legacy_type", "auth_type"), [("MultiTenant", "ClientSecret"),
+                                                         ("singletenant", "ClientSecret"),
+                                                         ("UserAssignedMSI", "UserManagedIdentity")])
+def test_the_botbuilder_app_types_map_to_auth_types(legacy_type: str, auth_type: str, tmp_path: Path) -> None:
+    env = {"MicrosoftAppId": APP_ID, "MicrosoftAppType": legacy_type, "MicrosoftAppTenantId": TENANT}
+    if auth_type == "ClientSecret":
+        env["MicrosoftAppPassword"] = "pw"
+    assert Settings.from_env(env, dotenv_path=tmp_path / "none.env").auth_type == auth_type
+
+
+def test_the_same_value_under_both_names_is_accepted(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MicrosoftAppId": APP_ID, f"{S}CLIENTID": APP_ID, f"{S}CLIENTSECRET": "pw"},
+                                 dotenv_path=tmp_path / "none.env")
+    assert settings.app_id == APP_ID and settings.legacy_names == ("MicrosoftAppId",)
+
+
+@pytest.mark.parametrize("spelling", ["certificate", "Certificate", "CERTIFICATE"])
+def test_auth_type_is_spelled_as_the_sdk_spells_it(spelling: str, tmp_path: Path) -> None:
+    pfx = tmp_path / "bot.pfx"
+    pfx.write_bytes(b"x")
+    settings = Settings.from_env({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": spelling, f"{S}CERTPFXFILE": str(pfx),
+                                  f"{S}SENDX5C": "true"}, dotenv_path=tmp_path / "none.env")
+    assert (settings.auth_type, settings.cert_pfx_file, settings.send_x5c) == ("certificate", str(pfx), True)
+
+
+@pytest.mark.parametrize("auth_type", ["UserManagedIdentity", "SystemManagedIdentity"])
+def test_managed_identities_need_no_secret(auth_type: str, tmp_path: Path) -> None:
+    settings = Settings.from_env({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": auth_type, f"{S}TENANTID": TENANT},
+                                 dotenv_path=tmp_path / "none.env")
+    assert settings.bot_auth_enabled and settings.app_password == ""
+
+
+def test_federated_and_workload_identities(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("jwt")
+    federated = Settings.from_env({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "FederatedCredentials",
+                                   f"{S}FEDERATEDCLIENTID": MSI, f"{S}TENANTID": TENANT},
+                                  dotenv_path=tmp_path / "none.env")
+    assert federated.federated_client_id == MSI
+    workload = Settings.from_env({f"{S}CLIENTID": APP_ID, f"{S}AUTHTYPE": "workloadidentity",
+                                  f"{S}FEDERATEDTOKENFILE": str(token_file), f"{S}TENANTID": TENANT},
+                                 dotenv_path=tmp_path / "none.env")
+    assert (workload.auth_type, workload.federated_token_file) == ("WorkloadIdentity", str(token_file))
+
+
+def test_the_bot_identity_is_read_from_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"{S}CLIENTID={APP_ID}\n{S}CLIENTSECRET=from-dotenv\n")
+    settings = Settings.from_env({}, dotenv_path=dotenv)
+    assert (settings.app_id, settings.app_password) == (APP_ID, "from-dotenv")
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:

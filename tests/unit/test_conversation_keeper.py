@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
-from botbuilder.core import TurnContext
-from botbuilder.schema import Activity
+from microsoft_agents.activity import Activity
+from microsoft_agents.hosting.core import TurnContext
 
 from domain.people import Role, Speaker
 from store import Store
@@ -26,7 +26,7 @@ class RecordingConversations:
 def turn(**changes: Any) -> TurnContext:
     raw = message("help", service_url="https://smba.example/emea/")
     raw.update(changes)
-    return TurnContext(cast(Any, SimpleNamespace()), Activity().deserialize(raw))
+    return TurnContext(cast(Any, SimpleNamespace()), Activity.model_validate(raw))
 
 
 SPEAKER = Speaker(aad_object_id=ALEX.aad_object_id, name=ALEX.name, tenant_id=TENANT_ID, role=Role.SECURITY_ADMIN)

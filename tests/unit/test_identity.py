@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from botbuilder.core import TurnContext
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ConversationAccount
-from botbuilder.schema.teams import TeamsChannelData, TenantInfo
+from types import SimpleNamespace
+from typing import Any, cast
+
+from microsoft_agents.activity import Activity, ConversationAccount
+from microsoft_agents.activity.teams import TeamsChannelData, TenantInfo
+from microsoft_agents.hosting.core import TurnContext
 
 from domain.people import Role
 from m365.errors import UpstreamUnavailable
@@ -65,13 +67,13 @@ def test_activity_tenant_id_from_channel_data_as_sent_as_a_model_or_from_the_con
     def tenant_of(channel_data: object, conversation_tenant: str | None = None) -> str | None:
         activity = Activity(type="message", channel_data=channel_data,
                             conversation=ConversationAccount(id="c", tenant_id=conversation_tenant))
-        return activity_tenant_id(TurnContext(TestAdapter(), activity))
+        return activity_tenant_id(TurnContext(cast(Any, SimpleNamespace()), activity))
 
     assert tenant_of({"tenant": {"id": "t-1"}, "team": {"id": "x"}}) == "t-1"
     assert tenant_of(TeamsChannelData(tenant=TenantInfo(id="t-2"))) == "t-2"
     assert tenant_of({"tenant": "t-3"}) is None  # malformed: refused, never an error
     assert tenant_of({"tenant": {"id": 3}}) is None
-    assert tenant_of({"Tenant": {"id": "t-4"}}) is None  # JSON keys are case-sensitive, as msrest reads them
+    assert tenant_of({"Tenant": {"id": "t-4"}}) is None  # JSON keys are case-sensitive, as the SDK reads them
     assert tenant_of({}, "t-5") == "t-5"
     assert tenant_of(None, "t-6") == "t-6"
     assert tenant_of(None) is None

@@ -2,7 +2,7 @@
 
 Reading the table tells where every button goes; these tests hold it to that: every verb has exactly the handler
 the findings, triage, help and report cards expect, a verb without a row stops the table from being built, and
-each kind of core `Answer` reaches Teams as the invoke response botbuilder 4.17.1 can serialise.
+each kind of core `Answer` reaches Teams as the invoke response the Agents SDK serialises (once, camelCase).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from core.presses import Answer, AnswerKind, Press
 from dialogs.intents import Intent
 from domain.people import Role, Speaker
 from remediation.actions import ACTIONS
-from teams.invoke import invoke_response
+from teams.invoke import body_of, invoke_response
 from teams.routes import StartDialog, build_routes
 
 
@@ -76,12 +76,12 @@ def test_a_verb_without_a_row_stops_the_table(monkeypatch: pytest.MonkeyPatch) -
 
 def test_answers_become_invoke_responses_that_serialise() -> None:
     card = {"type": "AdaptiveCard", "version": "1.5", "body": []}
-    assert invoke_response(Answer.card(card)).serialize() == {
+    assert body_of(invoke_response(Answer.card(card))) == {
         "statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
-    # botbuilder 4.17.1 types `value` as a dict: a text value must still serialise.
-    assert invoke_response(Answer.message("Done.")).serialize() == {
+    # A message response's `value` is text, not an object.
+    assert body_of(invoke_response(Answer.message("Done."))) == {
         "statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": "Done."}
-    assert invoke_response(Answer.error(409, "Conflict", "nobody")).serialize() == {
+    assert body_of(invoke_response(Answer.error(409, "Conflict", "nobody"))) == {
         "statusCode": 409, "type": "application/vnd.microsoft.error",
         "value": {"code": "Conflict", "message": "nobody"}}
 
