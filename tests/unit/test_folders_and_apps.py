@@ -143,3 +143,14 @@ def test_service_principal_select_is_v1_only() -> None:
     declared = _declared("servicePrincipal")
     assert set(ServicePrincipal.SELECT.split(",")) <= declared
     assert "publisherName" not in declared
+
+
+def test_a_mailbox_s_folder_batch_never_runs_more_than_outlook_allows_at_once() -> None:
+    from m365.graph import OUTLOOK_CONCURRENCY, mail_folder_requests
+
+    requests = mail_folder_requests("u1", prefix="a-")
+    at_once = [r for r in requests if not r.depends_on]
+    assert len(requests) == 5 and len(at_once) == OUTLOOK_CONCURRENCY == 4
+    waiting = [r for r in requests if r.depends_on]
+    assert [r.depends_on for r in waiting] == [("a-list",)]
+    assert waiting[0].as_json()["dependsOn"] == ["a-list"]
