@@ -143,15 +143,11 @@ def rate_family(path: str) -> str | None:
     return None
 
 
-# At most this share of a family's window is added as the margin (Identity Protection: 1 s window → 0.1 s).
-MARGIN_SHARE = 0.1
-
-
 class Governor:
     """Client-side pacing of Graph's throttled families, for callers that send many requests at once.
 
     Each family's requests are spaced so that no sliding window ever holds more than its limit (plus `margin`
-    seconds, at most a tenth of the window, since the server counts arrival, not sending), and a 429 holds the
+    seconds, since the server counts arrival, not sending), and a 429 holds the
     whole family until its `Retry-After` has passed: no request of that family is sent before then. A wait that
     would end after the caller's `deadline()` raises `Throttled` at once. Install it around the calls with
     `governed(governor)`; the process has one (`investigation.service.Investigations` owns it), so every
@@ -185,8 +181,9 @@ class Governor:
             sent = self._sent.setdefault(family, deque())
             while True:
                 now = self._clock()
-                # The margin covers the gap between sending and arrival; a tenth of a short window is plenty.
-                margin = min(self.margin, MARGIN_SHARE * limit.window_seconds)
+                # The margin covers the gap between sending and arrival: under load a request paced 0.1 s after the
+                # window reached Microsoft's side inside it (a 429), so it stays the same for short windows too.
+                margin = self.margin
                 while sent and sent[0] <= now - limit.window_seconds - margin:
                     sent.popleft()
                 wait = self._held_until.get(family, 0.0) - now
