@@ -7,12 +7,14 @@ tenant is started and the real clients are pointed at it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from microsoft_agents.hosting.aiohttp import CloudAdapter
@@ -31,6 +33,7 @@ from dialogs.investigate import InvestigateDialog
 from dialogs.main import MainDialog
 from dialogs.triage import TriageDesk
 from investigation.service import Investigations
+from m365.errors import TokenRefused, TokenUnavailable
 from m365.protocol import Tenant
 from remediation.checker import CheckerConfig, UnblockChecker
 from remediation.reconcile import Reconciler, ReconcilerConfig
@@ -238,6 +241,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
     except Unauthorized as exc:
         log.info("rejected activity: %s", exc)
         return web.json_response({"error": "unauthorized"}, status=401)
+    if components.authenticator.anonymous and not is_loopback_url(activity.service_url):
+        # Without a token nothing vouches for the serviceUrl: an anonymous bot would post its replies (case cards,
+        # names) wherever a caller points it. Authenticated, the token's `serviceurl` claim must match instead.
+        log.warning("rejected activity: anonymous mode replies to loopback service URLs only")
+        return web.json_response({"error": "anonymous mode replies to loopback service URLs only"}, status=400)
     response = await components.adapter.process_activity(claims, activity, components.bot.on_turn)
     if response is not None:
         if response.body is None:
@@ -246,31 +254,68 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return web.Response(status=201)
 
 
+def is_loopback_url(url: str | None) -> bool:
+    """True for an http(s) URL on this machine (127.0.0.0/8, ::1, localhost): where an anonymous bot may reply."""
+    try:
+        parts = urlsplit(url or "")
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: the process is up."""
     return web.json_response({"status": "ok"})
 
 
+_READY = {"store": "ok", "tenant": "ok", "token": "ok"}
+
+
 async def readyz(request: web.Request) -> web.Response:
-    """GET /readyz: the store answers and the tenant is reachable (cached briefly: probes are frequent)."""
+    """GET /readyz: every check by name, 200 when all are "ok", else 503 (a ready answer is cached briefly).
+
+    - `store`: the database answers and (SQLite) its file is still the writable one opened: "gone", "replaced",
+      "read-only" or "unreachable" otherwise (`store.db.Database.health`).
+    - `token`: the app can get a token from the Entra token endpoint (the cached one while it is valid):
+      "unavailable" (5xx, timeout, unreachable) or "refused" (wrong secret, unknown app).
+    - `tenant`: a cheap Graph call answers: "unreachable" otherwise, "unknown" when there is no token to ask with.
+    """
     components = request.app[COMPONENTS]
     if time.monotonic() - components.ready_at < READY_CACHE_SECONDS:
-        return web.json_response({"status": "ready", "store": "ok", "tenant": "ok"})
-    store_ok = await components.store.ping()
+        return _ready_response(_READY)
+    checks = {"store": await components.store.db.health(), **await _tenant_checks(components.tenant)}
+    if all(value == "ok" for value in checks.values()):
+        components.ready_at = time.monotonic()
+    return _ready_response(checks)
+
+
+async def _tenant_checks(tenant: Tenant) -> dict[str, str]:
+    """The `token` and `tenant` checks of `/readyz`, from one cheap authenticated call."""
     try:
-        await asyncio.wait_for(components.tenant.ping(), timeout=5)
-        tenant_ok = True
+        await asyncio.wait_for(tenant.ping(), timeout=5)
+    except TokenUnavailable:
+        return {"token": "unavailable", "tenant": "unknown"}  # logged once by the token provider
+    except TokenRefused:
+        return {"token": "refused", "tenant": "unknown"}
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the type goes to the log
         log.warning("readiness: tenant unreachable (%s)", type(exc).__name__)
-        tenant_ok = False
-    if store_ok and tenant_ok:
-        components.ready_at = time.monotonic()
-        return web.json_response({"status": "ready", "store": "ok", "tenant": "ok"})
-    return web.json_response(
-        {"status": "not ready", "store": "ok" if store_ok else "unavailable", "tenant": "ok" if tenant_ok
-         else "unreachable"},
-        status=503,
-    )
+        return {"token": "ok", "tenant": "unreachable"}
+    return {"token": "ok", "tenant": "ok"}
+
+
+def _ready_response(checks: dict[str, str]) -> web.Response:
+    ready = all(value == "ok" for value in checks.values())
+    # The checks by name, and the same keys at the top level as before (probes and dashboards read those).
+    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks, **checks},
+                             status=200 if ready else 503)
 
 
 # Libraries that log requests, responses or SQL with their parameters. They stay at WARNING even at LOG_LEVEL=DEBUG:
@@ -333,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if settings.deprecation_notice():  # MicrosoftApp* names: one line, so an upgrade needs no edit on day one
         log.warning("%s", settings.deprecation_notice())
+    if settings.exposure_warning():  # HOST set beyond loopback for an anonymous bot: allowed, never quietly
+        log.warning("%s", settings.exposure_warning())
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
                 access_log=None, handler_cancellation=True)
     return 0

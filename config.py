@@ -53,6 +53,9 @@ _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)(?:{_LABEL}\.)+{_LABEL}$")
 # Where Bot Framework publishes the keys that sign the tokens Teams sends with every activity.
 BOT_FRAMEWORK_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Default listening addresses: authenticated mode serves Teams (every interface), anonymous mode this machine only.
+ANY_HOST = "0.0.0.0"
+LOOPBACK_HOST = "127.0.0.1"
 
 
 class SettingsError(ValueError):
@@ -92,7 +95,10 @@ class Settings:
     security_admin_group_id: str = ""
     # Persistence and serving.
     database_url: str = ""
-    host: str = "0.0.0.0"
+    # The interface to listen on. Empty = by mode: all interfaces with Bot Framework authentication, loopback only
+    # in anonymous mode (anyone who reaches an anonymous bot acts as any user, security admins included).
+    # `__post_init__` fills it, so `host` is always the address served.
+    host: str = ""
     port: int = 3978
     # The public host name Teams reaches the bot at (https://<it>/api/messages); the app package's validDomains.
     public_hostname: str = ""
@@ -106,8 +112,9 @@ class Settings:
     demo_tenant_env: str = ""
     # Upstream behaviour.
     http_timeout_seconds: float = 20.0
-    # The restriction watch: minutes between rounds; whether the restricted user is told as well.
-    watch_interval_minutes: int = 5
+    # The restriction watch: minutes between rounds (1: a new restriction is alerted within a minute, at ~60
+    # Get-BlockedSenderAddress + ~60 Defender alert reads an hour, docs/PERFORMANCE.md "Restriction watch").
+    watch_interval_minutes: int = 1
     # Seconds between watch rounds, replacing the minutes when set (tests and demos; 0 = use the minutes).
     watch_interval_seconds: int = 0
     # How old an action must be before the reconciler treats it as interrupted (audit `started`, no outcome):
@@ -116,6 +123,19 @@ class Settings:
     notify_affected_user: bool = False
     # Investigations and card actions one person may start per minute (0 = no limit).
     rate_limit_per_minute: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            # Frozen: the one assignment, at construction, of the mode's default.
+            object.__setattr__(self, "host", ANY_HOST if self.app_id else LOOPBACK_HOST)
+
+    def exposure_warning(self) -> str:
+        """The warning `bot.main` logs when an anonymous bot listens beyond loopback ("" when it does not)."""
+        if self.bot_auth_enabled or self.host.strip("[]").lower() in _LOOPBACK_HOSTS:
+            return ""
+        return (f"anonymous mode (no {CLIENT_ID_ENV}) listening on {self.host}: anyone who can reach port "
+                f"{self.port} can talk to the bot as any user of the tenant, security admins included. Unset HOST "
+                "to listen on 127.0.0.1 only.")
 
     @property
     def bot_auth_enabled(self) -> bool:
@@ -181,7 +201,7 @@ class Settings:
             it_staff_group_id=get("IT_STAFF_GROUP_ID"),
             security_admin_group_id=get("SECURITY_ADMIN_GROUP_ID"),
             database_url=get("DATABASE_URL"),
-            host=get("HOST", cls.host),
+            host=get("HOST"),
             port=_int("PORT", get("PORT", str(cls.port)), low=0, high=65535),
             public_hostname=get("PUBLIC_HOSTNAME").lower().rstrip("."),
             data_dir=Path(get("DATA_DIR") or DEFAULT_DATA_DIR),
@@ -190,7 +210,7 @@ class Settings:
             demo_tenant_seed=get("DEMO_TENANT_SEED"),
             demo_tenant_env=get("DEMO_TENANT_ENV"),
             http_timeout_seconds=_float("HTTP_TIMEOUT_SECONDS", get("HTTP_TIMEOUT_SECONDS", "20"), low=0.1),
-            watch_interval_minutes=_int("WATCH_INTERVAL_MINUTES", get("WATCH_INTERVAL_MINUTES", "5"), low=1,
+            watch_interval_minutes=_int("WATCH_INTERVAL_MINUTES", get("WATCH_INTERVAL_MINUTES", "1"), low=1,
                                         high=1440),
             watch_interval_seconds=_int("WATCH_INTERVAL_SECONDS", get("WATCH_INTERVAL_SECONDS") or "0", low=0,
                                         high=86_400),

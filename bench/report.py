@@ -1,8 +1,9 @@
 """Render docs/PERFORMANCE.md's summary table from bench/results/*.json and print it.
 
-Only the part between `<!-- bench:begin -->` and `<!-- bench:end -->` is regenerated; everything else in the
-file (profiles, before/after notes) is written by hand and kept. Every figure sits beside its baseline from
-the same run, with the ratio and whether its target was met.
+Only the part between `<!-- bench:begin -->` and `<!-- bench:end -->` is regenerated, and the chaos soak's section
+between `<!-- soak:begin -->` and `<!-- soak:end -->` (its figures, checks and outages, from
+bench/results/soak.json); everything else in the file (profiles, before/after notes) is written by hand and kept.
+Every figure sits beside its baseline from the same run, with the ratio and whether its target was met.
 
     python -m bench.report            # rewrite the table in docs/PERFORMANCE.md
     python -m bench.report --check    # exit 1 if the table is not what the results say (CI)
@@ -21,6 +22,8 @@ from bench.common import ROOT, read_results
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+SOAK_BEGIN = "<!-- soak:begin -->"
+SOAK_END = "<!-- soak:end -->"
 # Benches in reading order; any other result file follows, by name.
 ORDER = ("turns", "investigation", "startup")
 
@@ -77,6 +80,37 @@ def splice(document: str, table: str) -> str:
     return document[: start + len(BEGIN)] + "\n" + table + "\n" + document[end:]
 
 
+def render_soak(result: dict[str, Any]) -> str:
+    """The chaos soak's section: its figures and notes, its checks, and when its outages happened."""
+    lines = [render([result]), "", "| check | result | detail |", "|---|:---:|---|"]
+    for check in result.get("checks") or []:
+        mark = {True: "✅ pass", False: "❌ fail", None: "— not measured"}[check.get("passed")]
+        lines.append(f"| {_cell(check['name'])} | {mark} | {_cell(check['detail'])} |")
+    outages = result.get("outages") or {}
+    token, database = outages.get("token_endpoint"), outages.get("database")
+    if token or database:
+        lines += ["", "| outage | from | to | what |", "|---|---:|---:|---|"]
+    if token:
+        lines.append(f"| token endpoint | {_num(token.get('began'), 's')} | {_num(token.get('ended'), 's')} | every "
+                     f"token request answered {token.get('status')} ({token.get('token_requests_refused')} of "
+                     f"{token.get('token_requests')} refused; tokens lived {token.get('token_lifetime_seconds')} s) |")
+    if database:
+        what = (f"not run: {_cell(database['skipped'])}" if database.get("skipped") else
+                f"PostgreSQL stopped -m immediate, started again (crash recovery "
+                f"{_num(database.get('restart_seconds'), 's')})")
+        lines.append(f"| database | {_num(database.get('began'), 's')} | {_num(database.get('ended'), 's')} | "
+                     f"{what} |")
+    return "\n".join(lines)
+
+
+def splice_soak(document: str, section: str) -> str:
+    """`document` with the soak section replaced (appended under a heading when the markers are missing)."""
+    start, end = document.find(SOAK_BEGIN), document.find(SOAK_END)
+    if start == -1 or end == -1 or end < start:
+        return document.rstrip("\n") + f"\n\n## Chaos soak\n\n{SOAK_BEGIN}\n{section}\n{SOAK_END}\n"
+    return document[: start + len(SOAK_BEGIN)] + "\n" + section + "\n" + document[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     table = render(results)
     current = args.doc.read_text(encoding="utf-8") if args.doc.exists() else "# Performance\n"
     updated = splice(current, table)
+    # A soak result written before its checks were kept in the JSON leaves the section as the soak wrote it.
+    soak = next((r for r in results if r["name"] == "soak" and "checks" in r), None)
+    if soak is not None:
+        updated = splice_soak(updated, render_soak(soak))
     print(table)
     if args.check:
         return 0 if updated == current else 1

@@ -16,6 +16,22 @@ and the demo tenant's admin API as the chaos monkey). For `--minutes` (default a
 - the demo tenant answers 429 (with `Retry-After`), 500/502/503/504 and timeouts (a delay just over the bot's
   per-request timeout, `HTTP_TIMEOUT_SECONDS`) on about 10% of Graph and Exchange calls (`FAULTS`).
 
+Two outages, planned inside the run by `plan_outages` (for 4 minutes: the token endpoint from 0:48 to 1:33, the
+database from 2:36 for 20 s; neither overlaps the RSS windows):
+
+- **token endpoint**: the demo tenant's Entra token endpoint answers 503 to every request (a fault rule on its
+  request key `token`, demo_tenant/faults.py). A cached token would hide the outage, so the soak's demo tenant
+  issues tokens that live `TOKEN_LIFETIME_SECONDS` (`python -m demo_tenant --token-lifetime`): msal's cache and
+  the bot's `TokenProvider` both treat a token as expired 300 s before its end, so the bot asks the token
+  endpoint again every ~15 s and every token is gone early in the outage. Meanwhile help and status must answer
+  as usual and turns that need Microsoft 365 answer "I can't reach Microsoft 365 right now";
+- **database**: the bot runs on a PostgreSQL cluster the soak starts itself (bench/pgcluster.py: initdb and
+  pg_ctl in a temp dir on a free loopback port; as root, as the `postgres` OS user through `runuser`), which is
+  stopped with `pg_ctl stop -m immediate` for `DB_OUTAGE_SECONDS` and started again (crash recovery). `/readyz`
+  must fail while it is down and answer 200 again after, and the bot must go on making cases. Without PostgreSQL
+  binaries (or a non-root user to run them) the soak says why and runs on SQLite without this phase, which CI
+  (`CI` set) counts as a failure; `--database-url` (a database the soak does not own) skips it too.
+
 Checks (exit code 1 when any fails, so CI can run it):
 
 - the chaos was real: 5–15% of the Graph and Exchange calls the demo tenant answered carried a fault;
@@ -24,19 +40,28 @@ Checks (exit code 1 when any fails, so CI can run it):
 - no lost case: every case id a card showed is in the store (read through `store` after the bot stopped), for
   the account it showed; every account investigated to a findings card, and every user told "restricted",
   has a case; no audit record `started` without its outcome;
-- every activity answered: each message got HTTP 201 and a reply at the connector within `REPLY_TIMEOUT`;
+- no lost audit row: every action the bot logged as started (`<verb> on case … (correlation …)`, logged once
+  its `started` row is written) has that row and its outcome in the database, and every unblock the demo tenant
+  carried out has an audit `started` row for its address (never a write without its audit row);
+- every activity answered: each message got HTTP 201 and a reply at the connector within `REPLY_TIMEOUT` (a
+  neutral "can't reach Microsoft 365" or "could not record" answer during an outage counts as an answer);
 - every invoke (`Action.Execute`) got HTTP 200 with an invoke response of status 200;
+- each outage happened and was handled as described above (`token_outage_check`, `database_outage_check`);
 - RSS (VmRSS, sampled every 2 s) grew less than 10% from minute 2 to the end (medians of 30 s windows).
 
     python -m bench.soak                 # 10 minutes -> bench/results/soak.json and docs/PERFORMANCE.md
     python -m bench.soak --minutes 4     # what CI runs (RSS growth is measured from minute 2)
     python -m bench.soak --minutes 1 --no-write   # a quick look; too short for the RSS check
+
+The bot runs with `RECONCILE_GRACE_SECONDS=45`, so an action the database outage cut off between its `started`
+row and its outcome is settled by the reconciler within the run rather than 10 minutes later.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -72,6 +97,7 @@ from bench.common import (
     read_results,
     write_result,
 )
+from bench.pgcluster import ClusterError, PgCluster, find_cluster
 from bench.turns import clean_env
 from config import IDENTITY_ENV_NAMES
 
@@ -87,9 +113,15 @@ RSS_MAX_GROWTH_PCT = 10.0
 REQUEST_LOG_POLL_SECONDS = 15.0
 SOAK_UNBLOCK_LIMIT = 1000  # Microsoft's is 3 per sender (and the seed's); see `soak_seed`
 MAX_KEPT_UPDATES = 500  # first card updates kept for a later `expect_update` (the driver's memory, not the bot's)
+TOKEN_LIFETIME_SECONDS = 315  # msal and TokenProvider renew 300 s before the end: a fresh token every ~15 s
+TOKEN_RENEW_SECONDS = TOKEN_LIFETIME_SECONDS - 300
+# The demo tenant's token endpoint (key `token` in demo_tenant/faults.py): 503 with Entra's AADSTS90033 body.
+TOKEN_FAULT: dict[str, Any] = {"match": "^token$", "status": 503, "retry_after": 1}
+DB_OUTAGE_SECONDS = 20.0
+READYZ_POLL_SECONDS = 1.0
+READYZ_RECOVERY_SECONDS = 60.0  # /readyz must answer 200 again within this after the restart
+RECONCILE_GRACE_SECONDS = 45  # the bot's RECONCILE_GRACE_SECONDS (default 600) so the run sees reconciled rows
 PERFORMANCE_DOC = ROOT / "docs" / "PERFORMANCE.md"
-SOAK_BEGIN = "<!-- soak:begin -->"
-SOAK_END = "<!-- soak:end -->"
 
 # Graph (`METHOD /v1.0/...`) and Exchange (`InvokeCommand:...`) calls; the token endpoint is left alone.
 M365_CALLS = r"^(?:GET|POST|PATCH|PUT|DELETE) /v1\.0/|^InvokeCommand:"
@@ -109,9 +141,11 @@ FAULTS: tuple[tuple[str, dict[str, Any]], ...] = (
 _LOG_LEVEL = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<level>[A-Z]+) (?P<logger>\S+): (?P<message>.*)$")
 _STRAY = re.compile(r"Task exception was never retrieved|Task was destroyed but it is pending|was never awaited|"
                     r"Unclosed client session|Unclosed connector|ResourceWarning|RuntimeWarning|DeprecationWarning")
-# ERROR records that are deliberate handling of an injected fault, not a bug. None so far: the bot handles
-# upstream failures at WARNING; anything logged at ERROR is a failure path worth reading.
-EXPECTED_ERRORS: tuple[re.Pattern[str], ...] = ()
+# ERROR records that are deliberate handling of an injected fault, not a bug. The bot handles upstream failures at
+# WARNING; the one ERROR it means is the store's self-watch raising the alarm when the database goes away (logged
+# once per change of state, store/db.py `Database.health`), which the database outage provokes on purpose.
+# Anything else logged at ERROR is a failure path worth reading.
+EXPECTED_ERRORS: tuple[re.Pattern[str], ...] = (re.compile(r" ERROR store\.db: database unreachable: "),)
 
 
 # --- the evaluation (pure; tests/unit/test_soak_eval.py) --------------------------------------------------------
@@ -345,6 +379,189 @@ def lost_case_check(shown: Mapping[str, str | None], stored: Mapping[str, str], 
                                        "its outcome")
 
 
+# The bot's log line once an action's audit `started` row is written (core/presses.py): what it acknowledged.
+_ACTION_STARTED = re.compile(r" core\.presses: (?P<verb>[a-z_]+) on case (?P<case>\S+) by \S+ "
+                             r"\(correlation (?P<correlation>[0-9a-f]+)\)")
+
+
+def acknowledged_actions(lines: Iterable[str]) -> dict[str, str]:
+    """Correlation id -> verb of every action the bot logged as started (its audit `started` row written)."""
+    found: dict[str, str] = {}
+    for line in lines:
+        match = _ACTION_STARTED.search(line)
+        if match:
+            found[match["correlation"]] = match["verb"]
+    return found
+
+
+def lost_audit_check(acknowledged: Mapping[str, str], outcomes: Mapping[str, Iterable[str]],
+                     tenant_unblocks: Mapping[str, int], audited_unblocks: Mapping[str, int]) -> Check:
+    """Nothing the bot acknowledged is missing from the audit, and the tenant made no write without its row.
+
+    `acknowledged`: correlation id -> verb, from the bot's log (`acknowledged_actions`); `outcomes`: correlation
+    id -> the outcomes of its rows in the database (`started`, `succeeded`, ...); `tenant_unblocks`: address ->
+    unblocks the demo tenant carried out; `audited_unblocks`: address -> audit `unblock` rows `started`.
+    """
+    problems = audit_losses(acknowledged, outcomes, tenant_unblocks, audited_unblocks)
+    if problems:
+        return Check("no lost audit row", False, f"{len(problems)} problems: " + "; ".join(problems[:10]))
+    return Check("no lost audit row", True,
+                 f"{len(acknowledged)} actions logged as started, each with its 'started' and outcome rows in the "
+                 f"database; {sum(tenant_unblocks.values())} unblocks carried out by the demo tenant, each with "
+                 "its audit row")
+
+
+def audit_losses(acknowledged: Mapping[str, str], outcomes: Mapping[str, Iterable[str]],
+                 tenant_unblocks: Mapping[str, int], audited_unblocks: Mapping[str, int]) -> list[str]:
+    """What `lost_audit_check` fails on, one line per lost row (see there for the arguments)."""
+    problems: list[str] = []
+    for correlation, verb in acknowledged.items():
+        stored = set(outcomes.get(correlation, ()))
+        if "started" not in stored:
+            problems.append(f"{verb} {correlation}: logged as started, no 'started' row in the database")
+        elif not stored - {"started"}:
+            problems.append(f"{verb} {correlation}: no outcome row")
+    audited = {address.lower(): count for address, count in audited_unblocks.items()}
+    for address, count in sorted(tenant_unblocks.items()):
+        rows = audited.get(address.lower(), 0)
+        if rows < count:
+            problems.extend([f"{address}: unblocked {count} times by the tenant, {rows} audit 'started' rows"]
+                            * (count - rows))
+    return problems
+
+
+# --- the outages ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutagePlan:
+    """When each outage starts and how long it lasts, in seconds since the traffic started."""
+
+    token_start: float
+    token_seconds: float
+    db_start: float
+    db_seconds: float
+
+    @property
+    def token_end(self) -> float:
+        """When the token endpoint answers again."""
+        return self.token_start + self.token_seconds
+
+
+def plan_outages(seconds: float) -> OutagePlan:
+    """Both outages inside a run of `seconds`.
+
+    The token endpoint's comes early and ends before minute 2 in runs of 4 minutes or more (the first RSS
+    window); the database's starts at two thirds of the run or later, leaving about a third to recover.
+    """
+    token_start = min(50.0, 0.2 * seconds)
+    token_seconds = min(45.0, max(0.25 * seconds, TOKEN_RENEW_SECONDS + 10.0))  # outlive every cached token
+    db_start = max(token_start + token_seconds + 0.1 * seconds, 0.65 * seconds)
+    return OutagePlan(token_start, token_seconds, db_start, min(DB_OUTAGE_SECONDS, 0.15 * seconds))
+
+
+@dataclass
+class Outage:
+    """One outage as it happened (`time.perf_counter()` times; `began`/`ended` None when it did not)."""
+
+    name: str
+    began: float | None = None
+    ended: float | None = None  # the fault removed, or the database accepting connections again
+    skipped: str = ""  # why it was not run
+    error: str = ""  # what went wrong running it
+    readyz: list[tuple[float, int | None]] = field(default_factory=list)  # (when, HTTP status or None)
+    restart_seconds: float = math.nan  # pg_ctl start after the crash, WAL replay included
+
+    @property
+    def seconds(self) -> float:
+        """How long it lasted."""
+        return self.ended - self.began if self.began is not None and self.ended is not None else math.nan
+
+
+# Turns that need no Microsoft 365 and what they answer; turns that start with a Microsoft 365 call.
+# `status` asks Microsoft 365 for the speaker's own restriction now (dialogs/report.py), so during the token
+# outage "can't reach Microsoft 365" (with the stored report's card, if any) is its usual answer too.
+LOCAL_TURNS: Mapping[str, frozenset[str]] = {
+    "help": frozenset({"help", "rate_limited"}),
+    "status": frozenset({"status", "no_report", "can_send", "blocked", "unreachable", "rate_limited"}),
+}
+M365_TURNS = ("report", "investigate")
+
+
+def token_outage_check(outage: Outage, exchanges: Sequence[Exchange], token_failures: int) -> Check:
+    """The token endpoint failed for a while and the bot stayed useful.
+
+    Passes when the token endpoint answered a 5xx (`token_failures`, from the demo tenant's request log), every
+    help and status turn sent during the outage got its usual answer, at least one turn needing Microsoft 365
+    sent after the last cached token expired (`TOKEN_RENEW_SECONDS` into the outage) answered "I can't reach
+    Microsoft 365", and no turn during the outage got the generic error or no answer.
+    """
+    name = "token-endpoint outage: help/status answer, Microsoft 365 turns say 'can't reach'"
+    if outage.began is None or outage.ended is None:
+        return Check(name, False, f"the outage did not run{': ' + outage.error if outage.error else ''}")
+    during = [e for e in exchanges if outage.began <= e.sent_at < outage.ended]
+    local = [e for e in during if e.label in LOCAL_TURNS]
+    remote = [e for e in during if e.label in M365_TURNS and e.sent_at >= outage.began + TOKEN_RENEW_SECONDS]
+    remote_kinds = Counter(e.reply_kind for e in remote)
+    problems: list[str] = []
+    if token_failures == 0:
+        problems.append("the token endpoint answered no 5xx")
+    wrong = [e for e in local if e.reply_kind not in LOCAL_TURNS[e.label]]
+    if wrong:
+        problems.append(f"{len(wrong)} of {len(local)} help/status turns answered otherwise: "
+                        + ", ".join(f"{e.actor} {e.label} -> {e.reply_kind}" for e in wrong[:5]))
+    if not local:
+        problems.append("nobody asked for help or status during the outage")
+    if not remote_kinds["unreachable"]:
+        problems.append(f"no turn needing Microsoft 365 answered 'can't reach Microsoft 365' (kinds: "
+                        f"{dict(sorted(remote_kinds.items()))})")
+    broken = [e for e in during if e.reply_kind in ("error", "none")]
+    if broken:
+        problems.append(f"{len(broken)} turns got the generic error or no answer")
+    detail = (f"{outage.seconds:.0f} s of 503s, {token_failures} token requests refused; {len(local)} help/status "
+              f"turns answered as usual; turns needing Microsoft 365 after the tokens expired: "
+              f"{dict(sorted(remote_kinds.items()))}")
+    if problems:
+        return Check(name, False, "; ".join(problems) + f" ({detail})")
+    return Check(name, True, detail)
+
+
+def database_outage_check(outage: Outage, exchanges: Sequence[Exchange], findings_after: int, *,
+                          required: bool) -> Check:
+    """PostgreSQL went down and came back, and the bot noticed and recovered.
+
+    Passes when `/readyz` answered something other than 200 while the database was down, 200 again within
+    `READYZ_RECOVERY_SECONDS` of the restart, and at least one investigation reached its findings card (a new
+    case written) after the restart (`findings_after`). A skipped outage is "not measured", or a failure when
+    `required` (CI).
+    """
+    name = f"database outage ({DB_OUTAGE_SECONDS:g} s, PostgreSQL stopped -m immediate): /readyz and recovery"
+    if outage.skipped:
+        return Check(name, False if required else None, f"not run: {outage.skipped}")
+    if outage.began is None or outage.ended is None:
+        return Check(name, False, f"the outage did not run{': ' + outage.error if outage.error else ''}")
+    down = [status for at, status in outage.readyz if outage.began <= at < outage.ended]
+    back = next((at - outage.ended for at, status in outage.readyz if at >= outage.ended and status == 200), None)
+    during = Counter(e.reply_kind for e in exchanges if outage.began <= e.sent_at < outage.ended)
+    problems: list[str] = []
+    if not down:
+        problems.append("/readyz was not polled while the database was down")
+    elif all(status == 200 for status in down):
+        problems.append("/readyz answered 200 all the while the database was down")
+    if back is None or back > READYZ_RECOVERY_SECONDS:
+        problems.append(f"/readyz not 200 within {READYZ_RECOVERY_SECONDS:g} s of the restart")
+    if not findings_after:
+        problems.append("no investigation reached its findings card after the restart")
+    statuses = Counter("none" if status is None else str(status) for status in down)
+    detail = (f"down {outage.seconds:.1f} s (restart with crash recovery {outage.restart_seconds:.1f} s); /readyz "
+              f"while down: {dict(sorted(statuses.items()))}, 200 again "
+              f"{'never' if back is None else f'{back:.1f} s'} after the restart; replies while down: "
+              f"{dict(sorted(during.items()))}; {findings_after} findings cards after the restart")
+    if problems:
+        return Check(name, False, "; ".join(problems) + f" ({detail})")
+    return Check(name, True, detail)
+
+
 # --- what people say ------------------------------------------------------------------------------------------
 
 REPORTS = {
@@ -416,11 +633,15 @@ REPLY_KINDS: tuple[tuple[str, str], ...] = (
     ("error", "error.generic"),
     ("unreachable", "error.tenant_unreachable"),
     ("not_allowed", "investigate.not_allowed"),
+    ("not_recorded", "remediation.store.not_recorded"),  # the database is down: nothing was done
+    ("store_unavailable", "error.store_unavailable"),  # the database is down: a message answered without state
     ("rate_limited", "ratelimit.wait"),
     ("restricted", "report.restricted.title"),
     ("not_restricted", "report.ok.title"),
     ("no_mailbox", "report.no_mailbox"),
     ("status", "report.status.title"),
+    ("can_send", "report.status.can_send"),
+    ("blocked", "report.status.blocked"),
     ("no_report", "report.status.none"),
     ("help", "help.title"),
 )
@@ -604,6 +825,7 @@ class Flow:
     query: str
     outcome: str = ""
     seconds: float = math.nan
+    started_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -619,6 +841,8 @@ class Tally:
     restricts: int = 0
     fault_counts: Counter[str] = field(default_factory=Counter)
     m365_calls: int = 0
+    token_requests: int = 0
+    token_failures: int = 0  # token requests the demo tenant answered with a 5xx
     rss: list[tuple[float, float]] = field(default_factory=list)
 
     def show(self, card: Any, account: str | None) -> None:
@@ -632,8 +856,13 @@ class Soak:
     """The people, the chaos and the sampling against one running bot."""
 
     def __init__(self, bot: ServerProcess, connector: SoakConnector, admin: DemoAdmin, http: aiohttp.ClientSession,
-                 *, tenant_id: str, seconds: float, seed: int) -> None:
+                 *, tenant_id: str, seconds: float, seed: int, cluster: PgCluster | None = None,
+                 no_cluster: str = "") -> None:
         self.bot = bot
+        self.cluster = cluster
+        self.plan = plan_outages(seconds)
+        self.token_outage = Outage("token endpoint")
+        self.db_outage = Outage("database", skipped="" if cluster is not None else no_cluster or "no cluster")
         self.connector = connector
         self.admin = admin
         self.http = http
@@ -713,17 +942,22 @@ class Soak:
         """Investigate to the findings card: (case id, the findings card's activity id), or (None, None)."""
         flow = Flow(person.key, query)
         self.tally.flows.append(flow)
-        _, kind = await self.say(person, query, "investigate")
-        if kind == "choice":
-            _, kind = await self.say(person, "1", "choice")
-            account = None
-        if kind != "confirm":
-            flow.outcome = f"stopped at {kind}"
-            return None, None
+        # An exact match (an address) and a pick from the list start at once; a partial name asks to confirm
+        # first (dialogs/investigate.py). `yes_at`: the turn that started the investigation.
         yes_at = time.perf_counter()
-        reply, kind = await self.say(person, YES[person.language], "yes")
+        reply, kind = await self.say(person, query, "investigate")
+        if kind == "choice":
+            yes_at = time.perf_counter()
+            reply, kind = await self.say(person, "1", "choice")
+            account = None
+        if kind == "confirm":
+            yes_at = time.perf_counter()
+            reply, kind = await self.say(person, YES[person.language], "yes")
+            if kind != "progress" or reply is None:
+                flow.outcome = f"stopped after yes at {kind}"
+                return None, None
         if kind != "progress" or reply is None:
-            flow.outcome = f"stopped after yes at {kind}"
+            flow.outcome = f"stopped at {kind}"
             return None, None
         try:
             final = await asyncio.wait_for(self.connector.expect_update(reply.id), FINDINGS_TIMEOUT)
@@ -821,6 +1055,10 @@ class Soak:
         records = await self.admin.call("GET", "/_demo/requests")
         await self.admin.call("DELETE", "/_demo/requests")
         for record in records:
+            if record.get("api") == "identity" and str(record.get("path", "")).endswith("/oauth2/v2.0/token"):
+                self.tally.token_requests += 1
+                if int(record.get("status") or 0) >= 500:
+                    self.tally.token_failures += 1
             if record.get("api") not in ("graph", "exchange"):
                 continue
             self.tally.m365_calls += 1
@@ -829,6 +1067,91 @@ class Soak:
                 self.tally.fault_counts[kind] += 1
             if kinds:
                 self.tally.fault_counts["any"] += 1
+
+    @property
+    def started_at(self) -> float:
+        """`time.perf_counter()` when the traffic started."""
+        return self._started
+
+    async def until(self, offset: float) -> None:
+        """Sleep until `offset` seconds after the traffic started."""
+        await asyncio.sleep(max(0.0, self._started + offset - time.perf_counter()))
+
+    async def break_token_endpoint(self) -> None:
+        """The token endpoint answers 503 from `plan.token_start` for `plan.token_seconds`."""
+        outage = self.token_outage
+        await self.until(self.plan.token_start)
+        try:
+            rule = await self.admin.call("POST", "/_demo/faults", TOKEN_FAULT)
+            outage.began = time.perf_counter()
+            print(f"  {(outage.began - self._started) / 60:4.1f} min: token endpoint down (503)", flush=True)
+            self.rule_kinds[rule["id"]] = "token 503"
+            await self.until(self.plan.token_end)
+        except aiohttp.ClientError as exc:
+            outage.error = f"{type(exc).__name__}: {exc}"
+            return
+        finally:
+            # Whatever happened, the token endpoint answers again: the rest of the run needs it.
+            removed = await self._clear_token_fault()
+            if outage.began is not None and removed:
+                outage.ended = time.perf_counter()
+                print(f"  {(outage.ended - self._started) / 60:4.1f} min: token endpoint back", flush=True)
+
+    async def _clear_token_fault(self) -> bool:
+        try:
+            for rule in await self.admin.call("GET", "/_demo/faults"):
+                if rule.get("match") == TOKEN_FAULT["match"]:
+                    await self.admin.call("DELETE", f"/_demo/faults/{rule['id']}")
+        except aiohttp.ClientError as exc:
+            self.token_outage.error = f"could not remove the token fault: {exc}"
+            return False
+        return True
+
+    async def poll_readyz(self, stop: asyncio.Event, back: asyncio.Event) -> None:
+        """`/readyz` every `READYZ_POLL_SECONDS` into the database outage's record, until `stop`; `back` is set
+        at the first 200 after the database came back."""
+        while not stop.is_set():
+            status: int | None = None
+            try:
+                async with self.http.get(f"{self.bot.base_url}/readyz",
+                                         timeout=aiohttp.ClientTimeout(total=10)) as response:
+                    await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = None
+            self.db_outage.readyz.append((time.perf_counter(), status))
+            if status == 200 and self.db_outage.ended is not None:
+                back.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), READYZ_POLL_SECONDS)
+
+    async def break_database(self) -> None:
+        """PostgreSQL stopped (`-m immediate`) at `plan.db_start` for `plan.db_seconds`, then started again;
+        `/readyz` polled from just before the crash until it answers 200 after the restart (or 60 s)."""
+        outage, cluster = self.db_outage, self.cluster
+        if cluster is None:
+            return
+        await self.until(self.plan.db_start - 2 * READYZ_POLL_SECONDS)
+        stop, back = asyncio.Event(), asyncio.Event()
+        poller = asyncio.create_task(self.poll_readyz(stop, back), name="readyz")
+        try:
+            await self.until(self.plan.db_start)
+            await cluster.crash()
+            outage.began = time.perf_counter()
+            print(f"  {(outage.began - self._started) / 60:4.1f} min: PostgreSQL stopped (-m immediate)", flush=True)
+            await asyncio.sleep(self.plan.db_seconds)
+            outage.restart_seconds = await cluster.start()
+            outage.ended = time.perf_counter()
+            print(f"  {(outage.ended - self._started) / 60:4.1f} min: PostgreSQL started again "
+                  f"({outage.restart_seconds:.1f} s)", flush=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(back.wait(), READYZ_RECOVERY_SECONDS)
+        except ClusterError as exc:
+            outage.error = str(exc)
+            print(f"  database outage failed: {exc}", file=sys.stderr, flush=True)
+        finally:
+            stop.set()
+            await poller
 
     async def sample(self) -> None:
         """RSS every `RSS_SAMPLE_SECONDS`, the request log every `REQUEST_LOG_POLL_SECONDS`."""
@@ -865,6 +1188,8 @@ class Soak:
         people.append(asyncio.create_task(self.admin_cycle(ALEX), name="alex"))
         helpers = [asyncio.create_task(self.sample(), name="sample"),
                    asyncio.create_task(self.progress(), name="progress")]
+        outages = [asyncio.create_task(self.break_token_endpoint(), name="token-outage"),
+                   asyncio.create_task(self.break_database(), name="database-outage")]
         # Everyone finishes what they started (each wait is bounded), then the chaos stops.
         done, pending = await asyncio.wait(people, timeout=self.seconds + 4 * HTTP_TIMEOUT)
         for task in pending:
@@ -877,6 +1202,9 @@ class Soak:
             raise RuntimeError(f"{', '.join(t.get_name() for t in pending)} still waiting "
                                f"{4 * HTTP_TIMEOUT:g} s after the end of the soak")
         await asyncio.gather(*helpers, return_exceptions=True)
+        for result in await asyncio.gather(*outages, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
         await self.count_requests()
         await self.admin.call("DELETE", "/_demo/faults")
 
@@ -892,6 +1220,8 @@ class StoreFacts:
     accounts_with_cases: set[str]
     unfinished_audit: int
     audit: Counter[str]  # "action outcome" -> count
+    outcomes: dict[str, set[str]] = field(default_factory=dict)  # correlation id -> outcomes of its rows
+    audited_unblocks: Counter[str] = field(default_factory=Counter)  # address -> audit `unblock` rows `started`
 
 
 async def read_store(url: str) -> StoreFacts:
@@ -908,7 +1238,31 @@ async def read_store(url: str) -> StoreFacts:
                      if e.outcome == "failed")
     finally:
         await store.close()
-    return StoreFacts({c.id: c.account_id for c in cases}, {c.account_id for c in cases}, len(unfinished), audit)
+    outcomes: dict[str, set[str]] = {}
+    for entry in entries:
+        outcomes.setdefault(entry.correlation_id, set()).add(entry.outcome)
+    audited_unblocks = Counter(str(e.parameters.get("address") or e.target or "").lower() for e in entries
+                               if e.action == "unblock" and e.outcome == "started")
+    return StoreFacts({c.id: c.account_id for c in cases}, {c.account_id for c in cases}, len(unfinished), audit,
+                      outcomes, audited_unblocks)
+
+
+async def wait_audit_settled(url: str, within: float) -> int:
+    """Wait up to `within` seconds for the bot's reconciler to give every audit `started` row its outcome (an
+    action the database outage cut off is settled `RECONCILE_GRACE_SECONDS` after it began); returns how many
+    are still open. Read while the bot runs, through the store's own repository."""
+    from store import Store
+
+    store = await Store.open(url, migrate=False)
+    try:
+        deadline = time.perf_counter() + within
+        while True:
+            open_rows = len(await store.audit.unfinished())
+            if not open_rows or time.perf_counter() >= deadline:
+                return open_rows
+            await asyncio.sleep(2)
+    finally:
+        await store.close()
 
 
 def _pct(part: int, whole: int) -> float:
@@ -916,10 +1270,17 @@ def _pct(part: int, whole: int) -> float:
 
 
 def summarize(tally: Tally, checks: Sequence[Check], growth: RssGrowth | None, facts: StoreFacts, scan: LogScan,
-              actions: Counter[str], minutes: float, database: str, connector: SoakConnector) -> tuple[
-                  list[dict[str, Any]], str]:
+              actions: Counter[str], minutes: float, database: str, connector: SoakConnector, runner: Soak,
+              lost_audit: int) -> tuple[list[dict[str, Any]], str]:
     """The result figures and notes (bench/common.py's format)."""
     by_name = {c.name: c for c in checks}
+    token_check = next(c for c in checks if c.name.startswith("token-endpoint outage"))
+    db_check = next(c for c in checks if c.name.startswith("database outage"))
+    token, db = runner.token_outage, runner.db_outage
+    unreachable = sum(1 for e in tally.exchanges if e.reply_kind == "unreachable" and token.began is not None
+                      and token.ended is not None and token.began <= e.sent_at < token.ended)
+    readyz_back = next((at - db.ended for at, status in db.readyz if db.ended is not None and at >= db.ended
+                        and status == 200), math.nan)
     latencies = [(e.replied_at - e.sent_at) * 1000 for e in tally.exchanges if e.replied_at is not None]
     answered = sum(1 for e in tally.exchanges if e.replied_at is not None and e.status in (200, 201)
                    and e.replied_at - e.sent_at <= REPLY_TIMEOUT)
@@ -939,6 +1300,14 @@ def summarize(tally: Tally, checks: Sequence[Check], growth: RssGrowth | None, f
             + len({a.lower() for a in tally.investigated | tally.reported}
                   - {a.lower() for a in facts.accounts_with_cases})
             + facts.unfinished_audit), "count", target="0", met=by_name["no lost case"].passed),
+        figure("lost audit rows (logged as started but not stored, or a tenant write without its row)",
+               float(lost_audit), "count", target="0", met=by_name["no lost audit row"].passed),
+        figure("token-endpoint outage (every token request answered 503)", token.seconds, "s", met=token_check.passed),
+        figure("turns answered 'can't reach Microsoft 365' during the token-endpoint outage", float(unreachable),
+               "count", target="> 0, help/status as usual", met=token_check.passed),
+        figure("database outage (PostgreSQL stopped -m immediate)", db.seconds, "s", met=db_check.passed),
+        figure("/readyz 200 again after the database restart", readyz_back, "s",
+               target=f"<= {READYZ_RECOVERY_SECONDS:g} s, not 200 while down", met=db_check.passed),
         figure("RSS growth, minute 2 → end", growth.growth_pct if growth else math.nan, "%",
                target=f"< {RSS_MAX_GROWTH_PCT:g}%", met=by_name[rss_name].passed),
         figure("RSS at the end", growth.end_mb if growth else math.nan, "MB",
@@ -967,6 +1336,7 @@ def summarize(tally: Tally, checks: Sequence[Check], growth: RssGrowth | None, f
         f"{len(tally.exchanges)} messages, replies by kind: {dict(sorted(kinds.items()))}; "
         f"{len(tally.invokes)} invokes: {dict(sorted(verbs.items()))}; investigations: {dict(sorted(flows.items()))}; "
         f"proactive posts {connector.proactive}, card updates {connector.updated}. "
+        f"Outages: {outage_notes(runner)}. "
         f"Store after the run: {len(facts.cases)} cases; audit {dict(sorted(facts.audit.items()))}; demo tenant "
         f"writes {dict(sorted(actions.items()))}. Bot log: {scan.warnings} WARNING records "
         f"({', '.join(f'{k} {v}' for k, v in sorted(scan.warnings_by_logger.items()))}). "
@@ -979,23 +1349,59 @@ def summarize(tally: Tally, checks: Sequence[Check], growth: RssGrowth | None, f
     return figures, notes
 
 
-def render_section(result: Mapping[str, Any], checks: Sequence[Check]) -> str:
-    """The Markdown between the soak markers of docs/PERFORMANCE.md."""
-    from bench.report import render
+def outage_notes(runner: Soak) -> str:
+    """The outages in words, for the notes."""
+    plan, token, db, started = runner.plan, runner.token_outage, runner.db_outage, runner.started_at
 
-    lines = [render([dict(result)]), "", "| check | result | detail |", "|---|:---:|---|"]
-    for check in checks:
-        mark = {True: "✅ pass", False: "❌ fail", None: "— not measured"}[check.passed]
-        lines.append(f"| {check.name} | {mark} | {check.detail.replace('|', '/')} |")
-    return "\n".join(lines)
+    def at(moment: float | None) -> str:
+        if moment is None:
+            return "never"
+        seconds = moment - started
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+    text = (f"token endpoint answering 503 from {at(token.began)} to {at(token.ended)} (planned "
+            f"{plan.token_seconds:g} s; demo tenant tokens live {TOKEN_LIFETIME_SECONDS} s, so msal and the bot "
+            f"renew them every ~{TOKEN_RENEW_SECONDS} s; {runner.tally.token_failures} of "
+            f"{runner.tally.token_requests} token requests refused)")
+    if db.skipped:
+        return text + f"; no database outage ({db.skipped})"
+    return text + (f"; PostgreSQL (initdb + pg_ctl by the soak) stopped -m immediate at {at(db.began)}, started "
+                   f"again at {at(db.ended)} after {plan.db_seconds:g} s (crash recovery "
+                   f"{db.restart_seconds:.1f} s), bot with RECONCILE_GRACE_SECONDS={RECONCILE_GRACE_SECONDS}"
+                   + (f"; error: {db.error}" if db.error else ""))
+
+
+def outage_summary(runner: Soak) -> dict[str, Any]:
+    """The outages as JSON, for bench/results/soak.json (seconds since the traffic started)."""
+
+    def rel(moment: float | None) -> float | None:
+        return None if moment is None else round(moment - runner.started_at, 1)
+
+    token, db = runner.token_outage, runner.db_outage
+    return {
+        "token_endpoint": {"began": rel(token.began), "ended": rel(token.ended), "status": TOKEN_FAULT["status"],
+                           "token_lifetime_seconds": TOKEN_LIFETIME_SECONDS,
+                           "token_requests": runner.tally.token_requests,
+                           "token_requests_refused": runner.tally.token_failures, "error": token.error or None},
+        "database": {"began": rel(db.began), "ended": rel(db.ended), "skipped": db.skipped or None,
+                     "restart_seconds": None if math.isnan(db.restart_seconds) else round(db.restart_seconds, 2),
+                     "readyz": [[rel(at), status] for at, status in db.readyz], "error": db.error or None},
+    }
+
+
+def render_section(result: Mapping[str, Any]) -> str:
+    """The Markdown between the soak markers of docs/PERFORMANCE.md (bench/report.py renders it, from the JSON
+    result with its `checks` and `outages`, so `python -m bench.report` redraws the same section)."""
+    from bench.report import render_soak
+
+    return render_soak(dict(result))
 
 
 def splice_section(document: str, section: str) -> str:
     """`document` with the soak section replaced (appended under a heading when the markers are missing)."""
-    start, end = document.find(SOAK_BEGIN), document.find(SOAK_END)
-    if start == -1 or end == -1 or end < start:
-        return document.rstrip("\n") + f"\n\n## Chaos soak\n\n{SOAK_BEGIN}\n{section}\n{SOAK_END}\n"
-    return document[: start + len(SOAK_BEGIN)] + "\n" + section + "\n" + document[end:]
+    from bench.report import splice_soak
+
+    return splice_soak(document, section)
 
 
 # --- main ---------------------------------------------------------------------------------------------------------
@@ -1025,6 +1431,7 @@ def bot_env(data_dir: Path, tenant_env: Path, database_url: str) -> dict[str, st
         "LOG_LEVEL": "INFO",
         "HTTP_TIMEOUT_SECONDS": f"{BOT_HTTP_TIMEOUT_SECONDS:g}",
         "WATCH_INTERVAL_MINUTES": "1",
+        "RECONCILE_GRACE_SECONDS": str(RECONCILE_GRACE_SECONDS),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
@@ -1037,7 +1444,8 @@ async def start_demo_tenant(python: str, work: Path, seed: Path) -> tuple[Server
     log_path = work / "demo-tenant.log"
     server = ServerProcess("demo tenant", [python, "-m", "demo_tenant", "--port", str(port), "--data-dir",
                                            str(work / "demo_tenant"), "--seed", str(seed), "--print-env",
-                                           "--log-level", "WARNING"],
+                                           "--token-lifetime", str(TOKEN_LIFETIME_SECONDS), "--log-level",
+                                           "WARNING"],
                            port=port, env={"PYTHONDONTWRITEBYTECODE": "1"}, log_path=log_path)
     server.start()
     wanted = ("M365_TENANT_ID", "M365_CLIENT_ID", "M365_CLIENT_SECRET", "M365_GRAPH_URL", "M365_CA_FILE")
@@ -1058,20 +1466,47 @@ async def start_demo_tenant(python: str, work: Path, seed: Path) -> tuple[Server
     return server, env, env_file
 
 
+async def start_database(database_url: str) -> tuple[str, PgCluster | None, str]:
+    """The bot's DATABASE_URL, the PostgreSQL cluster the soak owns (None when it owns none) and, then, why not."""
+    if database_url:
+        return database_url, None, "--database-url names a database the soak does not own, so it is not stopped"
+    cluster, reason = find_cluster()
+    if cluster is None:
+        return "", None, reason
+    try:
+        await cluster.create()
+    except (ClusterError, OSError) as exc:
+        await cluster.destroy()
+        return "", None, f"the PostgreSQL cluster could not be made: {exc}"
+    return cluster.url, cluster, ""
+
+
 async def soak(minutes: float, python: str, database_url: str, seed: int,
-               work: Path) -> tuple[list[Check], list[dict[str, Any]], str]:
+               work: Path) -> tuple[list[Check], list[dict[str, Any]], str, dict[str, Any]]:
     """Start everything, run the soak, stop, evaluate."""
     data_dir = work / "bot"
     data_dir.mkdir()
+    database_url, cluster, no_cluster = await start_database(database_url)
+    if no_cluster:
+        print(f"soak: no database outage phase: {no_cluster}"
+              f"{'; running on SQLite' if not database_url else ''}", flush=True)
     store_url = database_url or f"sqlite:///{data_dir / 'bot.db'}"
+    # SQLAlchemy wants its own driver names; the bot's Settings maps them the same way.
+    from config import async_database_url
+
     # The bot's log outlives the run (the data directory does not): it is what to read when a check fails.
     log_path = Path(tempfile.mkdtemp(prefix="bench-soak-log-")) / "bot.log"
-    tenant, tenant_env, env_file = await start_demo_tenant(python, work, soak_seed(work))
+    try:
+        tenant, tenant_env, env_file = await start_demo_tenant(python, work, soak_seed(work))
+    except BaseException:
+        if cluster is not None:
+            await cluster.destroy()
+        raise
     bot = ServerProcess("bot", [python, "bot.py"], port=free_port(), env=bot_env(data_dir, env_file, database_url),
                         log_path=log_path)
     connector = SoakConnector()
     admin = DemoAdmin(tenant_env["M365_GRAPH_URL"], Path(tenant_env["M365_CA_FILE"]))
-    alive = True
+    alive = finished = False
     try:
         await connector.start()
         bot.start()
@@ -1081,43 +1516,64 @@ async def soak(minutes: float, python: str, database_url: str, seed: int,
             raise RuntimeError("the bot did not join the soak's demo tenant (DEMO_TENANT_ENV)")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT)) as http:
             runner = Soak(bot, connector, admin, http, tenant_id=tenant_env["M365_TENANT_ID"] or demo_tenant_id(),
-                          seconds=minutes * 60, seed=seed)
-            print(f"soak: {minutes:g} min against {bot.base_url} (log {log_path})", flush=True)
+                          seconds=minutes * 60, seed=seed, cluster=cluster, no_cluster=no_cluster)
+            print(f"soak: {minutes:g} min against {bot.base_url} on "
+                  f"{'PostgreSQL' if store_url.startswith('postgres') else 'SQLite'} (log {log_path})", flush=True)
             await runner.run()
-        actions = Counter(str(a.get("kind")) for a in await admin.call("GET", "/_demo/actions"))
+        # An action the database outage cut off gets its outcome from the reconciler: let it finish its round.
+        still_open = await wait_audit_settled(async_database_url(store_url), 2.5 * RECONCILE_GRACE_SECONDS)
+        if still_open:
+            print(f"  {still_open} audit rows still without an outcome", flush=True)
+        actions: list[dict[str, Any]] = await admin.call("GET", "/_demo/actions")
         alive = bot.proc is not None and bot.proc.poll() is None
+        finished = True
     finally:
         await admin.close()
         bot.stop(timeout=20)
         await connector.close()
         tenant.stop()
+        if cluster is not None and not finished:  # unwinding: nobody reads this store
+            await cluster.destroy()
+    try:
+        facts = await read_store(async_database_url(store_url))
+    finally:
+        if cluster is not None:
+            await cluster.destroy()
     tally = runner.tally
-    # SQLAlchemy wants its own driver names; the bot's Settings maps them the same way.
-    from config import async_database_url
-
-    facts = await read_store(async_database_url(store_url))
-    scan = scan_log(log_path.read_text(encoding="utf-8", errors="replace").splitlines())
+    log_lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    scan = scan_log(log_lines)
     growth = rss_growth(tally.rss)
     error_replies = sum(1 for e in tally.exchanges if e.reply_kind == "error")
+    tenant_unblocks = Counter(str(a.get("target") or "").lower() for a in actions if a.get("kind") == "unblock")
+    acknowledged = acknowledged_actions(log_lines)
+    findings_after = sum(1 for f in tally.flows if f.outcome == "findings" and runner.db_outage.ended is not None
+                         and f.started_at >= runner.db_outage.ended)
     checks = [
         chaos_check(tally.fault_counts["any"], tally.m365_calls),
         unhandled_check(scan, error_replies, alive),
         lost_case_check(tally.shown_cases, facts.cases, tally.investigated | tally.reported,
                         facts.accounts_with_cases, facts.unfinished_audit),
+        lost_audit_check(acknowledged, facts.outcomes, tenant_unblocks, facts.audited_unblocks),
         answered_check(tally.exchanges,
                        missing_findings=sum(1 for f in tally.flows if f.outcome == "no findings card")),
         invoke_check(tally.invokes),
+        token_outage_check(runner.token_outage, tally.exchanges, tally.token_failures),
+        database_outage_check(runner.db_outage, tally.exchanges, findings_after,
+                              required=bool(os.environ.get("CI"))),
         rss_check(growth),
     ]
-    database = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-    figures, notes = summarize(tally, checks, growth, facts, scan, actions, minutes, database, connector)
+    database = "PostgreSQL (a cluster of its own)" if cluster else (
+        "PostgreSQL" if database_url.startswith("postgres") else "SQLite")
+    figures, notes = summarize(tally, checks, growth, facts, scan, Counter(str(a.get("kind")) for a in actions),
+                               minutes, database, connector, runner,
+                               len(audit_losses(acknowledged, facts.outcomes, tenant_unblocks, facts.audited_unblocks)))
     for line in (scan.tracebacks + scan.errors + scan.stray)[:20]:
         print(f"  log: {line}")
     others = Counter(e.reply_text for e in tally.exchanges if e.reply_kind == "other")
     for text, count in others.most_common(8):
         print(f"  other reply x{count}: {text!r}")
     print(f"  bot log: {log_path}")
-    return checks, figures, notes
+    return checks, figures, notes, outage_summary(runner)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -1140,7 +1596,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.minutes <= MAX_MINUTES:
         parser.error(f"--minutes must be more than 0 and at most {MAX_MINUTES:g}")
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as work:
-        checks, figures, notes = asyncio.run(soak(args.minutes, args.python, args.database_url, args.seed,
+        checks, figures, notes, outages = asyncio.run(soak(args.minutes, args.python, args.database_url, args.seed,
                                                   Path(work)))
         print()
         for check in checks:
@@ -1152,9 +1608,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write:
             path = write_result("soak", figures, notes)
             result = json.loads(path.read_text(encoding="utf-8"))
+            # The checks and the outages' timeline beside the figures, so the section can be read from the JSON.
+            result["checks"] = [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks]
+            result["outages"] = outages
+            path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             from bench.report import render, splice
 
-            doc = splice_section(PERFORMANCE_DOC.read_text(encoding="utf-8"), render_section(result, checks))
+            doc = splice_section(PERFORMANCE_DOC.read_text(encoding="utf-8"), render_section(result))
             # The summary table (bench/report.py) lists every result file, this one too: keep it in step.
             PERFORMANCE_DOC.write_text(splice(doc, render(read_results())), encoding="utf-8")
             print(f"\nwrote {path.relative_to(ROOT)}, the soak section and the summary table of docs/PERFORMANCE.md")

@@ -54,7 +54,8 @@ from investigation.collect import Investigation
 from investigation.evidence import Evidence, Unavailable
 from investigation.indicators import Finding, Severity
 from investigation.reason import LimitType, RestrictionReason, parse_reason
-from investigation.verdict import Assessment, Step, StepPhase, Verdict
+from investigation.resume import Resume, ResumeKind, when_sending_resumes
+from investigation.verdict import Assessment, Deciding, DecidingRule, Step, StepPhase, Verdict
 from locales import CATALOGS, DEFAULT_LANGUAGE, format_datetime, format_duration, has, language_of, t
 
 Color = Literal["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"]
@@ -107,16 +108,17 @@ _PHASE_ORDER = (StepPhase.secure, StepPhase.unblock, StepPhase.prevent)
 _PARAM_EVIDENCE: Mapping[str, str] = MappingProxyType({
     "targets": "target", "roles": "role", "scopes": "scope", "protocols": "protocol", "properties": "property",
     "title": "alert", "level": "risk_level", "state": "risk_state", "actions": "action", "spam_count": "count",
+    "domains": "domain", "subjects": "subject", "ips": "ip",
 })
-_TIME_KEYS = frozenset({"time", "first_seen", "last_seen"})
-_NUMBER_KEYS = frozenset({"count", "recipients", "spam_count", "mail_count"})
+_TIME_KEYS = frozenset({"time", "first_seen", "last_seen", "created"})
+_NUMBER_KEYS = frozenset({"count", "recipients", "spam_count", "mail_count", "messages", "external", "trace_cap"})
 _DIGITS = re.compile(r"[0-9]{1,12}")
 # Values that name one of our codes and read better in words; translated item by item (`a, b`).
 _CODE_PREFIXES: Mapping[str, str] = MappingProxyType({
     "action": "action.", "actions": "action.", "marker": "marker.", "limit_type": "limit.", "level": "level.",
     "risk_level": "level.", "severity": "level.", "method": "method.", "methods": "method.", "sources": "source.",
     "codes": "label.", "sign_in": "signin.", "keeps_copy": "bool.", "state": "state.", "risk_state": "state.",
-    "status": "status.",
+    "status": "status.", "combination": "combination.",
 })
 # Microsoft's enum values arrive in any case ("High", "atRisk"); these catalogs are keyed in lower case.
 _CASE_FOLDED = frozenset({"level.", "bool.", "state.", "status."})
@@ -345,6 +347,7 @@ def _header(investigation: Investigation, locale: str | None, time_zone: str | N
         line.spacing = "None"
         body.append(line)
     body.extend(_restriction(investigation, locale, time_zone))
+    body.extend(_burst(investigation.findings, locale, time_zone))
     if not user.account_enabled:
         body.append(_small(t(locale, "header.sign_in_blocked"), subtle=True))
     body.append(_small(t(locale, "header.checked", time=format_datetime(evidence.now, locale, time_zone),
@@ -372,7 +375,46 @@ def _restriction(investigation: Investigation, locale: str | None, time_zone: st
     if record is not None and record.expires is not None:
         out.append(_small(t(locale, "restriction.expires", time=format_datetime(record.expires, locale, time_zone)),
                           subtle=True))
+    resume = resume_line(when_sending_resumes(evidence), locale, time_zone)
+    if resume is not None:
+        out.append(resume)
     return out
+
+
+# Findings the header shows (what the burst looked like: context for the restriction, never cut off by the
+# findings list's length limit), not the findings list.
+_HEADER_CODES = frozenset({"burst_summary"})
+
+
+def _burst(findings: Sequence[Finding], locale: str | None, time_zone: str | None) -> list[CardElement]:
+    """The burst summary (`investigation.burst`) under the restriction: one compact line and its labelled rows."""
+    for finding in findings:
+        if finding.code in _HEADER_CODES:
+            # Lists of three counted values each: longer than one name, bounded all the same.
+            out: list[CardElement] = [rich(template_runs(locale, f"finding.{finding.code}",
+                                                         _display_params(finding.params, locale, time_zone),
+                                                         limit=REASON_RAW_LIMIT), spacing="Small")]
+            evidence = _evidence_runs(finding, locale, time_zone)
+            if evidence:
+                out.append(rich(evidence, spacing="None"))
+            return out
+    return []
+
+
+def resume_line(resume: Resume | None, locale: str | None, time_zone: str | None) -> RichTextBlock | None:
+    """When sending resumes without action (`investigation.resume`); None when the card has nothing to add (the
+    expiry line already says it, or the policy was not read: the "not checked" list says that)."""
+    if resume is None or resume.basis in ("expiry", "no_policy", "reason_unknown"):
+        return None
+    if resume.kind == ResumeKind.by_itself and resume.at is not None:
+        key = "resume.by_itself"
+    elif resume.kind == ResumeKind.admin:
+        key = "resume.admin_spam" if resume.basis == "spam" else "resume.admin_policy"
+    else:
+        key = f"resume.{resume.basis}"
+    values = {"policy": resume.policy,
+              "time": format_datetime(resume.at, locale, time_zone) if resume.at is not None else ""}
+    return rich(template_runs(locale, key, values), spacing="None")
 
 
 def restriction_reason_runs(reason: RestrictionReason, locale: str | None) -> list[TextRun]:
@@ -427,12 +469,36 @@ def _badge(assessment: Assessment, findings: Sequence[Finding], locale: str | No
                            _display_params(assessment.reason_params, locale, time_zone), limit=400),
              spacing="Small"),
     ]
+    if assessment.deciding is not None:
+        items.append(rich(deciding_runs(assessment.deciding, locale), spacing="Small"))
     if assessment.urgent:
         # `urgent` has two causes (verdict.py): admin roles, or a compromised account in active use.
         admin = any(f.code == "admin_roles_held" for f in findings)
         key = "urgent.admin_roles" if admin else "urgent.active"
         items.append(TextBlock(text=t(locale, key), weight="Bolder", color="Attention", wrap=True, spacing="Small"))
     return Container(style=BADGE_STYLES[verdict], items=items, spacing="Medium")
+
+
+MAX_DECIDING_CODES = 4
+
+
+def deciding_text(deciding: Deciding, locale: str | None) -> tuple[str, dict[str, str]]:
+    """The locale key and values of the "decided by" line: the findings' short labels joined by " + "."""
+    labels = [_code_word("label.", code, locale) for code in deciding.codes[:MAX_DECIDING_CODES]]
+    extra = len(deciding.codes) - MAX_DECIDING_CODES
+    values = {"evidence": " + ".join(labels) + (f" (+{extra})" if extra > 0 else "")}
+    if deciding.rule == DecidingRule.combination:
+        values["combination"] = _code_word("combination.", deciding.combination, locale)
+        return "deciding.combination", values
+    if deciding.rule == DecidingRule.restriction_context:
+        return "deciding.restriction_context", values
+    return "deciding.line", values
+
+
+def deciding_runs(deciding: Deciding, locale: str | None) -> list[TextRun]:
+    """One line under the verdict naming the evidence that decided it (`investigation.verdict.Deciding`)."""
+    key, values = deciding_text(deciding, locale)
+    return template_runs(locale, key, values, limit=400)
 
 
 # --------------------------------------------------------------------------------------- the findings
@@ -469,6 +535,7 @@ def _evidence_runs(finding: Finding, locale: str | None, time_zone: str | None) 
 
 
 def _findings(findings: Sequence[Finding], locale: str | None, time_zone: str | None) -> list[CardElement]:
+    findings = [f for f in findings if f.code not in _HEADER_CODES]
     body: list[CardElement] = [_section(t(locale, "findings.title"))]
     if not findings:
         body.append(_small(t(locale, "findings.none"), subtle=True))
@@ -746,17 +813,26 @@ def confirmation_card(
     upn: str,
     locale: str | None,
     override_reason: str | None = None,
+    lifts_at: datetime | None = None,
+    time_zone: str | None = None,
 ) -> JsonDict:
     """"Are you sure?" before a destructive action (`confirm.<verb>` explains what happens).
 
     Confirm repeats the verb with `confirm: "1"` (and `override: "1"` plus the reason, shown in an input the
-    admin may still edit, for "Unblock anyway"); Cancel (`show_case`) redraws the case's card. `name` and
+    admin may still edit, for "Unblock anyway"); Cancel (`show_case`) redraws the case's card. `lifts_at` (Unblock
+    only): the block ends by itself then, and the card warns that unblocking now spends one of Microsoft's limited
+    unblocks. `name` and
     `upn` are tenant text: they only reach TextRuns.
     """
     body: list[CardElement] = [
         heading(t(locale, "confirm.title"), size="Medium"),
         template_line(locale, f"confirm.{verb.value}", {"name": name or upn, "upn": upn}, spacing="Small"),
     ]
+    if verb == Verb.UNBLOCK and lifts_at is not None:
+        # The block ends by itself (`investigation.resume`): an unblock now spends one of Microsoft's few for nothing.
+        body.append(TextBlock(text=t(locale, "confirm.unblock_lifts_itself",
+                                     time=format_datetime(lifts_at, locale, time_zone)),
+                              wrap=True, color="Warning", weight="Bolder", spacing="Small"))
     ids = {"confirm": "1", **({"override": "1"} if override_reason is not None else {})}
     style = "positive" if verb == Verb.UNBLOCK else "destructive"
     confirm = execute(t(locale, f"confirm.button.{verb.value}"), verb, case_id=case_id, ids=ids, style=style)

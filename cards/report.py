@@ -86,5 +86,7 @@ def status_card(*, account: str, status: str, opened: datetime, updated: datetim
     else:
         body.append(para(t(locale, "report.status.updated", time=format_datetime(updated, locale, time_zone)),
                          subtle=True))
-    body.append(para(t(locale, "report.status.ask_again"), subtle=True, spacing="Medium"))
+    if key in ("open", "unblock_pending"):
+        # Only while the user still waits: after a restore "I'll message you when you can send" would contradict it.
+        body.append(para(t(locale, "report.status.ask_again"), subtle=True, spacing="Medium"))
     return envelope(body, fallback_text=t(locale, f"report.status.{key}"))

@@ -21,6 +21,8 @@ from store import Actor, CaseRecord, StaleCase, Store
 log = logging.getLogger(__name__)
 
 MAX_CASE_UPDATE_ATTEMPTS = 5
+# `CaseBook.reported` looks for the user's report among the account's latest cases only (a bounded read).
+REPORTED_CASES_LOOKED_AT = 5
 
 
 def can_act_on(speaker: Speaker, account_id: str) -> bool:
@@ -92,6 +94,16 @@ class CaseBook:
             return case
         latest = await self._store.cases.list_cases(tenant_id=tenant_id, account_id=account_id, limit=1)
         return latest[0] if latest else None
+
+    async def reported(self, tenant_id: str, account_id: str, user_aad_id: str) -> CaseRecord | None:
+        """The account's latest case that `user_aad_id` reported (is subscribed to), among its last few; None when
+        they never reported one. An IT investigation opens the account's case without subscribing anyone, so it
+        is no report of theirs."""
+        for case in await self._store.cases.list_cases(tenant_id=tenant_id, account_id=account_id,
+                                                       limit=REPORTED_CASES_LOOKED_AT):
+            if user_aad_id in await self._store.cases.list_subscribers(case.id):
+                return case
+        return None
 
     async def report(self, user: User, speaker: Speaker) -> tuple[CaseRecord, bool]:
         """A restricted user's own report: their account's active case (opened by them when there was none) with

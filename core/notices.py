@@ -14,6 +14,12 @@ The alert card is posted at once; the investigation follows (inline in the watch
 user's report, so the user's turn does not wait for it) and replaces each copy with the findings card, whose
 copies are saved on the case (`store.cases.save_card`) so remediation updates them too.
 
+A conversation the connector says is gone (`domain.delivery.ConversationGone`: the app was removed, or a chat of an
+earlier Agents Playground run) loses its stored reference, and a card copy that is gone (`MessageGone`) is
+forgotten, each with one INFO line; so is a reference that another user's newer one replaced in the same
+conversation (`ConversationRefs.holder`: the Playground gives every user the same personal chat), so an old run's
+admin never gets alerts in the current user's chat.
+
 Users are messaged from their stored conversation reference (saved on every personal-chat turn by
 `teams.notify.ConversationKeeper`), in the language and time zone stored with it. Investigations go through the
 process's one `investigation.service.Investigations`, so the alerts' follow-ups share Microsoft's throttle windows
@@ -30,11 +36,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from cards.alerts import look_anyway_card, restriction_alert_card
+from cards.alerts import announce, look_anyway_card, restriction_alert_card
 from cards.report import restricted_card
 from cards.text import clean, md_escape
 from core.cases import CaseBook, can_act_on
 from core.ports import Outbox
+from domain.delivery import ConversationGone, MessageGone
 from domain.people import Role, Speaker
 from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
@@ -42,7 +49,8 @@ from investigation.service import Investigations
 from locales import format_datetime, t
 from m365.records import BlockedSender, User
 from remediation.views import CaseView, Viewer
-from store import IT_ALERT_CHANNEL, Actor, CaseRecord, Store
+from store import IT_ALERT_CHANNEL, Actor, CaseRecord, ConversationRefRecord, Store, StoreUnavailable
+from store.conversations import conversation_of
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +73,11 @@ RoleLookup = Callable[[str], Awaitable[Role]]
 
 
 class AlertOrigin(StrEnum):
-    """Who noticed the restriction: the watch, or the user reporting it."""
+    """Who noticed the restriction: the watch, the user reporting it, or a triage run."""
 
     WATCH = "watch"
     REPORT = "report"
+    TRIAGE = "triage"
 
 
 class AlertOutcome(StrEnum):
@@ -144,11 +153,14 @@ def stored_reference(reference: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A posted restriction alert whose findings are still to come."""
+    """A posted restriction alert whose findings are still to come (and the announcement they keep)."""
 
     user: User
     case: CaseRecord
     posted: tuple[tuple[Destination, str], ...]
+    origin: AlertOrigin = AlertOrigin.WATCH
+    at: datetime | None = None
+    reporter: str = ""
 
 
 class Notices:
@@ -183,6 +195,7 @@ class Notices:
             async with gate:
                 return await role_of(user_id)
 
+        refs = await self._current(refs)
         roles = await asyncio.gather(*(role(ref.user_aad_id) for ref in refs))
         out: list[Destination] = []
         for ref, found in zip(refs, roles, strict=True):
@@ -195,6 +208,49 @@ class Notices:
                                    ref.time_zone, viewer))
         return out
 
+    async def _current(self, refs: Sequence[ConversationRefRecord]) -> list[ConversationRefRecord]:
+        """`refs` (newest first) without those another user's newer reference replaced in the same conversation;
+        those are forgotten (see the module docstring)."""
+        holders: dict[str, str] = {}
+        out: list[ConversationRefRecord] = []
+        for ref in refs:
+            conversation_id = conversation_of(ref.reference)
+            holder = holders.setdefault(conversation_id, ref.user_aad_id) if conversation_id else ref.user_aad_id
+            if holder == ref.user_aad_id:
+                out.append(ref)
+            else:
+                await self._forget(ref.user_aad_id, conversation_id, "another user's newer chat has the same id")
+        return out
+
+    async def _reachable(self, ref: ConversationRefRecord) -> bool:
+        """False (and the reference forgotten) when another user's newer reference holds its conversation."""
+        conversation_id = conversation_of(ref.reference)
+        holder = await self._store.conversations.holder(self._tenant_id, conversation_id) if conversation_id else None
+        if holder is None or holder == ref.user_aad_id:
+            return True
+        await self._forget(ref.user_aad_id, conversation_id, "another user's newer chat has the same id")
+        return False
+
+    async def _forget(self, user_id: str, conversation_id: str, why: str) -> None:
+        """Drop a stored reference that can no longer reach its user: one INFO line, no traceback."""
+        try:
+            dropped = await self._store.conversations.forget(self._tenant_id, user_id, conversation_id)
+        except Exception:  # noqa: BLE001 - the next send finds it gone again and retries
+            log.warning("could not drop the stale conversation reference of %s", user_id, exc_info=True)
+            return
+        if dropped:
+            log.info("dropped the conversation reference of %s (conversation %s): %s", user_id, conversation_id, why)
+
+    async def _gone(self, destination: Destination, exc: ConversationGone) -> None:
+        """A destination's conversation no longer exists: forget it (a channel: alerts go to the admins' chats)."""
+        if destination.kind == "channel":
+            await self._store.settings.delete(IT_ALERT_CHANNEL)
+            log.info("the IT alert channel %s no longer exists (%s); alerts go to security admins' chats from now on",
+                     destination.conversation_id, exc)
+        elif destination.viewer is not None:
+            await self._forget(destination.viewer.aad_object_id, destination.conversation_id,
+                               f"the connector said {exc}")
+
     async def _post(self, make_card: Callable[[Destination], Mapping[str, Any]],
                     destinations: list[Destination]) -> list[tuple[Destination, str]]:
         """Post a card (built per destination's language) everywhere; the copies that went out."""
@@ -202,6 +258,9 @@ class Notices:
         for destination in destinations:
             try:
                 activity_id = await self._outbox.send_card(destination.reference, make_card(destination))
+            except ConversationGone as exc:
+                await self._gone(destination, exc)
+                continue
             except Exception:  # noqa: BLE001 - one unreachable chat must not stop the others
                 log.warning("could not post to %s %s", destination.kind, destination.conversation_id, exc_info=True)
                 continue
@@ -232,9 +291,12 @@ class Notices:
             if origin == AlertOrigin.REPORT:
                 return AlertOutcome.PENDING
         destinations = await self.destinations()
+        # A report is always about the speaker's own account (`dialogs.report`): the reporter is the account's owner.
+        at, reporter = self._store.db.clock(), user.display_name if origin == AlertOrigin.REPORT else ""
         posted = await self._post(lambda d: restriction_alert_card(
             name=user.display_name, upn=user.user_principal_name, since=restriction.created,
-            reason=restriction.reason, origin=origin.value, locale=d.locale, time_zone=d.time_zone,
+            reason=restriction.reason, origin=origin.value, locale=d.locale, time_zone=d.time_zone, at=at,
+            reporter=reporter,
         ), destinations)
         if new and origin == AlertOrigin.WATCH and self._notify_affected_user:
             await self.tell_affected_user(user, restriction, case, it_told=bool(posted))
@@ -248,24 +310,25 @@ class Notices:
             await self._store.cases.save_card(case.id, destination.conversation_id, activity_id,
                                               destination.reference)
         log.info("restriction alert for case %s posted to %d place(s)", case.id, len(posted))
+        item = FollowUp(user, case, tuple(posted), origin, at, reporter)
         if follow_ups is not None:
-            follow_ups.append(FollowUp(user, case, tuple(posted)))
+            follow_ups.append(item)
             return AlertOutcome.POSTED
-        follow_up = self._follow_up(user, case, posted)
+        follow_up = self._follow_up(item)
         if background:
             self._spawn(follow_up)
         else:
             await follow_up
         return AlertOutcome.POSTED
 
-    async def _follow_up(self, user: User, case: CaseRecord, posted: Sequence[tuple[Destination, str]]) -> None:
+    async def _follow_up(self, item: FollowUp) -> None:
         """Investigate and replace every posted alert with the findings card (its buttons included)."""
         try:
-            investigation = await self._investigations.investigate(user)
+            investigation = await self._investigations.investigate(item.user)
         except Exception:  # noqa: BLE001 - the alert card stays; the log says why the findings did not follow
-            log.error("investigation after the alert of case %s failed", case.id, exc_info=True)
+            log.error("investigation after the alert of case %s failed", item.case.id, exc_info=True)
             return
-        await self._show_findings(FollowUp(user, case, tuple(posted)), investigation)
+        await self._show_findings(item, investigation)
 
     async def follow_up_many(self, items: Sequence[FollowUp]) -> None:
         """Investigate the accounts of several new alerts together, then replace each alert with its findings.
@@ -275,7 +338,7 @@ class Notices:
         throttles allow."""
         if len(items) < 2:
             for item in items:
-                await self._follow_up(item.user, item.case, item.posted)
+                await self._follow_up(item)
             return
         try:
             results = await self._investigations.investigate_many([item.user for item in items])
@@ -295,6 +358,10 @@ class Notices:
         try:
             system = Speaker(aad_object_id=SYSTEM_ACTOR.id, name=SYSTEM_ACTOR.name, tenant_id=self._tenant_id)
             recorded = await self._cases.record(investigation, system)
+        except StoreUnavailable as exc:  # an outage, not a bug: no traceback; the alert card stays
+            log.warning("recording the investigation after the alert of case %s failed: the store is unavailable (%s)",
+                        item.case.id, exc.reason)
+            return
         except Exception:  # noqa: BLE001 - the alert card stays; the log says why the findings did not follow
             log.error("recording the investigation after the alert of case %s failed", item.case.id, exc_info=True)
             return
@@ -302,8 +369,14 @@ class Notices:
             can_act = destination.may_act_on(user.id)
             try:
                 viewer = Viewer(destination.locale, destination.time_zone, can_act=can_act, is_staff=True)
-                card = await self._view.card(recorded, viewer, investigation=investigation)
+                card = announce(await self._view.card(recorded, viewer, investigation=investigation),
+                                origin=item.origin.value, at=item.at, reporter=item.reporter,
+                                locale=destination.locale, time_zone=destination.time_zone)
                 await self._outbox.update_card(destination.reference, activity_id, card)
+            except (ConversationGone, MessageGone) as exc:
+                await self._store.cases.remove_card(item.case.id, destination.conversation_id, activity_id)
+                log.info("the alert of case %s in %s is gone (%s); its copy is forgotten", item.case.id,
+                         destination.conversation_id, exc)
             except Exception:  # noqa: BLE001 - the other copies still get their update
                 log.warning("could not update the alert in %s", destination.conversation_id, exc_info=True)
 
@@ -332,7 +405,7 @@ class Notices:
                                  it_told: bool = True) -> bool:
         """Tell the restricted user (NOTIFY_AFFECTED_USER), in their language, and subscribe them to the case."""
         ref = await self._store.conversations.get(self._tenant_id, user.id)
-        if ref is None:
+        if ref is None or not await self._reachable(ref):
             return False
         locale = ref.locale or user.preferred_language
         card = restricted_card(address=restriction.sender_address, since=restriction.created,
@@ -340,6 +413,9 @@ class Notices:
                                locale=locale, time_zone=ref.time_zone)
         try:
             await self._outbox.send_card(stored_reference(ref.reference), card)
+        except ConversationGone as exc:
+            await self._forget(user.id, conversation_of(ref.reference), f"the connector said {exc}")
+            return False
         except Exception:  # noqa: BLE001 - IT has the alert; the user hears when they next report
             log.warning("could not tell user %s about their restriction", user.id, exc_info=True)
             return False
@@ -365,7 +441,7 @@ class Notices:
             if user_id in told:
                 continue
             ref = await self._store.conversations.get(self._tenant_id, user_id)
-            if ref is None:
+            if ref is None or not await self._reachable(ref):
                 log.info("subscriber %s of case %s has no stored conversation", user_id, case.id)
                 continue
             when = case.resolved_at or case.updated_at
@@ -373,6 +449,9 @@ class Notices:
                      time=format_datetime(when, ref.locale, ref.time_zone))
             try:
                 await self._outbox.send(stored_reference(ref.reference), text)
+            except ConversationGone as exc:
+                await self._forget(user_id, conversation_of(ref.reference), f"the connector said {exc}")
+                continue
             except Exception:  # noqa: BLE001 - a later call retries this subscriber (no audit row yet)
                 log.warning("could not tell %s that case %s is resolved", user_id, case.id, exc_info=True)
                 continue
@@ -389,12 +468,15 @@ class Notices:
         sent = 0
         for user_id in recipients:
             ref = await self._store.conversations.get(self._tenant_id, user_id)
-            if ref is None:
+            if ref is None or not await self._reachable(ref):
                 continue
             message = t(ref.locale, "report.note", name=md_escape(author.name or "IT", 80),
                         note=md_escape(text, NOTE_MAX_CHARS))
             try:
                 await self._outbox.send(stored_reference(ref.reference), message)
+            except ConversationGone as exc:
+                await self._forget(user_id, conversation_of(ref.reference), f"the connector said {exc}")
+                continue
             except Exception:  # noqa: BLE001 - counted as not delivered; the author sees the count
                 log.warning("could not relay a note on case %s to %s", case.id, user_id, exc_info=True)
                 continue

@@ -26,7 +26,8 @@ Progress = Callable[[int, int], Awaitable[None]]
 
 
 class CardUpdater(Protocol):
-    """Replaces a posted card (`teams.proactive.Messenger`)."""
+    """Replaces a posted card (`teams.proactive.Messenger`). Sending and updating raise
+    `domain.delivery.ConversationGone` / `MessageGone` when the connector says the chat or message is gone."""
 
     async def update_card(self, reference: Reference, activity_id: str, card: Mapping[str, Any]) -> None:
         """Replace the card posted as `activity_id` in the referenced conversation."""

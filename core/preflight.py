@@ -78,6 +78,8 @@ class ExchangeProbe(StrEnum):
     BLOCKED_SENDERS = "Get-BlockedSenderAddress"
     MAILBOX = "Get-Mailbox"
     INBOX_RULES = "Get-InboxRule"
+    AUDIT_LOG = "Search-UnifiedAuditLog"
+    TRANSPORT_RULES = "Get-TransportRule"
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,18 @@ FEATURES: tuple[Feature, ...] = (
             entra_roles=("Exchange Administrator", "Global Administrator")),
     Feature("inbox_rules", "inbox rules", ("MailboxSettings.Read", "MailboxSettings.ReadWrite")),
     Feature("hidden_inbox_rules", "inbox rules", _EXO, exchange_probe=ExchangeProbe.INBOX_RULES),
+    # Get-RecipientPermission needs Mail Recipients, the role Get-InboxRule's probe already tries (the other two
+    # delegation cmdlets also accept View-Only Recipients): no probe of its own.
+    Feature("mailbox_delegates", "mailbox delegates", _EXO, exchange_probe=ExchangeProbe.INBOX_RULES),
     Feature("mail_folders", "folder names in rules", ("Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read",
                                                        "Mail.ReadWrite")),
     Feature("sign_ins", "sign-in log", _AUDIT, licence=Licence.ENTRA_ID_P1),
+    # Purview Audit (Standard) is in every business plan, and no service plan of /subscribedSkus names it alone:
+    # the probe's role check is what can be tried (investigation.changes).
+    Feature("audit_changes", "changes from the audit log", _EXO, exchange_probe=ExchangeProbe.AUDIT_LOG),
+    Feature("transport_rules", "mail flow rules (tenant-wide traps)", _EXO,
+            exchange_probe=ExchangeProbe.TRANSPORT_RULES),
+    Feature("app_changes", "new apps, app secrets and consents (tenant-wide traps)", _AUDIT),
     Feature("directory_audits", "directory changes", _AUDIT),
     Feature("risky_users", "user risk", ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"),
             licence=Licence.ENTRA_ID_P2),
@@ -410,11 +421,16 @@ class Preflight:
             return None  # the token or permission problem is reported by itself
         # An address no mailbox can have: the cmdlet runs its role check, then finds nothing.
         nobody = f"preflight-{uuid.uuid4().hex[:12]}@{self._probe_domain}"
-        parameters = {
+        by_probe: dict[ExchangeProbe, dict[str, Any]] = {
             ExchangeProbe.BLOCKED_SENDERS: {"SenderAddress": nobody},
             ExchangeProbe.MAILBOX: {"Identity": nobody},
             ExchangeProbe.INBOX_RULES: {"Mailbox": nobody},
-        }[probe]
+            # One minute of audit log, at most one record: the role check runs, the answer is tiny.
+            ExchangeProbe.AUDIT_LOG: {"StartDate": "2020-01-01T00:00:00Z", "EndDate": "2020-01-01T00:01:00Z",
+                                      "ResultSize": 1},
+            ExchangeProbe.TRANSPORT_RULES: {"ResultSize": 1},
+        }
+        parameters = by_probe[probe]
         try:
             await self._exchange.invoke(probe.value, parameters, max_pages=1)
         except NotFound:

@@ -15,6 +15,13 @@ from) and turns the `Answer` into the invoke response. The order, for every acti
    `unblock_pending` and wakes the checker. On failure release the claim so it can be tried again.
 7. Answer with the redrawn card and update every other posted copy (through the `CaseView`'s card updater).
 
+Every press is answered within one budget (`RemediationConfig.refresh_answer_seconds`, 8 s; Teams waits 15 s):
+steps 1-7 run as one piece of work under `Presses.in_time`. When it is not done in time (a slow Exchange: the
+write's timeout plus the read-back's), the press is answered "working on it — this card will update", the work
+goes on, and its outcome redraws every posted copy of the card, the pressed one included. A store that cannot
+write (locked past its busy timeout, read-only, gone: `store.StoreUnavailable`) before the tenant call answers
+"could not record the action, nothing was done": the tenant is never called without its audit row.
+
 Nothing here says "done" unless Microsoft 365 answered with success; a refusal or failure is a card or a
 message that says why, never an HTTP error.
 """
@@ -22,12 +29,15 @@ message that says why, never an HTTP error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -38,6 +48,7 @@ from core.ports import CaseRecorder, Investigator, Reference
 from domain.people import Role, Speaker
 from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
+from investigation.resume import when_sending_resumes
 from locales import format_datetime, t
 from m365.errors import M365Error, UpstreamTimeout
 from m365.protocol import Tenant
@@ -45,7 +56,7 @@ from remediation import policy
 from remediation.actions import ACTIONS, ActionSpec, Failure, Target, failure_of
 from remediation.checker import CheckerConfig, UnblockChecker
 from remediation.views import CaseView, Viewer, current_steps, investigation_of
-from store import Actor, CaseRecord, Store
+from store import Actor, CaseRecord, Store, StoreUnavailable
 from store.audit_log import AuditError
 
 log = logging.getLogger(__name__)
@@ -123,9 +134,46 @@ class RemediationConfig:
     checker: CheckerConfig = CheckerConfig()
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a press came to, before it is drawn: for the presser in the invoke response (`Presses._render`), or,
+    when it came too late for the press, on the posted copies of the card (`Presses._late`).
+
+    Exactly one of: `case` (its card, with `notices`; `copies` when the other posted copies changed too), `key`
+    (a message, a catalog key with `params`; on a late outcome it becomes a notice on the pressed card of `case`
+    when there is one) or `card` (a ready card: the confirmation).
+    """
+
+    case: CaseRecord | None = None
+    notices: tuple[Notice, ...] = ()
+    copies: bool = False
+    key: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    card: JsonDict | None = field(default=None, hash=False)
+
+    @classmethod
+    def show(cls, case: CaseRecord, notices: Sequence[Notice] = (), *, copies: bool = False) -> Outcome:
+        """The case's card (with `notices`); `copies`: redraw the other posted copies too."""
+        return cls(case=case, notices=tuple(notices), copies=copies)
+
+    @classmethod
+    def say(cls, key: str, *, case: CaseRecord | None = None, **params: str) -> Outcome:
+        """A message (catalog `key`) that leaves the card as it was."""
+        return cls(case=case, key=key, params=params)
+
+    @classmethod
+    def ready(cls, card: JsonDict) -> Outcome:
+        """A card drawn already (the confirmation)."""
+        return cls(card=card)
+
+
 class Presses:
     """The press of every case verb (the remediation actions, `show_case`, `refresh`) and the answering rule for
     work that outlasts what Teams waits for (`in_time`).
+
+    Every press is answered within `RemediationConfig.refresh_answer_seconds` (Teams gives up after 15 s): with
+    its outcome when it came in time, else with "working on it" while the press goes on in the background and
+    then redraws every posted copy of the card, the pressed one included (`_late`).
 
     Built once per application (`bot.py`) with everything it uses: the case view (which updates the other posted
     copies), the unblock checker it wakes, the investigation service and the case book a refresh records on.
@@ -153,30 +201,128 @@ class Presses:
         """The unblock checker an unblock wakes."""
         return self._checker
 
+    @property
+    def budget_seconds(self) -> float:
+        """How long a press may take before it is answered with "working on it" (the one budget of every press)."""
+        return self._config.refresh_answer_seconds
+
     # -- the press ----------------------------------------------------------------------------------------
 
     async def press(self, press: Press) -> Answer:
-        """Handle one press (see the module docstring for the order of checks)."""
+        """Handle one press within the budget (see the module docstring for the order of checks): its outcome
+        when it came in time, else "working on it", and the outcome redraws every copy when it comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.budget_seconds
+        result = await self.in_time(self._settled(press), late=functools.partial(self._late, press))
+        if result is None:
+            key = "remediation.refresh.running" if press.verb == Verb.REFRESH else "remediation.working"
+            log.info("%s answered with 'working on it'; it goes on in the background", press.verb.value)
+            return Answer.message(t(press.speaker.locale, key))
+        outcome, answer = result
+        if outcome.copies and outcome.case is not None:
+            # The other copies within what is left of the budget; what does not make it goes on in the background.
+            origin = _origin(press)
+            copies = self._track(self._view.update_copies(
+                outcome.case, skip_conversation=origin.conversation_id if origin else None,
+                skip_activity=origin.activity_id if origin else None))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(copies), max(deadline - loop.time(), 0.0))
+        return answer
+
+    async def press_now(self, press: Press) -> Answer:
+        """Handle one press to its end, however long it takes, and redraw the other copies before answering (the
+        bulk unblock runs each account's press this way, under a budget of its own)."""
+        outcome, answer = await self._settled(press)
+        if outcome.copies and outcome.case is not None:
+            origin = _origin(press)
+            await self._view.update_copies(outcome.case,
+                                           skip_conversation=origin.conversation_id if origin else None,
+                                           skip_activity=origin.activity_id if origin else None)
+        return answer
+
+    async def _settled(self, press: Press) -> tuple[Outcome, Answer]:
+        """The press's outcome and its answer; a store outage or an unexpected failure is an answer too."""
+        locale = press.speaker.locale
+        try:
+            outcome = await self._outcome(press)
+            return outcome, await self._render(press.speaker, outcome)
+        except StoreUnavailable as exc:
+            # Nothing after the tenant call gets here (`_perform` answers that itself): nothing was done.
+            log.warning("%s not handled: the store is unavailable (%s)", press.verb.value, exc.reason)
+            outcome = Outcome.say("remediation.store.not_recorded")
+        except Exception:  # noqa: BLE001 - answered on the card; the traceback goes to the log
+            log.exception("%s press failed unexpectedly", press.verb.value)
+            outcome = Outcome.say("error.generic")
+        return outcome, Answer.message(t(locale, outcome.key))
+
+    async def _render(self, speaker: Speaker, outcome: Outcome) -> Answer:
+        """The invoke response's answer for the presser."""
+        if outcome.card is not None:
+            return Answer.card(outcome.card)
+        if outcome.key or outcome.case is None:
+            return Answer.message(t(speaker.locale, outcome.key or "remediation.refused.unknown_case",
+                                    **outcome.params))
+        return Answer.card(await self._view.card(outcome.case, self._viewer(speaker, outcome.case),
+                                                 list(outcome.notices)))
+
+    async def _late(self, press: Press, result: tuple[Outcome, Answer]) -> None:
+        """The outcome of a press answered with "working on it": redraw every posted copy of the card, the
+        pressed one included (with the outcome's notices, or its message as a notice)."""
+        outcome, _answer = result
+        origin = _origin(press)
+        if outcome.card is not None:
+            if press.conversation is not None and press.reply_to:
+                await self._view.replace(press.conversation, press.reply_to, outcome.card)
+            return
+        case = outcome.case
+        notices = outcome.notices
+        only_pressed = False
+        if outcome.key:
+            # A message (a refusal, a store outage) concerns the presser: it goes on the pressed card only.
+            notices = (Notice(outcome.key, dict(outcome.params), tone="warning"),)
+            only_pressed = True
+            if case is None:
+                with contextlib.suppress(StoreUnavailable):
+                    case = await self._load(press.data)
+        if case is None or (origin is None and only_pressed):
+            log.info("a late %s outcome has no card to show it on", press.verb.value)
+            return
+        await self._view.update_copies(case, pressed_conversation=origin.conversation_id if origin else None,
+                                       pressed_activity=origin.activity_id if origin else None,
+                                       pressed_notices=notices, only_pressed=only_pressed)
+
+    def _track(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[None]:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # noqa: BLE001 - the press was answered; only the log can say what went wrong
+                log.error("background work after a button press failed", exc_info=True)
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _outcome(self, press: Press) -> Outcome:
         verb, speaker, data = press.verb, press.speaker, press.data
-        locale = speaker.locale
         case = await self._load(data)
         if case is None:
             log.info("%s refused for %s: unknown or foreign case", verb.value, speaker.aad_object_id)
-            return Answer.message(t(locale, "remediation.refused.unknown_case"))
+            return Outcome.say("remediation.refused.unknown_case")
         decision = policy.decide(speaker, verb, case)
         if not decision.allowed:
             log.info("%s on case %s refused for %s (role %s): %s", verb.value, case.id, speaker.aad_object_id,
                      speaker.role.key, decision.reason)
-            return Answer.message(t(locale, decision.reason or "remediation.refused.unknown_verb"))
+            return Outcome.say(decision.reason or "remediation.refused.unknown_verb", case=case)
         conversation = _origin(press)
         if verb == Verb.SHOW_CASE:
-            return Answer.card(await self._view.card(case, self._viewer(speaker, case)))
+            return Outcome.show(case)
         if verb == Verb.REFRESH:
             return await self._refresh(case, speaker, conversation)
         spec = ACTIONS.get(verb)
         if spec is None:
-            return Answer.message(t(locale, "remediation.refused.unknown_verb"))
-        return await self._act(spec, case, speaker, data, conversation)
+            return Outcome.say("remediation.refused.unknown_verb", case=case)
+        return await self._act(spec, case, speaker, data)
 
     async def _load(self, data: Mapping[str, Any]) -> CaseRecord | None:
         case_id = data.get("caseId")
@@ -191,27 +337,17 @@ class Presses:
         return Viewer(speaker.locale, speaker.time_zone, can_act=policy.speaker_can_act(speaker, case.account_id),
                       is_staff=speaker.role >= Role.IT_STAFF)
 
-    async def _answer(self, case: CaseRecord, speaker: Speaker, notices: list[Notice] | None = None, *,
-                      conversation: Pressed | None = None, update_copies: bool = False) -> Answer:
-        """The case's card for the speaker (with `notices`), after updating the other copies if asked."""
-        if update_copies:
-            await self._view.update_copies(
-                case, skip_conversation=conversation.conversation_id if conversation else None,
-                skip_activity=conversation.activity_id if conversation else None)
-        return Answer.card(await self._view.card(case, self._viewer(speaker, case), notices or []))
-
-    async def _act(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, data: Mapping[str, Any],
-                   conversation: Pressed | None) -> Answer:
+    async def _act(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, data: Mapping[str, Any]) -> Outcome:
         locale, zone = speaker.locale, speaker.time_zone
         if case.status == "closed":
-            return Answer.message(t(locale, "remediation.refused.closed"))
+            return Outcome.say("remediation.refused.closed", case=case)
         investigation = investigation_of(case)
         if investigation is None:
-            return Answer.message(t(locale, "remediation.refused.no_snapshot"))
+            return Outcome.say("remediation.refused.no_snapshot", case=case)
         target = _target(spec, case, investigation, data)
         if target is None:
             log.info("disable_rule on case %s refused: rule not recorded on the case", case.id)
-            return Answer.message(t(locale, "remediation.refused.rule_unknown"))
+            return Outcome.say("remediation.refused.rule_unknown", case=case)
         key = step_key(spec.step, target.rule_id)
         done = current_steps(case)
         # Stale card: the step is done (or the account already unblocked): no second call.
@@ -219,38 +355,52 @@ class Presses:
             record = done.get(key)
             if record is not None:
                 when = format_datetime(record.at, locale, zone)
-                return await self._answer(case, speaker, [Notice("notice.already_unblocked",
-                                                                 {"actor": record.by, "time": when})])
-            return await self._answer(case, speaker)
+                return Outcome.show(case, [Notice("notice.already_unblocked", {"actor": record.by, "time": when})])
+            return Outcome.show(case)
         if key in done:
             record = done[key]
             notice = Notice("notice.already_done", {"action": _action(spec, locale), "actor": record.by,
                                                     "time": format_datetime(record.at, locale, zone)})
-            return await self._answer(case, speaker, [notice])
-        reason: str | None = None
+            return Outcome.show(case, [notice])
+        reason: policy.Reason | None = None
         if spec.verb == Verb.UNBLOCK:
             if not any(s.code == "unblock" for s in investigation.assessment.recommended_steps):
-                return Answer.message(t(locale, "remediation.refused.not_restricted"))
+                return Outcome.say("remediation.refused.not_restricted", case=case)
             if policy.unblock_gate(case, {r.code for r in done.values()}) is not None:
                 if not policy.override_requested(data):
-                    return await self._answer(case, speaker, [Notice("notice.gated", tone="warning")])
-                reason = policy.override_reason(data)
-                if not reason:
-                    return await self._answer(case, speaker, [Notice("notice.reason_missing", tone="warning")])
+                    return Outcome.show(case, [Notice("notice.gated", tone="warning")])
+                reason = policy.override_reason_of(data)
+                if not reason.visible:
+                    return Outcome.show(case, [Notice("notice.reason_missing", tone="warning")])
+                if not reason.sufficient:
+                    log.info("unblock anyway on case %s refused: the reason has %d visible characters", case.id,
+                             reason.count)
+                    return Outcome.show(case, [Notice("notice.reason_too_short",
+                                                      {"count": str(policy.OVERRIDE_REASON_MIN_VISIBLE)},
+                                                      tone="warning")])
         if policy.needs_confirmation(spec.verb) and not policy.is_confirmed(data):
             user = investigation.evidence.user
-            return Answer.card(confirmation_card(spec.verb, case_id=case.id, name=user.display_name,
+            resume = when_sending_resumes(investigation.evidence)
+            lifts = resume is not None and resume.lifts_by_itself(datetime.now(UTC))
+            return Outcome.ready(confirmation_card(spec.verb, case_id=case.id, name=user.display_name,
                                                    upn=user.user_principal_name, locale=locale,
-                                                   override_reason=reason))
-        return await self._perform(spec, case, speaker, target, reason, conversation)
+                                                   override_reason=reason.typed if reason is not None else None,
+                                                   lifts_at=resume.at if lifts and resume is not None else None,
+                                                   time_zone=speaker.time_zone))
+        return await self._perform(spec, case, speaker, target, reason)
 
     async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
-                       reason: str | None, conversation: Pressed | None) -> Answer:
+                       reason: policy.Reason | None) -> Outcome:
         locale = speaker.locale
         claim_target = target.rule_id or target.account_id
         correlation_id = uuid.uuid4().hex
-        claim = await self._store.claims.try_claim(case.id, spec.step, claim_target, speaker.aad_object_id,
-                                                   correlation_id=correlation_id)
+        try:
+            claim = await self._store.claims.try_claim(case.id, spec.step, claim_target, speaker.aad_object_id,
+                                                       correlation_id=correlation_id)
+        except StoreUnavailable as exc:
+            log.warning("%s on case %s not done: the claim could not be written (%s)", spec.verb.value, case.id,
+                        exc.reason)
+            return Outcome.say("remediation.store.not_recorded", case=case)
         if not claim.claimed:
             return await self._lost(spec, case, speaker, claim_target)
         actor = await self._actor(speaker)
@@ -260,18 +410,29 @@ class Presses:
         if target.rule_id:
             parameters.update(ruleId=target.rule_id, rule=target.rule_name)
         if reason is not None:
-            parameters.update(override=True, override_reason=reason, verdict=case.verdict)
+            # As typed and as seen: NUL is the one character no store keeps (PostgreSQL's JSON refuses it).
+            parameters.update(override=True, override_reason=reason.visible,
+                              override_reason_typed=reason.typed.replace("\x00", "\ufffd"), verdict=case.verdict)
         try:
             await self._store.audit.start(actor=actor, action=spec.verb.value, target=target.upn,
                                           tenant_id=case.tenant_id, case_id=case.id, parameters=parameters,
                                           correlation_id=correlation_id)
-        except BaseException:
-            await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
+        except BaseException as exc:
+            try:
+                await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
+            except StoreUnavailable:
+                # The reconciler releases a claim without a `started` row (no call was made).
+                log.warning("claim of %s on case %s left for the reconciler", spec.verb.value, case.id)
+            if isinstance(exc, StoreUnavailable):
+                log.warning("%s on case %s not done: the audit row could not be written (%s)", spec.verb.value,
+                            case.id, exc.reason)
+                return Outcome.say("remediation.store.not_recorded", case=case)
             raise
         log.info("%s on case %s by %s (correlation %s)", spec.verb.value, case.id, speaker.aad_object_id,
                  correlation_id)
         failure: Failure | None = None
         failure_exc: BaseException | None = None
+        error = ""
         try:
             await spec.run(self._tenant, target)
         except M365Error as exc:
@@ -282,6 +443,20 @@ class Presses:
             failure, failure_exc = failure_of(exc, locale), exc
             log.exception("%s on case %s failed unexpectedly", spec.verb.value, case.id)
             error = type(exc).__name__
+        try:
+            return await self._record(spec, case, speaker, target, correlation_id, failure, failure_exc, error, actor)
+        except StoreUnavailable as exc:
+            # The call was made; its `started` row and `in_progress` claim let the reconciler settle it later.
+            log.warning("%s on case %s: the outcome could not be recorded (%s); left for the reconciler",
+                        spec.verb.value, case.id, exc.reason)
+            return Outcome.say("remediation.store.outcome_not_recorded", case=case, action=_action(spec, locale))
+
+    async def _record(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
+                      correlation_id: str, failure: Failure | None, failure_exc: BaseException | None, error: str,
+                      actor: Actor) -> Outcome:
+        """After the tenant call: the audit outcome, the step, the claim, and the card that says so."""
+        locale = speaker.locale
+        claim_target = target.rule_id or target.account_id
         unconfirmed = failure is not None and _unconfirmed(failure_exc)
         if unconfirmed and spec.verb == Verb.UNBLOCK and await self._off_the_list(target.address):
             # The request timed out but the address is gone: Microsoft 365 did carry it out.
@@ -298,7 +473,7 @@ class Presses:
             notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
                             support_link=failure.code == "unblock_limit")
             # The failure shows in the latest actions of every copy too.
-            return await self._answer(fresh, speaker, [notice], conversation=conversation, update_copies=True)
+            return Outcome.show(fresh, [notice], copies=True)
         await self._finish_audit(correlation_id, "succeeded")
         details: dict[str, Any] = {"correlation_id": correlation_id}
         if spec.verb == Verb.UNBLOCK:
@@ -315,7 +490,7 @@ class Presses:
         fresh = updated or await self._store.cases.get_case(case.id) or case
         notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
                                                                tone="good")]
-        return await self._answer(fresh, speaker, notices, conversation=conversation, update_copies=True)
+        return Outcome.show(fresh, notices, copies=True)
 
     async def _off_the_list(self, address: str | None) -> bool:
         """True only when Microsoft 365 says `address` is no longer restricted (a failed read says nothing)."""
@@ -339,7 +514,7 @@ class Presses:
                         correlation_id, outcome)
 
     async def _lost(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker,
-                    claim_target: str) -> Answer:
+                    claim_target: str) -> Outcome:
         """Someone else holds the claim: wait a little for their outcome, then show it."""
         locale, zone = speaker.locale, speaker.time_zone
         deadline = time.monotonic() + self._config.claim_wait_seconds
@@ -349,49 +524,39 @@ class Presses:
             claim = await self._store.claims.get(case.id, spec.step, claim_target)
         fresh = await self._store.cases.get_case(case.id) or case
         if claim is None:
-            return await self._answer(fresh, speaker, [Notice("notice.other_failed", tone="warning")])
+            return Outcome.show(fresh, [Notice("notice.other_failed", tone="warning")])
         if claim.status == "in_progress":
-            return await self._answer(fresh, speaker, [Notice("notice.in_progress", tone="warning")])
+            return Outcome.show(fresh, [Notice("notice.in_progress", tone="warning")])
         record = current_steps(fresh).get(step_key(spec.step, claim_target if spec.per_rule else None))
         if record is None:
-            return await self._answer(fresh, speaker)
+            return Outcome.show(fresh)
         when = format_datetime(record.at, locale, zone)
         if spec.verb == Verb.UNBLOCK:
             notice = Notice("notice.already_unblocked", {"actor": record.by, "time": when})
         else:
             notice = Notice("notice.already_done", {"action": _action(spec, locale), "actor": record.by, "time": when})
-        return await self._answer(fresh, speaker, [notice])
+        return Outcome.show(fresh, [notice])
 
-    async def _refresh(self, case: CaseRecord, speaker: Speaker,
-                       conversation: Pressed | None) -> Answer:
-        """Investigate the account again; the card (here and everywhere) shows the new findings.
-
-        Teams waits only seconds for an invoke's answer, and an investigation under throttling can take longer:
-        after `refresh_answer_seconds` the press is answered with "still checking" and the investigation goes
-        on in the background, then redraws every copy, the pressed one included."""
-        locale = speaker.locale
-
-        async def redraw_everywhere(outcome: CaseRecord | str) -> None:
-            if isinstance(outcome, CaseRecord):
-                await self._view.update_copies(outcome)  # the pressed copy too: its press was answered already
-            else:
-                log.info("background refresh of case %s ended without findings: %s", case.id, outcome)
-
-        outcome = await self.in_time(self._reinvestigate(case, speaker, conversation), late=redraw_everywhere)
-        if outcome is None:
-            return Answer.message(t(locale, "remediation.refresh.running"))
+    async def _refresh(self, case: CaseRecord, speaker: Speaker, conversation: Pressed | None) -> Outcome:
+        """Investigate the account again; the card (here and everywhere) shows the new findings. Slower than the
+        budget, the press is answered with "still investigating" and the new card reaches every copy later."""
+        outcome = await self._reinvestigate(case, speaker, conversation)
         if isinstance(outcome, str):
-            return Answer.message(t(locale, outcome))
-        return await self._answer(outcome, speaker, conversation=conversation, update_copies=True)
+            return Outcome.say(outcome, case=case)
+        return Outcome.show(outcome, copies=True)
 
-    async def in_time(self, work: Coroutine[Any, Any, T], *, late: Callable[[T], Awaitable[None]]) -> T | None:
-        """`work`'s result if it ends within `refresh_answer_seconds`; otherwise None, and `work` goes on in the
-        background and hands its result to `late` (which updates cards proactively). Teams waits only seconds
-        for the answer to a button press; throttled Microsoft 365 calls can take longer. Background work is
-        cancelled by `close()`."""
+    async def in_time(self, work: Coroutine[Any, Any, T], *, late: Callable[[T], Awaitable[None]],
+                      within: float | None = None) -> T | None:
+        """`work`'s result if it ends within `refresh_answer_seconds` (the press budget; `within` when what is
+        left of it is less); otherwise None, and `work` goes on in the background and hands its result to `late`
+        (which updates cards proactively). Teams waits only seconds for the answer to a button press; throttled
+        or slow Microsoft 365 calls can take longer. Every press path answers by this one rule. Background work
+        is cancelled by `close()`."""
+        budget = self._config.refresh_answer_seconds if within is None else max(min(
+            within, self._config.refresh_answer_seconds), 0.0)
         task = asyncio.create_task(work)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self._config.refresh_answer_seconds)
+            return await asyncio.wait_for(asyncio.shield(task), budget)
         except TimeoutError:
             if task.done() and not task.cancelled() and task.exception() is None:
                 return task.result()  # finished just as the time ran out

@@ -22,6 +22,11 @@ Confirm the list is recomputed; accounts unblocked by someone since it was shown
 press says "already unblocked" and they are skipped). Any other difference — an account added, judged anew, or
 gone — shows the new list to confirm instead of acting.
 
+Every button answers within the press budget (`Presses.in_time`); a tenant or store failure is an answer, never
+an HTTP error: Previous/Next and the first "Unblock all" press say Microsoft 365 could not be reached; a Confirm
+while the list cannot be read unblocks nothing and names each confirmed account (as the store last saw them) with
+why; an account whose unblock failed says why on its own line (throttled, no answer, not confirmed …).
+
 No bot SDK here: the buttons arrive as `core.presses.Press` records (`teams/routes.py`), the answers are
 `core.presses.Answer`s, and a result that comes too late for the press replaces the pressed card through the
 `CardUpdater` port.
@@ -30,11 +35,13 @@ No bot SDK here: the buttons arrive as `core.presses.Press` records (`teams/rout
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from cards.base import JsonDict
 from cards.findings import step_key
@@ -60,9 +67,11 @@ from m365.protocol import Tenant
 from m365.records import BlockedSender, User
 from remediation import policy
 from remediation.views import current_steps, investigation_of
-from store import CaseRecord, Store
+from store import CaseRecord, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 UNBLOCK_STEP = step_key("unblock", None)
 _MAX_PAGE_DIGITS = 4
@@ -274,6 +283,17 @@ class TriageBoard:
             entries.update(await self._investigate(speaker, to_check))
         return Listing(tuple(entries[a] for a in restrictions if a in entries))
 
+    async def stored_listing(self) -> Listing:
+        """The restricted accounts as the store last saw them (each active case's investigation and the
+        restriction it saw): what the bulk unblock names when Microsoft 365's list cannot be read."""
+        entries: dict[str, Entry] = {}
+        for case, stored in (await self._case_index()).values():
+            restriction = stored.evidence.restriction if stored is not None else None
+            if stored is None or restriction is None or not stored.evidence.restricted or case.id in entries:
+                continue
+            entries[case.id] = Entry(_row(case, stored, restriction), case)
+        return Listing(tuple(entries.values()))
+
     async def _case_index(self) -> dict[str, tuple[CaseRecord, Investigation | None]]:
         """The tenant's active cases by every address their account sends as."""
         tenant_id = self._tenant.tenant_id.lower()
@@ -351,7 +371,8 @@ class TriageBoard:
         try:
             # The result card replaces the triage card, not a findings card: every copy of each case's card is
             # updated, also one in this conversation, so the press names no conversation to skip.
-            response = await self._presses.press(Press(Verb.UNBLOCK, {"caseId": case_id, "confirm": "1"}, speaker))
+            response = await self._presses.press_now(Press(Verb.UNBLOCK, {"caseId": case_id, "confirm": "1"},
+                                                           speaker))
         except Exception:  # noqa: BLE001 - one account's failure must not stop the others; the log has it
             log.exception("bulk unblock of case %s failed unexpectedly", case_id)
             return BulkOutcome(row.name, row.upn, "failed", t(locale, "triage.failed.error"))
@@ -371,6 +392,8 @@ class TriageBoard:
     async def _failure_key(self, case_id: str, since: datetime) -> str:
         """The message key of the unblock failure the audit log recorded for this press."""
         for entry in reversed(await self._store.audit.list(case_id=case_id, since=since)):
+            if entry.action == Verb.UNBLOCK.value and entry.outcome == "unknown":
+                return "triage.failed.unconfirmed"  # a timeout: Microsoft 365 may have carried it out
             if entry.action == Verb.UNBLOCK.value and entry.outcome == "failed":
                 result = entry.parameters.get("result")
                 code = result.get("error") if isinstance(result, Mapping) else None
@@ -394,6 +417,9 @@ class TriageActions:
 
     async def page(self, press: Press) -> Answer:
         """Another page of the list, recomputed from Microsoft 365's list and the stored verdicts."""
+        return await self._answer(press, self._page(press))
+
+    async def _page(self, press: Press) -> Answer:
         speaker = press.speaker
         locale = speaker.locale
         if not may_view(speaker):
@@ -405,6 +431,39 @@ class TriageActions:
         listing = await self._board.listing(speaker)
         return Answer.card(self.card(listing, speaker, page=page))
 
+    async def _answer(self, press: Press, work: Coroutine[Any, Any, Answer]) -> Answer:
+        """`work`'s answer within the press budget (`Presses.in_time`), else "working on it" and the card it
+        draws replaces the pressed card later. Microsoft 365 or the store failing is an answer too (a message
+        that leaves the card as it was), never an HTTP error."""
+        answer = await self._board.presses.in_time(self._guarded(press, work), late=functools.partial(
+            self._late, press))
+        return answer if answer is not None else Answer.message(t(press.speaker.locale, "remediation.working"))
+
+    async def _guarded(self, press: Press, work: Coroutine[Any, Any, T]) -> T | Answer:
+        """`work`'s result, or the message that says why there is none."""
+        locale = press.speaker.locale
+        try:
+            return await work
+        except M365Error as exc:
+            log.warning("%s: Microsoft 365 could not be read (%s)", press.verb.value, type(exc).__name__)
+            return Answer.message(t(locale, "triage.unreachable"))
+        except StoreUnavailable as exc:
+            log.warning("%s: the store is unavailable (%s)", press.verb.value, exc.reason)
+            return Answer.message(t(locale, "remediation.store.not_recorded"))
+        except Exception:  # noqa: BLE001 - answered in the chat; the traceback goes to the log
+            log.exception("%s press failed unexpectedly", press.verb.value)
+            return Answer.message(t(locale, "error.generic"))
+
+    async def _late(self, press: Press, answer: Answer) -> None:
+        """A card that came too late for the press replaces the pressed card (a message has nowhere to go)."""
+        if answer.kind != AnswerKind.CARD or not isinstance(answer.value, dict):
+            log.info("a late %s answer leaves the pressed card as it was", press.verb.value)
+            return
+        if press.conversation is None or not press.reply_to:
+            log.warning("%s finished in the background; its card cannot be updated", press.verb.value)
+            return
+        await self._updater.update_card(press.conversation, press.reply_to, answer.value)
+
     def card(self, listing: Listing, speaker: Speaker, *, page: int = 0,
              notice_key: str | None = None) -> JsonDict:
         """The triage card of `listing` for `speaker` (with the bulk button for security admins)."""
@@ -414,7 +473,40 @@ class TriageActions:
                            notice_key=notice_key)
 
     async def unblock(self, press: Press) -> Answer:
-        """First press: the confirmation listing the accounts. Confirm: re-check the list, then unblock each."""
+        """First press: the confirmation listing the accounts. Confirm: re-check the list, then unblock each.
+
+        One budget for the press: the checks and the list first; what is left of it for the unblocks, whose
+        result replaces the pressed card when they outlast it."""
+        presses = self._board.presses
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + presses.budget_seconds
+        locale = press.speaker.locale
+
+        async def late(prepared: Answer | list[Entry]) -> None:
+            await self._late(press, prepared if isinstance(prepared, Answer) else await self._guarded(
+                press, self._unblock_all(press, prepared)))
+
+        prepared = await presses.in_time(self._guarded(press, self._prepare(press)), late=late)
+        if prepared is None:
+            return Answer.message(t(locale, "remediation.working"))
+        if isinstance(prepared, Answer):
+            return prepared
+        work = self._guarded(press, self._unblock_all(press, prepared))
+        answer = await presses.in_time(work, late=functools.partial(self._late, press),
+                                       within=deadline - loop.time())
+        if answer is None:
+            return Answer.message(t(locale, "triage.unblock.running", count=len(prepared)))
+        return answer
+
+    async def _unblock_all(self, press: Press, confirmed: list[Entry]) -> Answer:
+        speaker = press.speaker
+        log.info("bulk unblock of %d account(s) by %s", len(confirmed), speaker.aad_object_id)
+        outcomes = await self._board.unblock_all(speaker, confirmed)
+        return Answer.card(bulk_result_card(outcomes, locale=speaker.locale, time_zone=speaker.time_zone))
+
+    async def _prepare(self, press: Press) -> Answer | list[Entry]:
+        """The answer of a press that unblocks nothing (a refusal, the confirmation, the list changed), or the
+        confirmed accounts to unblock."""
         speaker, data = press.speaker, press.data
         locale = speaker.locale
         if not may_view(speaker):
@@ -432,7 +524,10 @@ class TriageActions:
         if not now - timedelta(seconds=self._board.config.confirm_valid_seconds) <= shown_at <= now + timedelta(
                 minutes=1):
             return Answer.card(await self._confirmation(speaker, notice_key="triage.confirm.changed"))
-        listing = await self._board.listing(speaker)
+        try:
+            listing = await self._board.listing(speaker)
+        except M365Error as exc:
+            return await self._list_unreachable(speaker, shown_at, exc)
         confirmed = candidates(listing, speaker, unblocked_since=shown_at)
         if fingerprint([e.row.account_id for e in confirmed]) != list_id:
             log.info("bulk unblock by %s: the list changed since the confirmation; showing it again",
@@ -440,22 +535,19 @@ class TriageActions:
             return Answer.card(await self._confirmation(speaker, listing, notice_key="triage.confirm.changed"))
         if not confirmed:
             return Answer.card(await self._confirmation(speaker, listing))
-        log.info("bulk unblock of %d account(s) by %s", len(confirmed), speaker.aad_object_id)
-        reference, pressed = press.conversation, press.reply_to
+        return confirmed
 
-        async def late(outcomes: list[BulkOutcome]) -> None:
-            # The press was answered with "unblocking…": the result replaces the pressed card proactively.
-            if reference is None or not pressed:
-                log.warning("bulk unblock by %s finished in the background; its card cannot be updated",
-                            speaker.aad_object_id)
-                return
-            await self._updater.update_card(reference, pressed,
-                                            bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
-
-        outcomes = await self._board.presses.in_time(self._board.unblock_all(speaker, confirmed), late=late)
-        if outcomes is None:
-            return Answer.message(t(locale, "triage.unblock.running", count=len(confirmed)))
-        return Answer.card(bulk_result_card(outcomes, locale=locale, time_zone=speaker.time_zone))
+    async def _list_unreachable(self, speaker: Speaker, shown_at: datetime, exc: M365Error) -> Answer:
+        """Confirm while Microsoft 365's list cannot be read: nothing is unblocked (the list cannot be checked
+        again), and the card names each account the confirmation showed (as the store last saw them)."""
+        log.warning("bulk unblock by %s: the restriction list could not be read (%s); nothing was done",
+                    speaker.aad_object_id, type(exc).__name__)
+        confirmed = candidates(await self._board.stored_listing(), speaker, unblocked_since=shown_at)
+        if not confirmed:
+            return Answer.message(t(speaker.locale, "triage.unreachable"))
+        reason = t(speaker.locale, "triage.failed.list_unreachable")
+        outcomes = [BulkOutcome(e.row.name, e.row.upn, "failed", reason) for e in confirmed]
+        return Answer.card(bulk_result_card(outcomes, locale=speaker.locale, time_zone=speaker.time_zone))
 
     async def _confirmation(self, speaker: Speaker, listing: Listing | None = None, *,
                             notice_key: str | None = None) -> JsonDict:
@@ -472,7 +564,10 @@ def parse_shown_at(value: object) -> datetime | None:
     """When a confirmation was shown, from its button data (milliseconds since the epoch), or None."""
     if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > _MAX_AT_DIGITS:
         return None
-    return datetime.fromtimestamp(int(value) / 1000, UTC)
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (OverflowError, ValueError, OSError):  # past what a datetime holds (year 9999): a forged value
+        return None
 
 
 def shown_at_value(when: datetime) -> str:

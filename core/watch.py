@@ -1,4 +1,5 @@
-"""The restriction watch: every few minutes, find accounts Microsoft 365 newly restricted and alert IT.
+"""The restriction watch: every minute (`WATCH_INTERVAL_MINUTES`), find accounts Microsoft 365 newly restricted
+and alert IT.
 
 Each round runs on one instance only: the one holding the `restriction-watch` lease. The lease lives half an
 interval and the holder renews it every sixth of an interval (a heartbeat, also while a round investigates);
@@ -8,14 +9,22 @@ instance within one interval, and that instance runs a round at once. A round:
 1. lists Restricted entities (`Get-BlockedSenderAddress`, `Tenant.list_blocked_senders`);
 2. where the app may read them, adds the accounts named by Defender alerts "… restricted from sending email"
    of the last day that the list did not show, each confirmed with `Get-BlockedSenderAddress -SenderAddress`
-   (the alert can outlive the restriction);
+   (the alert can outlive the restriction; a confirmed "no longer restricted" is believed for
+   `RECONFIRM_AFTER`, so an alert left over from an unblock does not cost a request every round);
 3. for each restriction not yet alerted (`store.restrictions`, keyed by address and "restricted since", so a
    restart or another instance never alerts twice and a later restriction of the same account alerts again):
    finds the account, opens its case (or joins the open one) and hands it to `Notices.alert_restriction`,
    which posts the alert card, investigates and replaces the card with the findings.
 
-An unreachable tenant skips the round (logged) and the next round tries again; any other failure is logged
-with its traceback and never ends the loop. `stop()` cancels the loop and gives the lease back.
+What it costs Microsoft 365: a round with nothing new is two requests (`Get-BlockedSenderAddress` through
+Exchange's `InvokeCommand`, and one Defender alerts read of Graph's 150 a minute); at the default interval of one
+minute that is 120 an hour, plus one investigation (~30 requests) per new restriction. Measured on the demo tenant
+by `bench/watch_cost.py` (docs/PERFORMANCE.md, "Restriction watch").
+
+An unreachable tenant skips the round (logged) and the next round tries again; an unavailable store
+(`StoreUnavailable`) is logged once per outage, without a traceback, and the round is retried after 1 s, 2 s, ...
+up to 30 s (at most an interval); any other failure is logged with its traceback and never ends the loop.
+`stop()` cancels the loop and gives the lease back.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.notices import SYSTEM_ACTOR, AlertOrigin, AlertOutcome, FollowUp, Notices, restricted_since
 from domain.tasks import PendingWrites, cancel_and_wait
@@ -34,7 +43,8 @@ from investigation.resolve import account_sending_as
 from m365.errors import LicenseRequired, M365Error, PermissionDenied
 from m365.protocol import Tenant
 from m365.records import BlockedSender, User
-from store import Store
+from store import Store, StoreUnavailable
+from store.outage import Backoff, OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,8 @@ ALERT_TITLE_MARK = "restricted from sending email"
 ALERT_LOOKBACK = timedelta(days=1)
 # The first round waits this long at most (the app settles first; a rolling restart does not stampede).
 MAX_INITIAL_DELAY_SECONDS = 30.0
+# How long a Defender alert's account confirmed as no longer restricted is not asked about again.
+RECONFIRM_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,11 @@ class RestrictionWatch:
         self._lease_writes = PendingWrites()
         self._holding = False
         self._alerts_unavailable_logged = False
+        # (alert id, lower-case address) -> when Exchange said the account is not restricted (see RECONFIRM_AFTER).
+        self._cleared: dict[tuple[str, str], datetime] = {}
+        # The store down: one WARNING per outage, and rounds retried sooner than `interval` (from 1 s, doubling).
+        self._outage = OutageLog(log, "restriction watch")
+        self._retry = Backoff(1.0, 30.0)
 
     @property
     def lease_ttl(self) -> float:
@@ -126,9 +143,15 @@ class RestrictionWatch:
             delay = self.interval
             try:
                 result = await self.run_once()
+            except StoreUnavailable as exc:  # an outage, not a bug: no traceback
+                self._outage.failed(exc, then="watch rounds back off and retry")
+                delay = min(self._retry.next(), self.interval)
+                continue
             except Exception:  # noqa: BLE001 - the watch must outlive any one bad round
                 log.error("restriction watch round failed; next round in %.0f s", self.interval, exc_info=True)
                 continue
+            self._outage.succeeded()
+            self._retry.reset()
             if result.skipped == "lease":
                 delay = self.lease_ttl  # a standby looks again soon: the holder may have died
                 continue
@@ -148,6 +171,8 @@ class RestrictionWatch:
             try:
                 self._holding = await self._lease_writes.run(
                     self._store.leases.renew(LEASE_NAME, self.holder, self.lease_ttl))
+            except StoreUnavailable as exc:  # the next beat (or round) tries again
+                self._outage.failed(exc, then="watch rounds back off and retry")
             except Exception:  # noqa: BLE001 - a database hiccup: the next beat (or round) tries again
                 log.warning("restriction watch: could not renew the lease", exc_info=True)
 
@@ -193,6 +218,8 @@ class RestrictionWatch:
                             type(exc).__name__, exc.status)
                 failed += 1
                 continue
+            except StoreUnavailable:
+                raise  # the store is down for every account: the round ends and is retried (`_loop`)
             except Exception:  # noqa: BLE001 - one account's failure must not hide the others
                 log.error("restriction watch: alerting %s failed; retrying next round", restriction.sender_address,
                           exc_info=True)
@@ -221,12 +248,14 @@ class RestrictionWatch:
             return []
         found: list[BlockedSender] = []
         checked: set[str] = set(known)
+        now = self._store.db.clock()
+        self._cleared = {k: at for k, at in self._cleared.items() if now - at < RECONFIRM_AFTER}
         for alert in alerts:
             if ALERT_TITLE_MARK not in alert.title.lower():
                 continue
             for address in alert.user_upns:
                 key = address.lower()
-                if key in checked:
+                if key in checked or (alert.id, key) in self._cleared:
                     continue
                 checked.add(key)
                 try:
@@ -236,6 +265,8 @@ class RestrictionWatch:
                     continue
                 if confirmed is not None:
                     found.append(confirmed)
+                else:
+                    self._cleared[(alert.id, key)] = now
         return found
 
     async def _handle(self, restriction: BlockedSender, follow_ups: list[FollowUp]) -> AlertOutcome:

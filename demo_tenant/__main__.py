@@ -29,6 +29,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--unblock-delay", type=float, default=30.0,
                         help="seconds an unblocked sender stays listed (default: 30)")
     parser.add_argument("--page-size", type=int, default=100, help="default page size (default: 100)")
+    parser.add_argument("--token-lifetime", type=int, default=3600,
+                        help="seconds an access token lives (default: 3600, as Entra; the chaos soak shortens it "
+                             "so its token-endpoint outage outlives every cached token)")
     parser.add_argument("--throttle", action="store_true", help="enforce Microsoft's throttles")
     parser.add_argument("--latency", action="store_true", help="add realistic latency (Graph 150 ms, sign-ins 1.2 s)")
     parser.add_argument("--print-env", action="store_true", help="print the client environment after start")
@@ -41,7 +44,7 @@ async def serve(args: argparse.Namespace) -> int:
     config = DemoTenantConfig(
         seed_path=args.seed, data_dir=args.data_dir, host=args.host, port=args.port,
         unblock_delay_seconds=args.unblock_delay, page_size=args.page_size, throttle=args.throttle,
-        realistic_latency=args.latency,
+        realistic_latency=args.latency, token_lifetime_seconds=args.token_lifetime,
     )
     tenant = DemoTenant(config)
     try:

@@ -197,6 +197,94 @@ CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
         _INBOX_RULE_OUTPUT,
     ),
     Cmdlet(
+        "Get-MessageTraceV2",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Get-MessageTraceV2.md "
+        "@daf4424225970147dc8892af410cc006972e8026 (every parameter is in all sets; -ResultSize 1 to 5000, default "
+        "1000; no paging; 10 days per query; without dates the last 48 hours). The page names no role (\"Find the "
+        "permissions required to run any Exchange cmdlet\"); message trace is the Message Tracking management role, "
+        "held by Organization Management, Compliance Management and Records Management, and reached by the Entra "
+        "Exchange Administrator, Global Reader, Security Administrator and Security Reader roles. Output: the "
+        "reference has no table; the properties its parameters and description name (see "
+        "demo_tenant/message_traces.py)",
+        (
+            Parameter("EndDate", "DateTime"),
+            Parameter("FromIP", "String"),
+            Parameter("MessageId", "MultiValuedProperty"),
+            Parameter("MessageTraceId", "Guid"),
+            Parameter("RecipientAddress", "MultiValuedProperty"),
+            Parameter("ResultSize", "Int32"),
+            Parameter("SenderAddress", "MultiValuedProperty"),
+            Parameter("StartDate", "DateTime"),
+            Parameter("StartingRecipientAddress", "String"),
+            Parameter("Status", "MultiValuedProperty"),
+            Parameter("SubjectFilterType", "String"),
+            Parameter("Subject", "String"),
+            Parameter("ToIP", "String"),
+        ),
+        _ORG_ADMIN + ("Compliance Management", "Records Management", "Security Administrator", "Security Reader",
+                      "Global Reader"),
+        ("Received", "SenderAddress", "RecipientAddress", "Subject", "Status", "ToIP", "FromIP", "Size", "MessageId",
+         "MessageTraceId"),
+    ),
+    Cmdlet(
+        "Search-UnifiedAuditLog",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Search-UnifiedAuditLog.md "
+        "@dd55fbb621c1b79d87a97f7b3834db1bd469fdd5 (one parameter set; -StartDate and -EndDate required; "
+        "-ResultSize \"default value is 100, maximum is 5,000\"). Roles: Microsoft Purview \"Search the audit log\" "
+        "(https://learn.microsoft.com/purview/audit-search): the View-Only Audit Logs or Audit Logs role, held by the "
+        "Organization Management and Compliance Management role groups (Entra Global Administrator, Exchange "
+        "Administrator, Compliance Administrator). Output: the reference has no table; the properties of the "
+        "exported records (https://learn.microsoft.com/purview/audit-log-export-records: CreationDate, UserIds, "
+        "Operations, AuditData, RecordType, ResultIndex, ResultCount, Identity); AuditData is a JSON string in the "
+        "Office 365 Management Activity API schema (MicrosoftDocs/office-365-management-api "
+        "office-365-management-api/office-365-management-activity-api-schema.md "
+        "@8a539d33bd3f05032e3c2b49c7951aa94bd80555)",
+        (
+            Parameter("EndDate", "ExDateTime", mandatory=True),
+            Parameter("StartDate", "ExDateTime", mandatory=True),
+            Parameter("Formatted", "SwitchParameter"),
+            Parameter("FreeText", "String"),
+            Parameter("HighCompleteness", "SwitchParameter"),
+            Parameter("IPAddresses", "String[]"),
+            Parameter("LegacyFlow", "SwitchParameter"),
+            Parameter("LongerRetentionEnabled", "String"),
+            Parameter("ObjectIds", "String[]"),
+            Parameter("Operations", "String[]"),
+            Parameter("RecordType", "AuditRecordType"),
+            Parameter("ResultSize", "Int32"),
+            Parameter("SessionCommand", "UnifiedAuditSessionCommand"),
+            Parameter("SessionId", "String"),
+            Parameter("SiteIds", "String[]"),
+            Parameter("UserIds", "String[]"),
+        ),
+        _ORG_ADMIN + ("Compliance Management", "Compliance Administrator"),
+        ("RecordType", "CreationDate", "UserIds", "Operations", "AuditData", "ResultIndex", "ResultCount",
+         "Identity", "IsValid", "ObjectState"),
+    ),
+    Cmdlet(
+        "Get-TransportRule",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Get-TransportRule.md "
+        "@0ce0a1b29deae9ee0ade5f2fdc415d04090e6f1a (Exchange Online parameters; -DomainController is on-premises "
+        "only). Output: a rule's properties are New-TransportRule's parameters of the same names "
+        "(exchange/exchange-ps/ExchangePowerShell/New-TransportRule.md @5fff4ea010dd9e196e3d82c00184096e868e5ab5) "
+        "plus Name, Identity, Guid, Priority, State, Mode, WhenChanged, Description. Roles: Transport Rules and "
+        "View-Only Configuration (Organization Management, View-Only Organization Management, Compliance Management, "
+        "Records Management; Entra Global Administrator, Exchange Administrator, Global Reader)",
+        (
+            Parameter("Identity", "RuleIdParameter"),
+            Parameter("State", "RuleState"),
+            Parameter("DlpPolicy", "String"),
+            Parameter("ExcludeConditionActionDetails", "Boolean"),
+            Parameter("Filter", "String"),
+            Parameter("ResultSize", "Unlimited"),
+        ),
+        _ORG_ADMIN + _VIEW_ONLY + ("Compliance Management", "Records Management"),
+        ("Name", "Identity", "Guid", "Priority", "State", "Mode", "WhenChanged", "Description", "Comments",
+         "FromScope", "SentToScope", "RedirectMessageTo", "BlindCopyTo", "AddToRecipients", "CopyTo",
+         "AddManagerAsRecipientType", "RouteMessageOutboundConnector", "ModerateMessageByUser",
+         "ApplyHtmlDisclaimerText", "ApplyHtmlDisclaimerLocation", "StopRuleProcessing"),
+    ),
+    Cmdlet(
         "Get-HostedOutboundSpamFilterPolicy",
         f"{_DOCS} exchange/exchange-ps/exchange/Get-HostedOutboundSpamFilterPolicy.md "
         "@13e71582b34a2ea6356f2380fc7025cfdd380de8 and https://learn.microsoft.com/powershell/module/exchange/"
@@ -208,6 +296,68 @@ CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
          "ActionWhenThresholdReached", "RecipientLimitExternalPerHour", "RecipientLimitInternalPerHour",
          "RecipientLimitPerDay", "AutoForwardingMode", "NotifyOutboundSpam", "NotifyOutboundSpamRecipients",
          "BccSuspiciousOutboundMail", "BccSuspiciousOutboundAdditionalRecipients", "WhenCreated", "WhenChanged"),
+    ),
+    # Delegation (Who else may read or send as a mailbox). The references list no output type; the properties are
+    # the ones each page's DESCRIPTION names (Get-MailboxPermission: "The output of this cmdlet shows ... Identity,
+    # User, AccessRights, IsInherited, Deny") and the properties of the objects Exchange returns
+    # (RecipientPermission: https://learn.microsoft.com/previous-versions/office/exchange-server-api/gg274941(v=exchg.150);
+    # MailboxFolderPermission: Add-MailboxFolderPermission.md's -AccessRights and -SharingPermissionFlags). Roles:
+    # the Exchange management roles Microsoft's own Microsoft365DSC 1.26.211.1 lists for reading them (settings.json
+    # of EXOMailboxPermission and EXOMailboxFolderPermission: View-Only Recipients or Mail Recipients; of
+    # EXORecipientPermission: Mail Recipients only), and the Entra roles and role groups that hold those roles.
+    Cmdlet(
+        "Get-MailboxPermission",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Get-MailboxPermission.md "
+        "@daf4424225970147dc8892af410cc006972e8026 (sets Owner and AccessRights; Exchange Online parameters; "
+        "-Credential left out: a PSCredential cannot travel in InvokeCommand's JSON); roles: View-Only Recipients",
+        (
+            Parameter("Identity", "MailboxIdParameter", mandatory=True),
+            Parameter("Owner", "SwitchParameter", sets=("Owner",)),
+            Parameter("User", "SecurityPrincipalIdParameter", sets=("AccessRights",)),
+            Parameter("SoftDeletedMailbox", "SwitchParameter", sets=("AccessRights",)),
+            Parameter("IncludeSoftDeletedUserPermissions", "SwitchParameter", sets=("AccessRights",)),
+            Parameter("IncludeUnresolvedPermissions", "SwitchParameter", sets=("AccessRights",)),
+            Parameter("GroupMailbox", "SwitchParameter"),
+            Parameter("IncludeUserWithDisplayName", "SwitchParameter"),
+            Parameter("ReadFromDomainController", "SwitchParameter"),
+            Parameter("ResultSize", "Unlimited"),
+            Parameter("UseCustomRouting", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN + _VIEW_ONLY,
+        ("Identity", "User", "AccessRights", "IsInherited", "Deny", "InheritanceType"),
+        ("Owner", "AccessRights"),
+    ),
+    Cmdlet(
+        "Get-RecipientPermission",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Get-RecipientPermission.md "
+        "@4d291b907b6a02282e397834a2506e864cfcd7b8 (one set; \"The only valid value for this parameter is SendAs\"); "
+        "roles: Mail Recipients (not View-Only: Global Reader cannot read SendAs)",
+        (
+            Parameter("Identity", "RecipientIdParameter"),
+            Parameter("AccessRights", "MultiValuedProperty"),
+            Parameter("IncludeTrusteeWithPrimarySmtpAddress", "SwitchParameter"),
+            Parameter("ReadFromDomainController", "SwitchParameter"),
+            Parameter("ResultSize", "Unlimited"),
+            Parameter("Trustee", "SecurityPrincipalIdParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        ("Identity", "Trustee", "AccessControlType", "AccessRights", "IsInherited", "InheritanceType"),
+    ),
+    Cmdlet(
+        "Get-MailboxFolderPermission",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Get-MailboxFolderPermission.md "
+        "@0544b4345e8e0e95619461b3935c6e2ccef8c67e (Identity `MailboxID:\\ParentFolder[\\SubFolder]`); "
+        "roles: View-Only Recipients or Mail Recipients",
+        (
+            Parameter("Identity", "MailboxFolderIdParameter", mandatory=True),
+            Parameter("GroupMailbox", "SwitchParameter"),
+            Parameter("ResultSize", "Unlimited"),
+            Parameter("SkipCount", "Int32"),
+            Parameter("UseCustomRouting", "SwitchParameter"),
+            Parameter("User", "MailboxFolderUserIdParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN + _VIEW_ONLY,
+        ("Identity", "FolderName", "User", "AccessRights", "SharingPermissionFlags"),
     ),
 )}
 

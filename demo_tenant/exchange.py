@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import logging
 import math
 import time
@@ -27,12 +28,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from demo_tenant import message_traces
 from demo_tenant.apitypes import ApiError, ApiResponse, Sleeper
 from demo_tenant.cmdlets import Cmdlet
 from demo_tenant.cmdlets import cmdlet as cmdlet_spec
 from demo_tenant.faults import TIMEOUT_SECONDS, RequestRecord
 from demo_tenant.permissions import EXCHANGE_APP_PERMISSION, EXCHANGE_CMDLET_ROLES
 from demo_tenant.state import DemoState, Json, UnblockLimitError
+from demo_tenant.timeutil import parse_iso
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ UNBLOCK_LIMIT_MESSAGE = (
 )
 # Seed section of the rules `Get-InboxRule` returns only with -IncludeHidden (hidden from Outlook, OWA, Graph's
 # messageRules and Get-InboxRule without the switch): served objects carry no "hidden" property; Exchange's do not.
+# Cmdlets whose whole output is one answer (their reference says they do not page).
+UNPAGED_CMDLETS = frozenset({"Get-MessageTraceV2"})
 HIDDEN_RULES_SECTION = "Get-InboxRule -IncludeHidden"
 _FAULT_BODIES = {
     429: ("TooManyRequests", "|Microsoft.Exchange.Admin.OData.Core.ODataServiceException|Too many concurrent requests. "
@@ -52,6 +57,30 @@ _FAULT_BODIES = {
     503: ("ServiceUnavailable", "|System.Exception|The service is temporarily unavailable. Please retry later."),
     504: ("GatewayTimeout", "|System.TimeoutException|The request timed out."),
 }
+
+
+# Seed sections with each mailbox's delegation, keyed by the mailbox's UPN (Get-MailboxFolderPermission's entries name
+# their folder in FolderName); their objects carry the output properties `demo_tenant.cmdlets` lists for each cmdlet
+# (and cites). The seed's story: MeganB's intruder gave the partner's guest account FullAccess and SendAs; PattiF's
+# sales associate MeganL sends on her behalf (Get-Mailbox GrantSendOnBehalfTo) and reads her inbox (Reviewer).
+DELEGATION_SECTIONS = ("Get-MailboxPermission", "Get-RecipientPermission", "Get-MailboxFolderPermission")
+_DEMO_FOLDERS = frozenset({"inbox", "calendar"})
+
+
+def _built_in_entries(cmdlet: str, mailbox: Mapping[str, Any], folder: str | None) -> list[Json]:
+    """What Exchange Online lists on every mailbox before anyone shares it: NT AUTHORITY\\SELF's FullAccess and
+    ReadPermission (Get-MailboxPermission's reference: "FullAccess and ReadPermission are directly assigned to NT
+    AUTHORITY\\SELF"), SELF's SendAs, and a folder's Default and Anonymous entries with AccessRights None."""
+    identity = str(mailbox.get("Identity") or mailbox.get("Name") or "")
+    if cmdlet == "Get-MailboxPermission":
+        return [{"Identity": identity, "User": "NT AUTHORITY\\SELF", "AccessRights": ["FullAccess", "ReadPermission"],
+                 "IsInherited": False, "Deny": False, "InheritanceType": "All"}]
+    if cmdlet == "Get-RecipientPermission":
+        return [{"Identity": identity, "Trustee": "NT AUTHORITY\\SELF", "AccessControlType": "Allow",
+                 "AccessRights": ["SendAs"], "IsInherited": False, "InheritanceType": "None"}]
+    name = (folder or "Inbox").strip("\\")
+    return [{"Identity": f"{identity}:\\{name}", "FolderName": name, "User": user, "AccessRights": ["None"],
+             "SharingPermissionFlags": None} for user in ("Default", "Anonymous")]
 
 
 def exchange_error_body(code: str, message: str) -> dict[str, Any]:
@@ -239,7 +268,8 @@ class ExchangeApi:
 
     def _page(self, tenant_segment: str, cmdlet: str, values: list[Json], skiptoken: str | None) -> ApiResponse:
         offset = _read_skiptoken(skiptoken, cmdlet) if skiptoken else 0
-        size = self.state.page_size
+        # "Pagination isn't supported in this cmdlet" (Get-MessageTraceV2): its -ResultSize rows come in one answer.
+        size = max(1, len(values)) if cmdlet in UNPAGED_CMDLETS else self.state.page_size
         body: Json = {
             "@odata.context": f"{self._base_url()}/adminapi/beta/{tenant_segment}/$metadata#Collection("
                               "Exchange.GenericHashTable)",
@@ -279,8 +309,16 @@ class ExchangeApi:
             return self._limit(self.state.xlist("Get-CASMailbox"), p)
         if cmdlet == "Get-InboxRule":
             return self._inbox_rules(p)
+        if cmdlet == "Search-UnifiedAuditLog":
+            return self._audit_search(p)
+        if cmdlet == "Get-TransportRule":
+            return self._transport_rules(p)
         if cmdlet == "Get-HostedOutboundSpamFilterPolicy":
             return self._outbound_spam_policies(p)
+        if cmdlet == "Get-MessageTraceV2":
+            return self._message_trace(p)
+        if cmdlet in DELEGATION_SECTIONS:
+            return self._delegation(cmdlet, p)
         return self._set_mailbox(p)
 
     def _mailboxes(self, p: Mapping[str, Any]) -> list[Json]:
@@ -339,6 +377,121 @@ class ExchangeApi:
                                str(mailbox.get("PrimarySmtpAddress", "")).lower()):
                 return list(value)
         return []
+
+    def _delegation(self, cmdlet: str, p: Mapping[str, Any]) -> list[Json]:
+        """Get-MailboxPermission, Get-RecipientPermission, Get-MailboxFolderPermission: the entries Exchange puts on
+        every mailbox (`_built_in_entries`), then the seed's grants for it (section `cmdlet`, keyed by UPN)."""
+        identity = str(p.get("Identity") or "")
+        folder = None
+        if cmdlet == "Get-MailboxFolderPermission":
+            mailbox_id, _, folder = identity.partition(":\\")
+            # Only the inbox has seeded permissions; the other default folders exist with the built-in entries only.
+            if not folder or folder.strip("\\").lower() not in _DEMO_FOLDERS:
+                raise _not_found(identity)
+            identity = mailbox_id
+        if not identity:
+            # "The value $null ... for the Identity parameter returns all objects": not needed by the bot, refused
+            # here so a client that forgets it fails in the tests.
+            raise _bad_parameter("Cannot process command because of one or more missing mandatory parameters: "
+                                 "Identity.")
+        mailbox = self.state.mailbox(identity)
+        if mailbox is None:
+            raise _not_found(str(p.get("Identity")))
+        upn = str(mailbox.get("UserPrincipalName", "")).lower()
+        seeded = {str(k).lower(): v for k, v in (self.state.exchange.get(cmdlet) or {}).items()}
+        entries = _built_in_entries(cmdlet, mailbox, folder) + [copy.deepcopy(e) for e in seeded.get(upn, [])]
+        if cmdlet == "Get-MailboxFolderPermission":
+            entries = [e for e in entries if str(e.get("FolderName", "Inbox")).lower() == str(folder).lower()]
+        return entries
+
+    def _message_trace(self, p: Mapping[str, Any]) -> list[Json]:
+        """Get-MessageTraceV2 over the generated traces: sender(s), period (10 days at most; 48 h by default),
+        -ResultSize (1 to 5000, default 1000), newest first as Exchange lists them."""
+        bounds = tuple(parse_iso(str(p[name])) if p.get(name) else None for name in ("StartDate", "EndDate"))
+        try:
+            start, end = message_traces.period((bounds[0], bounds[1]), datetime.now(UTC))
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"|System.ArgumentException|{exc}") from None
+        size_text = p.get("ResultSize", 1000)
+        try:
+            size = int(size_text)
+        except (TypeError, ValueError):
+            size = 0
+        if not 1 <= size <= 5000:
+            raise _bad_parameter(f"Cannot validate argument on parameter 'ResultSize'. The {size_text} argument is "
+                                 "greater than the maximum allowed range of 5000. Supply an argument that is less "
+                                 "than or equal to 5000 and then try the command again.")
+        senders = p.get("SenderAddress")
+        wanted = {str(a).strip().lower() for a in (senders if isinstance(senders, list) else
+                                                   str(senders or "").split(",")) if str(a).strip()}
+        every = ([r for a in sorted(wanted) for r in self.state.traces.rows(a)] if wanted
+                 else self.state.traces.rows())
+        rows = message_traces.in_period(every, start, end)
+        rows = sorted(rows, key=lambda r: str(r.get("receivedDateTime")), reverse=True)
+        return [message_traces.as_exchange(r) for r in rows[:size]]
+
+    def _audit_search(self, p: Mapping[str, Any]) -> list[Json]:
+        """`Search-UnifiedAuditLog`: the seed's records between -StartDate and -EndDate, filtered by -Operations,
+        -UserIds and -RecordType, newest first, at most -ResultSize (default 100, at most 5,000: the reference).
+
+        The seed keeps each record's AuditData as an object so its times shift with the seed; Exchange returns it
+        as a JSON string, and so does this."""
+        start, end = parse_iso(str(p["StartDate"])), parse_iso(str(p["EndDate"]))
+        if start is None or end is None:
+            raise _bad_parameter("Cannot bind parameter 'StartDate' or 'EndDate'. Cannot convert value to type "
+                                 "\"Microsoft.Exchange.ExchangeSystem.ExDateTime\".")
+
+        def values(name: str) -> set[str]:
+            raw = p.get(name)
+            items = raw if isinstance(raw, list) else str(raw).split(",") if raw else []
+            return {str(v).strip().lower() for v in items if str(v).strip()}
+
+        operations, users = values("Operations"), values("UserIds")
+        record_type = str(p.get("RecordType") or "").lower()
+        try:
+            size = int(p.get("ResultSize") or 100)
+        except (TypeError, ValueError):
+            raise _bad_parameter("Cannot bind parameter 'ResultSize'.") from None
+        if not 1 <= size <= 5000:
+            raise _bad_parameter(f"Cannot validate argument on parameter 'ResultSize'. The {size} argument is not in "
+                                 "the range 1 to 5000.")
+        found: list[tuple[datetime, Json]] = []
+        for record in self.state.exchange.get("Search-UnifiedAuditLog") or []:
+            when = parse_iso(str(record.get("CreationDate") or ""))
+            if when is None or not start <= when <= end:
+                continue
+            if operations and str(record.get("Operations", "")).lower() not in operations:
+                continue
+            if users and str(record.get("UserIds", "")).lower() not in users:
+                continue
+            if record_type and str(record.get("RecordType", "")).lower() != record_type:
+                continue
+            found.append((when, record))
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        out: list[Json] = []
+        for index, (_, record) in enumerate(found[:size], start=1):
+            served = dict(record)
+            data = served.get("AuditData")
+            if not isinstance(data, str):
+                served["AuditData"] = json.dumps(data, separators=(",", ":"))
+            served["ResultIndex"] = index
+            served["ResultCount"] = len(found)
+            out.append(served)
+        return out
+
+    def _transport_rules(self, p: Mapping[str, Any]) -> list[Json]:
+        rules: list[Json] = list(self.state.exchange.get("Get-TransportRule") or [])
+        identity = p.get("Identity")
+        if identity:
+            rules = [r for r in rules if str(identity).lower() in (str(r.get("Name", "")).lower(),
+                                                                   str(r.get("Identity", "")).lower(),
+                                                                   str(r.get("Guid", "")).lower())]
+            if not rules:
+                raise _not_found(str(identity))
+        state = p.get("State")
+        if state:
+            rules = [r for r in rules if str(r.get("State", "")).lower() == str(state).lower()]
+        return self._limit(rules, p)
 
     def _outbound_spam_policies(self, p: Mapping[str, Any]) -> list[Json]:
         policies: list[Json] = list(self.state.exchange.get("Get-HostedOutboundSpamFilterPolicy") or [])

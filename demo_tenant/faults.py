@@ -210,6 +210,10 @@ class LatencyRule:
 # What Microsoft 365 feels like from Europe: used when `realistic_latency` is on, or via PUT /_demo/latency.
 REALISTIC_LATENCY: tuple[LatencyRule, ...] = (
     LatencyRule(r"^token$", 120, 40),
+    # Message trace is slow in reality (seconds; Graph's page of up to 5,000 rows, Get-MessageTraceV2 more so):
+    # modest here so the benches stay quick, yet the slowest single call of an investigation.
+    LatencyRule(r"^InvokeCommand:Get-MessageTraceV2$", 2000, 600),
+    LatencyRule(r" /v1\.0/admin/exchange/tracing/", 1500, 500),
     LatencyRule(r"^InvokeCommand:", 800, 300),
     LatencyRule(r" /v1\.0/auditLogs/signIns", 1200, 400),
     LatencyRule(r" /v1\.0/auditLogs/", 900, 300),

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from multidict import CIMultiDict
 
+from demo_tenant import message_traces
 from demo_tenant.apitypes import ApiError, ApiRequest, ApiResponse, Sleeper, graph_error_body
 from demo_tenant.contract import ContractError, Target, contract_log_dir, resolver
 from demo_tenant.contract import record as record_contract
@@ -118,9 +119,19 @@ def _declares(obj: Mapping[str, Any], name: str) -> bool:
     return resolver().meta.prop(type_name, name) is not None
 
 
+def _copy(value: Any) -> Any:
+    """A copy of a JSON value (dicts, lists and immutable scalars): `copy.deepcopy` without its memo, several times
+    faster on the thousands of message-trace rows a page carries, which would otherwise hold the event loop."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
 def _select(obj: Mapping[str, Any], fields: list[str] | None) -> Json:
     if fields is None:
-        return copy.deepcopy(dict(obj))
+        return {key: _copy(item) for key, item in obj.items()}
     out: Json = {}
     if "@odata.type" in obj:
         out["@odata.type"] = obj["@odata.type"]
@@ -128,7 +139,7 @@ def _select(obj: Mapping[str, Any], fields: list[str] | None) -> Json:
     for name in fields:
         key = lowered.get(name.lower())
         if key:
-            out[key] = copy.deepcopy(obj[key])
+            out[key] = _copy(obj[key])
         elif _declares(obj, name):
             out[name] = None  # a declared property without a value is null, as in Graph
         # else: a name the type does not declare (a group's roleTemplateId, an open type's undeclared name): Graph
@@ -832,12 +843,20 @@ class GraphApi:
         return self.collection(req, skus, "subscribedSkus")
 
     def list_message_traces(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
-        """GET /admin/exchange/tracing/messageTraces: empty; 401 until the message-trace principal is provisioned."""
+        """GET /admin/exchange/tracing/messageTraces: the generated traces (`demo_tenant.message_traces`) of the
+        period the filter names (both receivedDateTime bounds, ≤ 10 days) or of the last 48 h; 401 until the
+        message-trace principal is provisioned."""
         if not self.state.tenant.get("messageTraceProvisioned", True):
             raise ApiError(401, "Unauthorized", "The Message Trace service principal is not provisioned in this "
                                                 "tenant.")
-        return self.collection(req, list(self.state.graph.get("messageTraces") or []),
-                               "admin/exchange/tracing/messageTraces", max_top=5000)
+        filter_ = self._options(req).get("$filter", "")
+        try:
+            start, end = message_traces.period(message_traces.filter_bounds(filter_), datetime.now(UTC))
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", str(exc)) from None
+        # The sender's rows only (the filter is applied in full below): an outbreak seed holds a great many.
+        rows = message_traces.in_period(self.state.traces.rows(message_traces.filter_sender(filter_)), start, end)
+        return self.collection(req, rows, "admin/exchange/tracing/messageTraces", max_top=5000)
 
     def _by_id(self, req: ApiRequest, section: str, key: str, context: str) -> ApiResponse:
         for item in self.state.glist(section):

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
+from demo_tenant import message_traces
 from demo_tenant.faults import FaultSet, LatencySet, RequestLog, Throttler
 from demo_tenant.timeutil import format_graph, format_precise, parse_iso, shift_tree
 
@@ -124,6 +125,7 @@ class DemoState:
         self.app: Json = {}
         self.graph: Json = {}
         self.exchange: Json = {}
+        self.traces = message_traces.TraceStore({}, "")
         # Restricted entities bookkeeping, by lower-case address.
         self._removed_at: dict[str, float] = {}
         self.unblock_counts: dict[str, int] = {}
@@ -146,6 +148,9 @@ class DemoState:
             self.graph.setdefault(name, [])
         for name in GRAPH_SECTIONS_MAP:
             self.graph.setdefault(name, {})
+        # Hundreds of trace rows per burst: generated from the seed's stories (in shifted, real time) when asked for.
+        domains = [str(d) for d in self.tenant.get("verifiedDomains") or []] or [self.initial_domain]
+        self.traces = message_traces.TraceStore(self.exchange.get("messageTrace") or {}, domains[0])
         for name in ("Get-BlockedSenderAddress", "Get-Mailbox", "Get-CASMailbox"):
             self.exchange.setdefault(name, [])
         self.exchange.setdefault("Get-InboxRule", {})

@@ -16,12 +16,14 @@ from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnConte
 
 from cards.progress import progress_card
 from core.cases import CaseBook, can_act_on
+from dialogs.context import STORE_OUTAGE_ANSWERED_KEY
 from domain.people import Speaker
 from investigation.collect import Investigation
 from investigation.service import Investigations
+from locales import t
 from m365.records import User
 from remediation.views import CaseView, Viewer
-from store import CaseRecord, Store
+from store import CaseRecord, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,17 @@ class CaseDesk:
         except BaseException:
             opening.cancel()
             raise
-        case = await self._cases.record(investigation, speaker, case=await opening)
+        try:
+            case = await self._cases.record(investigation, speaker, case=await opening)
+        except StoreUnavailable:
+            # The findings cannot be kept without their case: the progress card says so instead of "looking into"
+            # for ever, and the turn ends neutrally (`teams.outage`).
+            if progress_id:
+                note = MessageFactory.text(t(speaker.locale, "error.store_unavailable"))
+                note.id = progress_id
+                await context.update_activity(note)
+                context.turn_state[STORE_OUTAGE_ANSWERED_KEY] = True
+            raise
         viewer = Viewer(speaker.locale, speaker.time_zone, can_act=can_act_on(speaker, user.id),
                         is_staff=speaker.may_investigate)
         card = await self._view.card(case, viewer, investigation=investigation)

@@ -9,6 +9,8 @@ from microsoft_agents.hosting.core import CardFactory, MessageFactory, TurnConte
 from domain.people import Speaker
 
 SPEAKER_KEY = "bsa.speaker"
+# Set when a dialog already told the speaker that the store is unavailable (`teams.outage` then adds nothing).
+STORE_OUTAGE_ANSWERED_KEY = "bsa.store_outage_answered"
 
 
 def speaker_of(context: TurnContext) -> Speaker:

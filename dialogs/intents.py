@@ -27,6 +27,9 @@ class Intent(StrEnum):
 
     HELP = "help"
     INVESTIGATE = "investigate"
+    # "secure X" / "unblock X": the account's findings card, whose buttons (and their gate) do the work.
+    SECURE = "secure"
+    UNBLOCK = "unblock"
     GREETING = "greeting"
     CANCEL = "cancel"
     REPORT_BOUNCE = "report_bounce"
@@ -112,6 +115,14 @@ _INVESTIGATE_OTHER = (
 _NO_REPORT = rf"(?!.*{_NDR})(?!{_OWN_WORDS})"
 # "check the tenant" / "controleer de tenant" is the pre-flight (diagnose), not an account called "tenant".
 _TENANT_CHECK = r"(?!(?:check|controleer)\s+(?:the\s+|de\s+)?tenant$)"
+# "unblock all" is the triage card's bulk unblock, not an account called "all".
+_NOT_EVERYONE = r"(?!(?:all|everyone|everybody|alle|allemaal|iedereen)\b)"
+# "is X compromised?" / "is X gehackt?": the words that ask whether an account was taken over.
+_TAKEN_OVER = (r"(?:compromised|hacked|breached|taken\s+over|safe|gehackt|gehacked|gecompromitteerd|gekaapt|"
+               r"overgenomen|veilig)")
+# "the account of X" / "het account van X" / "X's account": only X is the account.
+_ACCOUNT_OF = r"(?:(?:the\s+)?(?:account|mailbox)\s+of\s+|(?:het\s+)?(?:account|postvak)\s+van\s+)?"
+_ACCOUNT_SUFFIX = r"(?:'s?\s+(?:account|mailbox))?"
 
 _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.INVESTIGATE, re.compile(
@@ -121,6 +132,18 @@ _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (Intent.INVESTIGATE, re.compile(
         rf"^{_NO_REPORT}{_NOT_SELF}{_NOT_WHO}(?P<arg>[^\s].*?)\s+(?:is|has been|was|got|is\s+being|wordt|werd)\s+"
         r"(?:blocked|restricted|geblokkeerd|beperkt)$", re.IGNORECASE)),
+    # "is X compromised?", "has X been hacked?", "is megan gehackt?", "is het account van X gecompromitteerd?"
+    (Intent.INVESTIGATE, re.compile(
+        rf"^{_NO_REPORT}(?:is|was|has|have|got|werd|wordt|is\s+er)\s+{_ACCOUNT_OF}{_NOT_SELF}{_NOT_WHO}"
+        rf"(?P<arg>[^\s].*?){_ACCOUNT_SUFFIX}\s+(?:been\s+|really\s+|echt\s+)?{_TAKEN_OVER}$", re.IGNORECASE)),
+    (Intent.SECURE, re.compile(
+        r"^(?!.*" + _NDR + r")(?:secure|lock\s+down|protect|beveilig|beveiligen|bescherm)"
+        r"(?:\s+(?:(?:the|de)\s+)?(?:account|user|gebruiker)|\s+het\s+account(?:\s+van)?)?"
+        rf"(?:\s+{_NOT_SELF}{_NOT_EVERYONE}(?P<arg>.+))?$", re.IGNORECASE)),
+    (Intent.UNBLOCK, re.compile(
+        r"^(?!.*" + _NDR + r")(?:unblock|release|deblokkeer|deblokkeren|vrijgeven|geef\s+vrij)"
+        r"(?:\s+(?:(?:the|de)\s+)?(?:account|user|sender|gebruiker|afzender)|\s+het\s+account(?:\s+van)?)?"
+        rf"(?:\s+{_NOT_SELF}{_NOT_EVERYONE}(?P<arg>.+))?$", re.IGNORECASE)),
     (Intent.REPORT_BOUNCE, re.compile(rf"^(?=.*{_NDR}).*$", re.IGNORECASE)),
     (Intent.REPORT_BOUNCE, re.compile(rf"^(?!{_INVESTIGATE_OTHER})(?!.*{_NDR}){_OWN_WORDS}.*$", re.IGNORECASE)),
     (Intent.REPORT_BOUNCE, re.compile(
@@ -131,8 +154,12 @@ _PATTERNS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         r"^(?:status|my status|case status|report status|my case|my report|"
         r"(?:what's|what is|how's|how is)\s+(?:the\s+status\s+of\s+)?(?:my|the)\s+(?:case|report|ticket)"
         r"(?:\s+(?:going|doing))?|"
-        r"(?:what's|what is)\s+the\s+status|any\s+(?:news|updates?)|is\s+there\s+any\s+news|"
+        r"(?:what's|what is)\s+(?:the|my)\s+status|any\s+(?:news|updates?)|is\s+there\s+any\s+news|"
+        r"(?:can|may)\s+i\s+send\s+(?:e-?mail|mail)(?:\s+again)?|am\s+i\s+(?:still\s+)?(?:blocked|restricted)|"
         r"mijn status|status van mijn (?:melding|zaak|ticket)|mijn melding|mijn zaak|"
+        r"(?:wat|hoe)\s+is\s+mijn\s+status|wat\s+is\s+de\s+status|"
+        r"(?:kan|mag)\s+ik\s+(?:weer|alweer|al)\s+(?:mailen|e-?mailen|mail\s+versturen)|"
+        r"ben\s+ik\s+(?:nog\s+)?(?:geblokkeerd|beperkt)|"
         r"hoe staat het(?:\s+(?:ervoor|met mijn (?:melding|zaak|ticket)))?|"
         r"(?:is er )?(?:al )?nieuws|nog nieuws)$", re.IGNORECASE)),
     (Intent.ALERTS_HERE, re.compile(

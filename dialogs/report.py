@@ -20,12 +20,13 @@ from typing import Protocol
 from microsoft_agents.hosting.core import TurnContext
 
 from cards.report import not_restricted_card, restricted_card, status_card
+from cards.text import md_escape
 from core.cases import CaseBook
 from core.notices import AlertOrigin, AlertOutcome
 from dialogs.context import message_text, send_card, speaker_of
 from dialogs.intents import MAX_TEXT
 from domain.people import Speaker
-from locales import t
+from locales import format_datetime, t
 from m365.errors import M365Error
 from m365.protocol import Tenant
 from m365.records import BlockedSender, User
@@ -123,19 +124,43 @@ class ReportDesk:
         await send_card(context, _status(case, speaker))
 
     async def status(self, context: TurnContext, argument: str = "") -> None:
-        """The speaker's case: the open one, else the latest; or that there is none."""
+        """Where the speaker stands, from their own account's restriction (asked of Microsoft 365 now) and the
+        report of theirs, if any. An IT investigation of the account is no report: it never makes a user's
+        `status` say "IT is working on it" while they can send, nor promise a message they would not get."""
         speaker = speaker_of(context)
-        if not is_personal(context):
-            await context.send_activity(t(speaker.locale, "report.private_only"))
+        account = await self._own_account(context, speaker)
+        if account is None:
             return
-        if not speaker.aad_object_id:
-            await context.send_activity(t(speaker.locale, "report.unknown_user"))
+        locale = speaker.locale
+        reported = await self._cases.reported(speaker.tenant_id, account.user.id, speaker.aad_object_id)
+        try:
+            restriction = await self._restriction(account)
+        except M365Error as exc:
+            log.warning("restriction check failed for a status: %s", type(exc).__name__)
+            await context.send_activity(t(locale, "error.tenant_unreachable"))
+            if reported is not None:  # what the bot last knew, as such (its dates are on the card)
+                await send_card(context, _status(reported, speaker))
             return
-        case = await self._cases.status(speaker.tenant_id, speaker.aad_object_id)
-        if case is None:
-            await context.send_activity(t(speaker.locale, "report.status.none"))
+        if restriction is None:
+            if reported is not None and reported.status != "closed":
+                # Restored (or lifting right now): whatever the case says, Microsoft 365 lets them send.
+                await send_card(context, _status(reported, speaker, status="resolved"))
+            else:
+                await context.send_activity(t(locale, "report.status.can_send", address=md_escape(account.address)))
             return
-        await send_card(context, _status(case, speaker))
+        if reported is not None and reported.is_active:
+            await send_card(context, _status(reported, speaker))
+            return
+        # Blocked, and no report of theirs open: say so, say whether IT is on it, and how to report it.
+        active = await self._cases.status(speaker.tenant_id, account.user.id)
+        since = (t(locale, "report.restricted.since", since=format_datetime(restriction.created, locale,
+                                                                            speaker.time_zone))
+                 if restriction.created else t(locale, "report.restricted.since_unknown"))
+        lines = [t(locale, "report.status.blocked"), since]
+        if active is not None and active.is_active:
+            lines.append(t(locale, "report.status.blocked_it_knows"))
+        lines.append(t(locale, "report.status.blocked_report"))
+        await context.send_activity(" ".join(lines))
 
     async def notify_it(self, context: TurnContext, argument: str = "") -> None:
         """"Notify IT anyway": pass the report on even though the account may send (once a day)."""
@@ -202,7 +227,7 @@ class ReportDesk:
         await send_card(context, not_restricted_card(address=account.address, locale=locale, other_addresses=others))
 
 
-def _status(case: CaseRecord, speaker: Speaker) -> dict[str, object]:
-    return status_card(account=case.account_upn, status=case.status, opened=case.created_at,
+def _status(case: CaseRecord, speaker: Speaker, *, status: str | None = None) -> dict[str, object]:
+    return status_card(account=case.account_upn, status=status or case.status, opened=case.created_at,
                        updated=case.updated_at, resolved=case.resolved_at, locale=speaker.locale,
                        time_zone=speaker.time_zone)

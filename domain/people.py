@@ -30,6 +30,9 @@ class Speaker:
     locale: str = "en-US"
     time_zone: str | None = None
     user_principal_name: str = ""
+    # True when the role could not be looked up (Microsoft 365 unreachable): `role` is then USER (fail closed),
+    # and what needs more than USER is answered "I can't reach Microsoft 365", not "you may not".
+    role_unknown: bool = False
 
     @property
     def may_investigate(self) -> bool:

@@ -14,9 +14,11 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from config import Settings
+from investigation.burst import as_json as burst_json
 from investigation.collect import Investigation
 from investigation.evidence import SourceName
 from investigation.resolve import Outcome, resolve_account
+from investigation.resume import when_sending_resumes
 from investigation.service import Investigations
 from investigation.snapshot import dump
 from m365.errors import M365Error
@@ -55,9 +57,11 @@ def to_json(investigation: Investigation) -> dict[str, Any]:
             "mailLast24h": reason.mail_last_24h if reason else None,
             "spamPercent": reason.effective_spam_percent if reason else None,
             "messageTraceId": reason.message_trace_id if reason else None,
+            "sendingResumes": _resume(investigation),
         },
         "verdict": investigation.assessment.verdict.value,
         "reason": investigation.assessment.reason_code,
+        "deciding": _deciding(investigation),
         "urgent": investigation.assessment.urgent,
         "findings": [
             {
@@ -68,10 +72,33 @@ def to_json(investigation: Investigation) -> dict[str, Any]:
             }
             for f in investigation.findings
         ],
+        "burst": burst_json(evidence),
         "steps": [dump(step) for step in investigation.assessment.recommended_steps],
         "sources": sources,
         "seconds": round(investigation.seconds, 3),
     }
+
+
+def _resume(investigation: Investigation) -> dict[str, Any] | None:
+    """When sending resumes without action (`investigation.resume`): kind, time, policy, basis."""
+    resume = when_sending_resumes(investigation.evidence)
+    if resume is None:
+        return None
+    return {"kind": resume.kind.value, "at": resume.at.isoformat() if resume.at else None,
+            "policy": resume.policy or None, "basis": resume.basis}
+
+
+def _deciding(investigation: Investigation) -> dict[str, Any] | None:
+    """Which evidence decided the verdict: the rule, the finding codes, and the card's line in English."""
+    deciding = investigation.assessment.deciding
+    if deciding is None:
+        return None
+    from cards.findings import deciding_text  # the card's own wording of the line
+    from locales import t
+
+    key, values = deciding_text(deciding, "en")
+    return {"rule": deciding.rule.value, "combination": deciding.combination or None, "codes": list(deciding.codes),
+            "text": t("en", key, **values)}
 
 
 def _summary(code: str, params: dict[str, str]) -> str:
@@ -91,6 +118,8 @@ def to_text(investigation: Investigation) -> str:
             "not restricted" if restricted["isRestricted"] is False else "restriction unknown"),
         f"verdict: {data['verdict']}" + (" (urgent)" if data["urgent"] else ""),
     ]
+    if data["deciding"] is not None:
+        lines.append("  " + data["deciding"]["text"])
     for finding in data["findings"]:
         lines.append(f"  [{finding['severity']}] {finding['summary']}")
     missing = {k: v for k, v in data["sources"].items() if v != "ok"}

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from investigation.sources import CHECKED_BY, SourceName, UnavailableReason
 from m365.records import (
+    AuditChange,
     AuthMethod,
     BlockedSender,
     CasMailbox,
@@ -35,14 +36,18 @@ from m365.records import (
     DirectoryObject,
     InboxRule,
     Mailbox,
+    MailboxGrant,
     MailFolder,
+    MessageTraces,
     OAuthGrant,
+    OutboundSpamPolicy,
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
+    TransportRule,
     User,
 )
 
@@ -88,6 +93,21 @@ class Evidence:
     memberships: tuple[DirectoryObject, ...] | None = None
     alerts: tuple[SecurityAlert, ...] | None = None
     auto_reply_enabled: bool | None = None
+    # Audit log changes about the account in the window (investigation.changes), newest first; None: not checked.
+    mailbox_audit: tuple[AuditChange, ...] | None = None
+    # Tenant-wide (investigation.tenant_traps): every mail flow rule, and the Entra audit records of new apps, app
+    # credentials and consents in the window; None: not checked.
+    transport_rules: tuple[TransportRule, ...] | None = None
+    app_changes: tuple[DirectoryAudit, ...] | None = None
+    # The sent mail of the window (message trace); None when not checked. Its rows are tenant text.
+    message_traces: MessageTraces | None = None
+    # Direct FullAccess, SendAs and inbox folder grants to others (None: not checked); `delegates` are the directory
+    # users those grants name, as far as they could be looked up (SendOnBehalf is `mailbox.grant_send_on_behalf_to`).
+    mailbox_grants: tuple[MailboxGrant, ...] | None = None
+    delegates: tuple[User, ...] = ()
+    # The tenant's outbound spam policies (Get-HostedOutboundSpamFilterPolicy), read once per investigation or bulk
+    # read; None: not checked. Says when a restriction lifts by itself (investigation.resume).
+    outbound_spam_policies: tuple[OutboundSpamPolicy, ...] | None = None
     unavailable: tuple[Unavailable, ...] = ()
 
     def __post_init__(self) -> None:

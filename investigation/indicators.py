@@ -11,11 +11,11 @@ knowing up front:
 
 - "Outside the tenant" = an address whose domain is neither a verified domain nor a subdomain of one
   (case-insensitive). The UPN's domain always counts as verified (it must be).
-- "Home" countries for sign-ins (`_SignInProfile`): the user's `usageLocation` when the user signed in
-  from it in the window; otherwise the country with the most active days (ties: the one seen first).
-  A *new* country is any other country of a successful sign-in that was active on at most half of the
-  user's active days. Counting days instead of sign-ins keeps an attacker's IMAP client, which signs in
-  hundreds of times in one afternoon, from becoming "the usual country".
+- "Usual" countries for sign-ins (`investigation.signins.baseline`) are learned from what the account did
+  *before* the 48 hours ahead of the restriction, never from the window itself, so an attacker's client that
+  signs in hundreds of times after taking the account cannot become "usual"; with no history the usage
+  location stands in, and with neither no country is called foreign. The sign-in rules (new country, the
+  user's own device on a trip, impossible travel, many addresses, MFA fatigue) are written in that module.
 - Severity `high` means "a sign an attacker was in the account", `medium` "needs a look", `low` "context
   for the admin, not a sign on its own", `info` "context that changes urgency, not compromise".
 """
@@ -29,9 +29,17 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+from investigation import signins
 from investigation.evidence import Evidence, SourceName
 from investigation.reason import LimitType, parse_reason
-from investigation.rules import is_outlook_junk_rule
+from investigation.rules import (
+    DISPOSAL_FOLDERS,
+    UNREAD_FOLDERS,
+    folder_identity,
+    is_outlook_junk_rule,
+    named_correspondents,
+    sensitive_words,
+)
 from m365.records import AuthMethod, DirectoryAudit, InboxRule, SignIn
 
 # ---------------------------------------------------------------------------------------------- model
@@ -122,12 +130,20 @@ FINDING_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "risk_suspicious_api_traffic": ("risk_type", "ip", "country", "time"),
     "risk_generic": ("risk_type", "ip", "country", "time"),
     "risk_other": ("risk_type", "ip", "country", "time"),
+    "risk_remediated": ("risk_type", "state", "detail", "time"),
     # sign-ins
     "sign_in_new_country": ("country", "city", "ip", "time", "count"),
     "sign_in_password_ok_blocked": ("country", "ip", "time", "count"),
     "failed_sign_in_foreign": ("country", "count"),
     "legacy_protocol_sign_in": ("protocols", "count"),
     "shared_mailbox_sign_in": ("count", "time"),
+    # sign-ins judged by investigation.signins
+    "sign_in_travel_known_device": ("country", "device", "time", "count"),
+    "sign_in_baseline_unknown": ("countries", "time"),
+    "sign_in_impossible_travel": ("from_place", "to_place", "distance", "minutes", "time"),
+    "sign_in_many_addresses": ("count", "minutes", "time", "protocols"),
+    "mfa_fatigue_approved": ("count", "time", "ip", "country", "after_count"),
+    "mfa_prompts_denied": ("count", "time", "ip", "country"),
     # directory
     "mfa_method_registered": ("method", "time", "ip"),
     "mfa_registered_from_suspicious_ip": ("method", "time", "ip"),
@@ -146,16 +162,36 @@ FINDING_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "outbound_spam_detected": ("spam_percent", "spam_count", "mail_count"),
     "send_volume_spike": ("recipients", "mail_count", "limit_type"),
     "restriction_reason_compromised": (),
+    # changes from the audit log (investigation.changes)
+    "rule_created_and_removed": ("rule", "created", "created_by", "removed", "removed_by", "targets", "ip"),
+    "forwarding_set_by_other": ("target", "initiated_by", "time", "ip"),
+    "forwarding_set_from_foreign_ip": ("target", "initiated_by", "time", "ip"),
+    "permission_granted": ("trustee", "access", "initiated_by", "time", "ip"),
+    # tenant-wide traps (investigation.tenant_traps)
+    "tenant_transport_rule_external": ("rule", "targets", "actions", "time", "initiated_by"),
+    "tenant_app_mail_access": ("app", "activities", "scopes", "initiated_by", "time"),
+    "tenant_app_credential": ("app", "activities", "scopes", "initiated_by", "time"),
+    "tenant_app_added": ("app", "activities", "scopes", "initiated_by", "time"),
+    # the burst itself, from the message trace (investigation.burst)
+    "burst_summary": ("messages", "hours", "recipients", "external", "domains", "subjects", "ips"),
+    "burst_ip_not_in_sign_ins": ("ip", "count"),
+    "burst_unusual_recipients": ("count", "external", "usual"),
+    # delegation (investigation.delegation)
+    "delegate_outside": ("trustee", "access"),
+    "delegate_new_account": ("trustee", "access", "created"),
+    "delegates_listed": ("delegates", "count"),
 })
 FINDING_CODES: tuple[str, ...] = tuple(FINDING_PARAMS)
 
 # Keys of `Finding.evidence` rows (the card labels them via the locale catalogs, `evidence.<key>`).
 EVIDENCE_KEYS: tuple[str, ...] = (
+    "domain", "subject", "trace_cap",  # the burst (investigation.burst)
     "rule", "action", "target", "folder", "marker", "condition", "keeps_copy",
     "country", "city", "ip", "time", "first_seen", "last_seen", "count", "app", "protocol", "sign_in",
     "risk_type", "risk_level", "risk_state", "method", "activity", "initiated_by", "property", "old", "new",
     "role", "scope", "publisher", "alert", "severity", "status", "spam_percent", "recipients", "limit_type",
-    "trace_id",
+    "trace_id", "trustee", "access", "account", "created",
+    "device",  # sign-ins (investigation.signins)
 )
 
 # Prevention step codes and their Microsoft Learn pages.
@@ -247,42 +283,33 @@ def _finding(
 
 # ----------------------------------------------------------------------------------- inbox rules
 
-# Folders attackers move mail to so the user never sees replies and bounces (Microsoft names Notes, Junk
-# Email and RSS Subscriptions; Archive and Conversation History are common in incident reports; Deleted
-# Items is deletion by another name).
-# Graph's well-known names among them: a folder is one of these when the name resolved to its id
-# (`MailFolder.well_known_name`), whatever language the mailbox speaks.
-HIDING_WELL_KNOWN_NAMES: frozenset[str] = frozenset({"deleteditems", "junkemail", "archive", "conversationhistory"})
-# RSS Subscriptions and Notes have no well-known name in Graph, so display names (English and Dutch, compared
-# case-insensitively) still count, as do well-known names a rule action carries instead of an id.
-HIDDEN_FOLDER_NAMES: frozenset[str] = HIDING_WELL_KNOWN_NAMES | frozenset({
-    "rssfeeds", "rsssubscriptions", "rss subscriptions", "rss feeds", "rss-abonnementen", "rss-feeds",
-    "archive", "archief",
-    "notes", "notities",
-    "junkemail", "junk email", "junk e-mail", "ongewenste e-mail",
-    "conversationhistory", "conversation history", "gespreksgeschiedenis",
-    "deleteditems", "deleted items", "verwijderde items",
-})
+# Where rules move mail, by well-known identity (`investigation.rules.folder_identity`, any mailbox language):
+# folders nobody reads (RSS Feeds, RSS Subscriptions, Conversation History, Notes… — Microsoft names Notes, Junk
+# Email and RSS Subscriptions in its write-up of the attack) and folders where unwanted mail goes (Deleted Items,
+# Junk Email, Archive), which users file into too.
+HIDING_FOLDERS: frozenset[str] = UNREAD_FOLDERS | DISPOSAL_FOLDERS
+# Kept for callers that knew the older name: the identities of every folder a rule can hide mail in.
+HIDDEN_FOLDER_NAMES: frozenset[str] = HIDING_FOLDERS
 
 
 def is_attacker_style_name(name: str) -> bool:
     """True for the throw-away names attackers give rules and folders: empty, one character, or no letters
-    or digits at all (".", "..", "a", "-")."""
+    or digits at all (".", "..", ",", "a", "-")."""
     stripped = name.strip()
     return len(stripped) <= 1 or not any(ch.isalnum() for ch in stripped)
 
 
-def _folder_name(rule: InboxRule, evidence: Evidence) -> tuple[str, bool]:
-    """The move target's display name (or its raw id) and whether it is a folder used to hide mail."""
-    target = rule.move_to_folder or ""
-    for folder in evidence.mail_folders or ():
-        if folder.id == target:
-            hidden = ((folder.well_known_name or "").casefold() in HIDING_WELL_KNOWN_NAMES
-                      or folder.display_name.strip().casefold() in HIDDEN_FOLDER_NAMES
-                      or is_attacker_style_name(folder.display_name))
-            return folder.display_name or target, hidden
-    # Unresolved: the action may carry a well-known name instead of an id.
-    return target, target.strip().casefold() in HIDDEN_FOLDER_NAMES
+def _folder_name(rule: InboxRule, evidence: Evidence) -> tuple[str, str | None]:
+    """The move target's display name (or its raw id) and where it hides mail: "unread" (a folder nobody reads,
+    or one with a throw-away name), "disposal" (Deleted Items, Junk Email, Archive), or None (an ordinary folder,
+    or one we could not name)."""
+    name, identity = folder_identity(rule.move_to_folder, evidence.mail_folders)
+    resolved = any(f.id == rule.move_to_folder for f in evidence.mail_folders or ())
+    if identity in UNREAD_FOLDERS or (resolved and is_attacker_style_name(name)):
+        return name, "unread"
+    if identity in DISPOSAL_FOLDERS:
+        return name, "disposal"
+    return name, None
 
 
 def _condition_rows(rule: InboxRule) -> list[tuple[str, str]]:
@@ -312,11 +339,53 @@ def _condition_rows(rule: InboxRule) -> list[tuple[str, str]]:
     return rows
 
 
+# Unified audit log operations that create or change an inbox rule (Exchange cmdlets, and Outlook's own record).
+RULE_CHANGE_OPERATIONS: frozenset[str] = frozenset({"new-inboxrule", "set-inboxrule", "enable-inboxrule",
+                                                    "updateinboxrules"})
+
+
+def _rules_changed_in_window(evidence: Evidence) -> frozenset[str]:
+    """Names (case-folded) of inbox rules the audit log (`mailbox_audit`) shows created or changed in the window.
+
+    Graph's messageRule and Exchange's Get-InboxRule carry no date, so only the audit log can say it; when it was
+    not read this is empty and the other marks decide. The rule is named by the cmdlet's `Name` (New-InboxRule),
+    `Identity` (Set-/Enable-InboxRule, possibly `mailbox\\rule`) or Outlook's `RuleName` operation property.
+    """
+    names: set[str] = set()
+    for change in evidence.mailbox_audit or ():
+        if change.operation.strip().lower() not in RULE_CHANGE_OPERATIONS or not evidence.in_window(change.time):
+            continue
+        name = change.parameter("Name") or change.parameter("RuleName") or change.parameter("Identity")
+        name = name.rsplit("\\", 1)[-1].strip()
+        if name:
+            names.add(name.casefold())
+    return frozenset(names)
+
+
+def _trait_rows(rule: InboxRule, evidence: Evidence, changed: frozenset[str]) -> list[tuple[str, str]]:
+    """The marks of an attacker's rule (`investigation.rules`), as marker rows; none for housekeeping."""
+    rows: list[tuple[str, str]] = []
+    categories = dict.fromkeys(category for category, _ in sensitive_words(rule))
+    rows.extend(("marker", f"{category}_words") for category in categories)
+    if named_correspondents(rule):
+        rows.append(("marker", "named_correspondents"))
+    if is_attacker_style_name(rule.display_name):
+        rows.append(("marker", "attacker_style_name"))
+    if rule.hidden:
+        rows.append(("marker", "hidden_rule"))
+    if rule.display_name.strip().casefold() in changed:
+        rows.append(("marker", "created_in_window"))
+    return rows
+
+
 def rule_forwarding(evidence: Evidence) -> list[Finding]:
     """High: an enabled inbox rule forwards, forwards as attachment or redirects mail outside the tenant.
 
-    Disabled rules are left out: they do nothing now (and are often the admin's own earlier clean-up).
+    Forwarding out is the attacker's mark on its own; the other marks (payment or security words, named senders,
+    a throw-away name, hidden) are added as evidence rows. Disabled rules are left out: they do nothing now (and
+    are often the admin's own earlier clean-up).
     """
+    changed = _rules_changed_in_window(evidence)
     findings: list[Finding] = []
     for rule in evidence.inbox_rules or ():
         if not rule.is_enabled:
@@ -327,8 +396,6 @@ def rule_forwarding(evidence: Evidence) -> list[Finding]:
             ("redirect", rule.redirect_to),
         )
         rows: list[tuple[str, str]] = [("rule", rule.display_name)]
-        if rule.hidden:
-            rows.append(("marker", "hidden_rule"))
         targets: list[str] = []
         for action, addresses in actions:
             external = [a for a in addresses if is_external(a, evidence)]
@@ -338,8 +405,7 @@ def rule_forwarding(evidence: Evidence) -> list[Finding]:
         if not targets:
             continue
         rows.extend(("target", t) for t in dict.fromkeys(targets))
-        if is_attacker_style_name(rule.display_name):
-            rows.append(("marker", "attacker_style_name"))
+        rows.extend(_trait_rows(rule, evidence, changed))
         rows.extend(_condition_rows(rule))
         params = {"rule": rule.display_name, "targets": _join(targets), "count": str(len(set(targets)))}
         findings.append(_finding("rule_forwards_external", Severity.high, SourceName.inbox_rules, rows, params,
@@ -348,53 +414,67 @@ def rule_forwarding(evidence: Evidence) -> list[Finding]:
 
 
 def rule_hiding(evidence: Evidence) -> list[Finding]:
-    """An enabled inbox rule that keeps mail from the user: deletes it, moves it where nobody looks, or marks
-    it read. One finding per rule, listing every hiding action.
+    """An enabled inbox rule that keeps mail from the user: deletes it, moves it out of sight, or marks it read.
+    One finding per rule, listing every hiding action.
 
-    High: delete, permanent delete, a move to a hiding folder (`HIDDEN_FOLDER_NAMES`, or a folder with an
-    attacker-style name), or mark-as-read on a rule with an attacker-style name. Medium: mark-as-read alone,
-    or an attacker-style rule moving mail to a folder we could not name — ordinary users have "mark the
-    newsletter read" rules, so that alone is worth a look, not an alarm.
+    Whose rule is it? Deleting or filing mail the user plainly does not want is housekeeping (Microsoft's own
+    example rule deletes mail whose subject says "enter to win"), so the action alone decides nothing. The rule is
+    the attacker's when it also carries one of the marks of `investigation.rules`: its conditions target payment or
+    security wording, it acts on mail from named senders (replies from the people the attacker writes to), it or
+    its target folder has a throw-away name, it is hidden from Outlook, or the audit log shows it made in the window.
+
+    - high: any hiding action together with a mark.
+    - medium: no mark, but mail is moved to a folder nobody reads (RSS Feeds, Conversation History, Notes…, by
+      well-known identity in any language): users do not file mail there, so it needs a look.
+    - low: no mark; deletes, marks read, or files into Deleted Items, Junk Email or Archive — shown as context
+      (marker `housekeeping`), not a sign.
+    A move to a folder we could not name, or an ordinary one, is no hiding action.
     """
+    changed = _rules_changed_in_window(evidence)
     findings: list[Finding] = []
     for rule in evidence.inbox_rules or ():
         if not rule.is_enabled:
             continue
-        suspicious_name = is_attacker_style_name(rule.display_name)
         actions: list[str] = []
-        strong = False
         folder = ""
+        unread_folder = unnamed_folder = False
         if rule.permanent_delete:
             actions.append("permanent_delete")
-            strong = True
         if rule.delete:
             actions.append("delete")
-            strong = True
         if rule.move_to_folder:
-            folder, hidden = _folder_name(rule, evidence)
-            resolved = any(f.id == rule.move_to_folder for f in evidence.mail_folders or ())
-            if hidden:
+            name, where = _folder_name(rule, evidence)
+            if where == "unread":
                 actions.append("move_to_folder")
-                strong = True
-            elif suspicious_name and not resolved:
+                folder, unread_folder = name, True
+            elif where == "disposal":
+                actions.append("move_to_disposal")
+                folder = name
+            elif is_attacker_style_name(rule.display_name) and not any(
+                    f.id == rule.move_to_folder for f in evidence.mail_folders or ()):
+                # A throw-away rule moving mail to a folder we could not name: worth a look, not proof.
                 actions.append("move_to_folder")
-            else:
-                folder = ""
+                folder, unnamed_folder = name, True
         if rule.mark_as_read:
             actions.append("mark_as_read")
-            strong = strong or suspicious_name
         if not actions:
             continue
+        traits = _trait_rows(rule, evidence, changed)
+        # The throw-away folder name is a mark too (the rule's own name is in `traits`).
+        if unread_folder and is_attacker_style_name(folder) and ("marker", "attacker_style_name") not in traits:
+            traits.append(("marker", "attacker_style_name"))
+        if traits and (len(actions) > 1 or not unnamed_folder):
+            severity = Severity.high
+        elif unread_folder or unnamed_folder:
+            severity = Severity.medium
+        else:
+            severity = Severity.low
+            traits = [("marker", "housekeeping")]
         rows: list[tuple[str, str]] = [("rule", rule.display_name)]
-        if rule.hidden:
-            rows.append(("marker", "hidden_rule"))
         rows.extend(("action", a) for a in actions)
         rows.append(("folder", folder))
-        if suspicious_name:
-            rows.append(("marker", "attacker_style_name"))
+        rows.extend(traits)
         rows.extend(_condition_rows(rule))
-        # Nobody hides their own newsletter rule from Outlook: a hidden rule that hides mail is an attacker's.
-        severity = Severity.high if strong or rule.hidden else Severity.medium
         params = {"rule": rule.display_name, "actions": ", ".join(actions), "folder": folder}
         findings.append(_finding("rule_hides_mail", severity, SourceName.inbox_rules, rows, params,
                                  rule_id=rule.id or None))
@@ -406,6 +486,7 @@ def hidden_rules(evidence: Evidence) -> list[Finding]:
     that neither forwards mail out nor hides it (those rules are reported, marked hidden, by `rule_forwarding` and
     `rule_hiding`). Users cannot make hidden rules; attackers do, through MAPI. Outlook's own "Junk E-Mail Rule",
     hidden in every mailbox, is left out."""
+    changed = _rules_changed_in_window(evidence)
     findings: list[Finding] = []
     for rule in evidence.inbox_rules or ():
         if not rule.hidden or not rule.is_enabled or is_outlook_junk_rule(rule):
@@ -414,8 +495,9 @@ def hidden_rules(evidence: Evidence) -> list[Finding]:
         hides = rule.delete or rule.permanent_delete or rule.mark_as_read or bool(rule.move_to_folder)
         if forwards_out or hides:
             continue
-        rows: list[tuple[str, str]] = [("rule", rule.display_name), ("marker", "hidden_rule")]
+        rows: list[tuple[str, str]] = [("rule", rule.display_name)]
         rows.extend(("target", t) for t in rule.external_targets)
+        rows.extend(_trait_rows(rule, evidence, changed))
         rows.extend(_condition_rows(rule))
         findings.append(_finding("rule_hidden", Severity.high, SourceName.inbox_rules, rows,
                                  {"rule": rule.display_name}))
@@ -516,9 +598,29 @@ RISK_EVENT_CODES: Mapping[str, tuple[str, Severity]] = MappingProxyType({
 })
 
 
+# Risk states and details that say Identity Protection already closed the detection: the user proved it was them
+# (a secure password reset, MFA), an admin dismissed or confirmed it safe, or the risk was remediated. riskDetail
+# values from microsoft-graph-docs-contrib api-reference/v1.0/resources/riskdetection.md (riskDetail).
+CLOSED_RISK_STATES: frozenset[str] = frozenset({"remediated", "dismissed", "confirmedsafe"})
+CLOSED_RISK_DETAILS: frozenset[str] = frozenset({
+    "userperformedsecuredpasswordchange", "userperformedsecuredpasswordreset", "userpassedmfadrivenbyriskbasedpolicy",
+    "admindismissedallriskforuser", "adminconfirmedsigninsafe", "admingeneratedtemporarypassword",
+    "aiconfirmedsigninsafe", "userchangedpasswordonpremises", "admindismissedriskforsignin",
+    "adminconfirmedusersafe", "m365dadmindismisseddetection",
+})
+
+
+def _risk_closed(state: str, detail: str) -> bool:
+    return state.lower() in CLOSED_RISK_STATES or detail.lower() in CLOSED_RISK_DETAILS
+
+
 def risk_detections(evidence: Evidence) -> list[Finding]:
     """One finding per risk detection in the window (duplicates of the same type and IP merged), mapped by
-    `RISK_EVENT_CODES`. Dismissed and confirmed-safe detections are left out.
+    `RISK_EVENT_CODES`.
+
+    A detection Identity Protection already closed (riskState remediated, dismissed or confirmedSafe, or a
+    riskDetail such as `userPerformedSecuredPasswordReset` or `adminDismissedAllRiskForUser`: `_risk_closed`) is
+    context, not a live sign: low `risk_remediated`, whatever its type (one per type and IP).
 
     `anonymizedIPAddress` is high only when a *successful* sign-in in the log came from that IP, else medium
     (also when the sign-ins could not be checked): many people use a privacy VPN; a successful sign-in
@@ -534,9 +636,19 @@ def risk_detections(evidence: Evidence) -> list[Finding]:
     for det in evidence.risk_detections or ():
         if det.detected is not None and not evidence.in_window(det.detected):
             continue
-        if det.risk_state.lower() in _DISMISSED_STATES:
-            continue
         event = det.risk_event_type.lower()
+        if _risk_closed(det.risk_state, det.risk_detail):
+            key = ("risk_remediated:" + event, det.ip_address)
+            if key in seen:
+                continue
+            seen.add(key)
+            time = _iso(det.detected)
+            rows = [("risk_type", det.risk_event_type), ("risk_state", det.risk_state), ("activity", det.risk_detail),
+                    ("ip", det.ip_address), ("country", det.country), ("time", time)]
+            findings.append(_finding("risk_remediated", Severity.low, SourceName.risk_detections, rows,
+                                     {"risk_type": det.risk_event_type, "state": det.risk_state,
+                                      "detail": det.risk_detail, "time": time}, subject_id=det.id or None))
+            continue
         code, severity = RISK_EVENT_CODES.get(
             event, ("risk_other", Severity.medium if det.risk_level.lower() == "high" else Severity.low)
         )
@@ -573,10 +685,9 @@ def sign_in_risk(evidence: Evidence) -> list[Finding]:
     type and IP that the detections list already reports is left to it. A failed sign-in is at most medium:
     the attacker did not get in that time. Sign-ins whose risk was dismissed or confirmed safe are left out.
     """
-    reported = {
-        (d.risk_event_type.lower(), d.ip_address) for d in evidence.risk_detections or ()
-        if d.risk_state.lower() not in _DISMISSED_STATES
-    }
+    # Every detection is reported by `risk_detections` (a closed one as `risk_remediated`), so its sign-in is not
+    # reported again here as if it were live.
+    reported = {(d.risk_event_type.lower(), d.ip_address) for d in evidence.risk_detections or ()}
     seen: set[tuple[str, str]] = set()
     findings: list[Finding] = []
     for s in sorted(evidence.sign_ins or (), key=lambda s: s.created or evidence.now):
@@ -609,12 +720,8 @@ def sign_in_risk(evidence: Evidence) -> list[Finding]:
 
 # ----------------------------------------------------------------------------------------- sign-ins
 
-# Entra `clientAppUsed` values of legacy (basic) authentication clients, lower case.
-LEGACY_CLIENT_APPS: frozenset[str] = frozenset({
-    "imap4", "imap", "pop3", "pop", "authenticated smtp", "smtp", "other clients", "exchange activesync",
-    "exchange web services", "autodiscover", "mapi over http", "offline address book",
-    "outlook anywhere (rpc over http)", "exchange online powershell", "reporting web services",
-})
+# Sign-in judgement (baseline, trips on the user's own device, impossible travel, address bursts, MFA fatigue)
+# lives in `investigation.signins`; these functions turn its readings into findings.
 
 # Sign-in error codes that come *after* the password was accepted: MFA required (50074, 50076, 50079),
 # MFA failed or denied (500121), blocked by Conditional Access (53003). From a foreign country they mean
@@ -623,55 +730,7 @@ PASSWORD_OK_ERROR_CODES: frozenset[int] = frozenset({50074, 50076, 50079, 500121
 
 
 def _country(sign_in: SignIn) -> str:
-    return sign_in.country.strip().upper()
-
-
-@dataclass(frozen=True)
-class _SignInProfile:
-    """Where the user normally signs in from, derived from the successful sign-ins in the window."""
-
-    home: frozenset[str]
-    active_days: int
-    days_by_country: Mapping[str, int]
-
-    @classmethod
-    def of(cls, evidence: Evidence) -> _SignInProfile:
-        successes = [
-            s for s in evidence.sign_ins or ()
-            if s.succeeded and _country(s) and (s.created is None or evidence.in_window(s.created))
-        ]
-        days: dict[str, set[str]] = {}
-        first: dict[str, datetime] = {}
-        far_future = datetime.max.replace(tzinfo=UTC)
-        for s in successes:
-            country = _country(s)
-            days.setdefault(country, set()).add(s.created.date().isoformat() if s.created else "?")
-            when = s.created or far_future
-            first[country] = min(first.get(country, far_future), when)
-        days_by_country = {c: len(d) for c, d in days.items()}
-        all_days = {d for ds in days.values() for d in ds}
-        usage = (evidence.user.usage_location or "").strip().upper()
-        if usage and usage in days_by_country:
-            home = frozenset({usage})
-        elif days_by_country:
-            best = min(days_by_country, key=lambda c: (-days_by_country[c], first[c], c))
-            home = frozenset({best})
-        elif usage:
-            home = frozenset({usage})
-        else:
-            home = frozenset()
-        return cls(home=home, active_days=len(all_days), days_by_country=days_by_country)
-
-    def is_foreign(self, sign_in: SignIn) -> bool:
-        """True for a sign-in from a known country outside home (False when home is unknown)."""
-        country = _country(sign_in)
-        return bool(self.home) and bool(country) and country not in self.home
-
-    def is_new(self, country: str) -> bool:
-        """True for a non-home country active on at most half of the user's active days."""
-        if not self.home or country in self.home:
-            return False
-        return self.days_by_country.get(country, 0) * 2 <= self.active_days
+    return signins.country(sign_in)
 
 
 def _windowed_sign_ins(evidence: Evidence) -> list[SignIn]:
@@ -691,38 +750,176 @@ def _earliest(sign_ins: Sequence[SignIn]) -> SignIn:
     return min(sign_ins, key=lambda s: s.created or far_future)
 
 
+def _latest(sign_ins: Sequence[SignIn]) -> SignIn:
+    return max(sign_ins, key=lambda s: s.created or datetime.min.replace(tzinfo=UTC))
+
+
+def _place(sign_in: SignIn) -> str:
+    """"Lagos, NG" (or just the country, or the IP when Entra could not place it)."""
+    parts = [p for p in (sign_in.city.strip(), _country(sign_in)) if p]
+    return ", ".join(parts) or sign_in.ip_address
+
+
+def _baseline_rows(base: signins.Baseline) -> list[tuple[str, str]]:
+    return [("marker", "baseline_usage_location")] if base.source == signins.BaselineSource.usage_location else []
+
+
 def sign_in_new_country(evidence: Evidence) -> list[Finding]:
-    """High: a successful sign-in from a new country (see `_SignInProfile`). One finding per country, with
-    its first sign-in (time, IP, city, app), the last one (`last_seen`) and how many came from there."""
-    profile = _SignInProfile.of(evidence)
-    successes = [s for s in _windowed_sign_ins(evidence) if s.succeeded and profile.is_foreign(s)]
+    """A successful sign-in from a country outside the baseline (`investigation.signins.baseline`: what the
+    account did before the incident window). One finding per country, with its first sign-in (time, IP, city,
+    app), the last one (`last_seen`) and how many came from there.
+
+    High (`sign_in_new_country`), marked `unknown_device` when a sign-in there came from no device the user
+    used at home before, and `home_continued` when home sign-ins went on from another device meanwhile (two
+    people, not one traveller). Low (`sign_in_travel_known_device`) when every sign-in there came from the
+    user's own managed or compliant device and home fell silent: a travelling employee (`signins.Trip`).
+    """
+    base = signins.baseline(evidence)
     findings: list[Finding] = []
-    for country, items in sorted(_by_country(successes).items()):
-        if not profile.is_new(country):
-            continue
-        first = _earliest(items)
-        last = max(items, key=lambda s: s.created or datetime.min.replace(tzinfo=UTC))
+    for trip in signins.trips(evidence, base):
+        items = list(trip.sign_ins)
+        first, last = _earliest(items), _latest(items)
         rows = [
-            ("country", country), ("city", first.city), ("ip", first.ip_address), ("time", _iso(first.created)),
+            ("country", trip.country), ("city", first.city), ("ip", first.ip_address), ("time", _iso(first.created)),
             ("last_seen", _iso(last.created) if last is not first else ""), ("app", first.app_display_name),
             ("protocol", first.client_app_used), ("count", str(len(items))),
         ]
-        params = {"country": country, "city": first.city, "ip": first.ip_address, "time": _iso(first.created),
+        if trip.travelling:
+            device = _join(d.name or d.id for d in trip.own_devices)
+            rows += [("device", device), ("marker", "known_device"), ("marker", "home_stopped")]
+            params = {"country": trip.country, "device": device, "time": _iso(first.created),
+                      "count": str(len(items))}
+            findings.append(_finding("sign_in_travel_known_device", Severity.low, SourceName.sign_ins, rows, params,
+                                     subject_id=first.id or None))
+            continue
+        # The why comes first: the card shows the first few kinds of row only.
+        why: list[tuple[str, str]] = [] if trip.on_own_device else [("marker", "unknown_device")]
+        if trip.home_continued:
+            home = _latest(list(trip.home_continued))
+            why += [("marker", "home_continued"), ("device", home.device_name or home.device_id)]
+        rows = why + _baseline_rows(base) + rows
+        params = {"country": trip.country, "city": first.city, "ip": first.ip_address, "time": _iso(first.created),
                   "count": str(len(items))}
         findings.append(_finding("sign_in_new_country", Severity.high, SourceName.sign_ins, rows, params,
                                  subject_id=first.id or None))
     return findings
 
 
+def sign_in_baseline_unknown(evidence: Evidence) -> list[Finding]:
+    """No history before the incident window and no usage location: no country can be called usual, so no
+    sign-in is called foreign (the intruder's country must not become "home"). Said, with the countries the
+    window's successful sign-ins came from: low when there are several (someone should look), else info."""
+    base = signins.baseline(evidence)
+    if base.known:
+        return []
+    countries = list(dict.fromkeys(_country(s) for s in signins.windowed(evidence) if s.succeeded and _country(s)))
+    if not countries:
+        return []
+    severity = Severity.low if len(countries) > 1 else Severity.info
+    rows = [("time", _iso(base.until))]
+    return [_finding("sign_in_baseline_unknown", severity, SourceName.sign_ins, rows,
+                     {"countries": _join(countries), "time": _iso(base.until)})]
+
+
+def impossible_travel(evidence: Evidence) -> list[Finding]:
+    """Consecutive successful sign-ins too far apart for the time between them (`signins.impossible_travel`:
+    over 900 km/h and at least 500 km, from `location.geoCoordinates`). One finding per pair of places (the
+    first hop's two sign-ins as evidence, the number of hops as `count`), at most `signins.MAX_READINGS`.
+    High; low when both ends are the same managed device the user had before (a VPN on her own laptop)."""
+    hops_by_places: dict[tuple[str, str], list[signins.Hop]] = {}
+    for hop in signins.impossible_travel(evidence):
+        low, high = sorted((_place(hop.departure), _place(hop.arrival)))
+        hops_by_places.setdefault((low, high), []).append(hop)
+    ordered = sorted(hops_by_places.values(), key=lambda hops: (all(h.same_own_device for h in hops), -len(hops)))
+    findings: list[Finding] = []
+    for hops in ordered[: signins.MAX_READINGS]:
+        hop = next((h for h in hops if not h.same_own_device), hops[0])
+        a, b = hop.departure, hop.arrival
+        own = hop.same_own_device
+        rows: list[tuple[str, str]] = []
+        if own:
+            rows += [("marker", "same_device_vpn"), ("device", a.device_name or a.device_id)]
+        for s in (a, b):  # the places are in the sentence (params); the rows say when, from where, with what
+            rows += [("time", _iso(s.created)), ("ip", s.ip_address), ("app", s.app_display_name),
+                     ("protocol", s.client_app_used)]
+        rows.append(("count", str(len(hops)) if len(hops) > 1 else ""))
+        params = {"from_place": _place(a), "to_place": _place(b), "distance": str(round(hop.km)),
+                  "minutes": str(max(0, round(hop.minutes))), "time": _iso(b.created)}
+        findings.append(_finding("sign_in_impossible_travel", Severity.low if own else Severity.high,
+                                 SourceName.sign_ins, rows, params, subject_id=b.id or None))
+    return findings
+
+
+def sign_in_address_burst(evidence: Evidence) -> list[Finding]:
+    """The password used from many addresses within minutes (`signins.address_bursts`: five or more in ten
+    minutes, whatever the country): a sending tool behind a proxy pool. Medium; high when legacy or SMTP AUTH
+    clients are among them. One finding per burst, at most `signins.MAX_READINGS`."""
+    findings: list[Finding] = []
+    for burst in signins.address_bursts(evidence)[: signins.MAX_READINGS]:
+        items = list(burst.sign_ins)
+        first, last = items[0], items[-1]
+        protocols = Counter(s.client_app_used.strip() for s in items if s.client_app_used.strip())
+        rows: list[tuple[str, str]] = [("time", _iso(first.created)), ("last_seen", _iso(last.created))]
+        rows += [("ip", ip) for ip in burst.addresses]
+        rows += [("country", c) for c in dict.fromkeys(_country(s) for s in items)]
+        rows += [("protocol", f"{name} ({n})") for name, n in sorted(protocols.items())]
+        params = {"count": str(len(burst.addresses)), "minutes": str(burst.minutes), "time": _iso(first.created),
+                  "protocols": ", ".join(sorted(protocols))}
+        severity = Severity.high if burst.legacy else Severity.medium
+        findings.append(_finding("sign_in_many_addresses", severity, SourceName.sign_ins, rows, params,
+                                 subject_id=first.id or None))
+    return findings
+
+
+def mfa_fatigue(evidence: Evidence) -> list[Finding]:
+    """Repeated denied or unanswered MFA prompts (`signins.mfa_fatigue`: three or more 500121 failures).
+
+    High (`mfa_fatigue_approved`) when an approval followed from the prompts' address (or their foreign
+    country): the user gave in and someone else has a session; the rows list what that session did (its
+    sign-ins' addresses, apps and protocols over the next 24 hours). Medium (`mfa_prompts_denied`) when no
+    approval followed: someone has the password and is pushing prompts.
+    """
+    findings: list[Finding] = []
+    for episode in signins.mfa_fatigue(evidence)[: signins.MAX_READINGS]:
+        prompts = list(episode.prompts)
+        first = prompts[0]
+        rows: list[tuple[str, str]] = [("first_seen", _iso(first.created)), ("count", str(len(prompts)))]
+        rows += [("activity", d) for d in episode.details]
+        approval = episode.approval
+        if approval is None:
+            rows += [("ip", s.ip_address) for s in prompts] + [("country", _country(s)) for s in prompts]
+            params = {"count": str(len(prompts)), "time": _iso(first.created), "ip": first.ip_address,
+                      "country": _country(first)}
+            findings.append(_finding("mfa_prompts_denied", Severity.medium, SourceName.sign_ins, rows, params,
+                                     subject_id=first.id or None))
+            continue
+        rows += [("time", _iso(approval.created)), ("ip", approval.ip_address), ("country", _country(approval)),
+                 ("app", approval.app_display_name)]
+        after = list(episode.after)
+        rows += [("ip", s.ip_address) for s in after] + [("app", s.app_display_name) for s in after]
+        rows += [("protocol", s.client_app_used) for s in after]
+        if after:
+            rows.append(("last_seen", _iso(_latest(after).created)))
+        params = {"count": str(len(prompts)), "time": _iso(approval.created), "ip": approval.ip_address,
+                  "country": _country(approval), "after_count": str(len(after))}
+        findings.append(_finding("mfa_fatigue_approved", Severity.high, SourceName.sign_ins, rows, params,
+                                 subject_id=approval.id or None))
+    return findings
+
+
 def failed_sign_ins_foreign(evidence: Evidence) -> list[Finding]:
-    """Failed sign-ins from outside the home countries, one finding per country.
+    """Failed sign-ins from outside the baseline countries, one finding per country.
 
     Medium (`sign_in_password_ok_blocked`) when the failure came after the password was accepted
     (`PASSWORD_OK_ERROR_CODES`): someone abroad has the password and only MFA or Conditional Access stopped
     them. Low (`failed_sign_in_foreign`) otherwise: password guessing from abroad is background noise.
+    Failures from the user's own managed device are hers (a traveller asked for MFA abroad) and left out.
     """
-    profile = _SignInProfile.of(evidence)
-    failures = [s for s in _windowed_sign_ins(evidence) if not s.succeeded and profile.is_foreign(s)]
+    base = signins.baseline(evidence)
+    failures = [
+        s for s in _windowed_sign_ins(evidence)
+        if not s.succeeded and base.is_foreign(s) and base.trusted_device(s) is None
+    ]
     findings: list[Finding] = []
     for country, items in sorted(_by_country(failures).items()):
         password_ok = [s for s in items if s.error_code in PASSWORD_OK_ERROR_CODES]
@@ -747,10 +944,7 @@ def failed_sign_ins_foreign(evidence: Evidence) -> list[Finding]:
 def legacy_protocol_sign_ins(evidence: Evidence) -> list[Finding]:
     """Medium: successful sign-ins over legacy protocols (IMAP, POP, SMTP AUTH, "Other clients", EAS, EWS…).
     They bypass MFA and are how spam tools log in. One finding, a row per protocol."""
-    used = [
-        s for s in _windowed_sign_ins(evidence)
-        if s.succeeded and s.client_app_used.strip().lower() in LEGACY_CLIENT_APPS
-    ]
+    used = [s for s in _windowed_sign_ins(evidence) if s.succeeded and signins.is_legacy(s)]
     if not used:
         return []
     counts = Counter(s.client_app_used.strip() for s in used)
@@ -781,15 +975,16 @@ def _risky_detection_ips(evidence: Evidence) -> set[str]:
     return {
         d.ip_address for d in evidence.risk_detections or ()
         if d.ip_address
-        and d.risk_state.lower() not in _DISMISSED_STATES
+        and not _risk_closed(d.risk_state, d.risk_detail)
         and RISK_EVENT_CODES.get(d.risk_event_type.lower(), ("", Severity.low))[0] in ip_codes
     }
 
 
 def suspicious_ips(evidence: Evidence) -> frozenset[str]:
-    """IPs seen only in suspicious sign-ins (outside the home countries, or rated risky by Entra), plus the
+    """IPs seen only in suspicious sign-ins (outside the baseline countries on a device that is not the user's
+    own, or rated risky by Entra), plus the
     IPs of risk detections about the IP or the travel. Used to tell an attacker's MFA registration apart."""
-    profile = _SignInProfile.of(evidence)
+    base = signins.baseline(evidence)
     flagged = _risky_detection_ips(evidence)
     verdict_by_ip: dict[str, bool] = {}
     for s in evidence.sign_ins or ():
@@ -800,7 +995,8 @@ def suspicious_ips(evidence: Evidence) -> frozenset[str]:
             or s.risk_state.lower() in ("atrisk", "confirmedcompromised")
             or s.ip_address in flagged
         )
-        suspicious = risky or profile.is_foreign(s)
+        # The user's own managed device abroad is her on a trip, not an attacker's address.
+        suspicious = risky or (base.is_foreign(s) and base.trusted_device(s) is None)
         verdict_by_ip[s.ip_address] = verdict_by_ip.get(s.ip_address, True) and suspicious
     return frozenset(flagged | {ip for ip, all_suspicious in verdict_by_ip.items() if all_suspicious})
 
@@ -812,6 +1008,7 @@ MFA_REGISTRATION_ACTIVITIES: frozenset[str] = frozenset({
     "user registered security info",
     "user registered all required security info",
     "admin registered security info",
+    "admin updated security info",
     "user changed default security info",
 })
 # "Update user" properties that carry MFA registration (the legacy per-user MFA store).
@@ -1172,6 +1369,28 @@ def restriction_reason(evidence: Evidence) -> list[Finding]:
 
 # ------------------------------------------------------------------------------------------ registry
 
+
+def _mailbox_changes(evidence: Evidence) -> list[Finding]:
+    # Imported here: investigation.changes builds its findings with this module's helpers.
+    from investigation.changes import mailbox_changes
+
+    return mailbox_changes(evidence)
+
+
+def _tenant_traps(evidence: Evidence) -> list[Finding]:
+    # Imported here: investigation.tenant_traps builds its findings with this module's helpers.
+    from investigation.tenant_traps import tenant_traps
+
+    return tenant_traps(evidence)
+
+
+def _delegation(evidence: Evidence) -> list[Finding]:
+    # Imported here: investigation.delegation builds its findings with this module's helpers.
+    from investigation.delegation import delegation
+
+    return delegation(evidence)
+
+
 INDICATORS: tuple[Indicator, ...] = (
     Indicator("rule_forwarding", (SourceName.inbox_rules,), rule_forwarding),
     Indicator("rule_hiding", (SourceName.inbox_rules,), rule_hiding),
@@ -1184,6 +1403,10 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("sign_in_new_country", (SourceName.sign_ins,), sign_in_new_country),
     Indicator("failed_sign_ins_foreign", (SourceName.sign_ins,), failed_sign_ins_foreign),
     Indicator("legacy_protocol_sign_ins", (SourceName.sign_ins,), legacy_protocol_sign_ins),
+    Indicator("sign_in_baseline_unknown", (SourceName.sign_ins,), sign_in_baseline_unknown),
+    Indicator("impossible_travel", (SourceName.sign_ins,), impossible_travel),
+    Indicator("sign_in_address_burst", (SourceName.sign_ins,), sign_in_address_burst),
+    Indicator("mfa_fatigue", (SourceName.sign_ins,), mfa_fatigue),
     Indicator("shared_mailbox_sign_in", (SourceName.sign_ins,), shared_mailbox_sign_in),
     Indicator("mfa_registration", (SourceName.directory_audits, SourceName.auth_methods), mfa_registration),
     Indicator("directory_changes", (SourceName.directory_audits,), directory_changes),
@@ -1191,7 +1414,18 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("consent_grants", (SourceName.oauth_grants,), consent_grants),
     Indicator("defender_alerts", (SourceName.alerts,), defender_alerts),
     Indicator("restriction_reason", (SourceName.restriction,), restriction_reason),
+    Indicator("burst", (SourceName.message_trace,), lambda evidence: _burst_findings(evidence)),
+    Indicator("delegation", (SourceName.delegation, SourceName.mailbox), _delegation),
+    Indicator("mailbox_changes", (SourceName.mailbox_audit,), _mailbox_changes),
+    Indicator("tenant_traps", (SourceName.transport_rules, SourceName.app_changes), _tenant_traps),
 )
+
+
+def _burst_findings(evidence: Evidence) -> list[Finding]:
+    # investigation.burst builds on this module (Finding, is_external), so it is imported when first used.
+    from investigation.burst import burst_findings
+
+    return burst_findings(evidence)
 
 
 def run_indicators(evidence: Evidence) -> tuple[Finding, ...]:

@@ -2,7 +2,8 @@
 
 The codec is driven by the dataclasses' type hints (frozen records, tuples, optionals, enums, datetimes,
 mappings), so a new field needs no code here. Unknown keys are ignored and missing ones take their
-defaults, which keeps old snapshots readable after a field is added.
+defaults, which keeps old snapshots readable after a field is added. Fields with `metadata={"transient": True}` are
+not stored (bulk evidence the findings already summarise).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ T = TypeVar("T")
 def dump(value: Any) -> Any:
     """A JSON-compatible rendering of dataclasses, enums, datetimes, tuples and mappings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # A field marked `transient` (the message trace's thousands of rows: judged once, drawn from the findings)
+        # is left out and comes back as its default.
+        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not f.metadata.get("transient")}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

@@ -16,13 +16,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from m365.errors import LicenseRequired, M365Error, NotFound, PermissionDenied, Throttled, UpstreamTimeout
+from m365.errors import (
+    LicenseRequired,
+    M365Error,
+    NotFound,
+    NotProvisioned,
+    PermissionDenied,
+    Throttled,
+    UpstreamTimeout,
+)
 from m365.protocol import BulkTenant, Tenant
-from m365.records import User
+from m365.records import AuditChange, User
 
 
 class SourceName(StrEnum):
@@ -49,6 +57,22 @@ class SourceName(StrEnum):
     # Exchange `Get-InboxRule -IncludeHidden`: the rules Graph's messageRules do not return (hidden ones). Merged into
     # `inbox_rules` (investigation.rules); when it cannot be read the card says hidden rules were not checked.
     hidden_inbox_rules = "hidden_inbox_rules"
+    # The unified audit log's rule, forwarding and permission changes about the account (Exchange
+    # Search-UnifiedAuditLog, one tenant-wide read filtered per account; investigation.changes).
+    mailbox_audit = "mailbox_audit"
+    # Tenant-wide traps (investigation.tenant_traps): mail flow rules (Get-TransportRule) and new apps, app
+    # credentials and consents (Entra directory audits), read once for all accounts.
+    transport_rules = "transport_rules"
+    app_changes = "app_changes"
+    # The mail the account sent (Graph message trace, else Exchange Get-MessageTraceV2): the burst itself
+    # (investigation.burst).
+    message_trace = "message_trace"
+    # Exchange Get-MailboxPermission (FullAccess), Get-RecipientPermission (SendAs) and Get-MailboxFolderPermission
+    # (inbox), with the trustees looked up in the directory (investigation.delegation). SendOnBehalf rides on `mailbox`.
+    delegation = "delegation"
+    # Exchange Get-HostedOutboundSpamFilterPolicy, tenant-wide: what the policy does when a sender reaches its limits,
+    # so when a restriction lifts by itself (investigation.resume).
+    outbound_spam_policy = "outbound_spam_policy"
 
 
 class UnavailableReason(StrEnum):
@@ -61,6 +85,7 @@ class UnavailableReason(StrEnum):
     error = "error"
     no_mailbox = "no_mailbox"
     not_found = "not_found"
+    not_provisioned = "not_provisioned"  # the API needs a service principal the tenant lacks (detail names it)
 
 
 class Family(StrEnum):
@@ -72,6 +97,7 @@ class Family(StrEnum):
     exchange = "exchange"  # InvokeCommand
     directory = "directory"  # ordinary Graph directory reads
     security = "security"  # Defender alerts
+    message_trace = "message_trace"  # Graph message trace / Get-MessageTraceV2: 100 queries per 5 min, slow
 
 
 class Absent(StrEnum):
@@ -129,6 +155,8 @@ class SourceSpec:
         """How a failure is recorded (reason, detail); None when the failure just means "there is none"."""
         if isinstance(exc, PermissionDenied):
             return UnavailableReason.permission, exc.permission or ""
+        if isinstance(exc, NotProvisioned):
+            return UnavailableReason.not_provisioned, exc.what
         if isinstance(exc, LicenseRequired):
             return UnavailableReason.license, exc.license
         if isinstance(exc, Throttled):
@@ -146,6 +174,11 @@ class SourceSpec:
 
 
 # -- bulk reads that are not one `BulkTenant` method ----------------------------------------------------------------
+
+
+async def _outbound_policies_for_all(tenant: BulkTenant, users: Sequence[User], scope: Scope) -> Mapping[str, Any]:
+    policies = await tenant.list_outbound_spam_policies()
+    return {u.id: policies for u in users}
 
 
 async def _domains_for_all(tenant: BulkTenant, users: Sequence[User], scope: Scope) -> Mapping[str, Any]:
@@ -202,6 +235,87 @@ async def _grants_for_all(tenant: BulkTenant, users: Sequence[User], scope: Scop
         else:
             out[user_id] = (grants[user_id], tuple(principals[i] for i in client_ids if i in principals))
     return out
+
+
+# Message-trace rows read per account at most (one Graph page; Get-MessageTraceV2's maximum); the card says when
+# the cap was reached.
+MESSAGE_TRACE_CAP = 5000
+# Trustees looked up per mailbox at most: a mailbox shared with a whole department is read, not resolved in full.
+MAX_TRUSTEES = 20
+# Folder permission entries that name no account.
+_BUILT_IN_TRUSTEES = frozenset({"default", "anonymous"})
+
+
+async def _trustee(tenant: Tenant, name: str) -> User | None:
+    """The directory user a trustee string names: by UPN/address, else by an exact alias or display name."""
+    if "@" in name:
+        return await tenant.get_user(name)
+    wanted = name.lower()
+    for candidate in await tenant.find_users(name, top=2):
+        if wanted in ((candidate.mail_nickname or "").lower(), candidate.display_name.lower()):
+            return candidate
+    return None
+
+
+async def _delegation_of(tenant: Tenant, user: User, scope: Scope) -> tuple[Any, Any]:
+    """The mailbox's grants, then the trustees they name (a trustee that cannot be looked up stays unresolved)."""
+    grants = await tenant.list_mailbox_grants(user.user_principal_name)
+    names = list(dict.fromkeys(g.trustee for g in grants if g.trustee.lower() not in _BUILT_IN_TRUSTEES))
+    answers = await asyncio.gather(*(_trustee(tenant, n) for n in names[:MAX_TRUSTEES]), return_exceptions=True)
+    found = {a.id: a for a in answers if isinstance(a, User)}
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, M365Error):
+            raise answer
+    return grants, tuple(found.values())
+
+
+def _delegation_land(value: Any) -> Mapping[str, Any]:
+    grants, delegates = value
+    return {"mailbox_grants": grants, "delegates": delegates}
+
+
+async def _message_trace_of(tenant: Tenant, user: User, scope: Scope) -> Any:
+    """The account's sent mail over the investigation window: the burst and, before it, what is usual.
+
+    The whole window in one query rather than "24 h before the restriction": it needs no answer from the restriction
+    read (the sources run side by side), and the days before the burst are the baseline of usual correspondents.
+    """
+    return await tenant.list_message_traces(user.smtp_address, scope.since, datetime.now(UTC),
+                                            limit=MESSAGE_TRACE_CAP)
+
+
+def _account_names(user: User) -> frozenset[str]:
+    """How an audit record may name the account (lower case): object id, UPN, addresses, alias."""
+    names = {user.id, user.user_principal_name, user.user_principal_name.split("@", 1)[0], user.mail or "",
+             user.mail_nickname or ""}
+    names |= {p.split(":", 1)[-1] for p in user.proxy_addresses}
+    return frozenset(n.strip().lower() for n in names if n and n.strip())
+
+
+def changes_about(user: User, changes: Sequence[AuditChange]) -> tuple[AuditChange, ...]:
+    """The tenant-wide audit changes that concern `user`: made by the account, or made to its mailbox."""
+    names = _account_names(user)
+    return tuple(c for c in changes if c.actor.strip().lower() in names or names.intersection(c.names()))
+
+
+async def _changes_of(tenant: Tenant, user: User, scope: Scope) -> tuple[AuditChange, ...]:
+    return changes_about(user, await tenant.list_audit_changes(scope.since))
+
+
+async def _changes_for_all(tenant: BulkTenant, users: Sequence[User], scope: Scope) -> Mapping[str, Any]:
+    """One tenant-wide audit search for every account of the outbreak, then filtered per account."""
+    changes = await tenant.list_audit_changes(scope.since)
+    return {u.id: changes_about(u, changes) for u in users}
+
+
+async def _transport_rules_for_all(tenant: BulkTenant, users: Sequence[User], scope: Scope) -> Mapping[str, Any]:
+    rules = await tenant.list_transport_rules()
+    return {u.id: rules for u in users}
+
+
+async def _app_changes_for_all(tenant: BulkTenant, users: Sequence[User], scope: Scope) -> Mapping[str, Any]:
+    audits = await tenant.list_app_audits(scope.since)
+    return {u.id: audits for u in users}
 
 
 def _ids(users: Sequence[User]) -> list[str]:
@@ -264,9 +378,26 @@ SOURCES: tuple[SourceSpec, ...] = (
     # return hidden rules. Lands nothing of its own.
     SourceSpec(SourceName.hidden_inbox_rules, Family.exchange, lambda t, u, s: t.get_inbox_rules(u.user_principal_name),
                None, absent=Absent.no_mailbox, lands=lambda value: {}),
+    SourceSpec(SourceName.mailbox_audit, Family.exchange, _changes_of, _changes_for_all, checked_by="mailbox_audit"),
+    SourceSpec(SourceName.transport_rules, Family.exchange, lambda t, u, s: t.list_transport_rules(),
+               _transport_rules_for_all, checked_by="transport_rules"),
+    SourceSpec(SourceName.app_changes, Family.audit_logs, lambda t, u, s: t.list_app_audits(s.since),
+               _app_changes_for_all, checked_by="app_changes"),
     SourceSpec(SourceName.auto_reply, Family.outlook, lambda t, u, s: t.get_auto_reply_enabled(u.id), None,
                absent=Absent.no_mailbox, checked_by="auto_reply_enabled",
                lands=lambda value: {"auto_reply_enabled": value}),
+    # Per account, also in an outbreak: none of the three cmdlets takes many mailboxes (only Get-Mailbox -Filter does).
+    SourceSpec(SourceName.delegation, Family.exchange, _delegation_of, None, absent=Absent.no_mailbox,
+               checked_by="mailbox_grants", lands=_delegation_land),
+    # Per account, also in an outbreak: Graph documents only `eq` on senderAddress (no `in`, no `or`), and
+    # Get-MessageTraceV2's many senders would share one 5,000-row, unpaged answer. The Governor paces the
+    # 100-per-5-minutes limit.
+    SourceSpec(SourceName.message_trace, Family.message_trace, _message_trace_of, None,
+               checked_by="message_traces", lands=lambda value: {"message_traces": value}),
+    # Tenant-wide, read once (also for many accounts); not key: it says when sending resumes, not whether to unblock.
+    SourceSpec(SourceName.outbound_spam_policy, Family.exchange, lambda t, u, s: t.list_outbound_spam_policies(),
+               _outbound_policies_for_all, checked_by="outbound_spam_policies",
+               lands=lambda value: {"outbound_spam_policies": tuple(value)}),
 )
 
 BY_NAME: Mapping[SourceName, SourceSpec] = {spec.name: spec for spec in SOURCES}

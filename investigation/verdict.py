@@ -3,25 +3,54 @@
 `assess(evidence, findings)` is pure. The rules, precisely:
 
 Families. Findings are grouped by the independent system that observed them (`FAMILIES`): the mailbox
-configuration (rules, forwarding, folders, auto-reply), Identity Protection (user risk, risk detections),
-the sign-in log, the directory (audits, methods, registration, roles), consents, Defender alerts, and the
-restriction. Two findings from one family are one observation seen twice (an external forwarding rule and
-external SMTP forwarding are both "the mailbox forwards"), so they never corroborate each other.
+configuration (rules, forwarding, folders, auto-reply, delegation, and their changes in the audit log),
+Identity Protection (user risk, risk detections), the sign-in log, the directory (audits, methods, registration,
+roles), consents, Defender alerts, the message trace, the tenant's own configuration (transport rules, new apps and
+credentials), and the restriction. Two findings from one family are one observation seen twice (an external
+forwarding rule and external SMTP forwarding are both "the mailbox forwards"), so they never corroborate each other.
+
+The restriction is context, not evidence. The spam or the volume that got the account restricted is why we
+look; a legitimate bulk mailing produces it too. Findings of the `CONTEXT_FAMILIES` (the restriction's own reason:
+`outbound_spam_detected`, `send_volume_spike`) and the `CONTEXT_CODES` (the burst as the message trace shows it:
+its summary, and recipients the account never mailed before) are shown, but they never count below — not as a
+sign, not as a family, not as corroboration — except the codes in `RESTRICTION_SIGNS` (Microsoft's reason itself says
+"Compromised"). A restricted account with nothing else is **no_signs** (reason `restriction_only`), and the card
+explains the restriction from its reason's counts and limit type.
 
 1. **compromised** when
    a. a `DECISIVE_CODES` finding exists (an admin or Microsoft already confirmed the compromise), or
-   b. high findings come from at least two families, or
-   c. a high finding is corroborated by a medium finding in `CORROBORATING_CODES` from another family.
+   b. a `DECISIVE_COMBINATIONS` entry is met — even from one family of evidence: every one of its groups of
+      finding codes has a finding at medium or above. Each is a pattern only an intruder makes: MFA prompts
+      denied or left unanswered until one was approved and a session followed (MFA fatigue); mailbox access
+      granted to someone outside the organisation (or a freshly made account) while a rule hides or forwards
+      mail. The table is keyed by finding codes, so a new pattern is one row, or
+   c. high findings come from at least two families, or
+   d. a high finding is corroborated by a medium finding in `CORROBORATING_CODES` from another family.
       Corroborating mediums are signs of an intruder, not habits: an MFA method registered, a rule change
       alert, an unfamiliar-sign-in risk detection, a foreign sign-in that passed the password, a medium
-      Defender alert. Legacy-protocol sign-ins, directory edits and the restriction reason do not count:
-      legitimate users produce them, and the restriction is the premise of the investigation.
-   The restriction family never counts as one of the families.
-2. **suspicious** when any high or any medium finding exists otherwise: a medium is by definition
-   something to look at before unblocking.
-3. **no_signs** when nothing above low was found *and* every key source was checked.
+      Defender alert, MFA prompts denied, many addresses in minutes, spam sent from an address the account never
+      signed in from, a mailbox permission granted in the window or to a freshly made account. Legacy-protocol
+      sign-ins and directory edits do not count: legitimate users produce them.
+2. **suspicious** when any high or any medium finding (context left out) exists otherwise: a medium is by
+   definition something to look at before unblocking.
+3. **no_signs** when nothing above low was found (context left out) *and* every key source was checked.
 4. **incomplete** replaces 2 and 3 when a key source is missing (`key_sources_missing`); a compromised
    verdict stands whatever is missing, because more evidence cannot undo it.
+
+What makes a finding high is the indicator's business (`investigation.indicators`); the ones this verdict leans on
+most: an inbox rule is the attacker's — high — when it forwards or redirects mail out of the organisation, or when
+it hides mail (deletes, marks read, files it out of sight) *and* targets payment or security wording, acts on mail
+from named senders, has a throw-away name, is hidden from Outlook, or was made in the window; a rule that only
+deletes or files mail the user plainly does not want (Microsoft's own example: delete mail whose subject says
+"enter to win") is low, housekeeping. A risk detection Identity Protection already closed (remediated, dismissed,
+confirmed safe) is low context (`risk_remediated`). A new MFA method is dated by the audit log (most method types
+carry no date in Graph).
+
+Which evidence decided (`Assessment.deciding`): the rule that fired (`DecidingRule`) and the codes of the findings
+it rested on — the decisive finding, the combination's findings, the highs of the families, the high and its
+corroboration, the highs or mediums of a suspicious verdict, or the restriction's own findings for a
+`restriction_only` no_signs. The card shows it in one line near the verdict, `--json` as `deciding`. None when
+nothing was found, or when the verdict is incomplete (the missing sources decided it; the reason says which).
 
 Key sources: `inbox_rules`, `mailbox` (forwarding) and `sign_ins` — without them the main signs of a
 spam compromise are invisible — plus `risky_user` and `risk_detections` unless their reason is `license`
@@ -104,10 +133,32 @@ class Step:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
 
 
+class DecidingRule(StrEnum):
+    """Which rule of the module docstring decided the verdict."""
+
+    confirmed = "confirmed"  # 1a
+    combination = "combination"  # 1b
+    families = "families"  # 1c
+    corroborated = "corroborated"  # 1d
+    high = "high"  # 2, a high finding from one family
+    medium = "medium"  # 2, mediums only
+    restriction_context = "restriction_context"  # 3, only the restriction itself
+
+
+@dataclass(frozen=True)
+class Deciding:
+    """The evidence that decided the verdict: the rule, the finding codes it rested on (most severe first), and
+    for a combination its name (`DECISIVE_COMBINATIONS`; locale `combination.<name>`)."""
+
+    rule: DecidingRule
+    codes: tuple[str, ...] = ()
+    combination: str = ""
+
+
 @dataclass(frozen=True)
 class Assessment:
     """The verdict, its one-line reason (locale key `reason.<reason_code>` with `reason_params`), urgency,
-    the steps, and the key sources that could not be checked."""
+    the steps, the key sources that could not be checked, and which evidence decided it (`deciding`)."""
 
     verdict: Verdict
     reason_code: str
@@ -115,6 +166,7 @@ class Assessment:
     urgent: bool
     recommended_steps: tuple[Step, ...]
     key_sources_missing: tuple[SourceName, ...]
+    deciding: Deciding | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason_params", MappingProxyType(dict(self.reason_params)))
@@ -123,12 +175,14 @@ class Assessment:
 # reason code → its params.
 REASON_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "confirmed_compromised": ("codes",),
+    "decisive_combination": ("combination", "codes"),
     "multiple_high": ("count", "codes"),
     "high_corroborated": ("codes",),
     "high_single_source": ("count", "codes"),
     "medium_only": ("count", "codes"),
     "nothing_found": (),
     "only_low": ("count",),
+    "restriction_only": ("codes",),
     "incomplete_with_signs": ("sources", "count"),
     "incomplete_no_signs": ("sources",),
 })
@@ -152,11 +206,46 @@ FAMILIES: Mapping[SourceName, str] = MappingProxyType({
     SourceName.service_principals: "consents",
     SourceName.alerts: "defender",
     SourceName.restriction: "restriction",
+    # Who can read or send as the mailbox is mailbox configuration, observed by Exchange like the rules.
+    SourceName.delegation: "mailbox_config",
+    # The audit log's rule, forwarding and permission changes are the mailbox configuration seen over time: a grant
+    # found both as state (`delegate_outside`) and as a change (`permission_granted`) is one observation.
+    SourceName.mailbox_audit: "mailbox_config",
+    # Tenant-wide traps (transport rules, new apps and credentials) are the directory's and Exchange's tenant
+    # configuration; only the account's own hand in them is high (`investigation.tenant_traps`).
+    SourceName.transport_rules: "tenant_config",
+    SourceName.app_changes: "tenant_config",
 })
+# Families whose findings are context: why we look, never a sign (see the module docstring).
+CONTEXT_FAMILIES: frozenset[str] = frozenset({"restriction"})
+# Codes of other families that are context too: the burst itself (what the spam looked like, and that it went to
+# people the account never mailed before) is the restriction seen in the message trace; a legitimate first mailing
+# to a bought list looks the same. A sending IP that appears in none of the account's sign-ins is a sign, not context.
+CONTEXT_CODES: frozenset[str] = frozenset({"burst_summary", "burst_unusual_recipients"})
+# Context-family codes that are signs after all: Microsoft's own reason says the account is compromised.
+RESTRICTION_SIGNS: frozenset[str] = frozenset({"restriction_reason_compromised"})
 DECISIVE_CODES: frozenset[str] = frozenset({"user_confirmed_compromised"})
+# Inbox-rule findings that count as "a rule" in a combination (at medium or above: housekeeping rules are low).
+RULE_SIGN_CODES: frozenset[str] = frozenset({
+    "rule_forwards_external", "rule_hides_mail", "rule_hidden", "inbox_rule_changed", "rule_created_in_window",
+})
+# Patterns only an intruder makes, decisive even from one family: name → groups of finding codes; met when every
+# group has a finding at medium or above (locale `combination.<name>`, `reason.decisive_combination`).
+DECISIVE_COMBINATIONS: Mapping[str, tuple[frozenset[str], ...]] = MappingProxyType({
+    # Denied or unanswered MFA prompts, then an approval that opened a session (investigation.signins).
+    "mfa_fatigue_session": (frozenset({"mfa_fatigue_approved"}),),
+    # Mailbox access for an outsider or a freshly made account (investigation.delegation) plus a rule that hides or
+    # forwards mail: the intruder keeps reading after the password is changed, and the user sees nothing.
+    "outsider_delegate_with_rule": (frozenset({"delegate_outside", "delegate_new_account"}), RULE_SIGN_CODES),
+})
 CORROBORATING_CODES: frozenset[str] = frozenset({
     "mfa_method_registered", "inbox_rule_changed", "risk_unfamiliar_sign_in", "sign_in_password_ok_blocked",
     "defender_alert",
+    # Prompts someone else triggered with the password (investigation.signins), and spam sent from an address the
+    # account never signed in from (investigation.burst): an intruder's traces, not a user's habits.
+    "mfa_prompts_denied", "burst_ip_not_in_sign_ins", "sign_in_many_addresses",
+    # A grant made in the window (investigation.changes) or to a freshly made account (investigation.delegation).
+    "permission_granted", "delegate_new_account",
 })
 # The sources without which "no signs" cannot be told from "could not look": the `key` rows of the sources table.
 KEY_SOURCES: tuple[SourceName, ...] = SOURCE_KEYS
@@ -164,7 +253,8 @@ _NOTHING_TO_CHECK = frozenset({UnavailableReason.no_mailbox, UnavailableReason.n
 _IDENTITY_PROTECTION = frozenset({SourceName.risky_user, SourceName.risk_detections})
 # Findings that show someone signing in as the user right now.
 _ACTIVE_SIGN_IN_CODES = frozenset({"sign_in_new_country", "risk_anonymous_ip", "risk_malicious_ip",
-                                   "risk_atypical_travel", "risk_token_theft"})
+                                   "risk_atypical_travel", "risk_token_theft", "sign_in_impossible_travel",
+                                   "sign_in_many_addresses", "mfa_fatigue_approved"})
 _RULE_CODES = frozenset({"rule_forwards_external", "rule_hides_mail"})
 
 
@@ -193,29 +283,72 @@ def _codes(findings: Sequence[Finding]) -> str:
     return ", ".join(dict.fromkeys(f.code for f in findings))
 
 
-def _judge(findings: Sequence[Finding]) -> tuple[Verdict, str, dict[str, str]]:
-    """Verdict from the findings alone (rules 1–3), ignoring missing sources."""
-    highs = [f for f in findings if f.severity == Severity.high]
-    mediums = [f for f in findings if f.severity == Severity.medium]
-    lows = [f for f in findings if f.severity == Severity.low]
-    decisive = [f for f in findings if f.code in DECISIVE_CODES]
+def is_context(finding: Finding) -> bool:
+    """True for a finding that is why we look, not a sign (`CONTEXT_FAMILIES` minus `RESTRICTION_SIGNS`, plus
+    `CONTEXT_CODES`)."""
+    if finding.code in CONTEXT_CODES:
+        return True
+    return family(finding.source) in CONTEXT_FAMILIES and finding.code not in RESTRICTION_SIGNS
+
+
+def _decisive_combination(signs: Sequence[Finding]) -> tuple[str, list[Finding]] | None:
+    """The first `DECISIVE_COMBINATIONS` entry the findings meet, with one finding per group."""
+    strong = [f for f in signs if f.severity.rank <= Severity.medium.rank]
+    for name, groups in DECISIVE_COMBINATIONS.items():
+        chosen: list[Finding] = []
+        for group in groups:
+            match = next((f for f in strong if f.code in group and f not in chosen), None)
+            if match is None:
+                break
+            chosen.append(match)
+        else:
+            return name, chosen
+    return None
+
+
+def _deciding(rule: DecidingRule, findings: Sequence[Finding], combination: str = "") -> Deciding:
+    ordered = sorted(findings, key=lambda f: f.severity.rank)
+    return Deciding(rule, tuple(dict.fromkeys(f.code for f in ordered)), combination)
+
+
+def _judge(findings: Sequence[Finding]) -> tuple[Verdict, str, dict[str, str], Deciding | None]:
+    """Verdict from the findings alone (rules 1–3), ignoring missing sources, and the evidence that decided it."""
+    signs = [f for f in findings if not is_context(f)]
+    highs = [f for f in signs if f.severity == Severity.high]
+    mediums = [f for f in signs if f.severity == Severity.medium]
+    lows = [f for f in signs if f.severity == Severity.low]
+    decisive = [f for f in signs if f.code in DECISIVE_CODES]
     if decisive:
-        return Verdict.compromised, "confirmed_compromised", {"codes": _codes(decisive)}
-    high_families = {family(f.source) for f in highs} - {"restriction"}
+        return (Verdict.compromised, "confirmed_compromised", {"codes": _codes(decisive)},
+                _deciding(DecidingRule.confirmed, decisive))
+    combination = _decisive_combination(signs)
+    if combination is not None:
+        name, met = combination
+        return (Verdict.compromised, "decisive_combination", {"combination": name, "codes": _codes(met)},
+                _deciding(DecidingRule.combination, met, name))
+    high_families = {family(f.source) for f in highs}
     if len(high_families) >= 2:
-        return Verdict.compromised, "multiple_high", {"count": str(len(highs)), "codes": _codes(highs)}
+        return (Verdict.compromised, "multiple_high", {"count": str(len(highs)), "codes": _codes(highs)},
+                _deciding(DecidingRule.families, highs))
     corroborating = [
         f for f in mediums if f.code in CORROBORATING_CODES and family(f.source) not in high_families
     ]
     if high_families and corroborating:
-        return Verdict.compromised, "high_corroborated", {"codes": _codes(highs + corroborating)}
+        return (Verdict.compromised, "high_corroborated", {"codes": _codes(highs + corroborating)},
+                _deciding(DecidingRule.corroborated, highs + corroborating))
     if highs:
-        return Verdict.suspicious, "high_single_source", {"count": str(len(highs)), "codes": _codes(highs)}
+        return (Verdict.suspicious, "high_single_source", {"count": str(len(highs)), "codes": _codes(highs)},
+                _deciding(DecidingRule.high, highs))
     if mediums:
-        return Verdict.suspicious, "medium_only", {"count": str(len(mediums)), "codes": _codes(mediums)}
+        return (Verdict.suspicious, "medium_only", {"count": str(len(mediums)), "codes": _codes(mediums)},
+                _deciding(DecidingRule.medium, mediums))
+    context = [f for f in findings if is_context(f)]
+    if context:
+        return (Verdict.no_signs, "restriction_only", {"codes": _codes(context)},
+                _deciding(DecidingRule.restriction_context, context))
     if lows:
-        return Verdict.no_signs, "only_low", {"count": str(len(lows))}
-    return Verdict.no_signs, "nothing_found", {}
+        return Verdict.no_signs, "only_low", {"count": str(len(lows))}, None
+    return Verdict.no_signs, "nothing_found", {}, None
 
 
 def _latest_time(finding: Finding) -> datetime | None:
@@ -365,16 +498,17 @@ def _secure_steps(evidence: Evidence, findings: Sequence[Finding], verdict: Verd
 
 def assess(evidence: Evidence, findings: Sequence[Finding]) -> Assessment:
     """Judge the account from its findings (`run_indicators(evidence)`) and the sources that were missing."""
-    verdict, reason_code, params = _judge(findings)
+    verdict, reason_code, params, deciding = _judge(findings)
     missing = key_sources_missing(evidence)
     if missing and verdict != Verdict.compromised:
-        signs = [f for f in findings if f.severity in (Severity.high, Severity.medium)]
+        signs = [f for f in findings if f.severity in (Severity.high, Severity.medium) and not is_context(f)]
         sources = ", ".join(s.value for s in missing)
         if signs:
             reason_code, params = "incomplete_with_signs", {"sources": sources, "count": str(len(signs))}
         else:
             reason_code, params = "incomplete_no_signs", {"sources": sources}
         verdict = Verdict.incomplete
+        deciding = None
 
     steps: list[Step] = []
     if verdict != Verdict.no_signs:
@@ -396,4 +530,5 @@ def assess(evidence: Evidence, findings: Sequence[Finding]) -> Assessment:
         urgent=urgent,
         recommended_steps=tuple(steps),
         key_sources_missing=missing,
+        deciding=deciding,
     )

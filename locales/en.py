@@ -8,6 +8,8 @@ MESSAGES: dict[str, str] = {
     # Errors and refusals
     "error.generic": "Sorry, something went wrong on my side. The details are in the bot's log; please try again.",
     "error.tenant_unreachable": "I can't reach Microsoft 365 right now. Please try again in a few minutes.",
+    "error.store_unavailable": "I can't save anything right now, so I can't help with that at the moment. Try again "
+    "in a minute.",
     # Welcome and help
     "welcome.title": "Blocked Sender Assistant",
     "welcome.body": (
@@ -50,6 +52,16 @@ MESSAGES: dict[str, str] = {
     "restriction.none": "Not restricted: this account can send mail.",
     "restriction.unknown": "I could not check whether this account is restricted.",
     "restriction.expires": "The restriction ends by itself on {time}.",
+    "resume.by_itself": "Sending resumes by itself on {time}: the outbound spam policy “{policy}” blocks until "
+    "the next day (UTC).",
+    "resume.admin_policy": "Sending does not resume by itself: the outbound spam policy “{policy}” blocks until an "
+    "admin unblocks.",
+    "resume.admin_spam": "Sending does not resume by itself: a restriction for spam ends only when an admin "
+    "unblocks.",
+    "resume.policies_differ": "Whether sending resumes by itself depends on which outbound spam policy covers this "
+    "account, which was not checked.",
+    "resume.alert_only": "The outbound spam policy only alerts, so this restriction came from Microsoft's own "
+    "limits; when it ends is not known.",
     "restriction.spam_counts": "Sent {spam} spam messages out of {mail} in 24 hours ({percent} %)",
     "restriction.spam_count": "Sent {spam} spam messages in 24 hours",
     "restriction.spam_percent": "{percent} % of the mail sent in 24 hours was spam",
@@ -76,6 +88,15 @@ MESSAGES: dict[str, str] = {
     "reason.medium_only": "Things to look at before you unblock ({count}): {codes}.",
     "reason.nothing_found": "Nothing suspicious found.",
     "reason.only_low": "Nothing suspicious found (notes for context: {count}).",
+    "reason.decisive_combination": "A combination only an intruder makes: {codes}.",
+    "reason.restriction_only": "Nothing suspicious found besides the restriction itself ({codes}): the mail that "
+    "caused it is why we looked, not a sign of an intruder.",
+    "deciding.line": "Decided by: {evidence}",
+    "deciding.combination": "Decided by {combination}: {evidence}",
+    "deciding.restriction_context": "Only the restriction itself: {evidence}. That is why we looked; nothing else "
+    "points to an intruder.",
+    "combination.mfa_fatigue_session": "MFA prompts pushed until one was approved, then a session",
+    "combination.outsider_delegate_with_rule": "mailbox access for an outsider together with an inbox rule",
     "reason.incomplete_with_signs": "{count} signs need a look, and some checks could not run: {sources}.",
     "reason.incomplete_no_signs": "Nothing suspicious found, but some checks could not run: {sources}.",
     "urgent.admin_roles": "Urgent: this account holds admin roles.",
@@ -111,12 +132,27 @@ MESSAGES: dict[str, str] = {
     "finding.risk_suspicious_api_traffic": "Risk detection: unusual Graph traffic or directory enumeration",
     "finding.risk_generic": "Risk detection: a risk Entra ID shows in detail only with an Entra ID P2 licence",
     "finding.risk_other": "Risk detection: {risk_type}",
+    "finding.risk_remediated": "Risk detection {risk_type}, already closed by Identity Protection ({state}): "
+    "context, not a live sign",
     "finding.sign_in_new_country": "Successful sign-in from a new country: {country} ({count}×)",
     "finding.sign_in_password_ok_blocked": "The right password was used from {country}; only MFA or Conditional "
     "Access stopped the sign-in ({count}×)",
     "finding.failed_sign_in_foreign": "Failed sign-ins from {country} ({count}×)",
     "finding.legacy_protocol_sign_in": "Sign-ins over legacy protocols, which bypass MFA: {protocols} ({count}×)",
     "finding.shared_mailbox_sign_in": "Someone signed in as this shared mailbox ({count}×)",
+    # sign-ins judged by investigation/signins.py
+    "finding.sign_in_travel_known_device": "Sign-ins from {country} ({count}×) on the user's own managed device "
+    "{device}, while none came from home: this looks like a trip",
+    "finding.sign_in_baseline_unknown": "No sign-ins from before {time} to learn the usual countries from, so "
+    "no country is called new; signed in from {countries}",
+    "finding.sign_in_impossible_travel": "Impossible travel: signed in from {from_place} and {minutes} minutes "
+    "later from {to_place}, {distance} km away",
+    "finding.sign_in_many_addresses": "The password was used from {count} IP addresses within {minutes} minutes, "
+    "as a sending tool does",
+    "finding.mfa_fatigue_approved": "MFA fatigue: {count} MFA prompts were denied or left unanswered, then one "
+    "was approved ({time}); {after_count} sign-ins followed from that side",
+    "finding.mfa_prompts_denied": "{count} MFA prompts from {country} were denied or left unanswered: someone "
+    "else has the password",
     "finding.mfa_method_registered": "New MFA method registered: {method}",
     "finding.mfa_registered_from_suspicious_ip": "MFA method registered from a suspicious IP address: {method}, "
     "from {ip}",
@@ -127,12 +163,35 @@ MESSAGES: dict[str, str] = {
     "finding.admin_role_added": "Added to an admin role: {role}",
     "finding.admin_roles_held": "Holds admin roles: {roles}",
     "finding.consent_unverified_app": "App “{app}” from an unverified publisher was given access: {scopes}",
+    "finding.rule_created_and_removed": "Inbox rule “{rule}” was created at {created} by {created_by} (IP {ip}) and "
+                                        "removed again at {removed} by {removed_by}; it sent mail to {targets}",
+    "finding.forwarding_set_by_other": "{initiated_by}, not the user, set forwarding of this mailbox to {target} at "
+                                       "{time} (IP {ip})",
+    "finding.forwarding_set_from_foreign_ip": "Forwarding to {target} was set at {time} from IP {ip}, an address "
+                                              "none of the user's usual sign-ins came from",
+    "finding.permission_granted": "{initiated_by} gave {trustee} {access} on this mailbox at {time} (IP {ip})",
+    "finding.tenant_transport_rule_external": "In your tenant: mail flow rule “{rule}”, changed at {time}, sends mail "
+                                              "outside the organisation ({actions}) to {targets}",
+    "finding.tenant_app_mail_access": "In your tenant: app “{app}” got mail permissions ({scopes}) at {time}, by "
+                                      "{initiated_by}",
+    "finding.tenant_app_credential": "In your tenant: app “{app}” got a new secret or certificate at {time}, by "
+                                     "{initiated_by}",
+    "finding.tenant_app_added": "In your tenant: app “{app}” was added at {time}, by {initiated_by}",
     "finding.defender_alert": "Defender alert: {title}",
     "finding.inbox_rule_changed": "Defender alert about inbox rules or forwarding: {title}",
     "finding.outbound_spam_detected": "Microsoft judged {spam_percent} % of the last day's mail to be spam "
     "({spam_count} messages)",
     "finding.send_volume_spike": "Sent far more mail than usual, or hit a sending limit",
     "finding.restriction_reason_compromised": "Microsoft's reason for the restriction says “Compromised”",
+    "finding.delegate_outside": "{trustee}, outside the organisation, has {access} on this mailbox",
+    "finding.delegate_new_account": "{trustee} has {access} on this mailbox; the account was created on {created}",
+    "finding.delegates_listed": "Others with access to this mailbox ({count}): {delegates}",
+    "finding.burst_summary": "Sent {messages} messages within {hours} h to {recipients} recipients ({external} outside "
+                             "the organisation) · top domains: {domains} · subjects: {subjects} · from IPs: {ips}",
+    "finding.burst_ip_not_in_sign_ins": "The burst was sent from {ip} ({count} recipients), an address the account "
+                                        "never signed in from",
+    "finding.burst_unusual_recipients": "{count} of {external} outside recipients are at domains the account did not "
+                                        "mail in the days before ({usual} usual domains)",
     "label.rule_forwards_external": "forwarding rule",
     "label.rule_hides_mail": "rule hiding mail",
     "label.rule_hidden": "hidden inbox rule",
@@ -156,11 +215,18 @@ MESSAGES: dict[str, str] = {
     "label.risk_suspicious_api_traffic": "suspicious API traffic",
     "label.risk_generic": "risk (details need P2)",
     "label.risk_other": "other risk detection",
+    "label.risk_remediated": "closed risk detection",
     "label.sign_in_new_country": "sign-in from a new country",
     "label.sign_in_password_ok_blocked": "password used abroad",
     "label.failed_sign_in_foreign": "failed sign-ins abroad",
     "label.legacy_protocol_sign_in": "legacy protocols",
     "label.shared_mailbox_sign_in": "shared mailbox sign-in",
+    "label.sign_in_travel_known_device": "a trip on the user's own device",
+    "label.sign_in_baseline_unknown": "no sign-in history to compare with",
+    "label.sign_in_impossible_travel": "impossible travel",
+    "label.sign_in_many_addresses": "many IP addresses within minutes",
+    "label.mfa_fatigue_approved": "MFA fatigue ended in a sign-in",
+    "label.mfa_prompts_denied": "MFA prompts denied",
     "label.mfa_method_registered": "new MFA method",
     "label.mfa_registered_from_suspicious_ip": "MFA method from a suspicious IP address",
     "label.password_reset_by_other": "password reset by someone else",
@@ -175,6 +241,20 @@ MESSAGES: dict[str, str] = {
     "label.outbound_spam_detected": "outbound spam",
     "label.send_volume_spike": "sending volume",
     "label.restriction_reason_compromised": "flagged as compromised",
+    "label.delegate_outside": "outsider has access",
+    "label.delegate_new_account": "new account has access",
+    "label.delegates_listed": "delegates",
+    "label.burst_summary": "what was sent",
+    "label.burst_ip_not_in_sign_ins": "sent from an unknown address",
+    "label.burst_unusual_recipients": "unusual recipients",
+    "label.rule_created_and_removed": "rule made and removed",
+    "label.forwarding_set_by_other": "forwarding set by someone else",
+    "label.forwarding_set_from_foreign_ip": "forwarding set from a strange address",
+    "label.permission_granted": "mailbox access granted",
+    "label.tenant_transport_rule_external": "mail flow rule sends mail out",
+    "label.tenant_app_mail_access": "app got mail access",
+    "label.tenant_app_credential": "app got a new secret",
+    "label.tenant_app_added": "new app",
     "evidence.rule": "Rule",
     "evidence.action": "Action",
     "evidence.target": "To",
@@ -211,6 +291,14 @@ MESSAGES: dict[str, str] = {
     "evidence.recipients": "Recipients",
     "evidence.limit_type": "Limit",
     "evidence.trace_id": "Message trace ID",
+    "evidence.trustee": "Who",
+    "evidence.access": "Access",
+    "evidence.account": "Account",
+    "evidence.created": "Account created",
+    "evidence.device": "Device",
+    "evidence.domain": "Recipient domain",
+    "evidence.subject": "Subject",
+    "evidence.trace_cap": "Message trace stopped at (rows, more exist)",
     "action.forward": "forwards",
     "action.forward_as_attachment": "forwards as attachment",
     "action.redirect": "redirects",
@@ -218,10 +306,22 @@ MESSAGES: dict[str, str] = {
     "action.permanent_delete": "deletes permanently",
     "action.move_to_folder": "moves to a folder nobody looks in",
     "action.mark_as_read": "marks as read",
+    "action.move_to_disposal": "moves to Deleted Items, Junk Email or Archive",
     "marker.attacker_style_name": "a throw-away name, typical of attackers",
     "marker.hidden_rule": "hidden from Outlook and Graph (found by Exchange)",
+    "marker.payment_words": "looks for payment or bank wording",
+    "marker.security_words": "looks for password or security-warning wording",
+    "marker.named_correspondents": "acts on mail from named senders",
+    "marker.created_in_window": "made or changed in the period checked",
+    "marker.housekeeping": "looks like the user's own housekeeping",
     "marker.no_verified_publisher": "no verified publisher",
     "marker.foreign_owner": "registered by another organisation",
+    "marker.unknown_device": "from a device the user never used before",
+    "marker.home_continued": "sign-ins from home went on meanwhile",
+    "marker.known_device": "the user's own managed device",
+    "marker.home_stopped": "no sign-ins from home meanwhile",
+    "marker.baseline_usage_location": "no earlier sign-ins: compared with the user's usage location",
+    "marker.same_device_vpn": "both on the user's own device: a VPN, not two people",
     "signin.succeeded": "succeeded",
     "bool.true": "yes",
     "bool.false": "no",
@@ -273,6 +373,13 @@ MESSAGES: dict[str, str] = {
     "source.domains": "Verified domains",
     "source.auto_reply": "Automatic replies",
     "source.hidden_inbox_rules": "Hidden inbox rules (Exchange)",
+    # Microsoft: audit records appear 30 minutes to 24 hours after the change (Audit Standard licence).
+    "source.mailbox_audit": "Audit log changes (rules, forwarding, permissions; up to 24 h behind)",
+    "source.transport_rules": "Mail flow rules of the tenant (Get-TransportRule)",
+    "source.app_changes": "New apps, app secrets and consents in the tenant (Entra audit log)",
+    "source.delegation": "Mailbox delegates (FullAccess, Send As, inbox permissions)",
+    "source.message_trace": "Message trace (sent mail)",
+    "source.outbound_spam_policy": "Outbound spam policy (when a restriction lifts by itself)",
     "unavailable.permission": "the bot lacks a permission",
     "unavailable.license": "needs a licence the tenant does not have",
     "unavailable.throttled": "Microsoft asked me to slow down",
@@ -280,6 +387,7 @@ MESSAGES: dict[str, str] = {
     "unavailable.error": "failed",
     "unavailable.no_mailbox": "the account has no mailbox",
     "unavailable.not_found": "not found",
+    "unavailable.not_provisioned": "Microsoft's message-trace service principal is not provisioned in the tenant",
     "steps.title": "What to do",
     "steps.none": "Nothing to do right now.",
     "steps.more_rules": "+{count} more inbox rules to disable: open the mailbox's rules in Outlook on the web.",
@@ -350,6 +458,8 @@ MESSAGES: dict[str, str] = {
     "button.dismiss_risk": "Dismiss user risk",
     "confirm.unblock": "Unblock {name} ({upn}) on Restricted entities? Microsoft allows only a few unblocks per "
     "account; after that only Microsoft support can unblock it.",
+    "confirm.unblock_lifts_itself": "This block lifts by itself on {time}. Unblocking now uses one of the limited "
+    "unblocks Microsoft allows for this account (Microsoft does not publish how many).",
     "confirm.block_sign_in": "Block sign-in for {name} ({upn})? They cannot sign in until someone allows it again.",
     "confirm.force_password_change": "Require {name} ({upn}) to choose a new password at next sign-in? The bot "
     "does not create or send a password: tell the user in person or by phone.",
@@ -366,7 +476,7 @@ MESSAGES: dict[str, str] = {
     "investigate.too_long": "That is too long to be a name or an address.",
     "investigate.malformed_address": "{query} is not a valid mail address.",
     'investigate.giving_up': "Let's stop here. Say **investigate** followed by a name or address to try again.",
-    "investigate.choose": "I found {count} accounts. Which one do you mean?",
+    "investigate.choose": "I found {count} accounts. Which one do you mean? Type the number or the name.",
     "investigate.choose_retry": "Please pick one of the accounts by number or name, or say **cancel**.",
     "investigate.confirm": "Investigate **{name}** ({upn}, {department})?",
     "investigate.confirm_retry": "Please answer yes or no.",
@@ -377,6 +487,19 @@ MESSAGES: dict[str, str] = {
     "investigate.not_allowed": "Only IT staff can look into other people's accounts. If your own mail bounces, "
     "tell me **my mail bounces** and I will check your account.",
     "investigate.started": "Which account should I look into? Type its name or address.",
+    "investigate.did_you_mean": "I couldn't find an account matching {query}. Did you mean one of these? Type the "
+    "number or the name, or say **cancel**.",
+    "investigate.did_you_mean_one": "I couldn't find an account matching {query}. Did you mean this one? Say "
+    "**yes** or type the name, or say **cancel**.",
+    "investigate.hint.secure": "To secure the account, press **{password}** and **{sessions}** on the card above. "
+    "The card lists every step that is still required before unblocking.",
+    "investigate.hint.unblock": "To unblock, press **{unblock}** on the card above. I'll list any required step "
+    "that is still open and ask you to confirm.",
+    "investigate.hint.cannot_act": "Only security admins can secure or unblock an account, and never their own. "
+    "The card above shows what I found.",
+    "dialog.dropped": "(I dropped the earlier question.)",
+    "unknown.name_user": "If that is a colleague's name: only IT staff can look into other people's accounts. If "
+    "your own mail bounces, tell me **my mail bounces**. Type **help** to see what I can do.",
     # Rate limit (teams/ratelimit.py)
     "ratelimit.wait": "That's more than I take on for one person in a minute (at most {limit} investigations and "
     "actions). Nothing was started; please try again in {seconds} seconds.",

@@ -26,6 +26,13 @@ MESSAGES: dict[str, str] = {
     "remediation.refresh.failed": "I couldn't reach Microsoft 365 to investigate again. Please try again in a "
     "few minutes.",
     "remediation.permission_unknown": "a permission or role",
+    "remediation.working": "Working on it — this card will update: Microsoft 365 is slow to answer, and the card "
+    "shows the outcome when it is in.",
+    "remediation.store.not_recorded": "Could not record the action, so nothing was done: the bot's database is "
+    "not available right now. Please try again in a minute.",
+    "remediation.store.outcome_not_recorded": "{action} was sent to Microsoft 365, but its outcome could not be "
+    "recorded: the bot's database is not available. The bot checks the outcome and records it when the database "
+    "is back; refresh the card later.",
     # Notices under the card's header
     "notice.done": "Done: {action}.",
     "notice.pending": "Unblocked by {actor} at {time}. Sending usually resumes within an hour, at most 24 hours; "
@@ -40,6 +47,8 @@ MESSAGES: dict[str, str] = {
     "notice.gated": "Unblocking is held back until the account is secure, or until you give a reason to unblock "
     "anyway.",
     "notice.reason_missing": "Give a reason to unblock anyway; it is kept in the audit log.",
+    "notice.reason_too_short": "The reason is too short: write at least {count} visible characters (spaces and "
+    "invisible characters do not count). It is kept in the audit log.",
     "notice.closed": "This case is closed.",
     "notice.support_link": "Open a Microsoft support request",
     "notice.failed.unblock_limit": "Microsoft refused the unblock: this account was unblocked the maximum number "

@@ -45,6 +45,12 @@ MESSAGES: dict[str, str] = {
     "report.status.ask_again": "I'll message you here when you can send again.",
     "report.status.none": "You have no report with me. If your mail bounces, tell me **my mail bounces** or paste "
     "the bounce message.",
+    "report.status.can_send": "**You can send mail.** Microsoft 365 has not blocked your account ({address}); I "
+    "just checked. If a message bounces, tell me **my mail bounces**.",
+    "report.status.blocked": "**Microsoft 365 has stopped your account from sending mail.**",
+    "report.status.blocked_it_knows": "IT is already looking into it.",
+    "report.status.blocked_report": "Tell me **my mail bounces** and I'll make sure IT knows, and message you here "
+    "when you can send again.",
     "report.private_only": "Please tell me in our **personal chat**: your account is nobody else's business.",
     "report.unknown_user": "I can't tell who you are in this chat, so I can't check an account. Please write to me "
     "from Microsoft Teams.",
@@ -64,8 +70,12 @@ MESSAGES: dict[str, str] = {
     "alert.account": "{name} ({upn})",
     "alert.since": "Restricted since {since}.",
     "alert.since_unknown": "Microsoft 365 did not say since when.",
-    "alert.origin.watch": "Found on Restricted entities by the bot's watch.",
-    "alert.origin.report": "Reported by the user in a chat with the bot.",
+    # The announcement that opens a card IT gets without asking (cards/alerts.py `announcement`)
+    "alert.announce.new": "New restriction detected",
+    "alert.announce.reported_by": "Reported by {name}",
+    "alert.announce.watch": "Found by the restriction watch on Restricted entities, {time}.",
+    "alert.announce.report": "Reported in a chat with the bot, {time}.",
+    "alert.announce.triage": "Found by a triage run, {time}.",
     "alert.investigating": "Investigating… the findings and the actions replace this card in a moment.",
     "alert.anyway.title": "A user's mail bounces",
     "alert.anyway.body": "Their account is **not** restricted (checked {time}), but they asked IT to take a look.",

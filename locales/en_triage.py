@@ -60,6 +60,10 @@ MESSAGES: dict[str, str] = {
     "triage.failed.rejected": "Microsoft 365 refused the request.",
     "triage.failed.error": "something went wrong; the details are in the bot's log and the audit log.",
     "triage.failed.unknown": "not unblocked; open the account's card to see why.",
+    "triage.failed.unconfirmed": "Microsoft 365 did not confirm the unblock in time, so it may or may not have "
+    "happened; open the account's card (refresh) before trying again.",
+    "triage.failed.list_unreachable": "I couldn't reach Microsoft 365 to check the list again, so nothing was "
+    "done. Try again in a few minutes.",
     # Help (security admins)
     "help.admin.triage": "In **triage** you can also unblock every account with no signs of compromise in one "
     "go, after a confirmation that lists them.",

@@ -8,6 +8,8 @@ MESSAGES: dict[str, str] = {
     "error.generic": "Sorry, er ging bij mij iets mis. De details staan in het logboek van de bot; probeer het "
     "nog eens.",
     "error.tenant_unreachable": "Ik kan Microsoft 365 nu niet bereiken. Probeer het over een paar minuten opnieuw.",
+    "error.store_unavailable": "Ik kan nu niets opslaan, dus ik kan je daar op dit moment niet mee helpen. Probeer "
+    "het over een minuut opnieuw.",
     "welcome.title": "Blocked Sender Assistant",
     "welcome.body": (
         "Ik help als Microsoft 365 een account blokkeert voor het versturen van mail omdat het te veel spam "
@@ -51,6 +53,16 @@ MESSAGES: dict[str, str] = {
     "restriction.none": "Niet geblokkeerd: dit account kan mail versturen.",
     "restriction.unknown": "Ik kon niet controleren of dit account geblokkeerd is.",
     "restriction.expires": "De blokkering vervalt vanzelf op {time}.",
+    "resume.by_itself": "Verzenden kan vanzelf weer vanaf {time}: het beleid voor uitgaande spam “{policy}” "
+    "blokkeert tot de volgende dag (UTC).",
+    "resume.admin_policy": "Verzenden komt niet vanzelf terug: het beleid voor uitgaande spam “{policy}” blokkeert "
+    "tot een beheerder deblokkeert.",
+    "resume.admin_spam": "Verzenden komt niet vanzelf terug: een blokkade wegens spam eindigt pas als een "
+    "beheerder deblokkeert.",
+    "resume.policies_differ": "Of verzenden vanzelf terugkomt, hangt af van welk beleid voor uitgaande spam voor dit "
+    "account geldt; dat is niet gecontroleerd.",
+    "resume.alert_only": "Het beleid voor uitgaande spam waarschuwt alleen, dus deze blokkade komt van de eigen "
+    "limieten van Microsoft; wanneer die eindigt is niet bekend.",
     "restriction.spam_counts": "Verstuurde {spam} spamberichten van de {mail} in 24 uur ({percent} %)",
     "restriction.spam_count": "Verstuurde {spam} spamberichten in 24 uur",
     "restriction.spam_percent": "{percent} % van de mail van de afgelopen 24 uur was spam",
@@ -77,6 +89,16 @@ MESSAGES: dict[str, str] = {
     "reason.medium_only": "Na te kijken voordat je deblokkeert ({count}): {codes}.",
     "reason.nothing_found": "Niets verdachts gevonden.",
     "reason.only_low": "Niets verdachts gevonden (opmerkingen ter informatie: {count}).",
+    "reason.decisive_combination": "Een combinatie die alleen een indringer maakt: {codes}.",
+    "reason.restriction_only": "Niets verdachts gevonden behalve de blokkade zelf ({codes}): de mail die haar "
+    "veroorzaakte is waarom we keken, geen teken van een indringer.",
+    "deciding.line": "Doorslaggevend: {evidence}",
+    "deciding.combination": "Doorslaggevend was {combination}: {evidence}",
+    "deciding.restriction_context": "Alleen de blokkade zelf: {evidence}. Daarom keken we; verder wijst niets op "
+    "een indringer.",
+    "combination.mfa_fatigue_session": "MFA-verzoeken herhaald tot er één werd goedgekeurd, gevolgd door een sessie",
+    "combination.outsider_delegate_with_rule": "toegang tot de mailbox voor een buitenstaander samen met een "
+    "inboxregel",
     "reason.incomplete_with_signs": "{count} aanwijzingen om na te kijken, en sommige controles konden niet "
     "worden uitgevoerd: {sources}.",
     "reason.incomplete_no_signs": "Niets verdachts gevonden, maar sommige controles konden niet worden "
@@ -115,6 +137,8 @@ MESSAGES: dict[str, str] = {
     "finding.risk_suspicious_api_traffic": "Risicodetectie: ongebruikelijk Graph-verkeer of opsomming van de directory",
     "finding.risk_generic": "Risicodetectie: een risico dat Entra ID alleen met een Entra ID P2-licentie toelicht",
     "finding.risk_other": "Risicodetectie: {risk_type}",
+    "finding.risk_remediated": "Risicodetectie {risk_type}, al afgehandeld door Identity Protection ({state}): "
+    "context, geen actueel signaal",
     "finding.sign_in_new_country": "Geslaagde aanmelding vanuit een nieuw land: {country} ({count}×)",
     "finding.sign_in_password_ok_blocked": "Het juiste wachtwoord werd gebruikt vanuit {country}; alleen MFA of "
     "voorwaardelijke toegang hield de aanmelding tegen ({count}×)",
@@ -122,6 +146,19 @@ MESSAGES: dict[str, str] = {
     "finding.legacy_protocol_sign_in": "Aanmeldingen via verouderde protocollen, die MFA omzeilen: {protocols} "
     "({count}×)",
     "finding.shared_mailbox_sign_in": "Iemand heeft zich aangemeld als deze gedeelde mailbox ({count}×)",
+    # aanmeldingen beoordeeld door investigation/signins.py
+    "finding.sign_in_travel_known_device": "Aanmeldingen vanuit {country} ({count}×) op het eigen beheerde "
+    "apparaat {device} van de gebruiker, terwijl er thuis geen kwamen: dit lijkt een reis",
+    "finding.sign_in_baseline_unknown": "Geen aanmeldingen van vóór {time} om de gebruikelijke landen uit te "
+    "leren, dus geen land geldt als nieuw; aangemeld vanuit {countries}",
+    "finding.sign_in_impossible_travel": "Onmogelijke reis: aangemeld vanuit {from_place} en {minutes} minuten "
+    "later vanuit {to_place}, {distance} km verderop",
+    "finding.sign_in_many_addresses": "Het wachtwoord is binnen {minutes} minuten vanaf {count} IP-adressen "
+    "gebruikt, zoals een verzendprogramma doet",
+    "finding.mfa_fatigue_approved": "MFA-moeheid: {count} MFA-verzoeken werden geweigerd of niet beantwoord, "
+    "daarna werd er één goedgekeurd ({time}); daarna volgden {after_count} aanmeldingen van die kant",
+    "finding.mfa_prompts_denied": "{count} MFA-verzoeken vanuit {country} werden geweigerd of niet beantwoord: "
+    "iemand anders kent het wachtwoord",
     "finding.mfa_method_registered": "Nieuwe MFA-methode geregistreerd: {method}",
     "finding.mfa_registered_from_suspicious_ip": "MFA-methode geregistreerd vanaf een verdacht IP-adres: {method}, "
     "vanaf {ip}",
@@ -132,12 +169,37 @@ MESSAGES: dict[str, str] = {
     "finding.admin_role_added": "Toegevoegd aan een beheerdersrol: {role}",
     "finding.admin_roles_held": "Heeft beheerdersrollen: {roles}",
     "finding.consent_unverified_app": "App ‘{app}’ van een niet-geverifieerde uitgever kreeg toegang: {scopes}",
+    "finding.rule_created_and_removed": "Inboxregel ‘{rule}’ werd om {created} aangemaakt door {created_by} (IP {ip}) "
+                                        "en om {removed} weer verwijderd door {removed_by}; hij stuurde mail naar "
+                                        "{targets}",
+    "finding.forwarding_set_by_other": "{initiated_by}, niet de gebruiker, stelde om {time} doorsturen van deze "
+                                       "mailbox naar {target} in (IP {ip})",
+    "finding.forwarding_set_from_foreign_ip": "Doorsturen naar {target} werd om {time} ingesteld vanaf IP {ip}, een "
+                                              "adres waarvandaan de gebruiker normaal niet aanmeldt",
+    "finding.permission_granted": "{initiated_by} gaf {trustee} om {time} {access} op deze mailbox (IP {ip})",
+    "finding.tenant_transport_rule_external": "In uw tenant: e-mailstroomregel ‘{rule}’, gewijzigd om {time}, stuurt "
+                                              "mail naar buiten de organisatie ({actions}), naar {targets}",
+    "finding.tenant_app_mail_access": "In uw tenant: app ‘{app}’ kreeg om {time} e-mailmachtigingen ({scopes}), door "
+                                      "{initiated_by}",
+    "finding.tenant_app_credential": "In uw tenant: app ‘{app}’ kreeg om {time} een nieuw geheim of certificaat, door "
+                                     "{initiated_by}",
+    "finding.tenant_app_added": "In uw tenant: app ‘{app}’ werd om {time} toegevoegd, door {initiated_by}",
     "finding.defender_alert": "Defender-waarschuwing: {title}",
     "finding.inbox_rule_changed": "Defender-waarschuwing over inboxregels of doorsturen: {title}",
     "finding.outbound_spam_detected": "Microsoft beoordeelde {spam_percent} % van de mail van de afgelopen dag als "
     "spam ({spam_count} berichten)",
     "finding.send_volume_spike": "Veel meer mail verstuurd dan normaal, of een verzendlimiet bereikt",
     "finding.restriction_reason_compromised": "De reden van Microsoft voor de blokkering zegt ‘Compromised’",
+    "finding.delegate_outside": "{trustee}, van buiten de organisatie, heeft {access} op deze mailbox",
+    "finding.delegate_new_account": "{trustee} heeft {access} op deze mailbox; het account is aangemaakt op {created}",
+    "finding.delegates_listed": "Anderen met toegang tot deze mailbox ({count}): {delegates}",
+    "finding.burst_summary": "{messages} berichten verstuurd binnen {hours} uur aan {recipients} ontvangers "
+                             "({external} buiten de organisatie) · topdomeinen: {domains} · onderwerpen: {subjects} · "
+                             "vanaf IP-adressen: {ips}",
+    "finding.burst_ip_not_in_sign_ins": "De golf is verstuurd vanaf {ip} ({count} ontvangers), een adres waarvandaan "
+                                        "het account nooit heeft aangemeld",
+    "finding.burst_unusual_recipients": "{count} van de {external} externe ontvangers zitten op domeinen waar het "
+                                        "account de dagen ervoor niet naar mailde ({usual} gebruikelijke domeinen)",
     "label.rule_forwards_external": "doorstuurregel",
     "label.rule_hides_mail": "regel die mail verbergt",
     "label.rule_hidden": "verborgen inboxregel",
@@ -161,11 +223,18 @@ MESSAGES: dict[str, str] = {
     "label.risk_suspicious_api_traffic": "verdacht API-verkeer",
     "label.risk_generic": "risico (details vereisen P2)",
     "label.risk_other": "andere risicodetectie",
+    "label.risk_remediated": "afgehandelde risicodetectie",
     "label.sign_in_new_country": "aanmelding vanuit een nieuw land",
     "label.sign_in_password_ok_blocked": "wachtwoord gebruikt in het buitenland",
     "label.failed_sign_in_foreign": "mislukte aanmeldingen uit het buitenland",
     "label.legacy_protocol_sign_in": "verouderde protocollen",
     "label.shared_mailbox_sign_in": "aanmelding als gedeelde mailbox",
+    "label.sign_in_travel_known_device": "een reis op het eigen apparaat",
+    "label.sign_in_baseline_unknown": "geen eerdere aanmeldingen om mee te vergelijken",
+    "label.sign_in_impossible_travel": "onmogelijke reis",
+    "label.sign_in_many_addresses": "veel IP-adressen binnen enkele minuten",
+    "label.mfa_fatigue_approved": "MFA-moeheid eindigde in een aanmelding",
+    "label.mfa_prompts_denied": "MFA-verzoeken geweigerd",
     "label.mfa_method_registered": "nieuwe MFA-methode",
     "label.mfa_registered_from_suspicious_ip": "MFA-methode vanaf een verdacht IP-adres",
     "label.password_reset_by_other": "wachtwoord ingesteld door iemand anders",
@@ -180,6 +249,20 @@ MESSAGES: dict[str, str] = {
     "label.outbound_spam_detected": "uitgaande spam",
     "label.send_volume_spike": "verzendvolume",
     "label.restriction_reason_compromised": "gemarkeerd als gecompromitteerd",
+    "label.delegate_outside": "buitenstaander heeft toegang",
+    "label.delegate_new_account": "nieuw account heeft toegang",
+    "label.delegates_listed": "gemachtigden",
+    "label.burst_summary": "wat er is verstuurd",
+    "label.burst_ip_not_in_sign_ins": "verstuurd vanaf een onbekend adres",
+    "label.burst_unusual_recipients": "ongebruikelijke ontvangers",
+    "label.rule_created_and_removed": "regel gemaakt en verwijderd",
+    "label.forwarding_set_by_other": "doorsturen ingesteld door een ander",
+    "label.forwarding_set_from_foreign_ip": "doorsturen ingesteld vanaf een vreemd adres",
+    "label.permission_granted": "toegang tot mailbox gegeven",
+    "label.tenant_transport_rule_external": "e-mailstroomregel stuurt mail naar buiten",
+    "label.tenant_app_mail_access": "app kreeg toegang tot mail",
+    "label.tenant_app_credential": "app kreeg een nieuw geheim",
+    "label.tenant_app_added": "nieuwe app",
     "evidence.rule": "Regel",
     "evidence.action": "Actie",
     "evidence.target": "Naar",
@@ -216,6 +299,14 @@ MESSAGES: dict[str, str] = {
     "evidence.recipients": "Ontvangers",
     "evidence.limit_type": "Limiet",
     "evidence.trace_id": "Berichttracerings-ID",
+    "evidence.trustee": "Wie",
+    "evidence.access": "Toegang",
+    "evidence.account": "Account",
+    "evidence.created": "Account aangemaakt",
+    "evidence.device": "Apparaat",
+    "evidence.domain": "Domein ontvanger",
+    "evidence.subject": "Onderwerp",
+    "evidence.trace_cap": "Berichttracering gestopt bij (rijen, er zijn er meer)",
     "action.forward": "stuurt door",
     "action.forward_as_attachment": "stuurt door als bijlage",
     "action.redirect": "leidt om",
@@ -223,10 +314,22 @@ MESSAGES: dict[str, str] = {
     "action.permanent_delete": "verwijdert definitief",
     "action.move_to_folder": "verplaatst naar een map waar niemand kijkt",
     "action.mark_as_read": "markeert als gelezen",
+    "action.move_to_disposal": "verplaatst naar Verwijderde items, Ongewenste e-mail of Archief",
     "marker.attacker_style_name": "een wegwerpnaam, typisch voor aanvallers",
     "marker.hidden_rule": "verborgen voor Outlook en Graph (gevonden via Exchange)",
+    "marker.payment_words": "zoekt op woorden over betalingen of de bank",
+    "marker.security_words": "zoekt op woorden over wachtwoorden of beveiligingswaarschuwingen",
+    "marker.named_correspondents": "werkt op mail van bij naam genoemde afzenders",
+    "marker.created_in_window": "gemaakt of gewijzigd in de onderzochte periode",
+    "marker.housekeeping": "lijkt het eigen opruimwerk van de gebruiker",
     "marker.no_verified_publisher": "geen geverifieerde uitgever",
     "marker.foreign_owner": "geregistreerd door een andere organisatie",
+    "marker.unknown_device": "vanaf een apparaat dat de gebruiker nooit eerder gebruikte",
+    "marker.home_continued": "ondertussen gingen de aanmeldingen van thuis door",
+    "marker.known_device": "het eigen beheerde apparaat van de gebruiker",
+    "marker.home_stopped": "ondertussen geen aanmeldingen van thuis",
+    "marker.baseline_usage_location": "geen eerdere aanmeldingen: vergeleken met de gebruikslocatie",
+    "marker.same_device_vpn": "beide op het eigen apparaat van de gebruiker: een VPN, niet twee mensen",
     "signin.succeeded": "geslaagd",
     "bool.true": "ja",
     "bool.false": "nee",
@@ -278,6 +381,13 @@ MESSAGES: dict[str, str] = {
     "source.domains": "Geverifieerde domeinen",
     "source.auto_reply": "Automatische antwoorden",
     "source.hidden_inbox_rules": "Verborgen inboxregels (Exchange)",
+    # Microsoft: auditgebeurtenissen verschijnen 30 minuten tot 24 uur na de wijziging (licentie Audit Standard).
+    "source.mailbox_audit": "Wijzigingen in het auditlogboek (regels, doorsturen, machtigingen; tot 24 uur achter)",
+    "source.transport_rules": "E-mailstroomregels van de tenant (Get-TransportRule)",
+    "source.app_changes": "Nieuwe apps, app-geheimen en toestemmingen in de tenant (Entra-auditlogboek)",
+    "source.delegation": "Gemachtigden van de mailbox (volledige toegang, Verzenden als, inboxmachtigingen)",
+    "source.message_trace": "Berichttracering (verzonden mail)",
+    "source.outbound_spam_policy": "Beleid voor uitgaande spam (wanneer een blokkade vanzelf vervalt)",
     "unavailable.permission": "de bot mist een machtiging",
     "unavailable.license": "vereist een licentie die de tenant niet heeft",
     "unavailable.throttled": "Microsoft vroeg me het rustiger aan te doen",
@@ -285,6 +395,8 @@ MESSAGES: dict[str, str] = {
     "unavailable.error": "mislukt",
     "unavailable.no_mailbox": "het account heeft geen mailbox",
     "unavailable.not_found": "niet gevonden",
+    "unavailable.not_provisioned": "de service-principal voor berichttracering van Microsoft is niet ingericht in "
+                                   "de tenant",
     "steps.title": "Wat te doen",
     "steps.none": "Er is nu niets te doen.",
     "steps.more_rules": "+{count} andere inboxregels om uit te schakelen: open de regels van de mailbox in "
@@ -360,6 +472,8 @@ MESSAGES: dict[str, str] = {
     "button.dismiss_risk": "Gebruikersrisico negeren",
     "confirm.unblock": "{name} ({upn}) deblokkeren onder Restricted entities? Microsoft staat maar een paar "
     "deblokkeringen per account toe; daarna kan alleen Microsoft-ondersteuning het nog.",
+    "confirm.unblock_lifts_itself": "Deze blokkade vervalt vanzelf op {time}. Nu deblokkeren kost een van de "
+    "beperkte deblokkeringen die Microsoft voor dit account toestaat (Microsoft zegt niet hoeveel).",
     "confirm.block_sign_in": "Aanmelden blokkeren voor {name} ({upn})? Diegene kan zich pas weer aanmelden als "
     "iemand het weer toestaat.",
     "confirm.force_password_change": "{name} ({upn}) bij de volgende aanmelding een nieuw wachtwoord laten kiezen? "
@@ -378,7 +492,7 @@ MESSAGES: dict[str, str] = {
     "investigate.malformed_address": "{query} is geen geldig mailadres.",
     "investigate.giving_up": "Ik stop hier. Zeg **onderzoek** gevolgd door een naam of adres om het opnieuw te "
     "proberen.",
-    "investigate.choose": "Ik vond {count} accounts. Welke bedoel je?",
+    "investigate.choose": "Ik vond {count} accounts. Welke bedoel je? Typ het nummer of de naam.",
     "investigate.choose_retry": "Kies een van de accounts met het nummer of de naam, of zeg **annuleer**.",
     "investigate.confirm": "**{name}** ({upn}, {department}) onderzoeken?",
     "investigate.confirm_retry": "Antwoord met ja of nee.",
@@ -389,6 +503,20 @@ MESSAGES: dict[str, str] = {
     "investigate.not_allowed": "Alleen IT-medewerkers kunnen de accounts van anderen onderzoeken. Komt je eigen mail "
     "terug? Zeg dan **mijn mail komt terug** en ik controleer je account.",
     "investigate.started": "Welk account moet ik onderzoeken? Typ de naam of het adres.",
+    "investigate.did_you_mean": "Ik kan geen account vinden dat past bij {query}. Bedoelde je een van deze? Typ het "
+    "nummer of de naam, of zeg **annuleer**.",
+    "investigate.did_you_mean_one": "Ik kan geen account vinden dat past bij {query}. Bedoelde je deze? Zeg **ja** "
+    "of typ de naam, of zeg **annuleer**.",
+    "investigate.hint.secure": "Beveilig het account met **{password}** en **{sessions}** op de kaart hierboven. "
+    "De kaart noemt elke stap die nog nodig is voordat je deblokkeert.",
+    "investigate.hint.unblock": "Deblokkeer met **{unblock}** op de kaart hierboven. Ik noem dan elke verplichte "
+    "stap die nog openstaat en vraag je om te bevestigen.",
+    "investigate.hint.cannot_act": "Alleen beveiligingsbeheerders kunnen een account beveiligen of deblokkeren, en "
+    "nooit hun eigen account. De kaart hierboven laat zien wat ik vond.",
+    "dialog.dropped": "(De vorige vraag heb ik laten vallen.)",
+    "unknown.name_user": "Is dat de naam van een collega? Alleen IT-medewerkers kunnen de accounts van anderen "
+    "onderzoeken. Komt je eigen mail terug, zeg dan **mijn mail komt terug**. Typ **help** om te zien wat ik kan "
+    "doen.",
     # Rate limit (teams/ratelimit.py)
     "ratelimit.wait": "Dat is meer dan ik per persoon in een minuut oppak (hoogstens {limit} onderzoeken en acties). "
     "Er is niets gestart; probeer het over {seconds} seconden opnieuw.",

@@ -26,6 +26,13 @@ MESSAGES: dict[str, str] = {
     "remediation.refresh.failed": "Ik kon Microsoft 365 niet bereiken om opnieuw te onderzoeken. Probeer het over "
     "een paar minuten nog eens.",
     "remediation.permission_unknown": "een machtiging of rol",
+    "remediation.working": "Bezig — deze kaart wordt bijgewerkt: Microsoft 365 antwoordt traag, en de kaart toont "
+    "het resultaat zodra het binnen is.",
+    "remediation.store.not_recorded": "Kon de actie niet vastleggen, dus er is niets gedaan: de database van de bot "
+    "is nu niet beschikbaar. Probeer het over een minuut opnieuw.",
+    "remediation.store.outcome_not_recorded": "{action} is naar Microsoft 365 gestuurd, maar het resultaat kon niet "
+    "worden vastgelegd: de database van de bot is niet beschikbaar. De bot controleert het resultaat en legt het "
+    "vast zodra de database terug is; vernieuw de kaart later.",
     # De acties bij naam
     # Meldingen onder de kop van de kaart
     "notice.done": "Gedaan: {action}.",
@@ -42,6 +49,8 @@ MESSAGES: dict[str, str] = {
     "notice.gated": "Deblokkeren wacht tot het account veilig is, of tot je een reden geeft om toch te "
     "deblokkeren.",
     "notice.reason_missing": "Geef een reden om toch te deblokkeren; die wordt bewaard in het auditlogboek.",
+    "notice.reason_too_short": "De reden is te kort: schrijf minstens {count} zichtbare tekens (spaties en "
+    "onzichtbare tekens tellen niet mee). De reden wordt bewaard in het auditlogboek.",
     "notice.closed": "Deze zaak is gesloten.",
     "notice.support_link": "Een ondersteuningsaanvraag bij Microsoft openen",
     "notice.failed.unblock_limit": "Microsoft weigerde het deblokkeren: dit account is al het maximale aantal "

@@ -49,6 +49,12 @@ MESSAGES: dict[str, str] = {
     "report.status.ask_again": "Ik stuur je hier een bericht zodra je weer kunt mailen.",
     "report.status.none": "Je hebt geen melding bij mij. Komt je mail terug, zeg dan **mijn mail komt terug** of "
     "plak het foutbericht.",
+    "report.status.can_send": "**Je kunt mail versturen.** Microsoft 365 heeft je account ({address}) niet "
+    "geblokkeerd; dat heb ik net gecontroleerd. Komt er een bericht terug, zeg dan **mijn mail komt terug**.",
+    "report.status.blocked": "**Microsoft 365 heeft je account geblokkeerd voor het versturen van mail.**",
+    "report.status.blocked_it_knows": "IT is er al mee bezig.",
+    "report.status.blocked_report": "Zeg **mijn mail komt terug**, dan zorg ik dat IT het weet en stuur ik je hier "
+    "een bericht zodra je weer kunt mailen.",
     "report.private_only": "Vertel het me in onze **persoonlijke chat**: je account gaat verder niemand aan.",
     "report.unknown_user": "Ik kan in deze chat niet zien wie je bent, dus ik kan geen account controleren. "
     "Schrijf me vanuit Microsoft Teams.",
@@ -69,8 +75,12 @@ MESSAGES: dict[str, str] = {
     "alert.account": "{name} ({upn})",
     "alert.since": "Geblokkeerd sinds {since}.",
     "alert.since_unknown": "Microsoft 365 zegt niet sinds wanneer.",
-    "alert.origin.watch": "Gevonden op Restricted entities door de bewaking van de bot.",
-    "alert.origin.report": "Gemeld door de gebruiker in een chat met de bot.",
+    # De aankondiging bovenaan een kaart die IT ongevraagd krijgt (cards/alerts.py `announcement`)
+    "alert.announce.new": "Nieuwe blokkering gevonden",
+    "alert.announce.reported_by": "Gemeld door {name}",
+    "alert.announce.watch": "Gevonden door de bewaking van Restricted entities, {time}.",
+    "alert.announce.report": "Gemeld in een chat met de bot, {time}.",
+    "alert.announce.triage": "Gevonden bij een triage, {time}.",
     "alert.investigating": "Onderzoek loopt… de bevindingen en acties vervangen deze kaart zo.",
     "alert.anyway.title": "De mail van een gebruiker komt terug",
     "alert.anyway.body": "Het account is **niet** geblokkeerd (gecontroleerd {time}), maar de gebruiker vraagt IT "

@@ -67,6 +67,10 @@ MESSAGES: dict[str, str] = {
     "triage.failed.rejected": "Microsoft 365 weigerde het verzoek.",
     "triage.failed.error": "er ging iets mis; de details staan in het log van de bot en in het auditlog.",
     "triage.failed.unknown": "niet gedeblokkeerd; open de kaart van het account om te zien waarom.",
+    "triage.failed.unconfirmed": "Microsoft 365 bevestigde het deblokkeren niet op tijd, dus het is misschien wel "
+    "en misschien niet gebeurd; open (en vernieuw) de kaart van het account voordat je het opnieuw probeert.",
+    "triage.failed.list_unreachable": "ik kon Microsoft 365 niet bereiken om de lijst opnieuw te controleren, "
+    "dus er is niets gedaan. Probeer het over een paar minuten opnieuw.",
     # Hulp (beveiligingsbeheerders)
     "help.admin.triage": "In **triage** kun je ook alle accounts zonder tekenen van misbruik in één keer "
     "deblokkeren, na een bevestiging die ze opsomt.",

@@ -6,11 +6,19 @@ in a worker thread (`asyncio.to_thread`) and never blocks the event loop.
 
 Secrets and tokens are never logged or put into exception messages: logs carry the scope, the expiry
 and Entra's AADSTS error codes only.
+
+When the token endpoint fails (a 5xx, which msal raises as `MsalServiceError`; a timeout; a refused connection;
+an answer that is not JSON; an OAuth `temporarily_unavailable`), `token()` raises one typed error,
+`m365.errors.TokenUnavailable` (an `UpstreamUnavailable`: "Microsoft 365 unreachable" to every caller), and
+keeps answering it without a new request for `FAILURE_HOLD_SECONDS`, so a hanging endpoint costs one timeout,
+not one per turn. The outage is logged once when it starts and once when the endpoint answers again.
+A refusal (wrong secret, unknown app or tenant) is `TokenRefused`, an `AuthenticationFailed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -23,8 +31,9 @@ import msal
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from msal.exceptions import MsalError, MsalServiceError
 
-from m365.errors import AuthenticationFailed, M365Error, UpstreamTimeout, UpstreamUnavailable
+from m365.errors import M365Error, TokenRefused, TokenUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,14 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_REFRESH_MARGIN_SECONDS = 300.0
+# After the token endpoint failed, further callers get the same error without a request for this long: a hanging
+# endpoint would otherwise cost every turn a full timeout. msal itself holds a 5xx for its Retry-After (5 s).
+FAILURE_HOLD_SECONDS = 5.0
+# OAuth errors Entra answers while it is failing, not refusing (RFC 6749 section 5.2 and 4.1.2.1; AADSTS90033 is
+# "A transient error has occurred").
+_TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+_TRANSIENT_AADSTS = frozenset({"AADSTS90033"})
+_HTTP_STATUS = re.compile(r"\b([45]\d\d)\b")
 
 _AADSTS = re.compile(r"AADSTS\d+")
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.DOTALL)
@@ -174,6 +191,25 @@ class _CachedToken:
     refresh_at: float  # clock() time after which a new token is fetched
 
 
+@dataclass
+class _Failure:
+    error: TokenUnavailable
+    until: float  # clock() time before which the failure is answered again without a request
+
+
+@dataclass(frozen=True)
+class TokenHealth:
+    """What the provider last saw of the token endpoint (for `/readyz` and logs).
+
+    `state` is "ok" (the last request got a token, or none was needed yet: "unknown"), "unavailable" (failing:
+    5xx, timeout, unreachable) or "refused" (Entra refused the app). `since` is the clock() time the state began.
+    """
+
+    state: str
+    since: float | None = None
+    detail: str = ""
+
+
 class TokenProvider:
     """Client-credentials tokens for one Entra app, cached per (tenant, scope).
 
@@ -201,7 +237,9 @@ class TokenProvider:
         self._apps: dict[tuple[str, str], MsalApp] = {}
         self._app_lock = asyncio.Lock()
         self._tokens: dict[tuple[str, str], _CachedToken] = {}
+        self._failures: dict[tuple[str, str], _Failure] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._health = TokenHealth("unknown")
         self._http_sessions: list[requests.Session] = []
         # Read the certificate now, so a bad file fails at startup rather than on the first request.
         self._credential: str | dict[str, str] = (
@@ -219,8 +257,16 @@ class TokenProvider:
         """`{authority host}/{tenant id}`."""
         return f"{self._settings.m365_authority_host.rstrip('/')}/{tenant_id or self.tenant_id}"
 
+    @property
+    def health(self) -> TokenHealth:
+        """The token endpoint's state as last seen (no request is made)."""
+        return self._health
+
     async def token(self, scope: str, *, tenant_id: str | None = None) -> str:
-        """A bearer token for `scope` (e.g. `GRAPH_SCOPE`); raises `AuthenticationFailed` when Entra refuses."""
+        """A bearer token for `scope` (e.g. `GRAPH_SCOPE`).
+
+        Raises `TokenRefused` when Entra refuses the app, `TokenUnavailable` when the endpoint is failing.
+        """
         key = (tenant_id or self.tenant_id, scope)
         cached = self._tokens.get(key)
         if cached is not None and self._clock() < cached.refresh_at:
@@ -231,14 +277,45 @@ class TokenProvider:
             cached = self._tokens.get(key)
             if cached is not None and self._clock() < cached.refresh_at:
                 return cached.value
-            app = await self._app(self.authority(key[0]))
+            failure = self._failures.get(key)
+            if failure is not None and self._clock() < failure.until:
+                raise _again(failure.error)
             started = self._clock()
-            result = await asyncio.to_thread(self._acquire, app, scope)
-            value, expires_in = self._check(result, scope)
+            try:
+                app = await self._app(self.authority(key[0]))
+                result = await asyncio.to_thread(self._acquire, app, scope)
+                value, expires_in = self._check(result, scope)
+            except TokenUnavailable as exc:
+                self._failures[key] = _Failure(exc, self._clock() + FAILURE_HOLD_SECONDS)
+                self._outage(exc)
+                raise
+            except TokenRefused as exc:
+                self._set_health(TokenHealth("refused", self._clock(), exc.code or ""))
+                raise
+            self._failures.pop(key, None)
+            self._recovered()
             refresh_at = started + max(0.0, expires_in - self._margin)
             self._tokens[key] = _CachedToken(value, refresh_at)
             log.info("token acquired for %s, expires in %.0f s", scope, expires_in)
             return value
+
+    def _outage(self, exc: TokenUnavailable) -> None:
+        """Log the start of an outage once; later failures of the same outage only at DEBUG."""
+        if self._health.state != "unavailable":
+            log.warning("Entra ID token endpoint unavailable: %s; the bot answers without Microsoft 365 until it "
+                        "recovers", exc.message)
+            self._set_health(TokenHealth("unavailable", self._clock(), exc.message))
+        else:
+            log.debug("Entra ID token endpoint still unavailable: %s", exc.message)
+
+    def _recovered(self) -> None:
+        if self._health.state == "unavailable" and self._health.since is not None:
+            log.warning("Entra ID token endpoint answers again after %.0f s", self._clock() - self._health.since)
+        if self._health.state != "ok":
+            self._set_health(TokenHealth("ok", self._clock()))
+
+    def _set_health(self, health: TokenHealth) -> None:
+        self._health = health
 
     def invalidate(self, scope: str, token: str, *, tenant_id: str | None = None) -> None:
         """Forget `token` (the resource answered 401 with it) so the next `token()` call fetches a new one.
@@ -305,27 +382,29 @@ class TokenProvider:
             return factory(authority)
         except M365Error:
             raise
-        except requests.Timeout:
-            raise UpstreamTimeout(f"Entra ID ({authority}) did not answer in time") from None
         except requests.exceptions.SSLError:
-            raise UpstreamUnavailable(f"Entra ID ({authority}): TLS certificate not trusted; is M365_CA_FILE right?"
-                                      ) from None
-        except requests.RequestException as exc:
-            raise UpstreamUnavailable(f"Entra ID ({authority}) is unreachable: {type(exc).__name__}") from None
+            raise TokenUnavailable(f"Entra ID ({authority}): TLS certificate not trusted; is M365_CA_FILE right?"
+                                   ) from None
+        except json.JSONDecodeError:
+            raise TokenUnavailable(f"Entra ID ({authority}) answered its OpenID configuration with something that "
+                                   "is not JSON") from None
         except ValueError as exc:
-            # msal raises ValueError when the authority (tenant) cannot be discovered.
+            # msal raises ValueError when the authority (tenant) cannot be discovered: a 4xx, Entra's answer.
             log.warning("msal could not use authority %s: %s", authority, type(exc).__name__)
-            raise AuthenticationFailed(
+            raise TokenRefused(
                 f"Entra ID has no usable OpenID configuration at {authority}: is M365_TENANT_ID right?"
             ) from None
+        except (requests.RequestException, MsalError, RuntimeError, OSError) as exc:
+            # A 5xx of the discovery (msal: MsalServiceError, or RuntimeError when it cannot tell), a timeout.
+            raise _unavailable(exc, f"Entra ID ({authority})") from None
 
     def _acquire(self, app: MsalApp, scope: str) -> Mapping[str, Any]:
         try:
             return app.acquire_token_for_client(scopes=[scope])
-        except requests.Timeout:
-            raise UpstreamTimeout(f"Entra ID did not answer the token request for {scope} in time") from None
-        except requests.RequestException as exc:
-            raise UpstreamUnavailable(f"Entra ID token request for {scope} failed: {type(exc).__name__}") from None
+        except (requests.RequestException, MsalError, ValueError, RuntimeError, OSError) as exc:
+            # msal raises MsalServiceError for a 5xx (and answers it again from its cache for the Retry-After),
+            # requests' exceptions for the network, ValueError for an answer that is not JSON.
+            raise _unavailable(exc, f"Entra ID token request for {scope}") from None
 
     def _check(self, result: Mapping[str, Any], scope: str) -> tuple[str, float]:
         token = result.get("access_token")
@@ -345,11 +424,36 @@ class TokenProvider:
         secret = self._settings.m365_client_secret
         if secret and secret in description:  # Entra never echoes it; this keeps it that way in logs
             description = description.replace(secret, "***")
+        if error in _TRANSIENT_OAUTH_ERRORS or code in _TRANSIENT_AADSTS:
+            raise TokenUnavailable(f"Entra ID could not issue a token for {scope} now ({code})", code=code)
         log.warning("token request for %s refused: %s (%s)", scope, code, error)
         message = f"Entra ID refused a token for {scope}: {description or error}"
         if code not in message:
             message = f"{message} ({code})"
-        raise AuthenticationFailed(message, code=code)
+        raise TokenRefused(message, code=code)
+
+
+def _unavailable(exc: BaseException, what: str) -> TokenUnavailable:
+    """The one error for a failing token endpoint, with the HTTP status when msal's error names one.
+
+    Only the exception's class and status go into the message: msal's texts can carry the endpoint's answer.
+    """
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return TokenUnavailable(f"{what} did not answer in time")
+    status = None
+    if isinstance(exc, MsalServiceError | RuntimeError):
+        match = _HTTP_STATUS.search(str(exc))
+        status = int(match.group(1)) if match else None
+    if status is not None:
+        return TokenUnavailable(f"{what} failed: HTTP {status}", status=status)
+    if isinstance(exc, ValueError):
+        return TokenUnavailable(f"{what} failed: the answer is not JSON")
+    return TokenUnavailable(f"{what} failed: {type(exc).__name__}")
+
+
+def _again(error: TokenUnavailable) -> TokenUnavailable:
+    """A fresh copy of a held failure (an exception object must not be raised from several tasks at once)."""
+    return TokenUnavailable(error.message, status=error.status, code=error.code)
 
 
 def _first_line(text: str) -> str:

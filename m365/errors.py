@@ -95,3 +95,34 @@ class UpstreamUnavailable(M365Error):
 
 class UpstreamTimeout(M365Error):
     """The call did not answer within its timeout."""
+
+
+class NotProvisioned(M365Error):
+    """The API needs something provisioned in the tenant first: Graph's message trace answers 401 until Microsoft's
+    message-trace service principal (app id 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373) exists there. `what` names it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        what: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.what = what
+
+
+class TokenUnavailable(UpstreamUnavailable):
+    """The Entra ID token endpoint gave no token because it is failing, not because it refused the app.
+
+    A 5xx (msal's `MsalServiceError`), a timeout, a refused or dropped connection, an answer that is not JSON, or an
+    OAuth `temporarily_unavailable` / `server_error`. It is an `UpstreamUnavailable` ("Microsoft 365 unreachable")
+    everywhere; `/readyz` tells it apart to name the token endpoint. Never a timeout of a write: the request that
+    needed the token was not sent.
+    """
+
+
+class TokenRefused(AuthenticationFailed):
+    """The Entra ID token endpoint answered and refused the app (wrong secret, unknown client or tenant)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -34,7 +35,17 @@ from m365.http import (
     path_segment,
     standard_error,
 )
-from m365.records import BlockedSender, CasMailbox, InboxRule, Mailbox
+from m365.records import (
+    AuditChange,
+    BlockedSender,
+    CasMailbox,
+    InboxRule,
+    Mailbox,
+    MailboxGrant,
+    MessageTrace,
+    OutboundSpamPolicy,
+    TransportRule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +65,22 @@ CMDLET_ROLES: Mapping[str, str] = {
     "Set-Mailbox": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
     # Not Global Reader nor View-Only Organization Management: "This cmdlet doesn't work for members of" them.
     "Get-InboxRule": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    # "View-Only Audit Logs or Audit Logs role" (Microsoft Purview, "Search the audit log"): Organization Management
+    # and Compliance Management hold them; the Exchange Administrator role is a member of Organization Management.
+    "Search-UnifiedAuditLog": "View-Only Audit Logs (Organization Management or Exchange Administrator)",
+    "Get-TransportRule": "View-Only Configuration (Global Reader or Exchange Administrator)",
+    "Get-MailboxPermission": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
+    # Not View-Only: Microsoft lists Mail Recipients (Recipient Management) for reading SendAs.
+    "Get-RecipientPermission": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Get-MailboxFolderPermission": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
+    "Get-MessageTraceV2": "Message Tracking (Security Reader, Global Reader or Exchange Administrator)",
+    "Get-HostedOutboundSpamFilterPolicy": "Security Reader, Security Administrator or Organization Management",
 }
+# Get-MessageTraceV2 returns at most 5,000 rows per query (its -ResultSize, 1 to 5000) and has no paging.
+MESSAGE_TRACE_MAX_RESULTS = 5000
+
+# Search-UnifiedAuditLog's -ResultSize maximum (its reference: "The default value is 100, maximum is 5,000").
+AUDIT_MAX_RESULTS = 5000
 
 # `[error id]|Full.Type.Name|human text`
 _TYPED_MESSAGE = re.compile(r"^[^|\s]*\|([A-Za-z0-9_.]+)\|(.*)$", re.DOTALL)
@@ -237,6 +263,66 @@ class ExchangeClient:
             parameters["IncludeHidden"] = True
         return [InboxRule.from_exchange(o) for o in await self.invoke("Get-InboxRule", parameters)]
 
+    async def get_mailbox_permissions(self, identity: str) -> list[MailboxGrant]:
+        """`Get-MailboxPermission -Identity identity`: the direct FullAccess grants to others (inherited entries and
+        NT AUTHORITY\\SELF left out); raises `NotFound` when there is no such mailbox."""
+        objects = await self.invoke("Get-MailboxPermission", {"Identity": identity})
+        return [g for g in map(MailboxGrant.from_mailbox_permission, objects) if g is not None]
+
+    async def get_recipient_permissions(self, identity: str) -> list[MailboxGrant]:
+        """`Get-RecipientPermission -Identity identity -AccessRights SendAs`: the direct SendAs grants to others."""
+        objects = await self.invoke("Get-RecipientPermission", {"Identity": identity, "AccessRights": ["SendAs"]})
+        return [g for g in map(MailboxGrant.from_recipient_permission, objects) if g is not None]
+
+    async def get_mailbox_folder_permissions(self, identity: str, folder: str = "Inbox") -> list[MailboxGrant]:
+        """`Get-MailboxFolderPermission -Identity identity:\\folder`: the entries that grant something (Default and
+        Anonymous with None left out); raises `NotFound` when the mailbox or the folder does not exist."""
+        objects = await self.invoke("Get-MailboxFolderPermission", {"Identity": f"{identity}:\\{folder}"})
+        return [g for g in (MailboxGrant.from_folder_permission(o, folder) for o in objects) if g is not None]
+
+    async def get_message_trace(self, sender: str, start: datetime, end: datetime, *,
+                                limit: int = MESSAGE_TRACE_MAX_RESULTS) -> tuple[list[MessageTrace], bool]:
+        """`Get-MessageTraceV2 -SenderAddress sender -StartDate start -EndDate end -ResultSize n`, at most `limit` rows
+        (5,000 at most: the cmdlet does not page); and whether the cap may have cut it short."""
+        size = max(1, min(limit, MESSAGE_TRACE_MAX_RESULTS))
+        objects = await self.invoke("Get-MessageTraceV2", {
+            "SenderAddress": sender,
+            "StartDate": _utc(start),
+            "EndDate": _utc(end),
+            "ResultSize": size,
+        })
+        return [MessageTrace.from_exchange(o) for o in objects[:size]], len(objects) >= size
+
+    async def search_unified_audit_log(self, start: datetime, end: datetime, operations: Sequence[str], *,
+                                       result_size: int = AUDIT_MAX_RESULTS) -> list[AuditChange]:
+        """`Search-UnifiedAuditLog -StartDate -EndDate -Operations … -ResultSize n`: one synchronous search of
+        the unified audit log (records appear 30 minutes to 24 hours after the event), newest first.
+
+        Without -SessionCommand the cmdlet returns at most -ResultSize (5,000) records, sorted by date; the
+        operations asked for (rule, forwarding, permission and transport rule changes) keep a week of a tenant's
+        records far below that, and the log names the cap when it was reached.
+        """
+        parameters: dict[str, Any] = {
+            "StartDate": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "EndDate": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Operations": list(operations),
+            "ResultSize": result_size,
+        }
+        objects = await self.invoke("Search-UnifiedAuditLog", parameters)
+        changes = [AuditChange.from_exchange(o) for o in objects]
+        if len(changes) >= result_size:
+            log.warning("Search-UnifiedAuditLog returned its cap of %d records; older ones unseen", result_size)
+        return sorted(changes, key=lambda c: c.time or datetime.min.replace(tzinfo=UTC), reverse=True)
+
+    async def get_outbound_spam_policies(self) -> list[OutboundSpamPolicy]:
+        """`Get-HostedOutboundSpamFilterPolicy` (no -Identity: every policy, as its Example 1 runs it)."""
+        return [OutboundSpamPolicy.from_exchange(o)
+                for o in await self.invoke("Get-HostedOutboundSpamFilterPolicy", {})]
+
+    async def get_transport_rules(self) -> list[TransportRule]:
+        """`Get-TransportRule`: every mail flow rule of the organisation."""
+        return [TransportRule.from_exchange(o) for o in await self.invoke("Get-TransportRule", {})]
+
     async def remove_mailbox_forwarding(self, identity: str) -> None:
         """`Set-Mailbox -Identity identity -ForwardingSmtpAddress $null -ForwardingAddress $null
         -DeliverToMailboxAndForward $false`."""
@@ -246,6 +332,11 @@ class ExchangeClient:
             "ForwardingAddress": None,
             "DeliverToMailboxAndForward": False,
         })
+
+
+def _utc(moment: datetime) -> str:
+    # ISO 8601 in UTC: unambiguous whatever short-date format the service would assume for a local string.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _mapper(cmdlet: str) -> ErrorMapper:

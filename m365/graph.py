@@ -23,7 +23,6 @@ import dataclasses
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +34,16 @@ from yarl import URL
 
 from m365 import odata
 from m365.auth import GRAPH_SCOPE
-from m365.errors import LicenseRequired, M365Error, OnPremisesMastered, PermissionDenied, Throttled, UpstreamUnavailable
+from m365.errors import (
+    AuthenticationFailed,
+    LicenseRequired,
+    M365Error,
+    NotProvisioned,
+    OnPremisesMastered,
+    PermissionDenied,
+    Throttled,
+    UpstreamUnavailable,
+)
 from m365.http import (
     RETRY_STATUSES,
     AccessTokens,
@@ -58,6 +66,7 @@ from m365.records import (
     DirectoryObject,
     InboxRule,
     MailFolder,
+    MessageTrace,
     OAuthGrant,
     RegistrationDetails,
     RiskDetection,
@@ -84,6 +93,10 @@ OUTLOOK_CONCURRENCY = 4
 HIDING_WELL_KNOWN_FOLDERS: tuple[str, ...] = ("deleteditems", "junkemail", "archive", "conversationhistory")
 ENTRA_ID_P1 = "Microsoft Entra ID P1"
 ENTRA_ID_P2 = "Microsoft Entra ID P2"
+MESSAGE_TRACE_PATH = "/admin/exchange/tracing/messageTraces"
+# What Graph's message trace needs provisioned (microsoft-graph-docs-contrib resources/exchangemessagetrace.md,
+# "Prerequisites": a service principal for app id 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373).
+MESSAGE_TRACE_PRINCIPAL = "app id 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373"
 
 # Application permission each route needs, for 403s whose message does not name it. Mirrors DESIGN.md's
 # evidence table; first match wins. Paths are relative to the version root (`/v1.0`).
@@ -103,6 +116,7 @@ ROUTE_PERMISSIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/servicePrincipals"), "Directory.Read.All"),
     ("GET", re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)"), "GroupMember.Read.All"),
     ("GET", re.compile(r"^/security/alerts_v2"), "SecurityAlert.Read.All"),
+    ("GET", re.compile(r"^/admin/exchange/tracing/"), "ExchangeMessageTrace.Read.All"),
     ("POST", re.compile(r"^/users/[^/]+/revokeSignInSessions"), "User.RevokeSessions.All"),
     ("PATCH", re.compile(r"^/users/[^/]+$"), "User.ReadWrite.All"),
     ("GET", re.compile(r"^/organization"), "Organization.Read.All"),
@@ -131,8 +145,11 @@ class RateLimit:
 MICROSOFT_RATE_LIMITS: dict[str, RateLimit] = {
     "auditLogs": RateLimit(5, 10.0),
     "identityProtection": RateLimit(1, 1.0),
+    # messagetracingroot-list-messagetraces: "a throttling limit of 100 requests per 5 minutes".
+    "messageTrace": RateLimit(100, 300.0),
 }
-_FAMILY_PREFIXES = (("/auditLogs/", "auditLogs"), ("/identityProtection/", "identityProtection"))
+_FAMILY_PREFIXES = (("/auditLogs/", "auditLogs"), ("/identityProtection/", "identityProtection"),
+                    ("/admin/exchange/tracing/", "messageTrace"))
 
 
 def rate_family(path: str) -> str | None:
@@ -143,22 +160,35 @@ def rate_family(path: str) -> str | None:
     return None
 
 
+class Slot:
+    """One request's place in its family's window: when it was sent, and once answered, when the answer came."""
+
+    __slots__ = ("at", "settled")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.settled = False
+
+
 class Governor:
     """Client-side pacing of Graph's throttled families, for callers that send many requests at once.
 
-    Each family's requests are spaced so that no sliding window ever holds more than its limit (plus `margin`
-    seconds, since the server counts arrival, not sending), and a 429 holds the
-    whole family until its `Retry-After` has passed: no request of that family is sent before then. A wait that
-    would end after the caller's `deadline()` raises `Throttled` at once. Install it around the calls with
-    `governed(governor)`; the process has one (`investigation.service.Investigations` owns it), so every
-    investigation shares the windows.
+    Each family's requests are spaced so that no sliding window ever holds more than its limit, and a 429 holds the
+    whole family until its `Retry-After` has passed: no request of that family is sent before then. Microsoft counts
+    a request when it arrives, which the client cannot see; what it can see is that the request had arrived by the
+    time its answer came back. So a request holds its place from when it was sent until it is `settle`d with its
+    answer, and from then on the window is counted from the answer: a request that reached Microsoft late (a busy
+    event loop, a queued connection) can no longer let the next window's requests arrive inside this one. `margin`
+    seconds cover clock granularity on top. A wait that would end after the caller's `deadline()` raises `Throttled`
+    at once. Install it around the calls with `governed(governor)`; the process has one
+    (`investigation.service.Investigations` owns it), so every investigation shares the windows.
     """
 
     def __init__(
         self,
         limits: Mapping[str, RateLimit] | None = None,
         *,
-        margin: float = 0.3,
+        margin: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -166,36 +196,42 @@ class Governor:
         self.margin = margin
         self._clock = clock
         self._sleep = sleep
-        self._sent: dict[str, deque[float]] = {}
+        self._slots: dict[str, list[Slot]] = {}
         self._held_until: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.throttled = 0  # 429s seen (should stay 0 when the limits are right)
 
-    async def acquire(self, family: str) -> None:
-        """Wait for a slot in `family`'s window (first come, first served) and count one request in it."""
+    async def acquire(self, family: str) -> Slot | None:
+        """Wait for a place in `family`'s window (first come, first served) and take it; None for a family without
+        a limit. Hand the slot to `settle` when the request's answer (or failure) comes back."""
         limit = self.limits.get(family)
         if limit is None:
-            return
+            return None
         lock = self._locks.setdefault(family, asyncio.Lock())
         async with lock:
-            sent = self._sent.setdefault(family, deque())
+            slots = self._slots.setdefault(family, [])
             while True:
                 now = self._clock()
-                # The margin covers the gap between sending and arrival: under load a request paced 0.1 s after the
-                # window reached Microsoft's side inside it (a 429), so it stays the same for short windows too.
-                margin = self.margin
-                while sent and sent[0] <= now - limit.window_seconds - margin:
-                    sent.popleft()
+                horizon = limit.window_seconds + self.margin
+                slots[:] = [slot for slot in slots if slot.at > now - horizon]
                 wait = self._held_until.get(family, 0.0) - now
-                if len(sent) >= limit.requests:
-                    wait = max(wait, sent[0] + limit.window_seconds + margin - now)
+                if len(slots) >= limit.requests:
+                    # Settled slots may have moved later while this caller slept: recomputed on every pass.
+                    wait = max(wait, min(slot.at for slot in slots) + horizon - now)
                 if wait <= 0:
-                    sent.append(now)
-                    return
+                    slot = Slot(now)
+                    slots.append(slot)
+                    return slot
                 if waits_past_deadline(wait):
                     # Like a 429 whose Retry-After outlasts the caller: say "throttled" now instead of timing out.
                     raise Throttled(f"the {family} window is full for {wait:.1f} s", retry_after=wait, status=429)
                 await self._sleep(wait)
+
+    def settle(self, slot: Slot | None) -> None:
+        """The request of `slot` was answered (or failed) now: it had arrived by now, so its window counts from now."""
+        if slot is not None and not slot.settled:
+            slot.at = max(slot.at, self._clock())
+            slot.settled = True
 
     def hold(self, family: str, seconds: float) -> None:
         """A 429 said "not before `seconds` from now": no request of `family` goes out before then."""
@@ -423,12 +459,19 @@ class GraphClient:
         governor = _governor.get()
         while pending:
             attempt += 1
+            slots: list[Slot | None] = []
             if governor is not None:
                 for request in pending:
                     family = rate_family(request.url.split("?", 1)[0])
                     if family is not None:
-                        await governor.acquire(family)
-            response = await self._send("POST", "/$batch", None, body={"requests": [r.as_json() for r in pending]})
+                        slots.append(await governor.acquire(family))
+            try:
+                response = await self._send("POST", "/$batch", None,
+                                            body={"requests": [r.as_json() for r in pending]})
+            finally:
+                if governor is not None:
+                    for slot in slots:
+                        governor.settle(slot)
             answers = _batch_answers(response.body)
             retry: list[BatchRequest] = []
             delay = 0.0
@@ -492,7 +535,7 @@ class GraphClient:
         attempt = 0
         while True:
             attempt += 1
-            await governor.acquire(family)
+            slot = await governor.acquire(family)
             try:
                 return await self._once.send(method, url, map_error=map_error, json_body=json_body, headers=headers,
                                              timeout_seconds=timeout_seconds)
@@ -503,10 +546,13 @@ class GraphClient:
                     raise
                 log.warning("Graph %s %s -> 429; the %s family waits %.2f s", method, url.path, family, delay)
             except UpstreamUnavailable:
+                governor.settle(slot)
                 delay = self._transport.backoff(attempt)
                 if attempt >= policy.max_attempts or waits_past_deadline(delay):
                     raise
                 await self._sleep(delay)
+            finally:
+                governor.settle(slot)
 
     def _mapper(self, path: str, permission: str | None = None) -> ErrorMapper:
         route = path.split("?", 1)[0]
@@ -604,6 +650,18 @@ class GraphClient:
         items = await self.get_paged("/auditLogs/signIns", {"$filter": filter_, "$top": min(limit, MAX_TOP)},
                                      max_items=limit)
         return [SignIn.from_graph(i) for i in items]
+
+    async def list_message_traces(self, filter_: str, *, limit: int) -> tuple[list[MessageTrace], bool]:
+        """`GET /admin/exchange/tracing/messageTraces?$filter=…` (pages of up to 5,000), at most `limit` rows; and
+        whether more existed. A 401 here means Microsoft's message-trace service principal is not provisioned
+        (the token itself was refreshed and sent again by the transport): `NotProvisioned`."""
+        try:
+            items = await self.get_paged(MESSAGE_TRACE_PATH, {"$filter": filter_, "$top": min(limit + 1, 5000)},
+                                         max_items=limit + 1)
+        except AuthenticationFailed as exc:
+            raise NotProvisioned(f"Message trace is not available: {exc.message}", what=MESSAGE_TRACE_PRINCIPAL,
+                                 status=exc.status, code=exc.code, request_id=exc.request_id) from exc
+        return [MessageTrace.from_graph(i) for i in items[:limit]], len(items) > limit
 
     async def list_directory_audits(self, filter_: str, *, limit: int) -> list[DirectoryAudit]:
         """`GET /auditLogs/directoryAudits?$filter=…`, at most `limit`."""

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from m365.errors import M365Error
 from m365.records import (
+    AuditChange,
     AuthMethod,
     BlockedSender,
     CasMailbox,
@@ -22,14 +23,18 @@ from m365.records import (
     DirectoryObject,
     InboxRule,
     Mailbox,
+    MailboxGrant,
     MailFolder,
+    MessageTraces,
     OAuthGrant,
+    OutboundSpamPolicy,
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
+    TransportRule,
     User,
 )
 
@@ -89,6 +94,13 @@ class Tenant(Protocol):
         """`Set-Mailbox` with forwarding cleared."""
         ...
 
+    async def list_mailbox_grants(self, identity: str) -> tuple[MailboxGrant, ...]:
+        """Who else may read or send as the mailbox: direct FullAccess (`Get-MailboxPermission`), SendAs
+        (`Get-RecipientPermission`) and inbox folder permissions (`Get-MailboxFolderPermission`), one Exchange call
+        each, per mailbox (Exchange has no many-mailbox form of these). SendOnBehalf is
+        `Mailbox.grant_send_on_behalf_to` (Get-Mailbox). Raises `NotFound` when the user has no mailbox."""
+        ...
+
     # Mailbox (Graph)
     async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
         """The inbox rules of the user's mailbox."""
@@ -123,6 +135,35 @@ class Tenant(Protocol):
         DirectoryAudit, ...
     ]:
         """Directory audit records that target the user since `since`."""
+        ...
+
+    # Message trace (Graph, falling back to Exchange's Get-MessageTraceV2)
+    async def list_message_traces(self, sender: str, since: datetime, until: datetime, *,
+                                  limit: int = 5000) -> MessageTraces:
+        """The mail `sender` sent between `since` and `until` (at most 10 days: the API's limit), one row per
+        recipient, oldest first, at most `limit` rows (`capped` says more existed). Raises `NotProvisioned` when
+        Graph's message-trace service principal is missing and the Exchange fallback cannot be run either."""
+        ...
+
+    # Changes and tenant-wide traps (investigation.changes, investigation.tenant_traps): tenant-wide reads, made once
+    # per investigation or per outbreak and filtered per account by the caller.
+    async def list_audit_changes(self, since: datetime) -> tuple[AuditChange, ...]:
+        """Rule, forwarding, permission and transport rule changes since `since` from the unified audit log
+        (`Search-UnifiedAuditLog`, synchronous, bounded), tenant-wide, newest first. Raises `LicenseRequired`
+        when auditing is off or unlicensed."""
+        ...
+
+    async def list_transport_rules(self) -> tuple[TransportRule, ...]:
+        """Every mail flow (transport) rule of the organisation (`Get-TransportRule`)."""
+        ...
+
+    async def list_outbound_spam_policies(self) -> tuple[OutboundSpamPolicy, ...]:
+        """Every outbound spam policy of the organisation (`Get-HostedOutboundSpamFilterPolicy`), Default included."""
+        ...
+
+    async def list_app_audits(self, since: datetime) -> tuple[DirectoryAudit, ...]:
+        """Entra audit records since `since` of new service principals, new app credentials, consents and app role
+        assignments, tenant-wide (`/auditLogs/directoryAudits` filtered on activityDisplayName)."""
         ...
 
     # Identity Protection (Entra ID P2)

@@ -124,10 +124,13 @@ class User:
     usage_location: str | None = None
     preferred_language: str | None = None
     assigned_licenses: int = 0
+    # `createdDateTime` (v1.0 user property; null for accounts created before 2018): an account made shortly before
+    # it was handed rights to another mailbox is a delegation finding (investigation.delegation).
+    created: datetime | None = None
 
     SELECT = (
         "id,userPrincipalName,displayName,mail,mailNickname,department,jobTitle,accountEnabled,userType,"
-        "onPremisesSyncEnabled,proxyAddresses,usageLocation,preferredLanguage,assignedLicenses"
+        "onPremisesSyncEnabled,proxyAddresses,usageLocation,preferredLanguage,assignedLicenses,createdDateTime"
     )
 
     @property
@@ -164,6 +167,7 @@ class User:
             usage_location=_opt_str(obj, "usageLocation"),
             preferred_language=_opt_str(obj, "preferredLanguage"),
             assigned_licenses=len(licenses) if isinstance(licenses, list) else 0,
+            created=parse_datetime(obj.get("createdDateTime")),
         )
 
 
@@ -209,6 +213,9 @@ class Mailbox:
     deliver_to_mailbox_and_forward: bool = False
     external_directory_object_id: str | None = None
     email_addresses: tuple[str, ...] = ()
+    # `GrantSendOnBehalfTo`: the recipients (as Exchange names them: their Name/alias) who may send on behalf of the
+    # mailbox. Tenant text.
+    grant_send_on_behalf_to: tuple[str, ...] = ()
 
     @property
     def is_shared(self) -> bool:
@@ -237,6 +244,7 @@ class Mailbox:
             deliver_to_mailbox_and_forward=_bool(obj, "DeliverToMailboxAndForward"),
             external_directory_object_id=_opt_str(obj, "ExternalDirectoryObjectId"),
             email_addresses=_strs(obj.get("EmailAddresses")),
+            grant_send_on_behalf_to=_strs(obj.get("GrantSendOnBehalfTo")),
         )
 
 
@@ -260,6 +268,100 @@ class CasMailbox:
             activesync_enabled=_bool(obj, "ActiveSyncEnabled", True),
             smtp_client_authentication_disabled=_opt_bool(obj, "SmtpClientAuthenticationDisabled"),
         )
+
+
+class GrantKind(StrEnum):
+    """How another account may use a mailbox (see `MailboxGrant`)."""
+
+    full_access = "FullAccess"  # Get-MailboxPermission: open the mailbox and read everything in it
+    send_as = "SendAs"  # Get-RecipientPermission: send mail that appears to come from the mailbox
+    send_on_behalf = "SendOnBehalf"  # Get-Mailbox GrantSendOnBehalfTo: send "on behalf of" the mailbox
+    folder = "Folder"  # Get-MailboxFolderPermission on the inbox: read (or more) one folder
+
+
+# Exchange's own principals on every mailbox (Get-MailboxPermission's reference: "FullAccess and ReadPermission are
+# directly assigned to NT AUTHORITY\SELF"); Get-RecipientPermission lists SELF's SendAs the same way.
+_SELF_PRINCIPALS = frozenset({"nt authority\\self", "self"})
+
+
+def _rights(value: object) -> tuple[str, ...]:
+    """AccessRights as a list (`["FullAccess"]`) or as PowerShell's joined string (`"FullAccess, ReadPermission"`)."""
+    out: list[str] = []
+    for item in _strs(value):
+        out.extend(part.strip() for part in item.split(",") if part.strip())
+    return tuple(out)
+
+
+def _principal(value: object) -> str:
+    """A trustee as a string; a serialised principal object gives its display name or identity."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, Mapping):
+        for key in ("DisplayName", "RecipientPrincipal", "UserPrincipalName", "Identity", "Name"):
+            text = value.get(key)
+            if isinstance(text, str) and text.strip():
+                return text.strip()
+    return ""
+
+
+@dataclass(frozen=True)
+class MailboxGrant:
+    """One right another principal holds on a mailbox, directly assigned (inherited and default entries are left
+    out by the parsers, which return None for them).
+
+    `trustee` is how Exchange names the principal: a UPN for FullAccess and SendAs, a recipient name (alias) for
+    SendOnBehalf, a display name for folder permissions. Tenant text. `folder` is the folder of a folder permission.
+    """
+
+    kind: GrantKind
+    trustee: str
+    rights: tuple[str, ...] = ()
+    folder: str | None = None
+    sharing_flags: tuple[str, ...] = ()
+
+    @property
+    def subject_id(self) -> str:
+        """Identifies the grant for a later remediation button: kind, trustee and (for folders) the folder."""
+        return f"{self.kind.value}:{self.trustee}" + (f":{self.folder}" if self.folder else "")
+
+    @classmethod
+    def from_mailbox_permission(cls, obj: Json) -> MailboxGrant | None:
+        """A `Get-MailboxPermission` object; None unless it is a direct, allowed FullAccess of someone else."""
+        user = _principal(obj.get("User"))
+        rights = _rights(obj.get("AccessRights"))
+        if (not user or user.lower() in _SELF_PRINCIPALS or _bool(obj, "IsInherited") or _bool(obj, "Deny")
+                or not any(r.lower() == "fullaccess" for r in rights)):
+            return None
+        return cls(GrantKind.full_access, user, rights)
+
+    @classmethod
+    def from_recipient_permission(cls, obj: Json) -> MailboxGrant | None:
+        """A `Get-RecipientPermission` object; None unless it is a direct, allowed SendAs of someone else."""
+        trustee = _principal(obj.get("Trustee"))
+        rights = _rights(obj.get("AccessRights"))
+        if (not trustee or trustee.lower() in _SELF_PRINCIPALS or _bool(obj, "IsInherited")
+                or _str(obj, "AccessControlType").lower() == "deny"
+                or not any(r.lower() == "sendas" for r in rights)):
+            return None
+        return cls(GrantKind.send_as, trustee, rights)
+
+    @classmethod
+    def from_folder_permission(cls, obj: Json, folder: str) -> MailboxGrant | None:
+        """A `Get-MailboxFolderPermission` object of `folder`; None for an entry that grants nothing (AccessRights
+        None, as Default and Anonymous have unless someone shared the folder)."""
+        user = _principal(obj.get("User"))
+        rights = _rights(obj.get("AccessRights"))
+        # Default and Anonymous always appear; with None (their usual value) they, like anyone, grant nothing.
+        if not user or not rights or all(r.lower() == "none" for r in rights):
+            return None
+        return cls(GrantKind.folder, user, rights, folder=folder,
+                   sharing_flags=tuple(f for f in _rights(obj.get("SharingPermissionFlags")) if f.lower() != "none"))
+
+    @classmethod
+    def send_on_behalf(cls, mailbox: Mailbox) -> tuple[MailboxGrant, ...]:
+        """The mailbox's `GrantSendOnBehalfTo` entries as grants."""
+        return tuple(cls(GrantKind.send_on_behalf, name.strip(), ("SendOnBehalf",))
+                     for name in mailbox.grant_send_on_behalf_to if name.strip())
 
 
 # Graph's well-known folder names: path segments (`/users/{id}/mailFolders/deleteditems`) valid in v1.0 in every
@@ -435,6 +537,18 @@ class SignIn:
     risk_detail: str = "none"
     risk_event_types: tuple[str, ...] = ()
     conditional_access_status: str = ""
+    # `status.additionalDetails`: how MFA went ("MFA denied; user declined the authentication", "MFA completed
+    # in Azure AD"); v1.0 has no `authenticationRequirement`, so this is where the sign-in log says it.
+    additional_details: str = ""
+    # `location.geoCoordinates` (None when Graph sends none); `deviceDetail` (device claims Entra attests).
+    latitude: float | None = None
+    longitude: float | None = None
+    device_id: str = ""
+    device_name: str = ""
+    device_compliant: bool | None = None
+    device_managed: bool | None = None
+    device_trust_type: str = ""
+    operating_system: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -446,6 +560,7 @@ class SignIn:
         """Build from a Graph signIn."""
         location = _map(obj, "location")
         status = _map(obj, "status")
+        device = _map(obj, "deviceDetail")
         code = status.get("errorCode")
         return cls(
             id=_str(obj, "id"),
@@ -471,7 +586,25 @@ class SignIn:
                 if t and t.lower() not in ("none", "unknownfuturevalue")
             )),
             conditional_access_status=_str(obj, "conditionalAccessStatus"),
+            additional_details=_str(status, "additionalDetails"),
+            latitude=_coordinate(_map(location, "geoCoordinates"), "latitude", 90.0),
+            longitude=_coordinate(_map(location, "geoCoordinates"), "longitude", 180.0),
+            device_id=_str(device, "deviceId").strip(),
+            device_name=_str(device, "displayName"),
+            device_compliant=_opt_bool(device, "isCompliant"),
+            device_managed=_opt_bool(device, "isManaged"),
+            device_trust_type=_str(device, "trustType"),
+            operating_system=_str(device, "operatingSystem"),
         )
+
+
+def _coordinate(obj: Json, key: str, bound: float) -> float | None:
+    """A latitude or longitude (Edm.Double), None when absent, not a number or out of range."""
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if -bound <= number <= bound else None
 
 
 @dataclass(frozen=True)
@@ -511,6 +644,8 @@ class RiskDetection:
     country: str = ""
     activity: str = ""
     request_id: str = ""
+    # Why the risk state is what it is (`userPerformedSecuredPasswordReset`, `adminDismissedAllRiskForUser`, …).
+    risk_detail: str = "none"
 
     @classmethod
     def from_graph(cls, obj: Json) -> RiskDetection:
@@ -528,6 +663,7 @@ class RiskDetection:
             country=_str(location, "countryOrRegion"),
             activity=_str(obj, "activity"),
             request_id=_str(obj, "requestId"),
+            risk_detail=_str(obj, "riskDetail") or "none",
         )
 
 
@@ -879,4 +1015,247 @@ class OutboundSpamPolicy:
             external_per_hour=_limit(obj, "RecipientLimitExternalPerHour"),
             internal_per_hour=_limit(obj, "RecipientLimitInternalPerHour"),
             per_day=_limit(obj, "RecipientLimitPerDay"),
+        )
+
+
+@dataclass(frozen=True)
+class MessageTrace:
+    """One row of a message trace: one message to one recipient, as Exchange Online received it.
+
+    Graph v1.0 `exchangeMessageTrace` (`GET /admin/exchange/tracing/messageTraces`; microsoft-graph-docs-contrib
+    api-reference/v1.0/resources/exchangemessagetrace.md) or Exchange's `Get-MessageTraceV2` output (the same facts
+    in PascalCase: Received, SenderAddress, RecipientAddress, Subject, Status, FromIP, ToIP, Size, MessageId,
+    MessageTraceId). `from_ip` is where the message entered Exchange Online: for mail a client submitted, the
+    client's public address. The subject is tenant text.
+    """
+
+    id: str
+    received: datetime | None
+    sender: str
+    recipient: str
+    subject: str = ""
+    status: str = ""
+    from_ip: str = ""
+    to_ip: str = ""
+    size: int = 0
+    message_id: str = ""
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> MessageTrace:
+        """Build from a Graph `exchangeMessageTrace`."""
+        size = obj.get("size")
+        return cls(
+            id=_str(obj, "id"),
+            received=parse_datetime(obj.get("receivedDateTime")),
+            sender=_str(obj, "senderAddress"),
+            recipient=_str(obj, "recipientAddress"),
+            subject=_str(obj, "subject"),
+            status=_str(obj, "status"),
+            from_ip=_str(obj, "fromIP"),
+            to_ip=_str(obj, "toIP"),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
+            message_id=_str(obj, "messageId"),
+        )
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> MessageTrace:
+        """Build from a `Get-MessageTraceV2` output object (its Status is PascalCase: `Delivered`, `FilteredAsSpam`)."""
+        size = obj.get("Size")
+        status = _str(obj, "Status")
+        return cls(
+            id=_str(obj, "MessageTraceId"),
+            received=parse_datetime(obj.get("Received")),
+            sender=_str(obj, "SenderAddress"),
+            recipient=_str(obj, "RecipientAddress"),
+            subject=_str(obj, "Subject"),
+            # One spelling for both sources: Graph's camelCase enum member.
+            status=status[:1].lower() + status[1:],
+            from_ip=_str(obj, "FromIP"),
+            to_ip=_str(obj, "ToIP"),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
+            message_id=_str(obj, "MessageId"),
+        )
+
+
+@dataclass(frozen=True)
+class MessageTraces:
+    """What one message-trace read returned: the rows (oldest first), whether the cap cut it short, and the way it
+    was read (`graph` or `exchange`, the `Get-MessageTraceV2` fallback)."""
+
+    # Not kept in an investigation's snapshot (`investigation.snapshot`): up to 5,000 rows, summarised by the findings.
+    rows: tuple[MessageTrace, ...] = field(default=(), metadata={"transient": True})
+    since: datetime | None = None
+    # The moment of reading: two reads of the same mail are equal whenever they were made.
+    until: datetime | None = field(default=None, compare=False)
+    capped: bool = False
+    cap: int = 0
+    via: str = "graph"
+
+
+# -- the unified audit log and mail flow rules (investigation.changes, investigation.tenant_traps) ----------------
+
+_IPV4_PORT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d+$")
+_BRACKETED_IPV6 = re.compile(r"^\[([0-9A-Fa-f:.]+)\](?::\d+)?$")
+
+
+def _client_ip(value: object) -> str:
+    """The address of an audit record's `ClientIP`/`ClientIPAddress`: Exchange writes `1.2.3.4:5678` and
+    `[2001:db8::1]:5678` as well as bare addresses; the port is noise for matching sign-ins."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    match = _IPV4_PORT.match(text) or _BRACKETED_IPV6.match(text)
+    return match.group(1) if match else text
+
+
+def _name_values(value: object) -> tuple[tuple[str, str], ...]:
+    """The Management Activity schema's `Collection(Common.NameValuePair)` (`[{"Name": …, "Value": …}]`)."""
+    if not isinstance(value, list):
+        return ()
+    out: list[tuple[str, str]] = []
+    for item in value:
+        if isinstance(item, Mapping) and isinstance(item.get("Name"), str):
+            raw = item.get("Value")
+            out.append((item["Name"], raw if isinstance(raw, str) else "" if raw is None else str(raw)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AuditChange:
+    """One record of the unified audit log as `Search-UnifiedAuditLog` returns it, its `AuditData` JSON parsed.
+
+    Shapes: the cmdlet's output object (`RecordType`, `CreationDate`, `UserIds`, `Operations`, `AuditData`,
+    `ResultIndex`, `ResultCount`, `Identity`) and, inside `AuditData`, the Office 365 Management Activity API schema
+    (MicrosoftDocs/office-365-management-api office-365-management-activity-api-schema.md
+    @8a539d33bd3f05032e3c2b49c7951aa94bd80555): the common schema (`Id`, `CreationTime`, `Operation`, `UserId`,
+    `ClientIP`, `ObjectId`, `ResultStatus`, `RecordType`), the Exchange Admin schema (`Parameters`, a
+    `Collection(Common.NameValuePair)` of the cmdlet's parameters; `ModifiedObjectResolvedName`; `ExternalAccess`)
+    and the Exchange Mailbox schema (`MailboxOwnerUPN`, `ClientIPAddress`, `OperationProperties`). `parameters`
+    holds `Parameters` and `OperationProperties` alike (an `UpdateInboxRules` record from Outlook names its rule
+    there). `actor` is who did it (`UserId`, a UPN, or a system account); all strings are tenant text.
+    """
+
+    id: str
+    operation: str
+    time: datetime | None
+    actor: str
+    client_ip: str = ""
+    object_id: str = ""
+    record_type: str = ""
+    result: str = ""
+    parameters: tuple[tuple[str, str], ...] = ()
+    mailbox_owner: str = ""
+    object_name: str = ""
+    external_access: bool = False
+
+    def parameter(self, name: str) -> str:
+        """The value of a cmdlet parameter or operation property (name compared ignoring case), or ""."""
+        wanted = name.lower()
+        return next((value for key, value in self.parameters if key.lower() == wanted), "")
+
+    def has_parameter(self, name: str) -> bool:
+        """True when the cmdlet was run with `name` (even with an empty value: `-ForwardingSmtpAddress $null`)."""
+        wanted = name.lower()
+        return any(key.lower() == wanted for key, _ in self.parameters)
+
+    @property
+    def target(self) -> str:
+        """The object acted on: the mailbox (or `mailbox\\rule`) an Exchange cmdlet named, else the ObjectId."""
+        return (self.parameter("Identity") or self.parameter("Mailbox") or self.mailbox_owner or self.object_name
+                or self.object_id)
+
+    def names(self) -> tuple[str, ...]:
+        """Every way this record names the mailbox it changed (lower case): the parameters' identity, the owner,
+        ObjectId and its last path segment before a `\\rule` or `:\\folder` part."""
+        out: list[str] = []
+        for raw in (self.parameter("Identity"), self.parameter("Mailbox"), self.mailbox_owner, self.object_name,
+                    self.object_id):
+            text = raw.strip().lower()
+            if not text:
+                continue
+            out.append(text)
+            # `mailbox\\rule`, `mailbox:\\Inbox` (a folder), `…/contoso.onmicrosoft.com/mailbox`.
+            head = text.split("\\", 1)[0].rstrip(":")
+            out += [head, head.rsplit("/", 1)[-1]]
+        return tuple(dict.fromkeys(x for x in out if x))
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> AuditChange:
+        """Build from one `Search-UnifiedAuditLog` output object (its `AuditData` is a JSON string)."""
+        import json  # only the audit records carry nested JSON
+
+        raw = obj.get("AuditData")
+        data: Json = {}
+        if isinstance(raw, str) and raw.strip():
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = {}
+            data = parsed if isinstance(parsed, Mapping) else {}
+        elif isinstance(raw, Mapping):
+            data = raw
+        record_type = obj.get("RecordType", data.get("RecordType"))
+        external = data.get("ExternalAccess")
+        return cls(
+            id=_str(data, "Id") or _str(obj, "Identity"),
+            operation=_str(data, "Operation") or _str(obj, "Operations"),
+            time=parse_datetime(data.get("CreationTime")) or parse_datetime(obj.get("CreationDate")),
+            actor=_str(data, "UserId") or _str(obj, "UserIds"),
+            client_ip=_client_ip(data.get("ClientIP") or data.get("ClientIPAddress")),
+            object_id=_str(data, "ObjectId"),
+            record_type=str(record_type) if isinstance(record_type, str | int) else "",
+            result=str(data.get("ResultStatus") or ""),
+            parameters=_name_values(data.get("Parameters")) + _name_values(data.get("OperationProperties")),
+            mailbox_owner=_str(data, "MailboxOwnerUPN"),
+            object_name=_str(data, "ModifiedObjectResolvedName"),
+            external_access=external is True or (isinstance(external, str) and external.lower() == "true"),
+        )
+
+
+@dataclass(frozen=True)
+class TransportRule:
+    """A mail flow (transport) rule from `Get-TransportRule` (MicrosoftDocs/office-docs-powershell
+    exchange/exchange-ps/ExchangePowerShell/Get-TransportRule.md; its properties are New-TransportRule's
+    parameters of the same names). Addresses and the name are tenant text."""
+
+    name: str
+    identity: str = ""
+    state: str = ""
+    mode: str = ""
+    priority: int = 0
+    when_changed: datetime | None = None
+    redirect_to: tuple[str, ...] = ()
+    blind_copy_to: tuple[str, ...] = ()
+    add_to_recipients: tuple[str, ...] = ()
+    copy_to: tuple[str, ...] = ()
+    outbound_connector: str = ""
+    comments: str = ""
+
+    @property
+    def enforced(self) -> bool:
+        """Enabled and in Enforce mode (the test modes only log; Mode is absent in older output)."""
+        return self.state.lower() == "enabled" and self.mode.lower() in ("", "enforce")
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the rule sends mail to: redirect, Bcc, To and Cc additions."""
+        return tuple(dict.fromkeys(self.redirect_to + self.blind_copy_to + self.add_to_recipients + self.copy_to))
+
+    @classmethod
+    def from_exchange(cls, obj: Json) -> TransportRule:
+        """Build from a `Get-TransportRule` output object."""
+        priority = obj.get("Priority")
+        return cls(
+            name=_str(obj, "Name"),
+            identity=_str(obj, "Identity") or _str(obj, "Guid"),
+            state=_str(obj, "State"),
+            mode=_str(obj, "Mode"),
+            priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else 0,
+            when_changed=parse_datetime(obj.get("WhenChanged")),
+            redirect_to=_exchange_recipients(obj.get("RedirectMessageTo")),
+            blind_copy_to=_exchange_recipients(obj.get("BlindCopyTo")),
+            add_to_recipients=_exchange_recipients(obj.get("AddToRecipients")),
+            copy_to=_exchange_recipients(obj.get("CopyTo")),
+            outbound_connector=_str(obj, "RouteMessageOutboundConnector"),
+            comments=_str(obj, "Comments"),
         )

@@ -11,15 +11,16 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
 from m365 import odata
 from m365.auth import M365Settings, TokenProvider
-from m365.errors import M365Error, NotFound
+from m365.errors import M365Error, NotFound, NotProvisioned, PermissionDenied
 from m365.exchange import ExchangeClient
 from m365.graph import (
     BATCH_LIMIT,
@@ -35,6 +36,7 @@ from m365.graph import (
 from m365.http import RetryPolicy
 from m365.protocol import BulkTenant
 from m365.records import (
+    AuditChange,
     AuthMethod,
     BlockedSender,
     CasMailbox,
@@ -42,20 +44,45 @@ from m365.records import (
     DirectoryObject,
     InboxRule,
     Mailbox,
+    MailboxGrant,
     MailFolder,
+    MessageTraces,
     OAuthGrant,
+    OutboundSpamPolicy,
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
+    TransportRule,
     User,
 )
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# The unified audit log operations `list_audit_changes` asks for (Exchange admin cmdlets and the mailbox audit's
+# UpdateInboxRules, as Microsoft Purview's "Audit log activities" names them): inbox rules, mailbox forwarding,
+# mailbox, SendAs and folder permissions, and mail flow rules (attributed to whoever made them).
+CHANGE_OPERATIONS: tuple[str, ...] = (
+    "New-InboxRule", "Set-InboxRule", "Enable-InboxRule", "Remove-InboxRule", "Disable-InboxRule", "UpdateInboxRules",
+    "Set-Mailbox", "Add-MailboxPermission", "Remove-MailboxPermission", "Add-RecipientPermission",
+    "Remove-RecipientPermission", "Add-MailboxFolderPermission", "Set-MailboxFolderPermission",
+    "New-TransportRule", "Set-TransportRule", "Enable-TransportRule",
+)
+# Entra audit activities of a new app foothold (Microsoft Entra "Audit log activities" reference, category
+# ApplicationManagement): a service principal, its credentials, consent and app-only permission grants. The
+# credentials activity's name has an en dash and a trailing space, as Entra writes it.
+APP_ACTIVITIES: tuple[str, ...] = (
+    "Add service principal", "Add service principal credentials",
+    "Update application \u2013 Certificates and secrets management ", "Consent to application",
+    "Add app role assignment to service principal", "Add delegated permission grant",
+)
+APP_AUDIT_LIMIT = 500
+# Tenant-wide reads whose windows start this close together share one request (`M365Tenant._tenant_wide`).
+SHARED_READ_SLACK = timedelta(minutes=1)
 
 # Longest URL-encoded `$filter` sent in one request. Graph and its front ends start failing somewhere
 # above 2,000 characters of URL; the rest of the URL (host, path, $top) fits in the difference.
@@ -65,6 +92,12 @@ BATCH_CONCURRENCY = 6
 # No cap on a bulk query's items: the per-user limit is applied after grouping, so no user's records are cut
 # off by another user's volume (the page cap of `GraphClient.get_paged` still bounds it).
 _UNBOUNDED = 10**9
+
+# Graph's message trace and Get-MessageTraceV2 answer at most 10 days per query.
+MESSAGE_TRACE_MAX_SPAN = timedelta(days=10)
+# How long a refusal of Graph's message trace (not provisioned, no permission) sends reads to Exchange directly;
+# after it Graph is asked again, so provisioning the service principal takes effect without a restart.
+TRACE_REFUSAL_MEMORY_SECONDS = 600.0
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ADDRESS = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
@@ -97,6 +130,10 @@ class M365Tenant:
         self._domains: tuple[str, ...] | None = None
         self._initial_domain: str | None = None
         self._domains_lock = asyncio.Lock()
+        # When Graph's message trace last refused (and how): the next reads go straight to Exchange for a while.
+        self._trace_refused: tuple[float, NotProvisioned | PermissionDenied] | None = None
+        # Tenant-wide reads in flight: (window start, the read, [callers waiting on it]).
+        self._in_flight: dict[str, tuple[datetime, asyncio.Future[Any], list[int]]] = {}
 
     @property
     def tenant_id(self) -> str:
@@ -242,6 +279,29 @@ class M365Tenant:
         """`Set-Mailbox` with forwarding cleared."""
         await self.exchange.remove_mailbox_forwarding(identity)
 
+    async def list_mailbox_grants(self, identity: str) -> tuple[MailboxGrant, ...]:
+        """FullAccess, SendAs and inbox folder grants to others (three cmdlets at once); `NotFound` without a mailbox.
+
+        An inbox the folder cmdlet cannot find while the mailbox exists (`:\\Inbox` names the folder by its display
+        name, which a mailbox in another language may not use) leaves the folder grants out, logged.
+        """
+        full, send_as, folder = await asyncio.gather(
+            self.exchange.get_mailbox_permissions(identity),
+            self.exchange.get_recipient_permissions(identity),
+            self.exchange.get_mailbox_folder_permissions(identity, "Inbox"),
+            return_exceptions=True,
+        )
+        if isinstance(full, BaseException):
+            raise full
+        if isinstance(send_as, BaseException):
+            raise send_as
+        if isinstance(folder, NotFound):
+            log.info("Exchange: no folder 'Inbox' in the mailbox; its folder permissions were not read")
+            folder = []
+        elif isinstance(folder, BaseException):
+            raise folder
+        return (*full, *send_as, *folder)
+
     # -- mailbox (Graph) -------------------------------------------------------------------------------
 
     async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
@@ -284,6 +344,67 @@ class M365Tenant:
         filter_ = odata.and_([odata.any_eq("targetResources", user_id, member="id", var="t"),
                               odata.ge("activityDateTime", since)])
         return _newest_first(await self.graph.list_directory_audits(filter_, limit=limit), lambda a: a.activity_time)
+
+    # -- changes and tenant-wide traps (tenant-wide reads; the investigation filters them per account) ---------------
+
+    async def list_audit_changes(self, since: datetime) -> tuple[AuditChange, ...]:
+        """`Search-UnifiedAuditLog` for `CHANGE_OPERATIONS` from `since` to now, tenant-wide, newest first."""
+        async def read(start: datetime) -> tuple[AuditChange, ...]:
+            return tuple(await self.exchange.search_unified_audit_log(start, datetime.now(UTC), CHANGE_OPERATIONS))
+
+        changes = await self._tenant_wide("audit_changes", since, read)
+        return tuple(c for c in changes if c.time is None or c.time >= since)
+
+    async def list_transport_rules(self) -> tuple[TransportRule, ...]:
+        """`Get-TransportRule`: every mail flow rule."""
+        async def read(start: datetime) -> tuple[TransportRule, ...]:
+            return tuple(await self.exchange.get_transport_rules())
+
+        return await self._tenant_wide("transport_rules", datetime.now(UTC), read)
+
+    async def list_outbound_spam_policies(self) -> tuple[OutboundSpamPolicy, ...]:
+        """`Get-HostedOutboundSpamFilterPolicy`: every outbound spam policy."""
+        return tuple(await self.exchange.get_outbound_spam_policies())
+
+    async def list_app_audits(self, since: datetime) -> tuple[DirectoryAudit, ...]:
+        """Directory audits of `APP_ACTIVITIES` since `since`, tenant-wide (one filtered read), newest first."""
+        async def read(start: datetime) -> tuple[DirectoryAudit, ...]:
+            filter_ = odata.and_([odata.ge("activityDateTime", start),
+                                  odata.or_([odata.eq("activityDisplayName", a) for a in APP_ACTIVITIES])])
+            return _newest_first(await self.graph.list_directory_audits(filter_, limit=APP_AUDIT_LIMIT),
+                                 lambda a: a.activity_time)
+
+        audits = await self._tenant_wide("app_audits", since, read)
+        return tuple(a for a in audits if a.activity_time is None or a.activity_time >= since)
+
+    async def _tenant_wide(self, name: str, since: datetime,
+                           read: Callable[[datetime], Awaitable[tuple[T, ...]]]) -> tuple[T, ...]:
+        """One in-flight read of a tenant-wide source, shared by every caller asking while it runs (a watch round and
+        a triage starting together) whose window starts within `SHARED_READ_SLACK` of it; the read starts that much
+        earlier, so each sharer's window is inside it. Nothing is kept once the read ends: a later investigation
+        reads afresh. A caller that gives up (its timeout) leaves the read to the others; the last one to give up
+        cancels it, so no request outlives every investigation that wanted it."""
+        running = self._in_flight.get(name)
+        if running is None or abs(running[0] - since) > SHARED_READ_SLACK or running[1].done():
+            task: asyncio.Future[Any] = asyncio.ensure_future(read(since - SHARED_READ_SLACK))
+            running = self._in_flight[name] = (since, task, [0])
+
+            def forget(done: asyncio.Future[Any]) -> None:
+                if name in self._in_flight and self._in_flight[name][1] is done:
+                    del self._in_flight[name]
+                if not done.cancelled():
+                    done.exception()  # retrieved here: the callers may all have given up on it
+
+            task.add_done_callback(forget)
+        _, shared, waiters = running
+        waiters[0] += 1
+        try:
+            result: tuple[T, ...] = await asyncio.shield(shared)
+            return result
+        finally:
+            waiters[0] -= 1
+            if waiters[0] == 0 and not shared.done():
+                shared.cancel()
 
     # -- bulk reads (`m365.protocol.BulkTenant`): many users per request, a failure per user, never raised ------
 
@@ -554,6 +675,42 @@ class M365Tenant:
                         out[target].append(audit)
         return {k: _newest_first(v, lambda a: a.activity_time) for k, v in out.items()}
 
+    # -- message trace ---------------------------------------------------------------------------------
+
+    async def list_message_traces(self, sender: str, since: datetime, until: datetime, *,
+                                  limit: int = 5000) -> MessageTraces:
+        """The mail `sender` sent in [`since`, `until`] (clipped to Microsoft's 10 days), oldest first, capped.
+
+        Graph first (`senderAddress eq` and both `receivedDateTime` bounds, as the API requires for a period); when
+        Graph refuses (the message-trace service principal is not provisioned: 401; or the permission is missing)
+        Exchange's `Get-MessageTraceV2` with the same sender and period. When that fails too, Graph's reason is the
+        one raised: provisioning the principal (or granting the permission) is the fix the admin should make.
+        """
+        since = max(since, until - MESSAGE_TRACE_MAX_SPAN)
+        filter_ = odata.and_([odata.eq("senderAddress", sender), odata.ge("receivedDateTime", since),
+                              f"receivedDateTime le {odata.datetime_literal(until)}"])
+        refused = self._trace_refused
+        if refused is not None and time.monotonic() - refused[0] > TRACE_REFUSAL_MEMORY_SECONDS:
+            refused = self._trace_refused = None
+        try:
+            if refused is not None:
+                # Graph said no a moment ago (a 401 costs a token refresh and a second try): go to Exchange at once.
+                raise _fresh_refusal(refused[1])
+            rows, capped = await self.graph.list_message_traces(filter_, limit=limit)
+            via = "graph"
+        except (NotProvisioned, PermissionDenied) as graph_refusal:
+            if refused is None:
+                log.info("message trace: Graph refused (%s); trying Get-MessageTraceV2", type(graph_refusal).__name__)
+                self._trace_refused = (time.monotonic(), graph_refusal)
+            try:
+                rows, capped = await self.exchange.get_message_trace(sender, since, until, limit=limit)
+            except M365Error as fallback:
+                log.info("message trace: Get-MessageTraceV2 failed too (%s)", type(fallback).__name__)
+                raise graph_refusal from fallback
+            via = "exchange"
+        ordered = sorted(rows, key=lambda r: (r.received is None, r.received or since))
+        return MessageTraces(rows=tuple(ordered), since=since, until=until, capped=capped, cap=limit, via=via)
+
     # -- Identity Protection ---------------------------------------------------------------------------
 
     async def get_risky_user(self, user_id: str) -> RiskyUser | None:
@@ -632,6 +789,13 @@ class M365Tenant:
 def _implements_tenant(tenant: M365Tenant) -> BulkTenant:
     """Never called: makes mypy prove that `M365Tenant` satisfies the `Tenant` and `BulkTenant` Protocols."""
     return tenant
+
+
+def _fresh_refusal(exc: NotProvisioned | PermissionDenied) -> NotProvisioned | PermissionDenied:
+    # A new instance per read: concurrent reads must not share (and chain causes onto) one exception object.
+    if isinstance(exc, NotProvisioned):
+        return NotProvisioned(exc.message, what=exc.what, status=exc.status, code=exc.code)
+    return PermissionDenied(exc.message, permission=exc.permission, status=exc.status, code=exc.code)
 
 
 def _query(params: Mapping[str, object]) -> str:

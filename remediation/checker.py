@@ -32,7 +32,8 @@ from domain.tasks import PendingWrites, cancel_and_wait
 from m365.errors import M365Error
 from m365.protocol import Tenant
 from remediation.views import CHECK_ACTION, CaseView, step_records
-from store import Actor, CaseRecord, StaleCase, Store
+from store import Actor, CaseRecord, StaleCase, Store, StoreUnavailable
+from store.outage import Backoff, OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class CheckerConfig:
     give_up_after: float = 24 * 3600.0
     scan_interval: float = 60.0  # how often the store is searched for pending cases (restarts, other instances)
     lease_ttl: float = 180.0
+    # After a failed round (the store down): wait this long, doubling up to `retry_max`, instead of the schedule,
+    # whose past-due cases would retry at once.
+    retry_first: float = 1.0
+    retry_max: float = 30.0
 
 
 @dataclass
@@ -77,6 +82,8 @@ class UnblockChecker:
         self._task: asyncio.Task[None] | None = None
         self._lease_writes = PendingWrites()
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._retry = Backoff(self._config.retry_first, self._config.retry_max)
+        self._outage = OutageLog(log, "unblock checker")
 
     def wake(self) -> None:
         """Look at the store now (an unblock just happened); the first check still waits `base_interval`."""
@@ -106,14 +113,27 @@ class UnblockChecker:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            retry: float | None = None
             try:
                 await self.check_once()
+            except StoreUnavailable as exc:
+                # An outage, not a bug: one WARNING per outage, no traceback; the pending cases stay pending.
+                self._outage.failed(exc, then="unblock checks back off and retry")
+                retry = self._retry.next()
             except Exception:  # noqa: BLE001 - a store or network hiccup: log it and try again next round
                 log.exception("unblock check failed; retrying")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._next_delay())
-            except TimeoutError:
-                pass
+                retry = self._retry.next()
+            else:
+                self._outage.succeeded()
+                self._retry.reset()
+            await self._wait(self._next_delay() if retry is None else retry)
+
+    async def _wait(self, seconds: float) -> None:
+        """Until `seconds` pass or `wake()` is called."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
 
     def _next_delay(self) -> float:
         delay = self._config.scan_interval

@@ -13,7 +13,10 @@ Administrator (`teams.identity`, cached at most five minutes). Further rules, ch
 
 * **The gate** (`unblock_gate`): a case judged `compromised` may be unblocked only after the actions marked
   `gate` (the password change and the session revocation) were done through the bot, or with an override:
-  `override == "1"` in the button data plus a non-empty typed reason (`overrideReason`), which the audit keeps.
+  `override == "1"` in the button data plus a typed reason (`overrideReason`) that carries content: at least
+  `OVERRIDE_REASON_MIN_VISIBLE` visible characters once whitespace, control, format (zero-width, bidi) and
+  other invisible characters are left out (`visible_reason`). The audit keeps the reason as typed and its
+  visible form, so an entry never looks empty.
 * **Confirmation** (`needs_confirmation`): the actions marked `confirm` (unblock, block sign-in and the password
   change) first answer with a confirmation card; only a press carrying `confirm == "1"` acts.
 * `dismiss_risk` is refused on an account judged compromised: dismissing the risk of a compromised user
@@ -26,6 +29,7 @@ role each action needs are read from `remediation.actions.ACTIONS`, never listed
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +50,13 @@ DESTRUCTIVE_VERBS: frozenset[Verb] = frozenset(verb for verb, spec in ACTIONS.it
 GATE_STEPS: tuple[str, ...] = tuple(spec.step for spec in ACTIONS.values() if spec.gate)
 COMPROMISED = "compromised"
 OVERRIDE_REASON_MAX = 500
+# A reason must say something: "x", "." or a zero-width space is not a reason to unblock a compromised account.
+OVERRIDE_REASON_MIN_VISIBLE = 10
+# What the audit keeps of the reason as typed (the edge caps the whole activity; this caps one audit row).
+OVERRIDE_REASON_TYPED_MAX = 2000
+# Letters that draw nothing although Unicode does not class them as format characters: the Hangul fillers,
+# the Braille blank, the Mongolian vowel separator and the Khmer inherent vowels.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u17b4\u17b5")
 
 
 @dataclass(frozen=True)
@@ -118,11 +129,51 @@ def override_requested(data: Mapping[str, Any]) -> bool:
 
 
 def override_reason(data: Mapping[str, Any]) -> str:
-    """The typed override reason (whitespace collapsed, capped), or "" when none was given."""
+    """The typed override reason's visible form (invisible characters left out, whitespace collapsed, capped),
+    or "" when none was given."""
+    return override_reason_of(data).visible
+
+
+def override_reason_of(data: Mapping[str, Any]) -> Reason:
+    """The override reason of the button data, as typed (capped at `OVERRIDE_REASON_TYPED_MAX`) and visible."""
     raw = data.get("overrideReason")
-    if not isinstance(raw, str):
-        return ""
-    return " ".join(raw.split())[:OVERRIDE_REASON_MAX]
+    return visible_reason(raw[:OVERRIDE_REASON_TYPED_MAX] if isinstance(raw, str) else "")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """An override reason: `typed` as it came, `visible` what a reader sees (invisible characters left out,
+    whitespace collapsed), and `count`, how many visible characters it has (marks and spaces not counted)."""
+
+    typed: str
+    visible: str
+    count: int
+
+    @property
+    def sufficient(self) -> bool:
+        """True when the reason carries at least `OVERRIDE_REASON_MIN_VISIBLE` visible characters."""
+        return self.count >= OVERRIDE_REASON_MIN_VISIBLE
+
+
+def visible_reason(typed: str) -> Reason:
+    """`typed` without what draws nothing: control (Cc), format (Cf: zero-width space and joiners, bidi
+    controls, soft hyphen …), surrogates, private-use and unassigned code points, and the invisible letters;
+    whitespace (every Z* separator included) collapses to one space. Combining marks stay in the visible form
+    (they draw on the letter before them) but do not count as characters of their own."""
+    kept: list[str] = []
+    count = 0
+    for char in typed:
+        category = unicodedata.category(char)
+        if char.isspace() or category[0] == "Z":
+            kept.append(" ")
+        elif category[0] == "C" or char in _INVISIBLE_LETTERS:
+            continue
+        else:
+            kept.append(char)
+            if category[0] != "M":
+                count += 1
+    visible = " ".join("".join(kept).split())[:OVERRIDE_REASON_MAX]
+    return Reason(typed, visible, count)
 
 
 def missing_gate_steps(case: CaseRecord, done: set[str]) -> tuple[str, ...]:

@@ -44,8 +44,9 @@ from m365.errors import M365Error
 from m365.protocol import Tenant
 from remediation.actions import ActionSpec, ReadBack, Target, spec_of
 from remediation.views import CaseView
-from store import Actor, AuditEntry, CaseRecord, Store
+from store import Actor, AuditEntry, CaseRecord, Store, StoreUnavailable
 from store.audit_log import AuditError
+from store.outage import Backoff, OutageLog
 from store.records import ActionClaimRecord
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ class Reconciler:
         self._config = config or ReconcilerConfig()
         self._on_unblock_pending = on_unblock_pending
         self._task: asyncio.Task[None] | None = None
+        # While the store is down a round is retried sooner than `interval_seconds` (an interrupted action waits
+        # on it), backing off from 1 s; the outage is logged once.
+        self._retry = Backoff(1.0, 30.0)
+        self._outage = OutageLog(log, "reconciler")
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -100,14 +105,20 @@ class Reconciler:
 
     async def _loop(self) -> None:
         while True:
+            delay = self._config.interval_seconds
             try:
                 done = await self.run_once()
+            except StoreUnavailable as exc:  # an outage, not a bug: no traceback, one WARNING per outage
+                self._outage.failed(exc, then="reconciler rounds back off and retry")
+                delay = min(self._retry.next(), delay)
             except Exception:  # noqa: BLE001 - a store or network hiccup: the next round tries again
                 log.exception("reconciler round failed; retrying in %.0f s", self._config.interval_seconds)
             else:
+                self._outage.succeeded()
+                self._retry.reset()
                 if done:
                     log.info("reconciler: settled %d interrupted action record(s)", len(done))
-            await asyncio.sleep(self._config.interval_seconds)
+            await asyncio.sleep(delay)
 
     # ------------------------------------------------------------------------------------------ one round
 

@@ -30,6 +30,7 @@ from cards.findings import (
     step_key,
 )
 from cards.verbs import Verb
+from domain.delivery import ConversationGone, MessageGone
 from domain.people import Role
 from investigation.collect import Investigation
 from investigation.snapshot import from_snapshot
@@ -257,25 +258,43 @@ class CaseView:
         return Viewer(locale, can_act=policy.can_act(role, aad_id, case.account_id), is_staff=role >= Role.IT_STAFF)
 
     async def update_copies(self, case: CaseRecord, *, skip_conversation: str | None = None,
-                            skip_activity: str | None = None) -> int:
-        """Redraw every posted copy of the case's card except the one a press came from (the invoke response
-        replaces that one): the message `skip_activity` in `skip_conversation`, or every copy in that
-        conversation when the client did not say which message it was. Each copy has its own time limit, so
-        one unreachable chat does not hold back the others; failures are logged per copy. Returns how many
-        copies were updated."""
+                            skip_activity: str | None = None, pressed_conversation: str | None = None,
+                            pressed_activity: str | None = None, pressed_notices: Sequence[Notice] = (),
+                            only_pressed: bool = False) -> int:
+        """Redraw every posted copy of the case's card except the one a press came from when the invoke
+        response replaces that one: the message `skip_activity` in `skip_conversation`, or every copy in that
+        conversation when the client did not say which message it was.
+
+        A press answered "working on it" skips nothing: its outcome names the pressed copy instead
+        (`pressed_conversation`, `pressed_activity`, matched the same way), which is redrawn with
+        `pressed_notices` (the outcome the presser waits for); `only_pressed` redraws that copy alone (a refusal
+        is nobody else's news). Each copy has its own time limit, so one unreachable chat does not hold back
+        the others; failures are logged per copy. Returns how many copies were updated."""
         messenger = self._messenger
+
+        def pressed(ref: CardRef) -> bool:
+            return ref.conversation_id == pressed_conversation and (
+                pressed_activity is None or ref.activity_id == pressed_activity)
+
         refs = [r for r in await self._store.cases.list_cards(case.id)
                 if not (r.conversation_id == skip_conversation
-                        and (skip_activity is None or r.activity_id == skip_activity))]
+                        and (skip_activity is None or r.activity_id == skip_activity))
+                and (not only_pressed or pressed(r))]
 
         async def update(ref: CardRef) -> bool:
             try:
-                card = await self.card(case, await self.viewer_of_copy(ref, case))
+                notices = pressed_notices if pressed(ref) else ()
+                card = await self.card(case, await self.viewer_of_copy(ref, case), notices)
                 await asyncio.wait_for(messenger.update_card(ref.conversation_reference, ref.activity_id, card),
                                        self._copy_timeout)
             except TimeoutError:
                 log.warning("updating the card of case %s in conversation %s took longer than %.0f s", case.id,
                             ref.conversation_id, self._copy_timeout)
+                return False
+            except (ConversationGone, MessageGone) as exc:  # e.g. a copy from an earlier demo run: forget it
+                await self._store.cases.remove_card(case.id, ref.conversation_id, ref.activity_id)
+                log.info("the card of case %s in conversation %s is gone (%s); its copy is forgotten", case.id,
+                         ref.conversation_id, exc)
                 return False
             except Exception as exc:  # noqa: BLE001 - one unreachable copy must not stop the others
                 log.warning("could not update the card of case %s in conversation %s (%s)", case.id,
@@ -287,3 +306,12 @@ class CaseView:
             return 0
         results = await asyncio.gather(*(update(r) for r in refs))
         return sum(results)
+
+    async def replace(self, reference: Mapping[str, Any], activity_id: str, card: JsonDict) -> bool:
+        """Replace one posted card (the pressed one) with `card`; False (logged) when that failed."""
+        try:
+            await asyncio.wait_for(self._messenger.update_card(reference, activity_id, card), self._copy_timeout)
+        except Exception as exc:  # noqa: BLE001 - the chat may be unreachable; the log says so
+            log.warning("could not replace a pressed card (%s)", type(exc).__name__)
+            return False
+        return True

@@ -12,7 +12,7 @@ from store.bot_state import BotStates, EtagConflict
 from store.cases import CaseRepository
 from store.claims import ActionClaims
 from store.conversations import ConversationRefs
-from store.db import Database, create_engine, open_database, utcnow
+from store.db import Database, StoreUnavailable, create_engine, open_database, utcnow
 from store.leases import Leases
 from store.records import (
     ActionClaimRecord,
@@ -61,6 +61,7 @@ __all__ = [
     "StaleCase",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "create_engine",
     "open_database",
     "utcnow",

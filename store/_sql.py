@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.db import Database
+from store.db import Database, unavailable_on_outage
 
 T = TypeVar("T")
 
@@ -24,6 +24,8 @@ async def transaction(db: Database, session: AsyncSession | None, *, readonly: b
 ]:
     """Yield `session` when the caller gave one (the caller owns its transaction), else a new short transaction.
 
+    A database outage in the new transaction raises `store.db.StoreUnavailable` (locked, read-only, unreachable).
+
     `readonly` selects the read session factory (a deferred BEGIN on SQLite, so it does not take the write
     lock); only use it for work that writes nothing.
     """
@@ -31,7 +33,7 @@ async def transaction(db: Database, session: AsyncSession | None, *, readonly: b
         yield session
         return
     maker = db.read_sessionmaker if readonly else db.sessionmaker
-    async with maker() as new_session, new_session.begin():
+    async with unavailable_on_outage(), maker() as new_session, new_session.begin():
         yield new_session
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store._sql import fresh, insert, transaction
@@ -94,6 +94,48 @@ class ConversationRefs:
             stmt = stmt.limit(limit)
         async with transaction(self._db, session, readonly=True) as s:
             return [_ref(row) for row in (await s.execute(stmt)).scalars()]
+
+    async def forget(self, tenant_id: str, user_aad_id: str, conversation_id: str, *,
+                     session: AsyncSession | None = None) -> bool:
+        """Delete the user's reference if it still points at `conversation_id` (the connector said that
+        conversation is gone; a newer reference saved meanwhile is kept). True if one was deleted."""
+        async with transaction(self._db, session) as s:
+            stmt = fresh(ConversationRefRow).where(
+                ConversationRefRow.tenant_id == tenant_id, ConversationRefRow.user_aad_id == user_aad_id)
+            row = (await s.execute(stmt)).scalar_one_or_none()
+            if row is None or conversation_of(row.reference) != conversation_id:
+                return False
+            result = await s.execute(
+                delete(ConversationRefRow)
+                .where(ConversationRefRow.tenant_id == tenant_id, ConversationRefRow.user_aad_id == user_aad_id,
+                       ConversationRefRow.updated_at == row.updated_at)
+                .returning(ConversationRefRow.user_aad_id)
+                .execution_options(synchronize_session=False))
+            return result.first() is not None
+
+    async def holder(self, tenant_id: str, conversation_id: str, *,
+                     session: AsyncSession | None = None) -> str | None:
+        """The user whose reference to `conversation_id` is the newest, or None.
+
+        A personal conversation belongs to one user. Teams never reuses its id for another user, but the Agents
+        Playground gives every user of every run the same personal chat: an older reference of another user to it
+        is stale, and a message sent with it would appear in someone else's chat."""
+        stmt = (
+            fresh(ConversationRefRow)
+            .where(ConversationRefRow.tenant_id == tenant_id,
+                   ConversationRefRow.reference[("conversation", "id")].as_string() == conversation_id)
+            .order_by(ConversationRefRow.updated_at.desc(), ConversationRefRow.user_aad_id)
+            .limit(1)
+        )
+        async with transaction(self._db, session, readonly=True) as s:
+            row = (await s.execute(stmt)).scalar_one_or_none()
+            return row.user_aad_id if row is not None else None
+
+
+def conversation_of(reference: Mapping[str, Any]) -> str:
+    """The conversation id of a stored reference ("" when it has none)."""
+    conversation = reference.get("conversation")
+    return str(conversation.get("id") or "") if isinstance(conversation, Mapping) else ""
 
 
 def _ref(row: ConversationRefRow) -> ConversationRefRecord:

@@ -21,24 +21,36 @@ SQLite (the default, a file under `data/`) and PostgreSQL are both first-class:
 * PostgreSQL (asyncpg): a bounded pool with pre-ping and recycling, so a restarted server or a proxy that
   drops idle connections costs a reconnect, not an error. An optional schema becomes the connection's
   `search_path`; tests use it to give every test its own schema.
+
+The store watches itself (`Database.health()`, behind `/readyz`): a SQLite file that was deleted, replaced or
+made read-only under the running bot is reported (an open connection keeps the unlinked file, so `SELECT 1`
+alone passes), as is a database that does not answer. An outage while working raises `StoreUnavailable`.
+A SQLite database is never silently recreated empty: the first start writes `<file>.created` beside it, and a
+later start that finds the marker but not the file refuses (`StoreUnavailable("gone")`) until the file is
+restored or the marker deleted on purpose (docs/SECURITY.md, "The store watches itself").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Executable, event, inspect, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from store.records import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -60,6 +72,171 @@ _MIGRATION_LOCK_KEY = 0x42534153  # "BSAS"
 APPLICATION_NAME = "blocked-sender-assistant"
 # Journal modes that need no switch to WAL: WAL itself, and in-memory databases (which cannot use WAL).
 _SQLITE_FINAL_JOURNAL_MODES = ("wal", "memory")
+# Written beside a SQLite database file when it is created; its presence without the file means the file was lost.
+SQLITE_MARKER_SUFFIX = ".created"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot take the work now: locked past the busy timeout, read-only, gone or unreachable.
+
+    Raised instead of the driver's error by `Database.transaction()`, `Database.execute_once()` and the
+    repositories' short transactions (`store._sql.transaction`), so a caller can answer "could not record,
+    nothing was done" without knowing SQLite from PostgreSQL. Nothing of the failed transaction was kept.
+    `reason` is a short word for logs and metrics ("locked", "read-only", "unreachable", "failed").
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"the database is unavailable ({reason}){': ' + detail if detail else ''}")
+        self.reason = reason
+        self.detail = detail
+
+
+# SQLite's messages for the outages (sqlite3 raises OperationalError for all of them, and for SQL errors too).
+_SQLITE_OUTAGES = (
+    ("locked", "locked"),  # "database is locked": the busy timeout ran out
+    ("busy", "locked"),
+    ("readonly", "read-only"),  # "attempt to write a readonly database"
+    ("read-only", "read-only"),
+    ("unable to open", "unreachable"),
+    ("disk i/o", "unreachable"),
+    ("no such file", "unreachable"),
+    ("disk is full", "failed"),
+    ("database or disk is full", "failed"),
+    ("malformed", "failed"),
+)
+
+
+def outage_reason(exc: BaseException) -> str | None:
+    """Why `exc` means the database is unavailable ("locked", "read-only", ...), or None for any other error.
+
+    A programming error (a bad column, a constraint) is not an outage: it stays the error it is.
+    """
+    if isinstance(exc, StoreUnavailable):
+        return exc.reason
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return "unreachable"
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) or isinstance(
+        original, sqlite3.OperationalError
+    ):
+        message = str(original).lower()
+        for needle, reason in _SQLITE_OUTAGES:
+            if needle in message:
+                return reason
+        # asyncpg's connection failures arrive as OperationalError/InterfaceError with the server's words.
+        return "unreachable" if not isinstance(original, sqlite3.Error) else None
+    if isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError):  # the pool's timeout, not asyncio's
+        return "unreachable"
+    # A refused connection, a PostgreSQL that went away. Not a bare TimeoutError (an OSError too): a caller's
+    # own deadline inside a transaction is not the database's outage.
+    if isinstance(original, OSError) and not isinstance(original, TimeoutError):
+        return "unreachable"
+    module = type(original).__module__
+    if module.startswith("asyncpg") and type(original).__name__ in _ASYNCPG_OUTAGES:
+        return "unreachable"
+    return None
+
+
+_ASYNCPG_OUTAGES = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "InterfaceError",
+        "PostgresConnectionError",
+        "TooManyConnectionsError",
+        "ReadOnlySQLTransactionError",
+    }
+)
+
+
+@asynccontextmanager
+async def unavailable_on_outage() -> AsyncIterator[None]:
+    """Turn a database outage raised inside the block into `StoreUnavailable` (other errors pass unchanged)."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        reason = outage_reason(exc)
+        if reason is None:
+            raise
+        logger.warning("database unavailable (%s): %s", reason, type(exc).__name__)
+        raise StoreUnavailable(reason, type(exc).__name__) from exc
+
+
+@dataclass(frozen=True)
+class _FileWatch:
+    """The SQLite file the engines opened, by path and identity (device, inode)."""
+
+    path: Path
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> _FileWatch:
+        st = path.stat()
+        return cls(path, st.st_dev, st.st_ino)
+
+    def problem(self) -> str | None:
+        """"gone", "replaced" or "read-only" when the file is no longer the writable one opened; else None.
+
+        The mode bits are checked as well as `os.access`: for root (containers) `access` says writable whatever
+        the mode, but a file made read-only on purpose means "do not write here".
+        """
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return "gone"
+        except OSError:
+            return "unreachable"
+        if (st.st_dev, st.st_ino) != (self.device, self.inode):
+            return "replaced"
+        if not st.st_mode & 0o222 or not os.access(self.path, os.W_OK):
+            return "read-only"
+        return None
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL, in-memory and `file:` URI databases)."""
+    if not _is_sqlite_file(url):
+        return None
+    database = normalize_url(url).database or ""
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + SQLITE_MARKER_SUFFIX)
+
+
+def check_not_lost(path: Path) -> None:
+    """Refuse to open a SQLite database whose file was lost: its marker exists and the file does not.
+
+    SQLite would create an empty database and the bot would start without its cases and audit log, silently.
+    """
+    marker = _marker(path)
+    if marker.exists() and not path.exists():
+        logger.critical("the database file %s is missing, but %s says one was created there: refusing to start "
+                        "with an empty database (cases and audit log would be gone). Restore the file from a "
+                        "backup, or delete %s to start empty on purpose.", path, marker.name, marker)
+        raise StoreUnavailable("gone", f"{path} is missing; restore it or delete {marker} to start empty")
+
+
+def _remember_created(path: Path, created: bool) -> None:
+    marker = _marker(path)
+    if marker.exists():
+        return
+    if not created:
+        logger.info("database %s predates its marker; writing %s", path, marker.name)
+    try:
+        marker.write_text(f"{utcnow().isoformat()} blocked-sender-assistant database {path.name}\n",
+                          encoding="utf-8")
+    except OSError as exc:  # a read-only directory: the watch still works, only the restart check is lost
+        logger.warning("could not write %s: %s", marker, exc)
 
 
 def utcnow() -> datetime:
@@ -216,6 +393,9 @@ class Database:
             self.read_engine = engine
         self._own_read_engine = read_engine is not None
         self._compiled: dict[Executable, _Compiled] = {}
+        # The SQLite file this database opened (`open_database` sets it), and the last health answer logged.
+        self.file_watch: _FileWatch | None = None
+        self._last_health = "ok"
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
@@ -237,7 +417,7 @@ class Database:
 
         Pass the session to several repository calls (`session=`) to make them one atomic unit.
         """
-        async with self.sessionmaker() as session, session.begin():
+        async with unavailable_on_outage(), self.sessionmaker() as session, session.begin():
             yield session
 
     async def execute_once(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
@@ -252,6 +432,10 @@ class Database:
         RETURNING) come as the driver gives them, fetched in the same call, so the statement is finished (and the
         lock free) when it returns. On PostgreSQL it is an ordinary short transaction.
         """
+        async with unavailable_on_outage():
+            return await self._execute_once(statement, params)
+
+    async def _execute_once(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
         if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 result = await conn.execute(statement, dict(params))
@@ -285,14 +469,35 @@ class Database:
             return await conn.run_sync(_current_revision)
 
     async def ping(self, within: float = 5.0) -> bool:
-        """True when the database answers `SELECT 1` within `within` seconds (for `/readyz`)."""
-        try:
-            async with asyncio.timeout(within), self.read_engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:  # a health check reports any failure, it does not raise
-            logger.warning("database ping failed: %s: %s", type(exc).__name__, exc)
-            return False
-        return True
+        """True when the database is healthy (`health()` is "ok"), for `/readyz`."""
+        return await self.health(within) == "ok"
+
+    async def health(self, within: float = 5.0) -> str:
+        """"ok", or what is wrong: "gone", "replaced", "read-only" (the SQLite file), "unreachable" (no answer).
+
+        The file is checked first: a connection keeps a deleted file open, so `SELECT 1` would still pass while
+        every write went to a file nobody will find again. A change of state is logged once.
+        """
+        problem = self.file_watch.problem() if self.file_watch is not None else None
+        if problem is None:
+            try:
+                async with asyncio.timeout(within), self.read_engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except Exception as exc:  # a health check reports any failure, it does not raise
+                problem = "unreachable"
+                detail = type(exc).__name__
+            else:
+                problem = None
+        else:
+            detail = str(self.file_watch.path) if self.file_watch is not None else ""
+        state = problem or "ok"
+        if state != self._last_health:
+            if problem is None:
+                logger.warning("database healthy again (was %s)", self._last_health)
+            else:
+                logger.error("database %s: %s", problem, detail)
+            self._last_health = state
+        return state
 
     async def close(self) -> None:
         """Close every pooled connection. Call once at shutdown (and in tests, to avoid unclosed connections)."""
@@ -318,6 +523,10 @@ async def open_database(
     the write lock does.
     """
     read_engine = None
+    path = sqlite_file(url)
+    existed = path.exists() if path is not None else True
+    if path is not None:
+        check_not_lost(path)
     if _is_sqlite_file(url):
         # Readers get a pool of their own: with one shared pool, writers waiting for SQLite's write lock held
         # the connections every turn's state read needed (docs/PERFORMANCE.md). In WAL mode readers never wait
@@ -335,6 +544,9 @@ async def open_database(
     except BaseException:
         await db.close()
         raise
+    if path is not None and path.exists():
+        db.file_watch = _FileWatch.of(path)
+        _remember_created(path, created=not existed)
     if migrate:
         logger.info("database schema at revision %s (%s)", await db.current_revision(), db.dialect_name)
     return db

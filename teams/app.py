@@ -5,6 +5,10 @@ every verb of the table (`teams/routes.py`) is one `Action.Execute` route of the
 and writes the invoke response once), a catch-all answers unknown or malformed presses with a clear error card, and
 every other activity type is routed to a no-op (the SDK's "No route found" warning carries the user's text).
 
+A database outage is handled at the edge of the turn (`teams/outage.py`): a turn whose state cannot be read is
+answered without it and saves nothing; the message and `Action.Execute` routes answer neutrally when the store
+fails during the turn.
+
 The application is built WITHOUT `adapter=` (deprecated in 1.9.0, a DeprecationWarning): `bot.py` keeps the adapter
 and passes `bot.on_turn` to it.
 """
@@ -37,6 +41,9 @@ from microsoft_agents.hosting.core import (
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 
+from store import StoreUnavailable
+from teams.outage import TurnOutage
+
 if TYPE_CHECKING:
     from microsoft_agents.hosting.aiohttp import CloudAdapter
 
@@ -61,16 +68,40 @@ class ConversationTurnState(TurnState):
 
     The SDK's `TurnState.load` reads conversation AND user state on every turn; nothing in the bot keeps
     anything per user, so that second read (a SQL round trip per turn) is skipped.
+
+    When the store is unavailable the load does not raise: `store_outage` says why, the application's before-turn
+    hook (`TurnOutage.before_turn`) answers the turn without running it, and `save` writes nothing, so the stored
+    dialog is never replaced by an empty one. A failed save is reported to `TurnOutage.not_saved`.
     """
 
+    def __init__(self, outage: TurnOutage | None = None) -> None:
+        super().__init__()
+        self._outage = outage or TurnOutage()
+        self.store_outage: StoreUnavailable | None = None
+
     async def load(self, context: TurnContext, storage: Storage) -> ConversationTurnState:
-        """Load the conversation state of this turn (and a fresh temp scope)."""
+        """Load the conversation state of this turn (and a fresh temp scope); records an outage instead of raising."""
         conversation = ConversationState(storage)
-        await conversation.load(context)
+        try:
+            await conversation.load(context)
+        except StoreUnavailable as exc:
+            self.store_outage = exc
+        else:
+            self._outage.loaded()
         # `TempState` leaves `AgentState.get_storage_key` unimplemented (it is never stored); the SDK builds it so too.
         temp = TempState()  # type: ignore[abstract, no-untyped-call]
         self._scopes = {ConversationState.__name__: conversation, TempState.SCOPE_NAME: temp}
         return self
+
+    async def save(self, turn_context: TurnContext, force: bool = False) -> None:
+        """Save the changed state, unless the store failed in this turn (what was not read is never written)."""
+        if self.store_outage is not None:
+            return
+        try:
+            await super().save(turn_context, force)
+        except StoreUnavailable as exc:
+            self.store_outage = exc
+            await self._outage.not_saved(turn_context, exc)
 
 
 def new_application(bot: BlockedSenderBot, *, storage: Storage,
@@ -80,14 +111,17 @@ def new_application(bot: BlockedSenderBot, *, storage: Storage,
     # storage on every message and invoke: it gets an in-memory storage that never holds anything, so that read
     # costs no SQL round trip.
     authorization = Authorization(MemoryStorage(), connections)
+    outage = TurnOutage()
     # No typing indicator: answers come within the turn, and an extra outbound call per turn costs throughput.
     app = AgentApplication[TurnState](
-        ApplicationOptions(storage=storage, start_typing_timer=False, turn_state_factory=ConversationTurnState),
+        ApplicationOptions(storage=storage, start_typing_timer=False,
+                           turn_state_factory=lambda: ConversationTurnState(outage)),
         authorization=authorization)
-    app.activity(ActivityTypes.message)(bot.on_message)
+    app.before_turn(outage.before_turn)
+    app.activity(ActivityTypes.message)(outage.message(bot.on_message))
     app.conversation_update("membersAdded")(bot.on_members_added)
     for verb in bot.verbs:
-        app.adaptive_card.action_execute(verb.value)(bot.action(verb))
+        app.adaptive_card.action_execute(verb.value)(outage.action(bot.action(verb)))
     app.invoke(CARD_ACTION, rank=RouteRank.LAST)(bot.on_unknown_action)
     app.add_route(_anything, bot.on_other, rank=RouteRank.LAST)
     app.error(bot.on_error)

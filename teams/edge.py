@@ -4,9 +4,15 @@ Everything here runs before authentication and before the SDK sees the activity,
 never fail with anything but `BadActivity`: the size is capped while reading, the JSON nesting is measured
 without recursion (a body nested 50,000 deep is a 400, not a `RecursionError` in `json.loads`), and the
 Agents SDK's pydantic validation (an empty-string `locale`, a malformed `timestamp`, an empty `channelId`),
-which its own `process_activity` would turn into a 500 with a traceback, becomes a 400. What the bot's handlers
-rely on is required here once: a type, a channel, a serviceUrl, a conversation, a sender, a recipient, and a
-`mentioned` account in every mention.
+which its own `process_activity` would turn into a 500 with a traceback, becomes a 400.
+
+Before the SDK sees it, the activity must fit `ACTIVITY_SCHEMA` (`schema_error`): the activity types the bot routes
+(`ACTIVITY_TYPES`), the fields every handler relies on (a channel, a serviceUrl, a conversation, a sender and a
+recipient, each with an id), the value shape of each routed invoke (`adaptiveCard/action`: `value.action` with a
+`verb` and, if any, an object of `data`; `INVOKE_SCHEMAS`), entity shapes (a mention names its `mentioned`
+account), account lists, and timestamps that parse and lie in a plausible range (`TIMESTAMP_RANGE`). Fields the
+schema does not name are left to the SDK's own validation (Bot Framework adds fields over time). A failure is a
+400 whose message names the schema path, never a value.
 
 The log says which check failed and at most which fields: never the body, which is what someone typed.
 """
@@ -16,8 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import accumulate
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
 from aiohttp import web
 from microsoft_agents.activity import Activity
@@ -91,10 +101,10 @@ async def read_activity(request: web.Request, *, max_bytes: int = DEFAULT_MAX_BY
 
 
 def parse_activity(data: dict[str, Any]) -> Activity:
-    """`data` as the SDK's `Activity`, with the fields the bot relies on present; `BadActivity(400)` otherwise."""
-    missing = _missing_fields(data)
-    if missing:
-        raise _reject(400, f"activity lacks {missing}")
+    """`data` as the SDK's `Activity`, fitting `ACTIVITY_SCHEMA`; `BadActivity(400)` otherwise."""
+    problem = schema_error(data)
+    if problem:
+        raise _reject(400, problem)
     sdk_log = logging.getLogger(_SDK_VALIDATION_LOGGER)
     sdk_log.addFilter(_SDK_FILTER)  # idempotent: a logger holds a filter once
     try:
@@ -111,18 +121,6 @@ def parse_activity(data: dict[str, Any]) -> Activity:
             if mentioned is None or not getattr(mentioned, "id", None):
                 raise _reject(400, "malformed mention")
     return activity
-
-
-def _missing_fields(data: dict[str, Any]) -> str:
-    """The first required field `data` lacks, as the JSON path ("" when none is missing)."""
-    for name in ("type", "channelId", "serviceUrl"):
-        if not isinstance(data.get(name), str) or not data[name]:
-            return name
-    for name in ("conversation", "from", "recipient"):
-        account = data.get(name)
-        if not isinstance(account, dict) or not isinstance(account.get("id"), str) or not account["id"]:
-            return f"{name}.id"
-    return ""
 
 
 async def _read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -144,3 +142,188 @@ def _no_constants(name: str) -> Any:
 def _reject(status: int, message: str, *, detail: str = "") -> BadActivity:
     log.info("activity rejected (%d): %s%s", status, message, f" [{detail}]" if detail else "")
     return BadActivity(status, message)
+
+
+# -- the schema of what the bot accepts ----------------------------------------------------------------------------
+
+Kind = Literal["string", "object", "array", "boolean", "timestamp", "any"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The expected shape of one JSON value: its `kind`; for strings whether they may be empty, a length cap and
+    the allowed `choices`, and whether it must be a safe URL segment; for objects the `fields` the bot relies on
+    (others are let through); for arrays the shape of their `items` and a count cap. `required` applies to the
+    field holding the value."""
+
+    kind: Kind
+    required: bool = False
+    non_empty: bool = False
+    max_length: int | None = None
+    choices: frozenset[str] | None = None
+    fields: Mapping[str, Shape] = field(default_factory=dict)
+    items: Shape | None = None
+    max_items: int | None = None
+    url_safe: bool = False  # a string that becomes a segment of a connector URL (see `URL_SEGMENT`)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
+
+
+# Teams' timestamps are "now" (UTC) and the client's local time; anything outside these years is forged, and the
+# far ends overflow date arithmetic (a +14:00 offset on 9999-12-31).
+TIMESTAMP_RANGE = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+# The activity types the bot routes (teams/app.py): messages, conversation and installation updates, card actions,
+# and the ones Teams sends that go to the no-op route (reactions, edits, deletions, typing, events).
+ACTIVITY_TYPES = frozenset({"message", "invoke", "conversationUpdate", "installationUpdate", "messageReaction",
+                            "messageUpdate", "messageDelete", "typing", "event", "endOfConversation"})
+ID_MAX = 1024
+# The conversation id and the activity ids become path segments of the connector's URLs (a reply is POSTed to
+# .../conversations/{id}/activities/{replyToId}), which the SDK does not escape: an id with "/", "?", "%", a space
+# or a dot segment would send the reply elsewhere. Teams' ids are ASCII of these characters ("19:…@thread.tacv2;
+# messageid=…", "a:1…", "1481567603816").
+URL_SEGMENT = re.compile(r"[A-Za-z0-9:@;=.,_+\-!*'()$&~|]+")
+TEXT_MAX = 100_000
+LIST_MAX = 500
+
+_ID = Shape("string", required=True, non_empty=True, max_length=ID_MAX)
+# The SDK's `NonEmptyString` fields: present means non-empty (its pydantic validation refuses "").
+_OPTIONAL_TEXT = Shape("string", non_empty=True, max_length=ID_MAX)
+ACCOUNT = Shape("object", required=True, fields={
+    "id": _ID, "name": Shape("string", max_length=ID_MAX), "aadObjectId": _OPTIONAL_TEXT, "role": _OPTIONAL_TEXT})
+_URL_ID = Shape("string", required=True, non_empty=True, max_length=ID_MAX, url_safe=True)
+CONVERSATION = Shape("object", required=True, fields={
+    "id": _URL_ID, "name": _OPTIONAL_TEXT, "conversationType": _OPTIONAL_TEXT, "tenantId": _OPTIONAL_TEXT,
+    "isGroup": Shape("boolean")})
+_ACCOUNTS = Shape("array", items=ACCOUNT, max_items=LIST_MAX)
+MENTION = Shape("object", fields={"type": Shape("string", required=True), "mentioned": ACCOUNT,
+                                  "text": Shape("string", max_length=TEXT_MAX)})
+ENTITY = Shape("object", fields={"type": Shape("string", required=True, non_empty=True, max_length=ID_MAX)})
+# An Action.Execute press: Teams sends `value.action` with the card's verb and data (plus the inputs' values).
+CARD_ACTION = Shape("object", required=True, fields={
+    "action": Shape("object", required=True, fields={
+        "type": Shape("string", required=True, choices=frozenset({"Action.Execute"})),
+        "verb": Shape("string", required=True, non_empty=True, max_length=100),
+        "data": Shape("object"),
+        "id": _OPTIONAL_TEXT,
+    }),
+    "trigger": Shape("string", choices=frozenset({"manual", "automatic"})),
+})
+# The invokes the bot routes, by `name`, with the shape of their `value`.
+INVOKE_SCHEMAS: Mapping[str, Shape] = MappingProxyType({"adaptiveCard/action": CARD_ACTION})
+
+ACTIVITY_SCHEMA = Shape("object", required=True, fields={
+    "type": Shape("string", required=True, choices=ACTIVITY_TYPES),
+    "id": Shape("string", non_empty=True, max_length=ID_MAX, url_safe=True),
+    "channelId": Shape("string", required=True, non_empty=True, max_length=100),
+    "serviceUrl": Shape("string", required=True, non_empty=True, max_length=2048),
+    "timestamp": Shape("timestamp"),
+    "localTimestamp": Shape("timestamp"),
+    "localTimezone": Shape("string", non_empty=True, max_length=100),
+    "locale": Shape("string", non_empty=True, max_length=100),
+    "from": ACCOUNT,
+    "recipient": ACCOUNT,
+    "conversation": CONVERSATION,
+    "text": Shape("string", max_length=TEXT_MAX),
+    "textFormat": Shape("string", non_empty=True, max_length=100),
+    "replyToId": Shape("string", non_empty=True, max_length=ID_MAX, url_safe=True),
+    "name": _OPTIONAL_TEXT,
+    "entities": Shape("array", items=ENTITY, max_items=LIST_MAX),
+    "attachments": Shape("array", max_items=LIST_MAX, items=Shape("object", fields={
+        "contentType": Shape("string", required=True, non_empty=True, max_length=ID_MAX)})),
+    "channelData": Shape("object", fields={"tenant": Shape("object", fields={"id": _OPTIONAL_TEXT})}),
+    "membersAdded": _ACCOUNTS,
+    "membersRemoved": _ACCOUNTS,
+    "reactionsAdded": Shape("array", max_items=LIST_MAX, items=Shape("object", fields={
+        "type": Shape("string", required=True, non_empty=True, max_length=ID_MAX)})),
+    "reactionsRemoved": Shape("array", max_items=LIST_MAX, items=Shape("object", fields={
+        "type": Shape("string", required=True, non_empty=True, max_length=ID_MAX)})),
+    "value": Shape("any"),
+})
+
+
+def schema_error(data: Mapping[str, Any]) -> str:
+    """Why `data` is not an activity the bot accepts ("" when it is): the first mismatch, by schema path."""
+    problem = _check(data, ACTIVITY_SCHEMA, "activity")
+    if problem:
+        return problem
+    if data["type"] == "invoke":
+        name = data.get("name")
+        if not isinstance(name, str) or name not in INVOKE_SCHEMAS:
+            return "unsupported invoke"
+        shape = INVOKE_SCHEMAS[name]
+        if data.get("value") is None:
+            return "activity lacks value"
+        problem = _check(data["value"], shape, "value")
+        if problem:
+            return problem
+    for index, entity in enumerate(data.get("entities") or []):
+        if entity.get("type") == "mention":
+            problem = _check(entity, MENTION, f"entities[{index}]")
+            if problem:
+                return "malformed mention"
+    return ""
+
+
+_JSON_KINDS: Mapping[str, type | tuple[type, ...]] = MappingProxyType({
+    "string": str, "timestamp": str, "object": dict, "array": list, "boolean": bool})
+
+
+def _check(value: Any, shape: Shape, path: str) -> str:
+    """The first mismatch of `value` with `shape` ("" when it fits). Recursion follows the schema, which is a few
+    levels deep, never the input."""
+    if shape.kind == "any":
+        return ""
+    if not isinstance(value, _JSON_KINDS[shape.kind]):
+        return f"{path} is not a{'n' if shape.kind[0] in 'ao' else ''} {shape.kind}"
+    if isinstance(value, str):
+        return _check_text(value, shape, path)
+    if isinstance(value, list):
+        if shape.max_items is not None and len(value) > shape.max_items:
+            return f"{path} has too many items"
+        if shape.items is not None:
+            for index, item in enumerate(value):
+                problem = _check(item, shape.items, f"{path}[{index}]")
+                if problem:
+                    return problem
+        return ""
+    if isinstance(value, dict):
+        for name, inner in shape.fields.items():
+            if name not in value or value[name] is None:
+                if inner.required:
+                    return f"{path} lacks {name}" if path != "activity" else f"activity lacks {name}"
+                continue
+            problem = _check(value[name], inner, f"{path}.{name}")
+            if problem:
+                return problem
+    return ""
+
+
+def _check_text(value: str, shape: Shape, path: str) -> str:
+    if shape.non_empty and not value:
+        return f"{path} is empty"
+    if shape.max_length is not None and len(value) > shape.max_length:
+        return f"{path} is too long"
+    if shape.choices is not None and value not in shape.choices:
+        return f"{path} is not supported"
+    if shape.url_safe and (URL_SEGMENT.fullmatch(value) is None or value in (".", "..")):
+        return f"{path} has characters an id cannot have"
+    if shape.kind == "timestamp" and not _plausible_time(value):
+        return f"{path} is not a plausible time"
+    return ""
+
+
+def _plausible_time(value: str) -> bool:
+    """An ISO 8601 date and time (as Bot Framework sends: `Z` or an offset) between the `TIMESTAMP_RANGE` years."""
+    if len(value) > 64:
+        return False
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        return TIMESTAMP_RANGE[0] <= when.astimezone(UTC) <= TIMESTAMP_RANGE[1]
+    except (OverflowError, ValueError):
+        return False

@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 # Messages that read the tenant (an investigation, a user's check of their own account) or notify IT count against
 # the speaker's rate limit (teams/ratelimit.py), as do all card actions.
-RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.REPORT_BOUNCE, Intent.STATUS, Intent.NOTIFY_IT,
-                                  Intent.TRIAGE})
+RATE_LIMITED_INTENTS = frozenset({Intent.INVESTIGATE, Intent.SECURE, Intent.UNBLOCK, Intent.REPORT_BOUNCE,
+                                  Intent.STATUS, Intent.NOTIFY_IT, Intent.TRIAGE})
 
 async def _send_invoke_response(context: TurnContext, status: int, body: Any = None) -> None:
     """Answer the invoke with `status` and `body` (the adapter writes it once, as the HTTP response)."""

@@ -1,4 +1,9 @@
-"""Who is speaking: the speaker's tenant, Entra object id and role (from group and directory-role membership)."""
+"""Who is speaking: the speaker's tenant, Entra object id and role (from group and directory-role membership).
+
+Roles fail closed: when the lookup fails (Microsoft 365 unreachable, the token endpoint down, no answer within
+`LOOKUP_TIMEOUT_SECONDS`) the speaker is a plain user for `FAILED_LOOKUP_CACHE_SECONDS`, never the role they had
+before. The failure is logged once per outage (WARNING), not once per speaker and turn; the recovery once.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,9 @@ ADMIN_ROLE_TEMPLATE_IDS = frozenset(
 ROLE_CACHE_SECONDS = 300.0
 # A failed lookup is retried sooner: the speaker is treated as a plain user meanwhile (fail closed).
 FAILED_LOOKUP_CACHE_SECONDS = 30.0
+# A role lookup that has not answered by then is a failure: a hanging token endpoint or Graph must not hold every
+# turn (help included) for the HTTP timeout.
+LOOKUP_TIMEOUT_SECONDS = 5.0
 
 
 def activity_tenant_id(turn_context: TurnContext) -> str | None:
@@ -48,6 +56,7 @@ def activity_tenant_id(turn_context: TurnContext) -> str | None:
 class _Cached:
     role: Role
     expires: float
+    failed: bool = False  # USER because the lookup failed
 
 
 class RoleResolver:
@@ -61,14 +70,17 @@ class RoleResolver:
         security_admin_group_id: str,
         ttl_seconds: float = ROLE_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        lookup_timeout: float = LOOKUP_TIMEOUT_SECONDS,
     ) -> None:
         self._tenant = tenant
         self._it_group = it_staff_group_id.lower()
         self._admin_group = security_admin_group_id.lower()
         self._ttl = min(ttl_seconds, ROLE_CACHE_SECONDS)
         self._clock = clock
+        self._lookup_timeout = lookup_timeout
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._failing = False  # in an outage: log its first failure only
 
     async def role_of(self, aad_object_id: str) -> Role:
         """The role of the user with this Entra object id; `Role.USER` when unknown or on lookup failure."""
@@ -84,15 +96,37 @@ class RoleResolver:
             if cached and cached.expires > self._clock():
                 return cached.role
             try:
-                role = await self._lookup(aad_object_id)
-                ttl = self._ttl
-            except M365Error as exc:
-                log.warning("role lookup failed for %s: %s", aad_object_id, type(exc).__name__)
-                role, ttl = Role.USER, min(self._ttl, FAILED_LOOKUP_CACHE_SECONDS)
-            self._cache[aad_object_id] = _Cached(role, self._clock() + ttl)
+                async with asyncio.timeout(self._lookup_timeout):
+                    role = await self._lookup(aad_object_id)
+                ttl, failed = self._ttl, False
+            except (M365Error, TimeoutError) as exc:
+                self._failed(aad_object_id, exc)
+                role, ttl, failed = Role.USER, min(self._ttl, FAILED_LOOKUP_CACHE_SECONDS), True
+            except Exception as exc:  # noqa: BLE001 - a bug here must not open a door nor stop the turn
+                self._failed(aad_object_id, exc, unexpected=True)
+                role, ttl, failed = Role.USER, min(self._ttl, FAILED_LOOKUP_CACHE_SECONDS), True
+            else:
+                if self._failing:
+                    self._failing = False
+                    log.warning("role lookups answer again")
+            self._cache[aad_object_id] = _Cached(role, self._clock() + ttl, failed=failed)
             if len(self._locks) > 10_000:
                 self._locks.clear()
             return role
+
+    def _failed(self, aad_object_id: str, exc: BaseException, *, unexpected: bool = False) -> None:
+        """Log a failed lookup: the first of an outage at WARNING (with a traceback when unexpected), then DEBUG."""
+        if self._failing:
+            log.debug("role lookup failed for %s: %s", aad_object_id, type(exc).__name__)
+            return
+        self._failing = True
+        log.warning("role lookups fail (%s): speakers are treated as users for %.0f s at a time until they answer",
+                    type(exc).__name__, min(self._ttl, FAILED_LOOKUP_CACHE_SECONDS), exc_info=unexpected)
+
+    def failed(self, aad_object_id: str) -> bool:
+        """True while this user's role is USER because the lookup failed (not because they are a user)."""
+        cached = self._cache.get(aad_object_id)
+        return cached is not None and cached.failed and cached.expires > self._clock()
 
     def forget(self, aad_object_id: str) -> None:
         """Drop a cached role (after a change in membership, for tests and admins)."""
@@ -124,4 +158,5 @@ async def identify(turn_context: TurnContext, resolver: RoleResolver, tenant_id:
         role=role,
         locale=activity.locale or "en-US",
         time_zone=time_zone if isinstance(time_zone, str) else None,
+        role_unknown=resolver.failed(aad_id),
     )

@@ -13,7 +13,7 @@ from microsoft_agents.hosting.core import TurnContext
 
 from core.notices import stored_reference
 from domain.people import Speaker
-from store import Store
+from store import Store, StoreUnavailable
 from teams.proactive import reference_of
 
 log = logging.getLogger(__name__)
@@ -59,5 +59,8 @@ class ConversationKeeper:
             if len(self._saved) >= self.CACHE_SIZE:
                 self._saved.clear()
             self._saved[key] = fingerprint
+        except StoreUnavailable as exc:  # an outage, not a bug: no traceback
+            log.warning("could not save the conversation reference of %s: the store is unavailable (%s)",
+                        speaker.aad_object_id, exc.reason)
         except Exception:  # noqa: BLE001 - a lost reference only costs a later notification; the turn goes on
             log.warning("could not save the conversation reference of %s", speaker.aad_object_id, exc_info=True)

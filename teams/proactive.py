@@ -8,14 +8,22 @@ Everything goes through the adapter's `continue_conversation` with a stored conv
 app id (the SDK gets a token for it); anonymous (local) mode needs an EMPTY `ClaimsIdentity`: the SDK's
 `continue_conversation("")` would build claims with an empty app id, which is not anonymous and asks MSAL for a
 token.
+
+A failure inside a continuation is caught here and raised to the caller: left to the adapter, its `on_turn_error`
+would log a traceback and post "something went wrong" into the very chat that could not be reached. A connector's
+404 becomes `domain.delivery.ConversationGone` (the conversation no longer exists, e.g. a chat of an earlier Agents
+Playground run) or `MessageGone` (the message to update was deleted), which the caller answers by dropping what it
+stored; the SDK's own error line for that 404 is dropped (`ConnectorNotFoundEcho`), the caller logs the outcome.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 from microsoft_agents.activity import Activity, ConversationReference
 from microsoft_agents.hosting.core import (
     CardFactory,
@@ -25,7 +33,51 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 
+from domain.delivery import ConversationGone, MessageGone
+
 log = logging.getLogger(__name__)
+
+CONNECTOR_LOGGER = "microsoft_agents.hosting.core.connector.client.connector_client"
+CONVERSATION_NOT_FOUND = "ConversationNotFound"
+
+
+class ConnectorNotFoundEcho(logging.Filter):
+    """Drops the Agents SDK's ERROR line for a connector 404 ("Error accessing '<resource>': 404"): the caller knows
+    what the 404 means (a gone chat or message, `ConversationGone`/`MessageGone`) and logs that once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the SDK's line about a 404."""
+        args = record.args
+        return not (record.msg == "Error accessing '%s': %s" and isinstance(args, tuple) and len(args) == 2
+                    and args[1] == 404)
+
+
+def quiet_connector_404() -> None:
+    """Install `ConnectorNotFoundEcho` on the SDK's connector logger (once)."""
+    logger = logging.getLogger(CONNECTOR_LOGGER)
+    if not any(isinstance(f, ConnectorNotFoundEcho) for f in logger.filters):
+        logger.addFilter(ConnectorNotFoundEcho())
+
+
+def error_code(body: str) -> str:
+    """The Bot Framework error code of a connector error body (`{"error": {"code": …}}`), else ""."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else ""
+
+
+def gone(exc: BaseException, *, updating: bool) -> ConversationGone | MessageGone | None:
+    """What a connector 404 means: the conversation is gone, or (updating) the message is; None for anything else."""
+    if not isinstance(exc, aiohttp.ClientResponseError) or exc.status != 404:
+        return None
+    code = error_code(exc.message) or "404"
+    if updating and code != CONVERSATION_NOT_FOUND:
+        return MessageGone(code)
+    return ConversationGone(code)
 
 
 def reference_of(activity: Activity) -> dict[str, Any]:
@@ -52,16 +104,32 @@ class Messenger:
     def __init__(self, adapter: ChannelServiceAdapter, app_id: str) -> None:
         self._adapter = adapter
         self._app_id = app_id
+        quiet_connector_404()
 
-    async def _continue(self, reference: Mapping[str, Any], logic: Callable[[TurnContext], Awaitable[None]]) -> None:
+    async def _continue(self, reference: Mapping[str, Any], logic: Callable[[TurnContext], Awaitable[None]], *,
+                        updating: bool = False) -> None:
         continuation = reference_from(reference).get_continuation_activity()
+        failures: list[Exception] = []
+
+        async def guarded(context: TurnContext) -> None:
+            try:
+                await logic(context)
+            except Exception as exc:  # noqa: BLE001 - raised to our caller below, not to the adapter's on_turn_error
+                failures.append(exc)
+
         if self._app_id:
-            await self._adapter.continue_conversation(self._app_id, continuation, logic)
+            await self._adapter.continue_conversation(self._app_id, continuation, guarded)
         else:
-            await self._adapter.continue_conversation_with_claims(ClaimsIdentity(), continuation, logic)
+            await self._adapter.continue_conversation_with_claims(ClaimsIdentity(), continuation, guarded)
+        if failures:
+            meaning = gone(failures[0], updating=updating)
+            if meaning is not None:
+                raise meaning from None
+            raise failures[0]
 
     async def send(self, reference: Mapping[str, Any], text: str) -> str | None:
-        """Post a text message to the referenced conversation; returns the new activity's id."""
+        """Post a text message to the referenced conversation; returns the new activity's id. Raises
+        `ConversationGone` when the connector says the conversation does not exist (404)."""
         return await self._post(reference, MessageFactory.text(text))
 
     async def _post(self, reference: Mapping[str, Any], activity: Activity) -> str | None:
@@ -82,11 +150,12 @@ class Messenger:
         return await self._post(reference, card_activity(card))
 
     async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Mapping[str, Any]) -> None:
-        """Replace the card posted as `activity_id` in the referenced conversation."""
+        """Replace the card posted as `activity_id` in the referenced conversation. Raises `MessageGone` when the
+        message no longer exists, `ConversationGone` when the conversation does not."""
 
         async def logic(context: TurnContext) -> None:
             activity = card_activity(card)
             activity.id = activity_id
             await context.update_activity(activity)
 
-        await self._continue(reference, logic)
+        await self._continue(reference, logic, updating=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from m365.records import (
+    AuditChange,
     AuthMethod,
     BlockedSender,
     CasMailbox,
@@ -16,14 +17,20 @@ from m365.records import (
     DirectoryObject,
     InboxRule,
     Mailbox,
+    MailboxGrant,
     MailFolder,
+    MessageTrace,
+    MessageTraces,
     OAuthGrant,
+    OutboundSpamPolicy,
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
+    ThresholdAction,
+    TransportRule,
     User,
 )
 
@@ -46,6 +53,8 @@ class FakeTenant:
     exchange_rules: dict[str, list[InboxRule]] = field(default_factory=dict)
     folders: dict[str, list[MailFolder]] = field(default_factory=dict)
     auto_replies: set[str] = field(default_factory=set)  # user ids whose automatic replies are on
+    # FullAccess, SendAs and inbox folder grants per UPN (lower case); a mailbox not listed has none.
+    mailbox_grants: dict[str, list[MailboxGrant]] = field(default_factory=dict)
     sign_ins: dict[str, list[SignIn]] = field(default_factory=dict)
     risky: dict[str, RiskyUser] = field(default_factory=dict)
     detections: dict[str, list[RiskDetection]] = field(default_factory=dict)
@@ -55,7 +64,17 @@ class FakeTenant:
     grants: dict[str, list[OAuthGrant]] = field(default_factory=dict)
     principals: dict[str, ServicePrincipal] = field(default_factory=dict)
     alerts: list[SecurityAlert] = field(default_factory=list)
+    # Tenant-wide: unified audit log changes (newest first is not required: the tenant sorts), mail flow rules and
+    # the Entra audits of app changes (investigation.changes, investigation.tenant_traps).
+    audit_changes: list[AuditChange] = field(default_factory=list)
+    transport_rules: list[TransportRule] = field(default_factory=list)
+    app_audits: list[DirectoryAudit] = field(default_factory=list)
+    # Message-trace rows per sender address (lower case).
+    traces: dict[str, list[MessageTrace]] = field(default_factory=dict)
     domains: tuple[str, ...] = ("example.com", "example.onmicrosoft.com")
+    # Get-HostedOutboundSpamFilterPolicy: the Default policy with Microsoft's documented defaults.
+    outbound_policies: tuple[OutboundSpamPolicy, ...] = (
+        OutboundSpamPolicy("Default", is_default=True, action=ThresholdAction.block_user_for_today),)
     failures: dict[str, Exception] = field(default_factory=dict)
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
@@ -98,6 +117,10 @@ class FakeTenant:
         self._call("list_verified_domains")
         return self.domains
 
+    async def list_outbound_spam_policies(self) -> tuple[OutboundSpamPolicy, ...]:
+        self._call("list_outbound_spam_policies")
+        return self.outbound_policies
+
     async def list_memberships(self, user_id: str) -> tuple[DirectoryObject, ...]:
         self._call("list_memberships", user_id)
         return tuple(self.memberships.get(user_id, ()))
@@ -124,6 +147,10 @@ class FakeTenant:
 
     async def remove_mailbox_forwarding(self, identity: str) -> None:
         self._call("remove_mailbox_forwarding", identity)
+
+    async def list_mailbox_grants(self, identity: str) -> tuple[MailboxGrant, ...]:
+        self._call("list_mailbox_grants", identity)
+        return tuple(self.mailbox_grants.get(identity.lower(), ()))
 
     async def get_auto_reply_enabled(self, user_id: str) -> bool:
         self._call("get_auto_reply_enabled", user_id)
@@ -159,6 +186,13 @@ class FakeTenant:
     ) -> tuple[DirectoryAudit, ...]:
         self._call("list_directory_audits", user_id, since)
         return tuple(self.audits.get(user_id, ()))[:limit]
+
+    async def list_message_traces(self, sender: str, since: datetime, until: datetime, *,
+                                  limit: int = 5000) -> MessageTraces:
+        self._call("list_message_traces", sender, since, until)
+        rows = sorted((r for r in self.traces.get(sender.lower(), ())
+                       if r.received is not None and since <= r.received <= until), key=lambda r: r.received or since)
+        return MessageTraces(rows=tuple(rows[:limit]), since=since, until=until, capped=len(rows) > limit, cap=limit)
 
     async def get_risky_user(self, user_id: str) -> RiskyUser | None:
         self._call("get_risky_user", user_id)
@@ -197,6 +231,18 @@ class FakeTenant:
         if user_upn is None:
             return tuple(self.alerts)
         return tuple(a for a in self.alerts if user_upn.lower() in (u.lower() for u in a.user_upns))
+
+    async def list_audit_changes(self, since: datetime) -> tuple[AuditChange, ...]:
+        self._call("list_audit_changes", since)
+        return tuple(c for c in self.audit_changes if c.time is None or c.time >= since)
+
+    async def list_transport_rules(self) -> tuple[TransportRule, ...]:
+        self._call("list_transport_rules")
+        return tuple(self.transport_rules)
+
+    async def list_app_audits(self, since: datetime) -> tuple[DirectoryAudit, ...]:
+        self._call("list_app_audits", since)
+        return tuple(a for a in self.app_audits if a.activity_time is None or a.activity_time >= since)
 
     async def revoke_sign_in_sessions(self, user_id: str) -> None:
         self._call("revoke_sign_in_sessions", user_id)

@@ -1,7 +1,7 @@
 """Journey: Alex Wilber (security admin) investigates Megan Bowen in the Agents Playground.
 
-Alex types "investigate MeganB@example.com", answers yes to the confirmation, sees "Looking into Megan Bowen…" and then
-that very message turn into the findings card: Compromised, with the evidence (the forwarding rule to
+Alex types "investigate MeganB@example.com" (an exact address: no confirmation question), sees "Looking into Megan
+Bowen…" and then that very message turn into the findings card: Compromised, with the evidence (the forwarding rule to
 exfil@mail-relay.example.net among it). The bot runs in demo mode; this module starts its own bot with the
 embedded demo tenant on a known port, so the test can slow the sign-in log down (a fault rule with latency):
 the progress card then stays long enough to be seen, whatever the machine's speed.
@@ -23,7 +23,6 @@ from tests.e2e.harness import PlaygroundPage, Service, free_port, start_bot
 pytestmark = pytest.mark.e2e
 
 SIGN_IN_DELAY_MS = 3000
-CONFIRM = "Investigate Megan Bowen"
 PROGRESS = "Looking into Megan Bowen"
 INVESTIGATION_TIMEOUT = 45.0  # seconds: the delayed sign-in log plus every other source on a slow machine
 
@@ -74,17 +73,6 @@ async def test_alex_investigates_megan(ui: PlaygroundPage, demo: DemoAdmin) -> N
     try:
         await ui.open_personal_chat()
         await ui.send("investigate MeganB@example.com")
-        # The confirmation: name, UPN and department, with Yes / No buttons (a Hero card; "Yes" is an imBack).
-        # The Playground renders a Hero card outside the Adaptive Card renderer: find it by its message. Its
-        # buttons are imBack, which the Playground (0.2.28) does not send ("not supported yet"); in Teams a
-        # press sends "Yes" as Alex's message, which is what typing it does here.
-        confirm = ui.messages().filter(has_text=CONFIRM).last
-        await confirm.wait_for(state="visible")
-        assert "Marketing" in await confirm.inner_text()
-        assert await confirm.get_by_role("button", name="Yes", exact=True).count() == 1
-        assert await confirm.get_by_role("button", name="No", exact=True).count() == 1
-        await ui.send("yes")
-
         progress = await ui.wait_for_card(PROGRESS)
         assert ["Looking into", "Megan Bowen", "…"] == (await ui.card_texts(progress))[:3]
 

@@ -144,11 +144,10 @@ async def ui(playground: Service, tmp_path_factory: pytest.TempPathFactory) -> A
 
 
 async def investigate(ui: PlaygroundPage, address: str, name: str) -> Any:
-    """Type "investigate <address>", answer yes, and return the pinned card once it shows the verdict."""
+    """Type "investigate <address>" and return the pinned card once it shows the verdict (an exact address is
+    investigated without a confirmation question)."""
     await ui.open_personal_chat()
     await ui.send(f"investigate {address}")
-    await ui.wait_for_text(f"Investigate {name}", timeout=SLOW)
-    await ui.send("yes")
     card = await ui.wait_for_card(name, timeout=SLOW)
     await card.filter(has_text="Compromised").wait_for(state="visible", timeout=SLOW * 1000)
     return card

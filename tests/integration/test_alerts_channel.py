@@ -166,7 +166,9 @@ async def test_over_http_with_a_mention_then_an_alert_is_a_new_post(app: Any, st
     alert = posts[1]
     assert alert.method == "POST" and alert.conversation_id == CHANNEL_ID  # a new post, not a reply in the thread
     assert "replyToId" not in alert.body
-    assert alert.body["attachments"][0]["content"]["body"][0]["text"] == "Restricted from sending mail"
+    alert_body = alert.body["attachments"][0]["content"]["body"]
+    assert alert_body[0]["items"][0]["text"] == "New restriction detected"  # it says it is an alert, first
+    assert alert_body[1]["text"] == "Restricted from sending mail"
     # The watch investigates inline and replaces the alert with the findings card.
     update = (await recorder.wait_for(3))[2]
     assert update.method == "PUT" and (update.conversation_id, update.activity_id) == (CHANNEL_ID, alert.activity_id)

@@ -140,11 +140,13 @@ async def test_every_activity_type_is_routed_and_no_log_line_carries_user_text(
     with caplog.at_level(logging.DEBUG):
         for activity in others:
             assert (await client.post("/api/messages", json=activity)).status == 201
+        # Invokes the bot does not route, or without the value an Action.Execute carries, fail the edge's schema
+        # (teams/edge.py): 400 before the turn, never the SDK's 501.
         other_invoke = {**invoke("x", service_url=service_url), "name": "task/fetch", "value": {}}
-        assert (await client.post("/api/messages", json=other_invoke)).status == 501
+        assert (await client.post("/api/messages", json=other_invoke)).status == 400
         no_value = {**invoke("x", service_url=service_url), "value": None}
         response = await client.post("/api/messages", json=no_value)
-        assert response.status == 200 and (await response.json())["statusCode"] == 400
+        assert response.status == 400 and await response.json() == {"error": "activity lacks value"}
     assert recorder.sent == []
     assert not [r for r in caplog.records if "secret words" in r.getMessage() or "No route" in r.getMessage()]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

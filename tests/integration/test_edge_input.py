@@ -235,17 +235,15 @@ def _invoke_without(key: str, service_url: str) -> dict[str, Any]:
 @pytest.mark.parametrize("key", ["value", "action"])
 async def test_an_invoke_without_value_or_action_gets_a_clear_answer(key: str, bot_client: Any, connector: Any,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    """Answered once, 200, with an error body Teams shows on the card: not a 500, not a 501."""
+    """Refused by the edge's schema (teams/edge.py) with a short 400, before the turn: not a 500, not a 501."""
     client, tenant = bot_client
     recorder, service_url = connector
     with caplog.at_level(logging.DEBUG):
         response = await client.post("/api/messages", json=_invoke_without(key, service_url))
-    assert response.status == 200
-    body = await response.json()
-    assert body["type"] == "application/vnd.microsoft.error"
-    assert 400 <= body["statusCode"] < 500
-    # The speaker's role is looked up (every turn does); nothing is acted on and nothing is posted.
-    assert {name for name, _ in tenant.calls} <= {"list_memberships"}
+    assert response.status == 400
+    assert await response.json() == {"error": "activity lacks value" if key == "value" else "value lacks action"}
+    # Nothing was looked up, acted on or posted.
+    assert tenant.calls == []
     assert recorder.sent == []
     assert_quiet(caplog)
 

@@ -49,6 +49,15 @@ SOURCE_CALLS: dict[SourceName, str] = {
     SourceName.memberships: r"^GET /v1\.0/users/[^/]+/transitiveMemberOf",
     SourceName.alerts: r"^GET /v1\.0/security/alerts_v2",
     SourceName.domains: r"^GET /v1\.0/organization",
+    SourceName.mailbox_audit: r"^InvokeCommand:Search-UnifiedAuditLog$",
+    SourceName.transport_rules: r"^InvokeCommand:Get-TransportRule$",
+    # The tenant-wide app changes read the same endpoint as the account's directory audits (investigation.tenant_traps).
+    SourceName.app_changes: r"^GET /v1\.0/auditLogs/directoryAudits",
+    # Graph's message trace and Get-MessageTraceV2, which stands in when Graph refuses (401/403): a fault on the
+    # source is a fault on both (tests/integration/test_message_trace_demo.py has the fallback on its own).
+    SourceName.message_trace: r"^(GET /v1\.0/admin/exchange/tracing/messageTraces|InvokeCommand:Get-MessageTraceV2$)",
+    SourceName.delegation: r"^InvokeCommand:Get-(MailboxPermission|RecipientPermission|MailboxFolderPermission)$",
+    SourceName.outbound_spam_policy: r"^InvokeCommand:Get-HostedOutboundSpamFilterPolicy$",
 }
 # The application permission each Graph call needs: the 403 names it (audit logs, reports) or the bot's table of
 # DESIGN.md's permissions does (directory reads, whose 403 says only "Insufficient privileges"); the card repeats it.
@@ -66,14 +75,21 @@ GRAPH_PERMISSIONS: dict[SourceName, str] = {
     SourceName.memberships: "GroupMember.Read.All",
     SourceName.alerts: "SecurityAlert.Read.All",
     SourceName.domains: "Organization.Read.All",
+    SourceName.app_changes: "AuditLog.Read.All",
+    SourceName.message_trace: "ExchangeMessageTrace.Read.All",
 }
-EXCHANGE_SOURCES = (SourceName.restriction, SourceName.mailbox, SourceName.cas_mailbox, SourceName.hidden_inbox_rules)
+EXCHANGE_SOURCES = (SourceName.restriction, SourceName.mailbox, SourceName.cas_mailbox, SourceName.hidden_inbox_rules,
+                    SourceName.mailbox_audit, SourceName.transport_rules, SourceName.delegation,
+                    SourceName.outbound_spam_policy)
 # Without these Adele's "no signs" cannot be told from "could not look" (investigation.verdict.KEY_SOURCES).
 KEY_SOURCES = frozenset({SourceName.inbox_rules, SourceName.mailbox, SourceName.sign_ins, SourceName.risky_user,
                          SourceName.risk_detections})
 # The consent grants and their apps are one source: a grant whose app cannot be read cannot be judged.
 LISTED_WITH = {SourceName.service_principals: SourceName.oauth_grants,
-               SourceName.oauth_grants: SourceName.service_principals}
+               SourceName.oauth_grants: SourceName.service_principals,
+               # One endpoint (auditLogs/directoryAudits): a fault on it is a fault on both.
+               SourceName.directory_audits: SourceName.app_changes,
+               SourceName.app_changes: SourceName.directory_audits}
 
 ALL_SOURCES = list(SOURCE_CALLS)
 
@@ -172,12 +188,16 @@ async def test_permission_not_granted_then_server_error(stack: DemoStack, source
         assert_verdict(adele, adele_verdict_without(source))
 
     stack.server.state.faults.replace([FaultRule(match=SOURCE_CALLS[source], status=500)])
+    # The message trace remembers Graph's refusal for a while and reads Get-MessageTraceV2 straight away; when that
+    # fails too, the card keeps naming the permission Graph wants, the one thing the admin can fix.
+    expected = ((UnavailableReason.permission, detail) if source == SourceName.message_trace
+                else (UnavailableReason.error, "HTTP 500"))
     megan = await investigate(stack, MEGAN)
     assert_verdict(megan, Verdict.compromised)
-    assert_not_checked(megan, source, UnavailableReason.error, "HTTP 500")
+    assert_not_checked(megan, source, *expected)
     if source != SourceName.service_principals:
         adele = await investigate(stack, ADELE)
-        assert_not_checked(adele, source, UnavailableReason.error, "HTTP 500")
+        assert_not_checked(adele, source, *expected)
         assert_verdict(adele, adele_verdict_without(source))
 
 

@@ -162,7 +162,7 @@ async def test_user_without_a_mailbox(stack: DemoStack) -> None:
     assert evidence.mailbox is None and evidence.cas_mailbox is None
     assert {u.source: u.reason_code for u in evidence.unavailable} == {
         SourceName.inbox_rules: UnavailableReason.no_mailbox, SourceName.mail_folders: UnavailableReason.no_mailbox,
-        SourceName.auto_reply: UnavailableReason.no_mailbox}
+        SourceName.auto_reply: UnavailableReason.no_mailbox, SourceName.delegation: UnavailableReason.no_mailbox}
     assert johanna.assessment.verdict == Verdict.no_signs  # nothing to check is not "incomplete"
     assert johanna.assessment.key_sources_missing == ()
     shown = card_lines(johanna)
@@ -201,10 +201,14 @@ async def test_megan_is_compromised(stack: DemoStack) -> None:
     assert t("en", "verdict.compromised") in shown and "exfil@mail-relay.example.net" in shown
 
 
-async def test_patti_is_suspicious(stack: DemoStack) -> None:
+async def test_patti_is_compromised_by_forwarding_and_spam_from_an_address_she_never_used(stack: DemoStack) -> None:
     patti = await investigate(stack, "Patti Fernandez")
     assert patti.evidence.unavailable == ()
-    assert patti.assessment.verdict == Verdict.suspicious
+    # Forwarding to a private address alone would be a habit (suspicious); the message trace shows the spam left
+    # from 203.0.113.199, an address none of her sign-ins came from: an intruder's sending tool corroborates it.
+    assert patti.assessment.verdict == Verdict.compromised
+    assert patti.assessment.deciding is not None
+    assert set(patti.assessment.deciding.codes) == {"mailbox_forwards_external", "burst_ip_not_in_sign_ins"}
     assert {"mailbox_forwards_external", "legacy_protocol_sign_in", "outbound_spam_detected"} <= codes(patti)
     forwarding = next(f for f in patti.findings if f.code == "mailbox_forwards_external")
     assert forwarding.params["target"] == "patti.fernandez.home@gmail.com"
@@ -219,7 +223,13 @@ async def test_adele_shows_no_signs(stack: DemoStack) -> None:
     assert adele.evidence.unavailable == ()
     assert adele.evidence.restricted is True
     assert adele.assessment.verdict == Verdict.no_signs
-    assert codes(adele) == {"send_volume_spike"}  # the bulk mailing itself, low
+    # The bulk mailing itself (low) and what it looked like in the message trace (info: to her usual customers,
+    # from her own address).
+    # The tenant-wide traps Megan's account set (a Bcc mail flow rule, an app with Mail.Read) show on her card as
+    # context (low): they are no sign that Adele's account was used.
+    assert codes(adele) == {"send_volume_spike", "burst_summary", "tenant_transport_rule_external",
+                            "tenant_app_mail_access"}
+    assert all(f.severity.value == "low" for f in adele.findings if f.code.startswith("tenant_"))
     assert adele.reason is not None and adele.reason.external_recipients == 2750
     assert [s.code for s in adele.assessment.recommended_steps] == ["unblock"]
     card_lines(adele)
@@ -260,30 +270,37 @@ async def test_dialog_bad_inputs_get_clear_answers(chat: DialogClient) -> None:
 
 
 async def test_dialog_a_name_with_an_apostrophe(chat: DialogClient) -> None:
+    # The whole display name, and only she has it: no question, the investigation starts.
     said = texts_of(await chat.say("investigate Miriam O'Brien"))
-    assert any("Miriam O'Brien" in x and "miriam.o'brien@example.com" in x and "Finance" in x for x in said), said
-    await chat.say("yes")
+    assert not any("Investigate" in x and "?" in x for x in said), said
     card = _final_card(chat)
     assert any("Miriam O'Brien" in x for x in lines(card))
 
 
+# A partial name is confirmed first, with what is unusual about the account; an exact one (the whole display
+# name, an address) starts at once and the card says what is unusual.
 @pytest.mark.parametrize(("text", "name", "user_id", "note"), [
     ("investigate jordan", "Jordan Miller (Partner)", "d412ff4e-c06d-4cbf-9e3f-8f9a0b1c2d14", "investigate.note_guest"),
-    ("check Lee Gu", "Lee Gu", "a1efcc1b-9d3a-4f8c-8b0c-5c6d7e8f9a11", "investigate.note_disabled"),
-    ("investigate info@example.com", "Info", "c301ee3d-bf5c-4bae-8d2e-7e8f9a0b1c13", "investigate.note_disabled"),
+    ("check Lee Gu", "Lee Gu", "a1efcc1b-9d3a-4f8c-8b0c-5c6d7e8f9a11", "header.sign_in_blocked"),
+    ("investigate info@example.com", "Info", "c301ee3d-bf5c-4bae-8d2e-7e8f9a0b1c13", "header.sign_in_blocked"),
     ("investigate Johanna Lorenz", "Johanna Lorenz", "b2f0dd2c-ae4b-4a9d-9c1d-6d7e8f9a0b12", None),
 ])
 async def test_dialog_unusual_accounts(chat: DialogClient, stack: DemoStack, sqlite_store: Store, text: str,
                                        name: str, user_id: str, note: str | None) -> None:
-    said = texts_of(await chat.say(text))
+    done = await chat.say(text)
+    said = texts_of(done)
     question = next((x for x in said if name in x and "?" in x), None)
-    assert question is not None, said
-    if note:
+    if note and note.startswith("investigate."):
+        assert question is not None, said
         assert t("en", note) in question
-    done = await chat.say("yes")
+        done = await chat.say("yes")
+    else:
+        assert question is None, said
     assert cards_of(done), "the progress card comes first"
     card = _final_card(chat)
     shown = lines(card)
+    if note and note.startswith("header."):
+        assert t("en", note) in shown
     assert any(name in x for x in shown)
     assert t("en", "verdict.no_signs") in shown
     case = await sqlite_store.cases.get_open_case(stack.tenant.tenant_id, user_id)
@@ -295,7 +312,6 @@ async def test_dialog_it_staff_investigates_megan_end_to_end(stack: DemoStack, s
     bot, _ = build_handler(stack.settings, tenant=stack.tenant, store=sqlite_store, outbox=RecordingOutbox())
     chat = DialogClient(bot, ISAIAH)
     await chat.say("investigate MeganB@example.com")
-    await chat.say("yes")
     shown = lines(_final_card(chat))
     assert t("en", "verdict.compromised") in shown
     assert any("exfil@mail-relay.example.net" in x for x in shown)

@@ -156,7 +156,10 @@ async def test_a_watch_round_and_a_triage_on_one_service_stay_inside_the_family_
     log = list(server.state.requests)
     governed = [r for r in log if family(r)]
     assert len([r for r in governed if r.status == 200]) > 5  # more than one audit-log window's worth was sent
-    # A 429 can still happen when a request paced in time reaches the tenant late (connection contention beyond the
-    # governor's margin); what must not happen is a request sent into a window a 429 said was closed.
-    assert sum(1 for r in governed if r.status == 429) <= 1
+    # The governor counts a window from each request's answer (by then it had arrived), so a request that reached the
+    # tenant late cannot pull the next window's requests into this one; one 429 is still allowed for the first burst
+    # of a family, whose requests are not yet answered. What must never happen is a request sent into a window a 429
+    # said was closed.
+    throttled = [(family(r), r.method, r.path) for r in governed if r.status == 429]
+    assert len(throttled) <= 1, throttled
     assert sent_early(log) == []

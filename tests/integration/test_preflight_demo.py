@@ -73,7 +73,8 @@ async def test_the_demo_tenant_is_all_green_and_read_only(stack: DemoStack) -> N
     assert ("GET", "/v1.0/subscribedSkus") in graph and ("GET", "/v1.0/admin/exchange/tracing/messageTraces") in graph
     assert {r.method for r in stack.requests(api="graph")} == {"GET"}
     cmdlets = {r.cmdlet for r in stack.requests(api="exchange")}
-    assert cmdlets == {"Get-BlockedSenderAddress", "Get-Mailbox", "Get-InboxRule"}
+    assert cmdlets == {"Get-BlockedSenderAddress", "Get-Mailbox", "Get-InboxRule", "Search-UnifiedAuditLog",
+                       "Get-TransportRule"}
 
 
 async def test_without_entra_id_p2_it_names_the_licence_and_the_sources_it_disables(stack: DemoStack) -> None:
@@ -92,8 +93,9 @@ async def test_without_audit_log_permission_it_names_it_and_the_features_it_turn
     answer = await switch(stack, "permissions", {"AuditLog.Read.All": False})
     assert "AuditLog.Read.All" not in answer["grantedPermissions"]
     report = await preflight(stack)
-    assert unavailable(report) == {"sign_ins", "directory_audits", "mfa_registration"}
-    assert report.missing() == {"AuditLog.Read.All": ["sign_ins", "directory_audits", "mfa_registration"]}
+    assert unavailable(report) == {"sign_ins", "app_changes", "directory_audits", "mfa_registration"}
+    assert report.missing() == {"AuditLog.Read.All": ["sign_ins", "app_changes", "directory_audits",
+                                                      "mfa_registration"]}
     status = next(s for s in report.features if s.feature.key == "sign_ins")
     assert [p.kind for p in status.problems] == [ProblemKind.PERMISSION]
     assert status.fix == 'docs/DEPLOY.md 2.2, row "sign-in log"'
@@ -102,7 +104,8 @@ async def test_without_audit_log_permission_it_names_it_and_the_features_it_turn
 async def test_without_the_exchange_roles_the_reads_and_writes_are_named(stack: DemoStack) -> None:
     await switch(stack, "permissions", {"Security Administrator": False, "Exchange Administrator": False})
     report = await preflight(stack)
-    assert unavailable(report) == {"restriction", "unblock", "forwarding", "remove_forwarding", "hidden_inbox_rules"}
+    assert unavailable(report) == {"restriction", "unblock", "forwarding", "remove_forwarding", "hidden_inbox_rules",
+                                   "mailbox_delegates", "audit_changes", "transport_rules"}
     unblock = next(s for s in report.features if s.feature.key == "unblock")
     assert {p.kind for p in unblock.problems} == {ProblemKind.EXCHANGE_ROLE, ProblemKind.ENTRA_ROLE}
     assert "2.3" in unblock.fix
@@ -153,7 +156,7 @@ async def test_diagnose_shows_a_security_admin_the_card(stack: DemoStack, store:
     [card] = cards_of(sent)
     assert_valid_card(card)
     text = shown_text(card)
-    assert "2 of 22 features are not available" in text
+    assert f"2 of {len(FEATURE_KEYS)} features are not available" in text
     assert "no Microsoft Entra ID P2 licence" in text and "User risk (Identity Protection)" in text
     sent = await DialogClient(bot, ALEX, locale="nl-NL").say("controleer de tenant")
     [card] = cards_of(sent)

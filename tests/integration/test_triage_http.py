@@ -50,7 +50,8 @@ async def test_triage_and_bulk_unblock_over_http(app: App) -> None:  # noqa: F81
     listing = posted[1].body["attachments"][0]["content"]
     assert posted[1].activity_id == posted[0].activity_id  # the list replaced the progress card
     assert_valid_card(listing)
-    assert names_on(listing)[0] == "Megan Bowen" and names_on(listing)[-1] == "Adele Vance"
+    # Worst first: the two compromised accounts (longest restricted first), then Grady, then Adele (no signs).
+    assert names_on(listing) == ["Patti Fernandez", "Megan Bowen", "Grady Archie", "Adele Vance"]
     shown = lines(listing)
     assert "Restricted accounts (4)" in shown
     assert any(line.startswith("Compromised · restricted since") for line in shown)
@@ -120,7 +121,7 @@ async def test_a_slow_triage_ends_the_turn_and_replaces_the_progress_card_later(
     listing = replaced()[0].body["attachments"][0]["content"]
     assert_valid_card(listing)
     assert "Restricted accounts (4)" in lines(listing)
-    assert names_on(listing)[0] == "Megan Bowen"
+    assert names_on(listing)[:2] == ["Patti Fernandez", "Megan Bowen"]
 
 
 @pytest.mark.parametrize("app", [SLOW_PRESS], indirect=True)

@@ -63,7 +63,8 @@ async def test_help_in_a_new_conversation_writes_no_state(store: Store) -> None:
 
 async def test_a_started_dialog_is_stored_then_continued_and_its_end_is_stored(store: Store) -> None:
     fake = tenant()
-    asked = texts_of(await chat(fake, store, "personal-dialog").say("investigate MeganB@example.com"))
+    # A partial name: the confirmation question is pending (an exact address would ask nothing).
+    asked = texts_of(await chat(fake, store, "personal-dialog").say("investigate Megan"))
     assert any("Megan Bowen" in text for text in asked)
     stacks = await stored_stacks(store)
     assert len(stacks) == 1 and next(iter(stacks.values())) > 0, stacks

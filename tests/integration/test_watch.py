@@ -63,7 +63,7 @@ class Watching:
         """The accounts alerted so far, lower case, in order (from the alert cards' account line)."""
         out = []
         for sent in self.outbox.of("card", CHANNEL_ID):
-            line = (sent.card or {})["body"][1]["inlines"]
+            line = (sent.card or {})["body"][2]["inlines"]  # after the announcement and the title
             out.append(line[2]["text"].lower())  # "{name} ({upn})": name, " (", upn, ")"
         return out
 

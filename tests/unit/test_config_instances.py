@@ -28,7 +28,7 @@ def settings(**env: str) -> Settings:
 def test_defaults() -> None:
     s = settings()
     assert (s.watch_interval_seconds, s.watch_interval, s.reconcile_grace_seconds, s.demo_tenant_env) == (
-        0, 300.0, 600, "")
+        0, 60.0, 600, "")
 
 
 @pytest.mark.parametrize(("env", "interval"), [

@@ -11,7 +11,7 @@ from config import ROOT, Settings, SettingsError
 
 def test_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env({}, dotenv_path=tmp_path / "none.env")
-    assert settings.watch_interval_minutes == 5
+    assert settings.watch_interval_minutes == 1  # a new restriction is alerted within a minute
     assert settings.notify_affected_user is False
 
 
@@ -49,7 +49,7 @@ def test_a_direct_bad_interval_is_refused_too() -> None:
 
 def test_env_example_documents_them() -> None:
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
-    assert "\nWATCH_INTERVAL_MINUTES=5\n" in example
+    assert "\nWATCH_INTERVAL_MINUTES=1\n" in example
     assert "\nNOTIFY_AFFECTED_USER=false\n" in example
     settings = Settings.from_env({}, dotenv_path=ROOT / ".env.example")
-    assert (settings.watch_interval_minutes, settings.notify_affected_user) == (5, False)
+    assert (settings.watch_interval_minutes, settings.notify_affected_user) == (1, False)

@@ -315,7 +315,9 @@ def test_adele_has_no_signs() -> None:
     findings, result = judge(adele())
     assert [(f.code, f.severity) for f in findings] == [("send_volume_spike", Severity.low)]
     assert result.verdict == Verdict.no_signs
-    assert result.reason_code == "only_low"
+    # The bulk mailing is why we looked, not a sign: the verdict says so, and names the restriction's finding.
+    assert result.reason_code == "restriction_only"
+    assert result.deciding is not None and result.deciding.codes == ("send_volume_spike",)
     assert step_codes(result) == ["unblock"]
     assert not result.urgent
 
@@ -479,7 +481,8 @@ def test_synced_user_password_step_says_on_premises() -> None:
 
 def test_medium_rule_can_be_disabled_but_is_not_required() -> None:
     story = quiet()
-    story["rules"] = [{"id": "r-read", "displayName": "Read newsletters", "actions": {"markAsRead": True}},
+    # Filing mail into RSS Subscriptions with no other mark of an attacker: medium (nobody files mail there).
+    story["rules"] = [{"id": "r-read", "displayName": "Feeds", "actions": {"moveToFolder": "AAMkRss"}},
                       {"id": "r-fw", "displayName": ".", "actions": {"forwardTo": recipients("y@gmail.com")}}]
     story = with_alert(story, "Suspicious inbox manipulation rule", "high")
     result = judge(story)[1]
