@@ -263,9 +263,12 @@ async def test_alex_triages_the_restricted_accounts(ui: PlaygroundPage) -> None:
     await card.evaluate("card => card.scrollIntoView({block: 'start'})")
     await ui.screenshot("triage")
 
-    await ui.click_card_button(card, "Unblock all with no signs of compromise (1)", timeout=SLOW)
+    # Adele's bulk mailing, and Diego, restricted for spam by the alert journey above with nothing else found: the
+    # restriction alone is context, not a sign (issue 15), so both are "no signs of compromise".
+    await ui.click_card_button(card, "Unblock all with no signs of compromise (2)", timeout=SLOW)
     confirmation = await text_of(card)
-    assert "Unblock 1 accounts with no signs of compromise?" in confirmation and "Adele Vance" in confirmation
+    assert "Unblock 2 accounts with no signs of compromise?" in confirmation, confirmation
+    assert "Adele Vance" in confirmation and "Diego Siciliani" in confirmation
     assert "Megan Bowen" not in confirmation
     await ui.click_card_button(card, "Cancel", timeout=SLOW)
     assert "Restricted accounts (" in await text_of(card)
