@@ -480,10 +480,11 @@ class Outage:
 
 # Turns that need no Microsoft 365 and what they answer; turns that start with a Microsoft 365 call.
 # `status` asks Microsoft 365 for the speaker's own restriction now (dialogs/report.py), so during the token
-# outage "can't reach Microsoft 365" (with the stored report's card, if any) is its usual answer too.
+# outage "can't reach Microsoft 365" (with the stored report's card, if any) is its usual answer too, and a token
+# still valid for a few seconds of the outage gives the live answer ("restricted" for a blocked user without a report).
 LOCAL_TURNS: Mapping[str, frozenset[str]] = {
     "help": frozenset({"help", "rate_limited"}),
-    "status": frozenset({"status", "no_report", "can_send", "blocked", "unreachable", "rate_limited"}),
+    "status": frozenset({"status", "no_report", "can_send", "blocked", "restricted", "unreachable", "rate_limited"}),
 }
 M365_TURNS = ("report", "investigate")
 
