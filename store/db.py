@@ -131,10 +131,22 @@ def outage_reason(exc: BaseException) -> str | None:
     # own deadline inside a transaction is not the database's outage.
     if isinstance(original, OSError) and not isinstance(original, TimeoutError):
         return "unreachable"
-    module = type(original).__module__
-    if module.startswith("asyncpg") and type(original).__name__ in _ASYNCPG_OUTAGES:
+    if any(type(cause).__module__.startswith("asyncpg") and type(cause).__name__ in _ASYNCPG_OUTAGES
+           for cause in _causes(original)):
+        # SQLAlchemy's asyncpg adapter wraps the driver's error in its own `Error` (a plain DBAPIError: "the
+        # database system is starting up" after a restart); the driver's class is further down the chain.
         return "unreachable"
     return None
+
+
+def _causes(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from (explicitly or while handling), nearest first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < limit and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 _ASYNCPG_OUTAGES = frozenset(

@@ -112,3 +112,25 @@ async def test_unreachable_postgres_fails_in_ci(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("CI", ci)
     with pytest.raises(pytest.fail.Exception, match="CI is set"):
         await store_fixtures._check_postgres("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_asyncpg_starting_up_behind_sqlalchemys_adapter_is_an_outage() -> None:
+    """After a PostgreSQL restart the first connections get "the database system is starting up": asyncpg's
+    `CannotConnectNowError`, wrapped by SQLAlchemy's adapter `Error` inside a plain `DBAPIError` (seen in the soak)."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    from store.db import outage_reason
+
+    class AdapterError(Exception):
+        """Stands in for `sqlalchemy.dialects.postgresql.asyncpg.AsyncAdapt_asyncpg_dbapi.Error`."""
+
+    try:
+        try:
+            raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+        except asyncpg.exceptions.CannotConnectNowError as driver:
+            raise AdapterError("the database system is starting up") from driver
+    except AdapterError as adapter:
+        wrapped = sa_exc.DBAPIError("SELECT 1", None, adapter)
+    assert outage_reason(wrapped) == "unreachable"
+    assert outage_reason(sa_exc.DBAPIError("SELECT 1", None, AdapterError("syntax error"))) is None
