@@ -132,7 +132,7 @@ def outage_reason(exc: BaseException) -> str | None:
     if isinstance(original, OSError) and not isinstance(original, TimeoutError):
         return "unreachable"
     if any(type(cause).__module__.startswith("asyncpg") and type(cause).__name__ in _ASYNCPG_OUTAGES
-           for cause in _causes(original)):
+           for cause in _causes(original if original is not None else exc)):
         # SQLAlchemy's asyncpg adapter wraps the driver's error in its own `Error` (a plain DBAPIError: "the
         # database system is starting up" after a restart); the driver's class is further down the chain.
         return "unreachable"
