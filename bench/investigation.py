@@ -1,11 +1,12 @@
-"""Investigation speed: from "yes" to the findings card, beside the slowest single upstream call.
+"""Investigation speed: from "investigate <address>" to the findings card, beside the slowest single upstream call.
 
 Three processes, like production: the demo tenant (`python -m demo_tenant --latency`: Microsoft 365 with the
 realistic latency per route — token 120 ms, Graph 150 ms, sign-ins 1.2 s, other audit logs 900 ms, Identity
 Protection 450 ms, security 600 ms, Exchange 800 ms, each with jitter), the bot (`create_app`, the production
 `m365` stack over HTTPS to that tenant, SQLite under a temp dir) and this process (a collecting Bot Framework
 connector and the client). Alex Wilber (security admin) sends "investigate MeganB@example.com" over
-`/api/messages`, waits for the confirmation, then sends "yes". Measured per run, from the "yes" POST:
+`/api/messages`; an exact address needs no confirmation, so the investigation starts on that message. Measured per
+run, from that POST (until issue 16 the flow asked first and was measured from the "yes"):
 
 - first response: the progress card ("Looking into Megan Bowen…") reaching the connector (a POST);
 - time to final card: the findings card reaching the connector (the PUT that replaces the progress card);
@@ -193,7 +194,7 @@ class CardConnector(LocalConnector):
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One investigation, in milliseconds from the "yes" POST."""
+    """One investigation, in milliseconds from the "investigate <address>" POST."""
 
     first_ms: float
     final_ms: float
@@ -201,7 +202,7 @@ class Run:
     slowest_call: str
     sum_ms: float
     calls: int
-    critical: list[tuple[float, float, str]]  # (start, end, call) relative to "yes", sorted by end
+    critical: list[tuple[float, float, str]]  # (start, end, call) relative to that POST, sorted by end
     floor_ms: float = 0.0  # the pacing floor Microsoft's limits put on this run's own requests
 
     @property
@@ -245,17 +246,13 @@ async def one_run(index: int, bot: str, http: aiohttp.ClientSession, connector: 
         return message_activity(text, activity_id=activity_id, service_url=connector.service_url,
                                 conversation_id=conversation, user_id=ALEX, tenant_id=tenant_id)
 
-    asked = connector.expect(f"ask-{index}")
-    async with http.post(f"{bot}/api/messages", json=activity(f"investigate {ACCOUNT}", f"ask-{index}")) as reply:
-        assert reply.status == 201, await reply.text()
-    await asyncio.wait_for(asked, 30)
+    # An exact address starts the investigation at once (no confirmation question): measured from that POST.
     await demo.admin("DELETE", "/_demo/requests")
-
-    progress = connector.expect(f"yes-{index}")
+    progress = connector.expect(f"ask-{index}")
     final = connector.expect_update(conversation)
     wall_start = time.time()
     started = time.perf_counter()
-    async with http.post(f"{bot}/api/messages", json=activity("yes", f"yes-{index}")) as reply:
+    async with http.post(f"{bot}/api/messages", json=activity(f"investigate {ACCOUNT}", f"ask-{index}")) as reply:
         assert reply.status == 201, await reply.text()
     first_at = await asyncio.wait_for(progress, 30)
     final_at, final_id, final_body = await asyncio.wait_for(final, 30)
@@ -418,11 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     latency = ", ".join(f"{r['match']} {r['latency_ms']}±{r['jitter_ms']} ms" for r in rules)
     notes = (f"{len(results)} runs after 1 warm-up, {ACCOUNT} investigated by a security admin over /api/messages; "
-             f"times from the 'yes' POST to the progress card (POST) and to the findings card (PUT of the same "
-             f"activity). Upstream figures from the demo tenant's request log of each run (outer requests; $batch "
-             f"inner requests not double-counted). Per-run median ratio {run_ratio:.3f}. Demo tenant in its own "
-             f"process with its realistic latency preset: {latency}. The demo tenant's throttles and the "
-             f"per-person rate limit off; the bot's own pacing of Microsoft's throttled families on, each run "
+             f"times from the 'investigate <address>' POST to the progress card (POST) and to the findings card (PUT "
+             f"of the same activity). Upstream figures from the demo tenant's request log of each run (outer "
+             f"requests; $batch inner requests not double-counted). Per-run median ratio {run_ratio:.3f}. Demo "
+             f"tenant in its own process with its realistic latency preset: {latency}. The demo tenant's throttles "
+             f"and the per-person rate limit off; the bot's own pacing of Microsoft's throttled families on, each run "
              f"started after the previous run's windows passed.")
     if not args.no_write:
         path = write_result("investigation", figures, notes)

@@ -44,7 +44,7 @@ def _unavailable(status: FeatureStatus, locale: str | None) -> RichTextBlock:
     runs: list[TextRun] = [
         TextRun(text=t(locale, f"diagnose.feature.{status.feature.key}"), weight="Bolder"),
         TextRun(text=": "),
-        TextRun(text=t(locale, "diagnose.status.unavailable"), weight="Bolder", color="Attention"),
+        TextRun(text=t(locale, "diagnose.status.unavailable"), weight="Bolder"),
         TextRun(text=": "),
     ]
     for index, problem in enumerate(status.problems):

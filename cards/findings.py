@@ -55,8 +55,8 @@ from investigation.evidence import Evidence, Unavailable
 from investigation.indicators import Finding, Severity
 from investigation.reason import LimitType, RestrictionReason, parse_reason
 from investigation.resume import Resume, ResumeKind, when_sending_resumes
-from investigation.verdict import Assessment, Deciding, DecidingRule, Step, StepPhase, Verdict
-from locales import CATALOGS, DEFAULT_LANGUAGE, format_datetime, format_duration, has, language_of, t
+from investigation.verdict import PERSON_STEPS, Assessment, Deciding, DecidingRule, Step, StepPhase, Verdict
+from locales import CATALOGS, DEFAULT_LANGUAGE, format_datetime, format_duration, has, language_of, t, template
 
 Color = Literal["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"]
 Weight = Literal["Lighter", "Default", "Bolder"]
@@ -98,7 +98,8 @@ BADGE_STYLES: Mapping[Verdict, ContainerStyle] = MappingProxyType({
     Verdict.incomplete: "emphasis",
 })
 _SEVERITY_COLORS: Mapping[Severity, Color] = MappingProxyType({
-    Severity.high: "Attention", Severity.medium: "Warning", Severity.low: "Default", Severity.info: "Default",
+    # Default for all: red and yellow text miss WCAG AA in a Teams theme (tests/unit/test_contrast.py).
+    Severity.high: "Default", Severity.medium: "Default", Severity.low: "Default", Severity.info: "Default",
 })
 _SEVERITY_ORDER = (Severity.high, Severity.medium, Severity.low, Severity.info)
 _PHASE_ORDER = (StepPhase.secure, StepPhase.unblock, StepPhase.prevent)
@@ -176,22 +177,26 @@ class ActionNote:
 @dataclass(frozen=True)
 class GateInfo:
     """Why unblocking is gated (`reason_key`, a catalog key such as `gate.secure_first`). The card then
-    offers an override: a reason input (`overrideReason`) and "Unblock anyway". `missing` names the step codes
-    still to do (shown as "Still to do: …")."""
+    offers an override: a reason input (`overrideReason`) and "Unblock anyway". `missing` are the required steps
+    still open (`remediation.policy.open_required_steps`), shown as "Still to do: …" by name (`step_name`)."""
 
     reason_key: str
-    missing: tuple[str, ...] = ()
+    missing: tuple[Step, ...] = ()
 
 
 @dataclass(frozen=True)
 class Notice:
-    """A banner under the card's header: `key` is a catalog key whose placeholders come from `params` (tenant
-    values allowed: they become cleaned runs). `support_link` adds the fixed Microsoft support link."""
+    """A banner under the card's header (or by the pressed button, `anchor`): `key` is a catalog key whose
+    placeholders come from `params` (tenant values allowed: they become cleaned runs). `support_link` adds the
+    fixed Microsoft support link."""
 
     key: str
     params: Mapping[str, str] = field(default_factory=dict, hash=False)
     tone: NoticeTone = "accent"
     support_link: bool = False
+    # The `step_key` of the step whose button was pressed: the notice is drawn right above that step's buttons
+    # (for the unblock: above "Unblock anyway"), where the presser looks; "" (or a step not on the card): at the top.
+    anchor: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
@@ -243,7 +248,7 @@ def template_runs(locale: str | None, key: str, values: Mapping[str, str], *, li
     than raising.
     """
     runs: list[TextRun] = []
-    for text, is_field in split_template(template_of(locale, key)):
+    for text, is_field in split_template(template(locale, key, values)):  # the plural form its count asks for
         if not is_field:
             runs.append(text_run(text, subtle=subtle, weight=weight, size=size, color=color))
             continue
@@ -332,7 +337,8 @@ def _name_of(evidence: Evidence) -> str:
 # ---------------------------------------------------------------------------------------- the header
 
 
-def _header(investigation: Investigation, locale: str | None, time_zone: str | None) -> list[CardElement]:
+def _header(investigation: Investigation, locale: str | None, time_zone: str | None,
+            restored_at: datetime | None = None) -> list[CardElement]:
     evidence = investigation.evidence
     user = evidence.user
     body: list[CardElement] = [
@@ -346,7 +352,11 @@ def _header(investigation: Investigation, locale: str | None, time_zone: str | N
         line = tenant_line(*parts, subtle=True)
         line.spacing = "None"
         body.append(line)
-    body.extend(_restriction(investigation, locale, time_zone))
+    if restored_at is not None and investigation.evidence.restricted is not False:
+        # The investigation saw the restriction; the case has seen it lifted since: the header says what holds now.
+        body.append(_small(t(locale, "restriction.restored", time=format_datetime(restored_at, locale, time_zone))))
+    else:
+        body.extend(_restriction(investigation, locale, time_zone))
     body.extend(_burst(investigation.findings, locale, time_zone))
     if not user.account_enabled:
         body.append(_small(t(locale, "header.sign_in_blocked"), subtle=True))
@@ -358,16 +368,16 @@ def _header(investigation: Investigation, locale: str | None, time_zone: str | N
 def _restriction(investigation: Investigation, locale: str | None, time_zone: str | None) -> list[CardElement]:
     evidence = investigation.evidence
     if evidence.restricted is None:
-        return [_small(t(locale, "restriction.unknown"), color="Warning")]
+        return [_small(t(locale, "restriction.unknown"))]
     if not evidence.restricted:
-        return [_small(t(locale, "restriction.none"), color="Good")]
+        return [_small(t(locale, "restriction.none"))]
     record = evidence.restriction
     if record is not None and record.created is not None:
         status = t(locale, "restriction.since", since=format_datetime(record.created, locale, time_zone),
                    ago=format_duration(evidence.now - record.created, locale))
     else:
         status = t(locale, "restriction.since_unknown")
-    out: list[CardElement] = [TextBlock(text=status, wrap=True, weight="Bolder", color="Attention",
+    out: list[CardElement] = [TextBlock(text=status, wrap=True, weight="Bolder",
                                         spacing="Small")]
     reason = investigation.reason or (parse_reason(record.reason) if record is not None else None)
     if reason is not None:
@@ -475,7 +485,7 @@ def _badge(assessment: Assessment, findings: Sequence[Finding], locale: str | No
         # `urgent` has two causes (verdict.py): admin roles, or a compromised account in active use.
         admin = any(f.code == "admin_roles_held" for f in findings)
         key = "urgent.admin_roles" if admin else "urgent.active"
-        items.append(TextBlock(text=t(locale, key), weight="Bolder", color="Attention", wrap=True, spacing="Small"))
+        items.append(TextBlock(text=t(locale, key), weight="Bolder", wrap=True, spacing="Small"))
     return Container(style=BADGE_STYLES[verdict], items=items, spacing="Medium")
 
 
@@ -593,6 +603,24 @@ def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
     return no_inputs(execute(t(locale, f"button.{step.code}"), verb, case_id=case_id, style=style))
 
 
+def step_name(step: Step, locale: str | None) -> str:
+    """A step's short name for lists ("Still to do: …", the confirmation, the gate's notice): the action's name,
+    with the rule's name for a rule (tenant text: it reaches the card only as a cleaned run)."""
+    if step.code == "disable_rule":
+        return t(locale, "gate.step.disable_rule", rule=step.params.get("rule", "") or "—")
+    key = f"remediation.action.{step.code}"
+    return t(locale, key) if has(key) else t(locale, f"step.{step.code}", **step.params)
+
+
+def steps_text(steps: Sequence[Step], locale: str | None) -> str:
+    """`steps` by name, comma-separated (a notice or line parameter: cleaned when drawn)."""
+    return ", ".join(step_name(step, locale) for step in steps)
+
+
+# Longest "Still to do" list drawn: a step name is short, rule names are capped by `clean()`.
+STEPS_TEXT_LIMIT = 600
+
+
 def no_inputs(action: ExecuteAction) -> ExecuteAction:
     """The button sends only its data: no input of the card travels with it, and none blocks it."""
     action.associated_inputs = "none"
@@ -616,26 +644,29 @@ def _step_notes(step: Step, synced: bool, locale: str | None) -> list[str]:
     return notes
 
 
-def _gate(gate: GateInfo, case_id: str, locale: str | None) -> Container:
+def _gate(gate: GateInfo, case_id: str, locale: str | None, notices: Sequence[Notice] = ()) -> Container:
     key = gate.reason_key if has(gate.reason_key) else "gate.generic"
     override = execute(t(locale, "gate.button"), Verb.UNBLOCK, case_id=case_id, ids={"override": "1"},
                        style="destructive")
     items: list[CardElement] = [TextBlock(text=t(locale, key), wrap=True)]
     if gate.missing:
-        steps = ", ".join(t(locale, f"button.{code}") for code in gate.missing)
-        items.append(_small(t(locale, "gate.missing", steps=steps)))
+        # Rule names are tenant text: the list is one cleaned run.
+        items.append(template_line(locale, "gate.missing", {"steps": steps_text(gate.missing, locale)},
+                                   limit=STEPS_TEXT_LIMIT, spacing="Small"))
     # Not `isRequired`: every Action.Execute with inputs would then refuse to send until a reason is typed
     # (the IT note's Send button too). The server refuses an empty reason and says so.
     items += [
         TextInput(id=OVERRIDE_INPUT_ID, label=t(locale, "gate.label"), placeholder=t(locale, "gate.placeholder"),
                   is_multiline=True, max_length=OVERRIDE_MAX_LENGTH),
+        *_notices(notices, locale),  # the answer to "Unblock anyway", right above it
         ActionSet(actions=[override]),
     ]
     return Container(style="warning", spacing="Small", items=items)
 
 
 def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, locale: str | None,
-           time_zone: str | None, step_states: Mapping[str, StepState], gate: GateInfo | None) -> list[CardElement]:
+           time_zone: str | None, step_states: Mapping[str, StepState], gate: GateInfo | None,
+           anchored: Mapping[str, Sequence[Notice]] | None = None) -> list[CardElement]:
     assessment = investigation.assessment
     user = investigation.evidence.user
     synced = user.on_premises_sync_enabled or any(
@@ -654,30 +685,35 @@ def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, 
         for step in steps:
             if id(step) in hidden_rules:
                 continue
+            key = step_key(step.code, step.target_id)
             body.extend(_step(step, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
-                              time_zone=time_zone, done=step_states.get(step_key(step.code, step.target_id)),
-                              gate=gate, synced=synced))
+                              time_zone=time_zone, done=step_states.get(key), gate=gate, synced=synced,
+                              notices=(anchored or {}).get(key, ())))
         if hidden_rules:
             body.append(_small(t(locale, "steps.more_rules", count=len(hidden_rules)), subtle=True))
     return body
 
 
 def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None, time_zone: str | None,
-          done: StepState | None, gate: GateInfo | None, synced: bool) -> list[CardElement]:
+          done: StepState | None, gate: GateInfo | None, synced: bool,
+          notices: Sequence[Notice] = ()) -> list[CardElement]:
     values = _display_params(step.params, locale, time_zone)
     runs = [text_run("☑ " if done else "☐ "), *template_runs(locale, f"step.{step.code}", values)]
     if done is not None:
         runs += template_runs(locale, "step.done", {
             "actor": done.done_by, "time": format_datetime(done.done_at, locale, time_zone)}, subtle=True)
     elif step.required:
-        runs += template_runs(locale, "step.required", {}, subtle=True, color="Attention")
+        runs += template_runs(locale, "step.required", {}, subtle=True, weight="Bolder")
     body: list[CardElement] = [rich(runs, spacing="Small")]
     if done is None:
         body.extend(_small(note, subtle=True) for note in _step_notes(step, synced, locale))
     actions: list[Action] = []
+    gated = viewer_can_act and done is None and step.code == "unblock" and gate is not None
+    if not gated:
+        body.extend(_notices(notices, locale))  # the answer to this step's button, right above it
     if viewer_can_act and done is None and not (synced and step.code in _ON_PREMISES_STEPS):
-        if step.code == "unblock" and gate is not None:
-            body.append(_gate(gate, case_id, locale))
+        if gate is not None and step.code == "unblock":
+            body.append(_gate(gate, case_id, locale, notices))
         else:
             button = _step_button(step, case_id, locale)
             if button is not None:
@@ -685,8 +721,10 @@ def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None,
     elif viewer_can_act and done is not None and step.code == "block_sign_in":
         # The block is the bot's own doing: offer to lift it once the account is secure.
         actions.append(no_inputs(execute(t(locale, "button.allow_sign_in"), Verb.ALLOW_SIGN_IN, case_id=case_id)))
-    if step_verb(step.code) is None and step.url.startswith("https://learn.microsoft.com/") and done is None:
-        # Steps done in a Microsoft portal: link the page that explains how (a fixed Microsoft URL).
+    portal = step_verb(step.code) is None or step.code in PERSON_STEPS
+    if portal and step.url.startswith("https://learn.microsoft.com/") and done is None:
+        # Steps done in a Microsoft portal: link the page that explains how (a fixed Microsoft URL); a step a
+        # person acknowledges keeps it next to its "Done, I checked".
         actions.append(open_url(t(locale, "steps.learn_more"), step.url))
     if actions:
         action_set = ActionSet(actions=actions)
@@ -748,6 +786,22 @@ def _latest(notes: Sequence[ActionNote], locale: str | None, time_zone: str | No
 # ------------------------------------------------------------------------------------------ the card
 
 
+def _shown_step_keys(assessment: Assessment) -> frozenset[str]:
+    """The `step_key`s of the steps the card draws (rules past `MAX_RULE_STEPS` are only counted)."""
+    keys: set[str] = set()
+    for phase in _PHASE_ORDER:
+        rules = 0
+        for step in assessment.recommended_steps:
+            if step.phase != phase:
+                continue
+            if step.code == "disable_rule":
+                rules += 1
+                if rules > MAX_RULE_STEPS:
+                    continue
+            keys.add(step_key(step.code, step.target_id))
+    return frozenset(keys)
+
+
 def _links(evidence: Evidence, locale: str | None) -> list[Action]:
     user_id = evidence.user.id
     links: list[Action] = [open_url(t(locale, "link.defender"), DEFENDER_RESTRICTED_URL)]
@@ -770,8 +824,13 @@ def findings_card(
     gate: GateInfo | None = None,
     notices: Sequence[Notice] = (),
     can_send_note: bool = False,
+    restored_at: datetime | None = None,
 ) -> JsonDict:
     """The investigation as one Adaptive Card 1.5 (a dict).
+
+    `notices` sit under the header, except those anchored (`Notice.anchor`) to a step on the card, which sit by
+    that step's buttons. `restored_at`: sending was restored since (the case's state, newer than the
+    investigation), so the header no longer says the account is restricted.
 
     `viewer_can_act` shows the remediation buttons (only for steps not in `step_states`, keyed by
     `step_key`; a done `block_sign_in` offers "Allow sign-in" instead); everyone gets Refresh and the links.
@@ -781,14 +840,20 @@ def findings_card(
     evidence = investigation.evidence
     assessment = investigation.assessment
     states = step_states or {}
+    shown_steps = _shown_step_keys(assessment)
+    anchored: dict[str, list[Notice]] = {}
+    for notice in notices:
+        if notice.anchor in shown_steps:
+            anchored.setdefault(notice.anchor, []).append(notice)
+    top = [n for n in notices if n.anchor not in shown_steps]
     body: list[CardElement] = [
-        *_header(investigation, locale, time_zone),
-        *_notices(notices, locale),
+        *_header(investigation, locale, time_zone, restored_at),
+        *_notices(top, locale),
         _badge(assessment, investigation.findings, locale, time_zone),
         *_findings(investigation.findings, locale, time_zone),
         *_not_checked(evidence, locale),
         *_steps(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale, time_zone=time_zone,
-                step_states=states, gate=gate),
+                step_states=states, gate=gate, anchored=anchored),
         *_dismiss_risk(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
                        step_states=states),
         *_latest(latest_actions, locale, time_zone),
@@ -815,8 +880,11 @@ def confirmation_card(
     override_reason: str | None = None,
     lifts_at: datetime | None = None,
     time_zone: str | None = None,
+    open_steps: Sequence[Step] = (),
 ) -> JsonDict:
     """"Are you sure?" before a destructive action (`confirm.<verb>` explains what happens).
+
+    `open_steps` (Unblock anyway): the required steps still open, listed so the admin sees what the override skips.
 
     Confirm repeats the verb with `confirm: "1"` (and `override: "1"` plus the reason, shown in an input the
     admin may still edit, for "Unblock anyway"); Cancel (`show_case`) redraws the case's card. `lifts_at` (Unblock
@@ -832,7 +900,11 @@ def confirmation_card(
         # The block ends by itself (`investigation.resume`): an unblock now spends one of Microsoft's few for nothing.
         body.append(TextBlock(text=t(locale, "confirm.unblock_lifts_itself",
                                      time=format_datetime(lifts_at, locale, time_zone)),
-                              wrap=True, color="Warning", weight="Bolder", spacing="Small"))
+                              wrap=True, weight="Bolder", spacing="Small"))
+    if open_steps:
+        body.append(rich(template_runs(locale, "confirm.open_steps", {"steps": steps_text(open_steps, locale)},
+                                       limit=STEPS_TEXT_LIMIT, weight="Bolder"),
+                         spacing="Small"))
     ids = {"confirm": "1", **({"override": "1"} if override_reason is not None else {})}
     style = "positive" if verb == Verb.UNBLOCK else "destructive"
     confirm = execute(t(locale, f"confirm.button.{verb.value}"), verb, case_id=case_id, ids=ids, style=style)

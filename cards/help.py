@@ -1,4 +1,8 @@
-"""The welcome and help cards."""
+"""The welcome and help cards: each shows a speaker only what their role can do.
+
+A user sees how to report their own bounced mail and ask for its status; IT staff also investigating and the list of
+restricted accounts, and security admins securing, unblocking and alerts, with Microsoft's guidance for responders.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,21 @@ GUIDANCE_URL = (
 )
 
 
-def welcome_card(locale: str | None) -> JsonDict:
-    """Sent once when the bot is installed in a chat or team."""
-    return envelope(
-        [heading(t(locale, "welcome.title")), para(t(locale, "welcome.body"))],
-        [execute(t(locale, "help.button.report"), Verb.REPORT_BOUNCE)],
-        fallback_text=t(locale, "welcome.body"),
-    )
+def welcome_card(locale: str | None, role: Role = Role.USER) -> JsonDict:
+    """Sent once when the bot is installed in a chat or team: what it does and the first things `role` can do.
+
+    A user is offered "My mail bounces"; IT staff and security admins investigating and the list of restricted
+    accounts (and admins a line on securing and unblocking); everyone gets Help.
+    """
+    body = [heading(t(locale, "welcome.title")), para(t(locale, "welcome.body"))]
+    if role >= Role.IT_STAFF:
+        body.append(para(t(locale, f"welcome.{role.key}")))
+        actions = [execute(t(locale, "help.button.investigate"), Verb.START_INVESTIGATION),
+                   execute(t(locale, "help.button.triage"), Verb.TRIAGE)]
+    else:
+        actions = [execute(t(locale, "help.button.report"), Verb.REPORT_BOUNCE)]
+    actions.append(execute(t(locale, "help.button.help"), Verb.HELP))
+    return envelope(body, actions, fallback_text=t(locale, "welcome.body"))
 
 
 def help_card(name: str, role: Role, locale: str | None) -> JsonDict:
@@ -65,16 +77,21 @@ def help_card_from_models(name: str, role: Role, locale: str | None) -> JsonDict
         para(t(locale, "help.user.report")),
         para(t(locale, "help.user.status")),
     ]
-    actions: list[Action] = [execute(t(locale, "help.button.report"), Verb.REPORT_BOUNCE)]
-    if role >= Role.IT_STAFF:
-        body += [para(t(locale, "help.staff.investigate")), para(t(locale, "help.staff.triage"))]
-        actions = [
-            execute(t(locale, "help.button.investigate"), Verb.START_INVESTIGATION),
-            execute(t(locale, "help.button.triage"), Verb.TRIAGE),
-        ]
+    if role < Role.IT_STAFF:
+        # A user sees only what a user can do: no admin guidance, no link to the admins' playbook.
+        body.append(para(t(locale, "help.user.footer"), subtle=True, spacing="Medium"))
+        actions: list[Action] = [execute(t(locale, "help.button.report"), Verb.REPORT_BOUNCE)]
+        return envelope(body, actions, fallback_text=t(locale, "help.title"))
+    body += [para(t(locale, "help.staff.investigate")), para(t(locale, "help.staff.triage"))]
     if role >= Role.SECURITY_ADMIN:
         body += [para(t(locale, "help.admin.act")), para(t(locale, "help.admin.triage")),
                  para(t(locale, "help.admin.alerts"))]
+    else:
+        body.append(para(t(locale, "help.staff.note")))
     body.append(para(t(locale, "help.footer"), subtle=True, spacing="Medium"))
-    actions.append(open_url(t(locale, "help.link.guidance"), GUIDANCE_URL))
+    actions = [
+        execute(t(locale, "help.button.investigate"), Verb.START_INVESTIGATION),
+        execute(t(locale, "help.button.triage"), Verb.TRIAGE),
+        open_url(t(locale, "help.link.guidance"), GUIDANCE_URL),
+    ]
     return envelope(body, actions, fallback_text=t(locale, "help.title"))

@@ -4,31 +4,35 @@
   compromise; then the longest restricted first), `PAGE_SIZE` per page with Previous/Next. Each row: name and
   UPN, the verdict, since when the account is restricted, and the main reason (the verdict's one-line reason;
   for an account not yet judged, Microsoft's restriction reason or why it was not checked). Security admins get
-  "Unblock all with no signs of compromise (N)".
+  "Unblock all with no signs of compromise (N)" (saying how many of them lift by themselves). Each row has its
+  own buttons: "Open" (`show_case`: that account's findings card) for a row with a case, and for the rows the
+  viewer may unblock directly (no signs, a security admin, not their own account) "Unblock", the single unblock
+  (`unblock`, through its confirmation). A compromised or suspicious row has no direct unblock: open the case.
 * `triage_progress_card`: shown while the accounts are investigated; replaced by the list.
-* `bulk_confirmation_card`: lists the accounts the bulk unblock would take off Restricted entities.
+* `bulk_confirmation_card`: lists the accounts the bulk unblock would take off Restricted entities; those whose
+  block lifts by itself (`investigation.resume`) are listed apart with the time, and leaving them is the first
+  choice.
 * `bulk_result_card`: what happened to each of them (unblocked and pending, skipped, failed and why).
 
-Button data carries a verb and page numbers, plus, on Confirm, a fingerprint of the confirmed list and when it
-was shown; the server recomputes the list on every press. Tenant text (names, UPNs, Microsoft's reason) only
-reaches `TextRun`s after `cards.text.clean()`, as on the findings card.
+Button data carries a verb and page numbers or a case id, plus, on Confirm, a fingerprint of the confirmed list,
+which part of it (`scope`) and when it was shown; the server recomputes the list on every press. Tenant text
+(names, UPNs, Microsoft's reason) only reaches `TextRun`s after `cards.text.clean()`, as on the findings card.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
-from microsoft_teams.cards import Action, CardElement, Container, ContainerStyle, TextBlock, TextRun
+from microsoft_teams.cards import Action, ActionSet, CardElement, Container, ContainerStyle, TextBlock, TextRun
 
 from cards.base import JsonDict, envelope, execute, heading, para
 from cards.findings import (
-    Color,
     display_value,
     no_inputs,
     restriction_reason_runs,
@@ -61,12 +65,8 @@ class TriageVerdict(StrEnum):
 
 
 _RANK: Mapping[TriageVerdict, int] = MappingProxyType({v: i for i, v in enumerate(TriageVerdict)})
-_COLORS: Mapping[TriageVerdict, Color] = MappingProxyType({
-    TriageVerdict.compromised: "Attention",
-    TriageVerdict.suspicious: "Warning",
-    TriageVerdict.not_checked: "Default",
-    TriageVerdict.no_signs: "Good",
-})
+# The row's container carries the verdict's colour; its text stays the container's default colour, the only one
+# with WCAG AA contrast on every coloured container in both Teams themes (tests/unit/test_contrast.py).
 _STYLES: Mapping[TriageVerdict, ContainerStyle] = MappingProxyType({
     TriageVerdict.compromised: "attention",
     TriageVerdict.suspicious: "warning",
@@ -107,6 +107,8 @@ class TriageRow:
     note_key: str | None = None
     pending: bool = False
     case_id: str | None = None
+    # When the block lifts by itself (`investigation.resume`), if that is still ahead; None: it does not, or unknown.
+    lifts_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason_params", MappingProxyType(dict(self.reason_params)))
@@ -173,23 +175,43 @@ def _fit(build: Callable[[_Limits], JsonDict]) -> JsonDict:
     return card
 
 
-def _row(row: TriageRow, locale: str | None, time_zone: str | None, limits: _Limits) -> Container:
+def _row(row: TriageRow, locale: str | None, time_zone: str | None, limits: _Limits, *,
+         may_unblock: bool) -> Container:
     head: list[TextRun] = [text_run(clean(_name(row), limits.name) or "—", weight="Bolder")]
     if row.upn and row.upn != _name(row):
         head.append(text_run("  " + clean(row.upn, limits.name), subtle=True))
-    status: list[TextRun] = [text_run(t(locale, f"triage.verdict.{row.verdict.value}"), weight="Bolder",
-                                      color=_COLORS[row.verdict])]
+    status: list[TextRun] = [text_run(t(locale, f"triage.verdict.{row.verdict.value}"), weight="Bolder")]
     if row.since is not None:
         status.append(text_run(t(locale, "triage.since", since=format_datetime(row.since, locale, time_zone))))
     else:
         status.append(text_run(t(locale, "triage.since_unknown")))
     if row.pending:
-        status.append(text_run(t(locale, "triage.pending"), color="Accent"))
+        status.append(text_run(t(locale, "triage.pending"), weight="Bolder"))
     items: list[CardElement] = [rich(head), rich(status, spacing="None")]
+    if row.lifts_at is not None and not row.pending:
+        items.append(rich([text_run(t(locale, "triage.lifts", time=format_datetime(row.lifts_at, locale, time_zone)))],
+                          spacing="None"))
     reason = _reason(row, locale, time_zone, limits.reason) if limits.reason else []
     if reason:
         items.append(rich(reason, spacing="None"))
+    buttons = row_actions(row, locale, may_unblock=may_unblock)
+    if buttons:
+        items.append(ActionSet(actions=buttons, spacing="Small"))
     return Container(items=items, style=_STYLES[row.verdict], separator=True, spacing="Small")
+
+
+def row_actions(row: TriageRow, locale: str | None, *, may_unblock: bool) -> list[Action]:
+    """A row's buttons: "Open" (the account's findings card, `show_case`) when the account has a case, and
+    "Unblock" (the single unblock, `unblock`, which confirms first) when `may_unblock` (the caller decided: a
+    no-signs row a security admin may act on). Their data is the verb and the case id only."""
+    if not row.case_id:
+        return []
+    actions: list[Action] = [no_inputs(execute(t(locale, "triage.button.open"), Verb.SHOW_CASE,
+                                               case_id=row.case_id))]
+    if may_unblock and row.verdict == TriageVerdict.no_signs and not row.pending:
+        actions.append(no_inputs(execute(t(locale, "triage.button.unblock"), Verb.UNBLOCK, case_id=row.case_id,
+                                         style="positive")))
+    return actions
 
 
 def _reason(row: TriageRow, locale: str | None, time_zone: str | None, limit: int) -> list[TextRun]:
@@ -209,12 +231,15 @@ def _counts(rows: Sequence[TriageRow]) -> dict[str, int]:
 
 def triage_card(rows: Sequence[TriageRow], *, page: int, locale: str | None, time_zone: str | None = None,
                 bulk_count: int | None = None, own_left_out: bool = False,
-                notice_key: str | None = None) -> JsonDict:
+                notice_key: str | None = None, unblockable: Collection[str] = (),
+                bulk_lifting: int = 0) -> JsonDict:
     """Page `page` (0-based, clamped) of the restricted accounts, worst first.
 
     `bulk_count` is None for a viewer who may not unblock (IT staff: a note says who can); otherwise the number
-    of accounts "Unblock all with no signs of compromise" would unblock (no button when 0). `own_left_out` says
-    the viewer's own restricted account is not among them. `notice_key` is a banner of our words on top.
+    of accounts "Unblock all with no signs of compromise" would unblock (no button when 0), `bulk_lifting` of
+    them lift by themselves (the button says so). `own_left_out` says the viewer's own restricted account is not
+    among them. `notice_key` is a banner of our words on top. `unblockable`: the case ids whose row gets its own
+    "Unblock" button (the caller decides who may; every row with a case gets "Open").
     """
     everything = ordered(rows)
     page = clamp_page(page, len(everything))
@@ -229,7 +254,8 @@ def triage_card(rows: Sequence[TriageRow], *, page: int, locale: str | None, tim
             body.append(para(t(locale, "triage.empty")))
         else:
             body.append(para(t(locale, "triage.summary", **_counts(everything)), subtle=True, spacing="Small"))
-            body.extend(_row(row, locale, time_zone, limits) for row in shown)
+            body.extend(_row(row, locale, time_zone, limits, may_unblock=row.case_id in unblockable)
+                        for row in shown)
             if pages > 1:
                 body.append(para(t(locale, "triage.page", page=page + 1, pages=pages), subtle=True,
                                  spacing="Medium"))
@@ -246,8 +272,9 @@ def triage_card(rows: Sequence[TriageRow], *, page: int, locale: str | None, tim
             actions.append(no_inputs(execute(t(locale, "triage.button.next"), Verb.TRIAGE_PAGE,
                                              ids={"page": str(page + 1)})))
         if bulk_count:
-            actions.append(no_inputs(execute(t(locale, "triage.button.unblock_all", count=bulk_count),
-                                             Verb.TRIAGE_UNBLOCK, style="positive")))
+            title = t(locale, "triage.button.unblock_all_lifting", count=bulk_count, lifting=bulk_lifting) if (
+                bulk_lifting) else t(locale, "triage.button.unblock_all", count=bulk_count)
+            actions.append(no_inputs(execute(title, Verb.TRIAGE_UNBLOCK, style="positive")))
         return envelope(body, actions, fallback_text=t(locale, "triage.fallback", count=len(everything)))
 
     return _fit(build)
@@ -278,15 +305,25 @@ def _account_line(name: str, upn: str, limit: int) -> list[TextRun]:
     return runs
 
 
+# Confirm's `scope` for "leave the blocks that lift by themselves"; without it, every listed account.
+SCOPE_REST = "rest"
+
+
 def bulk_confirmation_card(rows: Sequence[TriageRow], *, list_id: str, shown_at: str, locale: str | None,
-                           own_left_out: bool = False, notice_key: str | None = None) -> JsonDict:
+                           own_left_out: bool = False, notice_key: str | None = None,
+                           rest_list_id: str | None = None, time_zone: str | None = None) -> JsonDict:
     """"Unblock these N accounts?", naming each (up to `MAX_CONFIRM_LINES`, fewer if their names are long;
     the rest are counted).
 
-    Confirm repeats `triage_unblock` with `confirm`, the list's fingerprint `list_id` and `shown_at` (when the
-    list was drawn), so the server can tell whether the list changed before it acts; Cancel shows the list again.
+    Accounts whose block lifts by itself (`TriageRow.lifts_at`) are named apart with the time, and the card
+    suggests leaving them: its first button unblocks only the others (`scope` "rest", fingerprint `rest_list_id`),
+    the second all of them (no `scope`, fingerprint `list_id`). Without such accounts there is one Confirm.
+    Confirm repeats `triage_unblock` with `confirm`, the fingerprint, the scope and `shown_at` (when the list was
+    drawn), so the server can tell whether the list changed before it acts; Cancel shows the list again.
     """
     everything = ordered(rows)
+    lifting = [row for row in everything if row.lifts_at is not None]
+    others = [row for row in everything if row.lifts_at is None]
     if not everything:
         body: list[CardElement] = [heading(t(locale, "triage.confirm.title", count=0), size="Medium")]
         if notice_key:
@@ -301,15 +338,35 @@ def bulk_confirmation_card(rows: Sequence[TriageRow], *, list_id: str, shown_at:
             body.append(Container(items=[para(t(locale, notice_key))], style="warning"))
         body.append(para(t(locale, "triage.confirm.body"), spacing="Small"))
         body.extend(rich(_account_line(row.name, row.upn, limits.name), spacing="Small")
-                    for row in everything[:limits.lines])
-        if len(everything) > limits.lines:
-            body.append(para(t(locale, "triage.confirm.more", count=len(everything) - limits.lines), subtle=True))
+                    for row in others[:limits.lines])
+        if len(others) > limits.lines:
+            body.append(para(t(locale, "triage.confirm.more", count=len(others) - limits.lines), subtle=True))
+        if lifting:
+            # An unblock spends one of the few Microsoft allows per account; these blocks end anyway.
+            items: list[CardElement] = [para(t(locale, "triage.confirm.lifting", count=len(lifting)))]
+            for row in lifting[:limits.lines]:
+                when = format_datetime(row.lifts_at, locale, time_zone)
+                items.append(rich([*_account_line(row.name, row.upn, limits.name),
+                                   text_run(t(locale, "triage.confirm.lifts_at", time=when))], spacing="Small"))
+            if len(lifting) > limits.lines:
+                items.append(para(t(locale, "triage.confirm.more", count=len(lifting) - limits.lines),
+                                  subtle=True))
+            body.append(Container(items=items, style="emphasis", spacing="Medium"))
         if own_left_out:
             body.append(para(t(locale, "triage.own_left_out"), subtle=True, spacing="Medium"))
-        confirm = no_inputs(execute(t(locale, "triage.confirm.button", count=len(everything)), Verb.TRIAGE_UNBLOCK,
-                                    ids={"confirm": "1", "list": list_id, "at": shown_at}, style="positive"))
-        cancel = no_inputs(execute(t(locale, "triage.confirm.cancel"), Verb.TRIAGE_PAGE, ids={"page": "0"}))
-        return envelope(body, [confirm, cancel],
+        actions: list[Action] = []
+        if lifting and others and rest_list_id:
+            actions.append(no_inputs(execute(
+                t(locale, "triage.confirm.button_rest", count=len(others), lifting=len(lifting)),
+                Verb.TRIAGE_UNBLOCK, ids={"confirm": "1", "list": rest_list_id, "scope": SCOPE_REST, "at": shown_at},
+                style="positive")))
+        key = "triage.confirm.button_all" if lifting else "triage.confirm.button"
+        actions.append(no_inputs(execute(
+            t(locale, key, count=len(everything)), Verb.TRIAGE_UNBLOCK,
+            ids={"confirm": "1", "list": list_id, "at": shown_at},
+            style=None if lifting else "positive")))
+        actions.append(no_inputs(execute(t(locale, "triage.confirm.cancel"), Verb.TRIAGE_PAGE, ids={"page": "0"})))
+        return envelope(body, actions,
                         fallback_text=t(locale, "triage.confirm.title", count=len(everything)))
 
     return _fit(build)
@@ -323,7 +380,6 @@ def bulk_result_card(outcomes: Sequence[BulkOutcome], *, locale: str | None,
     """The bulk unblock's result, one line per account: failed (why) first, then skipped (by whom), then
     unblocked (pending). Past `MAX_CONFIRM_LINES` (fewer if names are long) the rest are counted."""
     counts = {status: sum(1 for o in outcomes if o.status == status) for status in ("unblocked", "skipped", "failed")}
-    colors: Mapping[BulkStatus, Color] = {"unblocked": "Good", "skipped": "Default", "failed": "Attention"}
     listed = sorted(outcomes, key=lambda o: _RESULT_ORDER[o.status])
 
     def line(outcome: BulkOutcome, limits: _Limits) -> Container:
@@ -339,7 +395,8 @@ def bulk_result_card(outcomes: Sequence[BulkOutcome], *, locale: str | None,
                 text = t(locale, "triage.result.skipped_unknown")
             else:
                 text = t(locale, "triage.result.failed", reason=outcome.reason)
-            runs = [text_run(text, color=colors[outcome.status])]
+            # Our words carry the status, in the default colour (green and red text miss WCAG AA in a theme).
+            runs = [text_run(text, weight="Bolder" if outcome.status == "failed" else None)]
         return Container(items=[rich(_account_line(outcome.name, outcome.upn, limits.name)),
                                 rich(runs, spacing="None")], separator=True, spacing="Small")
 

@@ -13,6 +13,7 @@ class Verb(StrEnum):
     """Every verb a card of this bot can send."""
 
     # Help and welcome
+    HELP = "help"
     REPORT_BOUNCE = "report_bounce"
     START_INVESTIGATION = "start_investigation"
     TRIAGE = "triage"
@@ -31,6 +32,10 @@ class Verb(StrEnum):
     ALLOW_SIGN_IN = "allow_sign_in"
     CONFIRM_COMPROMISED = "confirm_compromised"
     DISMISS_RISK = "dismiss_risk"
+    # "Done, I checked": a person acknowledges a step done in a Microsoft portal (`investigation.verdict.PERSON_STEPS`;
+    # no tenant call, claimed and audited like an action).
+    REVIEW_MFA_METHODS = "review_mfa_methods"
+    REVIEW_CONSENTS = "review_consents"
     REFRESH = "refresh"
     # Redraw a case's card from the store (the Cancel of a confirmation card); reads only.
     SHOW_CASE = "show_case"

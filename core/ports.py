@@ -71,6 +71,8 @@ class BulkInvestigator(Protocol):
 class CaseRecorder(Protocol):
     """Stores an investigation on the account's case (`core.cases.CaseBook`)."""
 
-    async def record(self, investigation: Investigation, speaker: Speaker) -> CaseRecord:
-        """The account's active case (opened if needed) with this investigation's verdict and snapshot."""
+    async def record(self, investigation: Investigation, speaker: Speaker, *,
+                     case: CaseRecord | None = None) -> CaseRecord:
+        """The account's active case (opened if needed; `case` when it is known already) with this
+        investigation's verdict and snapshot."""
         ...

@@ -42,13 +42,14 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from cards.base import JsonDict
-from cards.findings import Notice, confirmation_card, step_key
+from cards.findings import Notice, confirmation_card, step_key, steps_text
 from cards.verbs import Verb
 from core.ports import CaseRecorder, Investigator, Reference
 from domain.people import Role, Speaker
 from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
 from investigation.resume import when_sending_resumes
+from investigation.verdict import Step
 from locales import format_datetime, t
 from m365.errors import M365Error, UpstreamTimeout
 from m365.protocol import Tenant
@@ -363,21 +364,30 @@ class Presses:
                                                     "time": format_datetime(record.at, locale, zone)})
             return Outcome.show(case, [notice])
         reason: policy.Reason | None = None
+        steps = investigation.assessment.recommended_steps
+        if spec.acknowledge and not any(s.code == spec.step for s in steps):
+            return Outcome.say("remediation.refused.step_unknown", case=case)
+        open_steps: tuple[Step, ...] = ()
         if spec.verb == Verb.UNBLOCK:
-            if not any(s.code == "unblock" for s in investigation.assessment.recommended_steps):
+            if not any(s.code == "unblock" for s in steps):
                 return Outcome.say("remediation.refused.not_restricted", case=case)
-            if policy.unblock_gate(case, {r.code for r in done.values()}) is not None:
+            # The gate: the steps the card calls required (`Step.required`), every one of them.
+            open_steps = policy.open_required_steps(steps, done.keys())
+            if open_steps:
+                # The answers below sit right above "Unblock anyway" (`anchor`), where the presser looks.
+                at = step_key("unblock", None)
                 if not policy.override_requested(data):
-                    return Outcome.show(case, [Notice("notice.gated", tone="warning")])
+                    return Outcome.show(case, [Notice("notice.gated", {"steps": steps_text(open_steps, locale)},
+                                                      tone="warning", anchor=at)])
                 reason = policy.override_reason_of(data)
                 if not reason.visible:
-                    return Outcome.show(case, [Notice("notice.reason_missing", tone="warning")])
+                    return Outcome.show(case, [Notice("notice.reason_missing", tone="warning", anchor=at)])
                 if not reason.sufficient:
                     log.info("unblock anyway on case %s refused: the reason has %d visible characters", case.id,
                              reason.count)
                     return Outcome.show(case, [Notice("notice.reason_too_short",
                                                       {"count": str(policy.OVERRIDE_REASON_MIN_VISIBLE)},
-                                                      tone="warning")])
+                                                      tone="warning", anchor=at)])
         if policy.needs_confirmation(spec.verb) and not policy.is_confirmed(data):
             user = investigation.evidence.user
             resume = when_sending_resumes(investigation.evidence)
@@ -386,11 +396,11 @@ class Presses:
                                                    upn=user.user_principal_name, locale=locale,
                                                    override_reason=reason.typed if reason is not None else None,
                                                    lifts_at=resume.at if lifts and resume is not None else None,
-                                                   time_zone=speaker.time_zone))
-        return await self._perform(spec, case, speaker, target, reason)
+                                                   time_zone=speaker.time_zone, open_steps=open_steps))
+        return await self._perform(spec, case, speaker, target, reason, open_steps)
 
     async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
-                       reason: policy.Reason | None) -> Outcome:
+                       reason: policy.Reason | None, open_steps: Sequence[Step] = ()) -> Outcome:
         locale = speaker.locale
         claim_target = target.rule_id or target.account_id
         correlation_id = uuid.uuid4().hex
@@ -412,7 +422,10 @@ class Presses:
         if reason is not None:
             # As typed and as seen: NUL is the one character no store keeps (PostgreSQL's JSON refuses it).
             parameters.update(override=True, override_reason=reason.visible,
-                              override_reason_typed=reason.typed.replace("\x00", "\ufffd"), verdict=case.verdict)
+                              override_reason_typed=reason.typed.replace("\x00", "\ufffd"), verdict=case.verdict,
+                              open_steps=policy.open_step_keys(open_steps))
+        if spec.acknowledge:
+            parameters["acknowledged"] = True  # a person's "Done, I checked": Microsoft 365 was not asked
         try:
             await self._store.audit.start(actor=actor, action=spec.verb.value, target=target.upn,
                                           tenant_id=case.tenant_id, case_id=case.id, parameters=parameters,
@@ -471,7 +484,8 @@ class Presses:
             await self._store.claims.release(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
             fresh = await self._store.cases.get_case(case.id) or case
             notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
-                            support_link=failure.code == "unblock_limit")
+                            support_link=failure.code == "unblock_limit",
+                            anchor=step_key(spec.step, target.rule_id))
             # The failure shows in the latest actions of every copy too.
             return Outcome.show(fresh, [notice], copies=True)
         await self._finish_audit(correlation_id, "succeeded")
@@ -489,7 +503,7 @@ class Presses:
         await self._store.claims.complete(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
         fresh = updated or await self._store.cases.get_case(case.id) or case
         notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
-                                                               tone="good")]
+                                                               tone="good", anchor=step_key(spec.step, target.rule_id))]
         return Outcome.show(fresh, notices, copies=True)
 
     async def _off_the_list(self, address: str | None) -> bool:
@@ -587,7 +601,11 @@ class Presses:
         except M365Error as exc:
             log.warning("refresh of case %s failed: %s", case.id, type(exc).__name__)
             return "remediation.refresh.failed"
-        fresh = await self._recorder.record(investigation, speaker)
+        # A case resolved by the restore stays the account's record while the account stays unrestricted: the
+        # refresh updates its findings and keeps its steps (who, when) and latest actions. Restricted again is a
+        # new incident: a new case.
+        keep = case if case.status == "resolved" and investigation.evidence.restricted is not True else None
+        fresh = await self._recorder.record(investigation, speaker, case=keep)
         if fresh.id != case.id and conversation is not None:
             # The old case was resolved or closed, so the account has a new case: the pressed card (every copy in
             # this chat if the client did not say which) now shows that one.

@@ -17,6 +17,14 @@ Where a verdict comes from (`TriageBoard.listing`):
   unblock only read the store: an account without a usable stored verdict shows as "not checked" and is never
   unblocked in bulk.
 
+Each row's own buttons are the case card's verbs, routed like a press on the findings card: "Open" is `show_case`
+(that account's findings card) and "Unblock" (`unblockable_rows`: security admins, no-signs rows, never their own)
+is `Verb.UNBLOCK` through `Presses.press`, with its confirmation, policy, claim and audit. A compromised or
+suspicious row has no direct unblock: its case's gate decides on the findings card.
+
+A block that lifts by itself (`investigation.resume.when_sending_resumes`, still ahead) is on its row; the bulk
+button counts those, and the confirmation lists them apart with the time and offers to leave them (`scope` "rest").
+
 The bulk unblock's Confirm carries a fingerprint of the confirmed account ids and when the list was shown. On
 Confirm the list is recomputed; accounts unblocked by someone since it was shown still count as confirmed (the
 press says "already unblocked" and they are skipped). Any other difference — an account added, judged anew, or
@@ -46,6 +54,7 @@ from typing import Any, TypeVar
 from cards.base import JsonDict
 from cards.findings import step_key
 from cards.triage import (
+    SCOPE_REST,
     BulkOutcome,
     TriageRow,
     TriageVerdict,
@@ -61,6 +70,7 @@ from domain.people import Role, Speaker
 from investigation.collect import Investigation
 from investigation.reason import parse_reason
 from investigation.resolve import account_sending_as
+from investigation.resume import when_sending_resumes
 from locales import has, t
 from m365.errors import M365Error
 from m365.protocol import Tenant
@@ -130,10 +140,12 @@ def fingerprint(account_ids: Sequence[str]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:_FINGERPRINT_LENGTH]
 
 
-def candidates(listing: Listing, speaker: Speaker, *, unblocked_since: datetime | None = None) -> list[Entry]:
+def candidates(listing: Listing, speaker: Speaker, *, unblocked_since: datetime | None = None,
+               scope: object = None) -> list[Entry]:
     """The accounts "Unblock all with no signs of compromise" unblocks for `speaker`: no signs, an active case
     not yet unblocked, and one the speaker may act on (never their own). With `unblocked_since`, accounts
-    unblocked (by anyone) at or after that moment count too: they were candidates when the list was shown."""
+    unblocked (by anyone) at or after that moment count too: they were candidates when the list was shown.
+    `scope` "rest" leaves out the accounts whose block lifts by itself (the confirmation's first choice)."""
     out: list[Entry] = []
     seen: set[str] = set()  # an account restricted under two addresses is unblocked once
     for entry in listing.entries:
@@ -142,6 +154,8 @@ def candidates(listing: Listing, speaker: Speaker, *, unblocked_since: datetime 
                 speaker, row.account_id):
             continue
         seen.add(case.id)
+        if scope == SCOPE_REST and row.lifts_at is not None:
+            continue
         if case.status == "open" and not row.pending:
             out.append(entry)
         elif unblocked_since is not None:
@@ -149,6 +163,17 @@ def candidates(listing: Listing, speaker: Speaker, *, unblocked_since: datetime 
             if step is not None and step.at >= unblocked_since:
                 out.append(entry)
     return out
+
+
+def unblockable_rows(listing: Listing, speaker: Speaker) -> frozenset[str]:
+    """The case ids whose row offers its own "Unblock" to `speaker`: a security admin, a no-signs account with an
+    open case that is not their own. Compromised and suspicious rows get none (open the case: its gate decides).
+    The press goes through `Presses.press` of `Verb.UNBLOCK`, which checks all of this again."""
+    if not may_bulk_unblock(speaker):
+        return frozenset()
+    return frozenset(e.case.id for e in listing.entries if e.case is not None and e.case.status == "open"
+                     and e.row.verdict == TriageVerdict.no_signs and not e.row.pending
+                     and policy.speaker_can_act(speaker, e.row.account_id))
 
 
 def own_left_out(listing: Listing, speaker: Speaker) -> bool:
@@ -188,7 +213,14 @@ def _addresses(case: CaseRecord, investigation: Investigation | None) -> set[str
     return keys
 
 
-def _row(case: CaseRecord, investigation: Investigation, restriction: BlockedSender) -> TriageRow:
+def _lifts_at(investigation: Investigation, now: datetime) -> datetime | None:
+    """When the block lifts by itself (`investigation.resume`), if that is still ahead of `now`."""
+    resume = when_sending_resumes(investigation.evidence)
+    return resume.at if resume is not None and resume.lifts_by_itself(now) else None
+
+
+def _row(case: CaseRecord, investigation: Investigation, restriction: BlockedSender,
+         now: datetime | None = None) -> TriageRow:
     user = investigation.evidence.user
     assessment = investigation.assessment
     return TriageRow(
@@ -202,6 +234,7 @@ def _row(case: CaseRecord, investigation: Investigation, restriction: BlockedSen
         restriction=parse_reason(restriction.reason),
         pending=case.status == "unblock_pending",
         case_id=case.id,
+        lifts_at=_lifts_at(investigation, now or datetime.now(UTC)),
     )
 
 
@@ -270,7 +303,7 @@ class TriageBoard:
             usable = case is not None and stored is not None and _same_episode(stored, restriction)
             if usable and case is not None and stored is not None and (
                     not investigate or now - stored.evidence.now <= fresh_for):
-                entries[address] = Entry(_row(case, stored, restriction), case)
+                entries[address] = Entry(_row(case, stored, restriction, now), case)
             elif not investigate:
                 user = stored.evidence.user if stored is not None else None
                 entries[address] = Entry(_unchecked(restriction, "triage.reason.not_investigated", user=user,
@@ -291,7 +324,7 @@ class TriageBoard:
             restriction = stored.evidence.restriction if stored is not None else None
             if stored is None or restriction is None or not stored.evidence.restricted or case.id in entries:
                 continue
-            entries[case.id] = Entry(_row(case, stored, restriction), case)
+            entries[case.id] = Entry(_row(case, stored, restriction, self.now()), case)
         return Listing(tuple(entries.values()))
 
     async def _case_index(self) -> dict[str, tuple[CaseRecord, Investigation | None]]:
@@ -343,7 +376,7 @@ class TriageBoard:
             case = await self._recorder.record(investigation, speaker)
             # The account's findings cards elsewhere show the same verdict as the list.
             await self._presses.view.update_copies(case)
-            out[address] = Entry(_row(case, investigation, restriction), case)
+            out[address] = Entry(_row(case, investigation, restriction, self.now()), case)
         return out
 
     async def _account(self, address: str) -> User | None:
@@ -467,10 +500,12 @@ class TriageActions:
     def card(self, listing: Listing, speaker: Speaker, *, page: int = 0,
              notice_key: str | None = None) -> JsonDict:
         """The triage card of `listing` for `speaker` (with the bulk button for security admins)."""
-        bulk = len(candidates(listing, speaker)) if may_bulk_unblock(speaker) else None
+        bulk = candidates(listing, speaker) if may_bulk_unblock(speaker) else None
         return triage_card(listing.rows, page=page, locale=speaker.locale, time_zone=speaker.time_zone,
-                           bulk_count=bulk, own_left_out=bulk is not None and own_left_out(listing, speaker),
-                           notice_key=notice_key)
+                           bulk_count=len(bulk) if bulk is not None else None,
+                           bulk_lifting=sum(1 for e in bulk or () if e.row.lifts_at is not None),
+                           own_left_out=bulk is not None and own_left_out(listing, speaker),
+                           notice_key=notice_key, unblockable=unblockable_rows(listing, speaker))
 
     async def unblock(self, press: Press) -> Answer:
         """First press: the confirmation listing the accounts. Confirm: re-check the list, then unblock each.
@@ -527,8 +562,8 @@ class TriageActions:
         try:
             listing = await self._board.listing(speaker)
         except M365Error as exc:
-            return await self._list_unreachable(speaker, shown_at, exc)
-        confirmed = candidates(listing, speaker, unblocked_since=shown_at)
+            return await self._list_unreachable(speaker, shown_at, exc, data.get("scope"))
+        confirmed = candidates(listing, speaker, unblocked_since=shown_at, scope=data.get("scope"))
         if fingerprint([e.row.account_id for e in confirmed]) != list_id:
             log.info("bulk unblock by %s: the list changed since the confirmation; showing it again",
                      speaker.aad_object_id)
@@ -537,12 +572,14 @@ class TriageActions:
             return Answer.card(await self._confirmation(speaker, listing))
         return confirmed
 
-    async def _list_unreachable(self, speaker: Speaker, shown_at: datetime, exc: M365Error) -> Answer:
+    async def _list_unreachable(self, speaker: Speaker, shown_at: datetime, exc: M365Error,
+                                scope: object = None) -> Answer:
         """Confirm while Microsoft 365's list cannot be read: nothing is unblocked (the list cannot be checked
         again), and the card names each account the confirmation showed (as the store last saw them)."""
         log.warning("bulk unblock by %s: the restriction list could not be read (%s); nothing was done",
                     speaker.aad_object_id, type(exc).__name__)
-        confirmed = candidates(await self._board.stored_listing(), speaker, unblocked_since=shown_at)
+        confirmed = candidates(await self._board.stored_listing(), speaker, unblocked_since=shown_at,
+                               scope=scope)
         if not confirmed:
             return Answer.message(t(speaker.locale, "triage.unreachable"))
         reason = t(speaker.locale, "triage.failed.list_unreachable")
@@ -553,10 +590,12 @@ class TriageActions:
                             notice_key: str | None = None) -> JsonDict:
         listing = listing or await self._board.listing(speaker)
         entries = candidates(listing, speaker)
+        rest = candidates(listing, speaker, scope=SCOPE_REST)
         shown_at = shown_at_value(self._board.now())
         return bulk_confirmation_card([e.row for e in entries],
                                       list_id=fingerprint([e.row.account_id for e in entries]),
-                                      shown_at=shown_at, locale=speaker.locale,
+                                      rest_list_id=fingerprint([e.row.account_id for e in rest]),
+                                      shown_at=shown_at, locale=speaker.locale, time_zone=speaker.time_zone,
                                       own_left_out=own_left_out(listing, speaker), notice_key=notice_key)
 
 

@@ -1056,6 +1056,10 @@ def _props(audit: DirectoryAudit) -> dict[str, tuple[str, str]]:
     return {p.name.strip().lower(): (clean(p.old_value), clean(p.new_value)) for p in audit.modified_properties}
 
 
+# oauth2PermissionGrant.consentType (Graph v1.0): one user consented for themselves, or an admin for everyone.
+_CONSENT_MARKERS = {"principal": "consent_by_user", "allprincipals": "consent_for_everyone"}
+
+
 def _initiator(audit: DirectoryAudit) -> str:
     return audit.initiated_by_upn or audit.initiated_by_app or audit.initiated_by_user_id
 
@@ -1260,7 +1264,11 @@ def consent_grants(evidence: Evidence) -> list[Finding]:
         rows = [("app", app), ("marker", "no_verified_publisher")]
         if sp is not None and sp.is_foreign:
             rows.append(("marker", "foreign_owner"))
-        rows += [*(("scope", s) for s in shown), ("activity", grant.consent_type)]
+        rows += [("scope", s) for s in shown]
+        # Microsoft's consentType ("Principal" / "AllPrincipals") in words: who the grant covers.
+        consent = _CONSENT_MARKERS.get(grant.consent_type.lower())
+        if consent:
+            rows.append(("marker", consent))
         params = {"app": app, "scopes": _join(shown)}
         findings.append(_finding("consent_unverified_app", severity, SourceName.oauth_grants, rows, params,
                                  subject_id=grant.id or None))

@@ -67,13 +67,14 @@ Steps, in Microsoft's order ("Responding to a compromised email account"), one `
 secure — `force_password_change`, `revoke_sessions`, `remove_forwarding`, `disable_rule` (one per rule,
 `target_id` = rule id), `review_mfa_methods`, `block_sign_in`, `remove_admin_roles`, `review_consents`,
 `confirm_compromised`; unblock — `unblock` (only when restricted); prevent — `prevention_steps`.
-A compromised account gets all securing steps that apply (`required` marks those that must be done before
-the unblock); suspicious and incomplete get the password change, session revocation and the steps their
-findings target; no_signs gets only unblock and prevention. `block_sign_in` is offered for a compromised,
-still enabled account when it is actively abused (`params["active"] == "true"`) or when the sign-in log
-could not be read, so abuse cannot be ruled out (`"unknown"`). `remove_admin_roles` only for compromised
-accounts holding admin roles; `confirm_compromised` only for compromised accounts that Identity
-Protection can see and has not yet marked confirmed.
+A compromised account gets all securing steps that apply (`required` marks those that must be done before the
+unblock: the one property both the card's "required before unblocking" and the unblock gate,
+`remediation.policy.open_required_steps`, read); suspicious and incomplete get the password change, session
+revocation and the steps their findings target; no_signs gets only unblock and prevention. `block_sign_in` is
+offered for a compromised, still enabled account when it is actively abused (`params["active"] == "true"`) or
+when the sign-in log could not be read, so abuse cannot be ruled out (`"unknown"`). `remove_admin_roles` only
+for compromised accounts holding admin roles; `confirm_compromised` only for compromised accounts that
+Identity Protection can see and has not yet marked confirmed.
 
 A step's code is also the value of the remediation verb that carries it out, where one exists
 (`remediation.actions.ActionSpec.step`): remediation refers to these codes, never the other way round, so this
@@ -399,11 +400,14 @@ class Facts:
 @dataclass(frozen=True)
 class StepSpec:
     """A securing step: its code (the remediation verb's value where the bot can do it), Microsoft's page that
-    explains it, and the rule that offers it (none, one, or one per target)."""
+    explains it, and the rule that offers it (none, one, or one per target). `by_person`: Microsoft 365 offers the
+    bot no write for it, so a person does it in a Microsoft portal and acknowledges it on the card ("Done, I
+    checked"; `remediation.actions` derives that button's action from `PERSON_STEPS`)."""
 
     code: str
     url: str
     offer: Callable[[Facts], Iterable[Offer]]
+    by_person: bool = False
 
 
 def _password(facts: Facts) -> Iterable[Offer]:
@@ -475,13 +479,15 @@ SECURE_STEPS: tuple[StepSpec, ...] = (
     StepSpec("revoke_sessions", RESPOND_URL, _sessions),
     StepSpec("remove_forwarding", RESPOND_URL, _forwarding),
     StepSpec("disable_rule", RULES_URL, _rules),
-    StepSpec("review_mfa_methods", RESPOND_URL, _mfa_methods),
+    StepSpec("review_mfa_methods", RESPOND_URL, _mfa_methods, by_person=True),
     StepSpec("block_sign_in", RESPOND_URL, _block_sign_in),
     StepSpec("remove_admin_roles", RESPOND_URL, _admin_roles),
-    StepSpec("review_consents", CONSENT_URL, _consents),
+    StepSpec("review_consents", CONSENT_URL, _consents, by_person=True),
     StepSpec("confirm_compromised", RESPOND_URL, _confirm),
 )
 UNBLOCK_STEP = "unblock"
+# Steps a person does in a Microsoft portal and acknowledges on the card (each is a verb and an action too).
+PERSON_STEPS: tuple[str, ...] = tuple(spec.code for spec in SECURE_STEPS if spec.by_person)
 # Every step code the verdict can recommend: securing, unblocking, preventing.
 STEP_CODES: tuple[str, ...] = (*(spec.code for spec in SECURE_STEPS), UNBLOCK_STEP, *PREVENTION_CODES)
 

@@ -2,12 +2,19 @@
 
 Every user-facing sentence lives here, keyed by a stable id. Parameters are filled with
 `str.format_map`; callers pass tenant text already made safe by `cards.text`.
+
+Plural forms: a message with a count (`{count}`, or `{n}`) is written in its general ("other") form under its key
+in a module's `MESSAGES`, and its singular ("one") form under the same key in that module's optional `ONE` mapping.
+`t` picks the form by the count it is given, by the language's plural rule (`plural_category`), so every caller
+that passes `count=` gets "1 account" / "2 accounts" without knowing about plurals. The singular forms live in a
+mapping of their own so that code scanning a catalog by key prefix (`reason.`, `notice.`) never meets them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone, tzinfo
+from types import ModuleType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from locales import (
@@ -35,11 +42,40 @@ def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
     return merged
 
 
+_MODULES: Mapping[str, tuple[ModuleType, ...]] = {
+    "en": (en, en_remediation, en_report, en_triage, en_diagnose),
+    "nl": (nl, nl_remediation, nl_report, nl_triage, nl_diagnose),
+}
 CATALOGS: Mapping[str, Mapping[str, str]] = {
-    "en": _merge(en.MESSAGES, en_remediation.MESSAGES, en_report.MESSAGES, en_triage.MESSAGES, en_diagnose.MESSAGES),
-    "nl": _merge(nl.MESSAGES, nl_remediation.MESSAGES, nl_report.MESSAGES, nl_triage.MESSAGES, nl_diagnose.MESSAGES),
+    lang: _merge(*(module.MESSAGES for module in modules)) for lang, modules in _MODULES.items()
+}
+# The singular ("one") form of the messages that have one, keyed like `CATALOGS` (see the module docstring).
+ONE: Mapping[str, Mapping[str, str]] = {
+    lang: _merge(*(getattr(module, "ONE", {}) for module in modules)) for lang, modules in _MODULES.items()
 }
 DEFAULT_LANGUAGE = "en"
+# The parameters a plural form is chosen by, in order of preference.
+COUNT_PARAMS = ("count", "n")
+
+
+def plural_category(lang: str, count: int) -> str:
+    """The CLDR plural category of `count` in `lang`: English and Dutch both have "one" (exactly 1) and "other"
+    (0, 2, 3 …)."""
+    del lang  # both catalogs' languages share the rule; a language with more forms would branch here
+    return "one" if count == 1 else "other"
+
+
+def _count_of(params: Mapping[str, object]) -> int | None:
+    """The count a message is about: the first of `COUNT_PARAMS` given as an integer (or a string of digits)."""
+    for name in COUNT_PARAMS:
+        value = params.get(name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def language_of(locale: str | None) -> str:
@@ -61,11 +97,27 @@ def t(locale: str | None, key: str, /, **params: object) -> str:
     """The message `key` in the speaker's language, formatted with `params`.
 
     Falls back to English for a key missing in the other catalog (a test keeps the catalogs in step),
-    and to the key itself when no catalog has it.
+    and to the key itself when no catalog has it. With a count (`count=` or `n=`) the plural form is chosen.
     """
-    catalog = CATALOGS[language_of(locale)]
-    template = catalog.get(key) or CATALOGS[DEFAULT_LANGUAGE].get(key) or key
-    return template.format_map(_Params(params))
+    return template(locale, key, params).format_map(_Params(params))
+
+
+def plural(locale: str | None, key: str, count: int, /, **params: object) -> str:
+    """The message `key` for `count` things, in its singular or plural form, with `{count}` filled in."""
+    return t(locale, key, count=count, **params)
+
+
+def template(locale: str | None, key: str, params: Mapping[str, object] | None = None) -> str:
+    """The raw template of `key` (speaker's language, else English, else the key), in the plural form the count
+    in `params` asks for; unformatted, for callers that render each placeholder themselves."""
+    lang = language_of(locale)
+    if key not in CATALOGS[lang]:
+        lang = DEFAULT_LANGUAGE
+    general = CATALOGS[lang].get(key) or key
+    count = _count_of(params or {})
+    if count is not None and plural_category(lang, count) == "one":
+        return ONE[lang].get(key) or general
+    return general
 
 
 def has(key: str) -> bool:

@@ -16,6 +16,10 @@ MESSAGES: dict[str, str] = {
         "I help when Microsoft 365 stops an account from sending mail because it sent too much spam. "
         "Type **help** for everything I can do."
     ),
+    "welcome.it_staff": "As IT staff you can investigate any account for signs of compromise and list every account "
+    "that is restricted from sending.",
+    "welcome.security_admin": "As a security admin you can investigate accounts, list the restricted ones, and secure "
+    "and unblock them from their findings card.",
     "help.title": "What I can do for you",
     "help.role.user": "You are signed in as {name}.",
     "help.role.it_staff": "You are signed in as {name} (IT staff).",
@@ -23,6 +27,10 @@ MESSAGES: dict[str, str] = {
     "help.user.report": "**My mail bounces** — tell me in your own words, or paste the bounce message. "
     "I check your account, explain what happened and tell IT.",
     "help.user.status": "**status** — see how your report is going.",
+    "help.user.footer": "After you report it, I'll message you here as soon as you can send mail again. Type "
+    "**cancel** to stop a question I asked.",
+    "help.staff.note": "On an account's findings card you can send its user a note. Securing and unblocking an "
+    "account is for security admins.",
     "help.staff.investigate": "**investigate <name or address>** — check an account for signs of compromise "
     "and show what Microsoft 365 restricted.",
     "help.staff.triage": "**triage** — list every account that is restricted from sending mail.",
@@ -30,7 +38,9 @@ MESSAGES: dict[str, str] = {
     "remove forwarding, disable rules) and **unblock** it.",
     "help.admin.alerts": "**alerts here** (in a team channel) — post restriction alerts to that channel. "
     "**alerts off** stops them; **where do alerts go?** tells you where they go now.",
-    "help.footer": "Microsoft's guidance: secure the account first, then unblock it, then prevent a repeat.",
+    "help.footer": "Microsoft's guidance for a compromised account: secure it first, then unblock it, then prevent "
+    "a repeat.",
+    "help.button.help": "Help",
     "help.button.report": "My mail bounces",
     "help.button.investigate": "Investigate an account",
     "help.button.triage": "Show restricted accounts",
@@ -87,7 +97,8 @@ MESSAGES: dict[str, str] = {
     "reason.high_single_source": "Strong signs from one source only: {codes}. Take a look before you unblock.",
     "reason.medium_only": "Things to look at before you unblock ({count}): {codes}.",
     "reason.nothing_found": "Nothing suspicious found.",
-    "reason.only_low": "Nothing suspicious found (notes for context: {count}).",
+    "reason.only_low": "Nothing suspicious found; {count} things are noted below for context, none of them a sign of "
+    "compromise.",
     "reason.decisive_combination": "A combination only an intruder makes: {codes}.",
     "reason.restriction_only": "Nothing suspicious found besides the restriction itself ({codes}): the mail that "
     "caused it is why we looked, not a sign of an intruder.",
@@ -316,6 +327,8 @@ MESSAGES: dict[str, str] = {
     "marker.housekeeping": "looks like the user's own housekeeping",
     "marker.no_verified_publisher": "no verified publisher",
     "marker.foreign_owner": "registered by another organisation",
+    "marker.consent_by_user": "the user consented for their own account",
+    "marker.consent_for_everyone": "an admin consented for everyone in the organisation",
     "marker.unknown_device": "from a device the user never used before",
     "marker.home_continued": "sign-ins from home went on meanwhile",
     "marker.known_device": "the user's own managed device",
@@ -392,9 +405,9 @@ MESSAGES: dict[str, str] = {
     "steps.none": "Nothing to do right now.",
     "steps.more_rules": "+{count} more inbox rules to disable: open the mailbox's rules in Outlook on the web.",
     "steps.learn_more": "How to do this",
-    "phase.secure": "Step 1: secure the account",
-    "phase.unblock": "Step 2: unblock it",
-    "phase.prevent": "Step 3: prevent a repeat",
+    "phase.secure": "Secure the account",
+    "phase.unblock": "Unblock the account",
+    "phase.prevent": "Prevent a repeat",
     "step.force_password_change": "Require a new password at next sign-in (never send the new password by mail)",
     "step.revoke_sessions": "Sign the user out everywhere",
     "step.remove_forwarding": "Remove the mailbox forwarding to {target}",
@@ -503,4 +516,15 @@ MESSAGES: dict[str, str] = {
     # Rate limit (teams/ratelimit.py)
     "ratelimit.wait": "That's more than I take on for one person in a minute (at most {limit} investigations and "
     "actions). Nothing was started; please try again in {seconds} seconds.",
+}
+
+# The singular form of the messages above that take a count (`locales.t` picks it when the count is 1).
+ONE: dict[str, str] = {
+    "reason.only_low": "Nothing suspicious found; {count} thing is noted below for context, not a sign of compromise.",
+    "reason.incomplete_with_signs": "{count} sign needs a look, and some checks could not run: {sources}.",
+    "steps.more_rules": "+{count} more inbox rule to disable: open the mailbox's rules in Outlook on the web.",
+    "finding.burst_ip_not_in_sign_ins": "The burst was sent from {ip} ({count} recipient), an address the account "
+                                        "never signed in from",
+    "finding.burst_unusual_recipients": "{count} of {external} outside recipients is at a domain the account did not "
+                                        "mail in the days before ({usual} usual domains)",
 }

@@ -44,8 +44,8 @@ MESSAGES: dict[str, str] = {
     "notice.already_done": "{action}: already done by {actor} at {time}; nothing was done again.",
     "notice.in_progress": "Someone else is doing this right now. Refresh in a moment to see the result.",
     "notice.other_failed": "Someone else just tried this and it failed (see the latest actions).",
-    "notice.gated": "Unblocking is held back until the account is secure, or until you give a reason to unblock "
-    "anyway.",
+    "notice.gated": "Unblocking is held back until the required steps are done. Still to do: {steps}. Or give a "
+    "reason to unblock anyway.",
     "notice.reason_missing": "Give a reason to unblock anyway; it is kept in the audit log.",
     "notice.reason_too_short": "The reason is too short: write at least {count} visible characters (spaces and "
     "invisible characters do not count). It is kept in the audit log.",
@@ -76,9 +76,18 @@ MESSAGES: dict[str, str] = {
     "note.restored": "Sending restored, confirmed at {time}",
     "note.unblock_expired": "Still restricted 24 hours after the unblock, checked at {time}",
     # The gate
-    "gate.password_and_sessions": "This account was judged compromised. Require a new password and sign the user "
-    "out everywhere before unblocking, or give a reason to unblock anyway; the reason is kept in the audit log.",
     "gate.missing": "Still to do: {steps}",
+    "gate.step.disable_rule": "Disable inbox rule “{rule}”",
+    # "Done, I checked": steps a person does in a Microsoft portal (investigation.verdict.PERSON_STEPS)
+    "button.review_mfa_methods": "Done, I checked",
+    "button.review_consents": "Done, I checked",
+    "remediation.action.review_mfa_methods": "Review the MFA methods",
+    "remediation.action.review_consents": "Review the app consents",
+    "note.mfa_methods_reviewed": "MFA methods checked by {actor} at {time}",
+    "note.consents_reviewed": "App consents checked by {actor} at {time}",
+    "remediation.refused.step_unknown": "That step is not one the investigation asked for. Refresh the card and "
+    "try again.",
+    "restriction.restored": "Sending restored at {time}: the account is no longer restricted",
     # Buttons and lines the card gained
     "step.dismiss_risk": "Identity Protection rates this user at risk ({level}), and the investigation does not "
     "confirm a compromise: dismiss the risk if you agree.",
@@ -91,5 +100,6 @@ MESSAGES: dict[str, str] = {
     "confirm.title": "Please confirm",
     "confirm.cancel": "Cancel",
     "confirm.override_label": "Reason to unblock anyway (kept in the audit log)",
+    "confirm.open_steps": "Required steps still open (the audit log keeps them with your reason): {steps}",
     "case.unavailable": "I no longer have the details of this case. Refresh to investigate the account again.",
 }

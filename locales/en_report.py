@@ -100,5 +100,10 @@ MESSAGES: dict[str, str] = {
     "sendnote.empty": "Type a note first.",
     "sendnote.too_long": "The note is too long: at most {limit} characters.",
     "sendnote.nobody": "I can't reach the user: they have never chatted with me.",
-    "sendnote.sent": "Sent to {count} person(s).",
+    "sendnote.sent": "Sent to {count} people.",
+}
+
+# The singular form of the messages above that take a count (`locales.t` picks it when the count is 1).
+ONE: dict[str, str] = {
+    "sendnote.sent": "Sent to {count} person.",
 }

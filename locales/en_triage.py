@@ -22,6 +22,16 @@ MESSAGES: dict[str, str] = {
     "triage.button.previous": "Previous",
     "triage.button.unblock_all": "Unblock all with no signs of compromise ({count})",
     "triage.button.back": "Back to the list",
+    "triage.button.unblock_all_lifting": "Unblock all with no signs of compromise ({count}; lifting by "
+    "themselves: {lifting})",
+    "triage.button.open": "Open",
+    "triage.button.unblock": "Unblock",
+    "triage.lifts": "The block lifts by itself on {time}.",
+    "triage.confirm.lifting": "These blocks lift by themselves; consider leaving them: Microsoft allows only a few "
+    "unblocks per account, and unblocking now spends one.",
+    "triage.confirm.lifts_at": " · lifts by itself on {time}",
+    "triage.confirm.button_rest": "Leave those, unblock the rest ({count})",
+    "triage.confirm.button_all": "Unblock all ({count}), those too",
     "triage.fallback": "Restricted accounts: {count}",
     "triage.progress.title": "Checking {count} restricted accounts…",
     "triage.progress.title_any": "Checking the restricted accounts…",
@@ -67,4 +77,13 @@ MESSAGES: dict[str, str] = {
     # Help (security admins)
     "help.admin.triage": "In **triage** you can also unblock every account with no signs of compromise in one "
     "go, after a confirmation that lists them.",
+}
+
+# The singular form of the messages above that take a count (`locales.t` picks it when the count is 1).
+ONE: dict[str, str] = {
+    "triage.confirm.lifting": "This block lifts by itself; consider leaving it: Microsoft allows only a few "
+    "unblocks per account, and unblocking now spends one.",
+    "triage.progress.title": "Checking {count} restricted account…",
+    "triage.unblock.running": "Unblocking {count} account; this card shows the result when it is done.",
+    "triage.confirm.title": "Unblock {count} account with no signs of compromise?",
 }

@@ -15,6 +15,10 @@ MESSAGES: dict[str, str] = {
         "Ik help als Microsoft 365 een account blokkeert voor het versturen van mail omdat het te veel spam "
         "verstuurde. Typ **help** voor alles wat ik kan."
     ),
+    "welcome.it_staff": "Als IT-medewerker kun je elk account onderzoeken op tekenen van misbruik en alle accounts "
+    "tonen die geen mail meer mogen versturen.",
+    "welcome.security_admin": "Als beveiligingsbeheerder kun je accounts onderzoeken, de geblokkeerde accounts tonen, "
+    "en ze beveiligen en deblokkeren vanaf hun kaart met bevindingen.",
     "help.title": "Wat ik voor je kan doen",
     "help.role.user": "Je bent aangemeld als {name}.",
     "help.role.it_staff": "Je bent aangemeld als {name} (IT-medewerker).",
@@ -22,6 +26,10 @@ MESSAGES: dict[str, str] = {
     "help.user.report": "**Mijn mail komt terug** — vertel het in je eigen woorden of plak het foutbericht. "
     "Ik controleer je account, leg uit wat er is gebeurd en waarschuw IT.",
     "help.user.status": "**status** — bekijk hoe het met je melding staat.",
+    "help.user.footer": "Na je melding stuur ik je hier een bericht zodra je weer mail kunt versturen. Typ "
+    "**annuleren** om een vraag van mij te stoppen.",
+    "help.staff.note": "Op de kaart met bevindingen van een account kun je de gebruiker een bericht sturen. Een "
+    "account beveiligen en deblokkeren doen beveiligingsbeheerders.",
     "help.staff.investigate": "**onderzoek <naam of adres>** — controleer een account op tekenen van misbruik "
     "en zie wat Microsoft 365 heeft geblokkeerd.",
     "help.staff.triage": "**triage** — toon alle accounts die geen mail meer mogen versturen.",
@@ -29,8 +37,9 @@ MESSAGES: dict[str, str] = {
     "overal afmelden, doorsturen verwijderen, regels uitschakelen) en het **deblokkeren**.",
     "help.admin.alerts": "**meldingen hier** (in een teamkanaal) — plaats blokkeringsmeldingen in dat kanaal. "
     "**meldingen uit** stopt ze; **waar gaan meldingen heen?** vertelt waar ze nu heen gaan.",
-    "help.footer": "Het advies van Microsoft: eerst het account beveiligen, dan deblokkeren, dan herhaling "
-    "voorkomen.",
+    "help.footer": "Het advies van Microsoft bij een gehackt account: eerst beveiligen, dan deblokkeren, dan "
+    "herhaling voorkomen.",
+    "help.button.help": "Help",
     "help.button.report": "Mijn mail komt terug",
     "help.button.investigate": "Een account onderzoeken",
     "help.button.triage": "Geblokkeerde accounts tonen",
@@ -88,7 +97,8 @@ MESSAGES: dict[str, str] = {
     "reason.high_single_source": "Sterke aanwijzingen uit maar één bron: {codes}. Kijk dit na voordat je deblokkeert.",
     "reason.medium_only": "Na te kijken voordat je deblokkeert ({count}): {codes}.",
     "reason.nothing_found": "Niets verdachts gevonden.",
-    "reason.only_low": "Niets verdachts gevonden (opmerkingen ter informatie: {count}).",
+    "reason.only_low": "Niets verdachts gevonden; hieronder staan {count} dingen ter informatie, geen ervan wijst op "
+    "misbruik.",
     "reason.decisive_combination": "Een combinatie die alleen een indringer maakt: {codes}.",
     "reason.restriction_only": "Niets verdachts gevonden behalve de blokkade zelf ({codes}): de mail die haar "
     "veroorzaakte is waarom we keken, geen teken van een indringer.",
@@ -177,13 +187,13 @@ MESSAGES: dict[str, str] = {
     "finding.forwarding_set_from_foreign_ip": "Doorsturen naar {target} werd om {time} ingesteld vanaf IP {ip}, een "
                                               "adres waarvandaan de gebruiker normaal niet aanmeldt",
     "finding.permission_granted": "{initiated_by} gaf {trustee} om {time} {access} op deze mailbox (IP {ip})",
-    "finding.tenant_transport_rule_external": "In uw tenant: e-mailstroomregel ‘{rule}’, gewijzigd om {time}, stuurt "
+    "finding.tenant_transport_rule_external": "In je tenant: e-mailstroomregel ‘{rule}’, gewijzigd om {time}, stuurt "
                                               "mail naar buiten de organisatie ({actions}), naar {targets}",
-    "finding.tenant_app_mail_access": "In uw tenant: app ‘{app}’ kreeg om {time} e-mailmachtigingen ({scopes}), door "
+    "finding.tenant_app_mail_access": "In je tenant: app ‘{app}’ kreeg om {time} e-mailmachtigingen ({scopes}), door "
                                       "{initiated_by}",
-    "finding.tenant_app_credential": "In uw tenant: app ‘{app}’ kreeg om {time} een nieuw geheim of certificaat, door "
+    "finding.tenant_app_credential": "In je tenant: app ‘{app}’ kreeg om {time} een nieuw geheim of certificaat, door "
                                      "{initiated_by}",
-    "finding.tenant_app_added": "In uw tenant: app ‘{app}’ werd om {time} toegevoegd, door {initiated_by}",
+    "finding.tenant_app_added": "In je tenant: app ‘{app}’ werd om {time} toegevoegd, door {initiated_by}",
     "finding.defender_alert": "Defender-waarschuwing: {title}",
     "finding.inbox_rule_changed": "Defender-waarschuwing over inboxregels of doorsturen: {title}",
     "finding.outbound_spam_detected": "Microsoft beoordeelde {spam_percent} % van de mail van de afgelopen dag als "
@@ -324,6 +334,8 @@ MESSAGES: dict[str, str] = {
     "marker.housekeeping": "lijkt het eigen opruimwerk van de gebruiker",
     "marker.no_verified_publisher": "geen geverifieerde uitgever",
     "marker.foreign_owner": "geregistreerd door een andere organisatie",
+    "marker.consent_by_user": "de gebruiker gaf toestemming voor het eigen account",
+    "marker.consent_for_everyone": "een beheerder gaf toestemming voor iedereen in de organisatie",
     "marker.unknown_device": "vanaf een apparaat dat de gebruiker nooit eerder gebruikte",
     "marker.home_continued": "ondertussen gingen de aanmeldingen van thuis door",
     "marker.known_device": "het eigen beheerde apparaat van de gebruiker",
@@ -402,9 +414,9 @@ MESSAGES: dict[str, str] = {
     "steps.more_rules": "+{count} andere inboxregels om uit te schakelen: open de regels van de mailbox in "
     "Outlook op het web.",
     "steps.learn_more": "Zo doe je dit",
-    "phase.secure": "Stap 1: beveilig het account",
-    "phase.unblock": "Stap 2: deblokkeer het",
-    "phase.prevent": "Stap 3: voorkom herhaling",
+    "phase.secure": "Het account beveiligen",
+    "phase.unblock": "Het account deblokkeren",
+    "phase.prevent": "Herhaling voorkomen",
     "step.force_password_change": "Laat de gebruiker bij de volgende aanmelding een nieuw wachtwoord kiezen "
     "(stuur een nieuw wachtwoord nooit per mail)",
     "step.revoke_sessions": "Meld de gebruiker overal af",
@@ -520,4 +532,18 @@ MESSAGES: dict[str, str] = {
     # Rate limit (teams/ratelimit.py)
     "ratelimit.wait": "Dat is meer dan ik per persoon in een minuut oppak (hoogstens {limit} onderzoeken en acties). "
     "Er is niets gestart; probeer het over {seconds} seconden opnieuw.",
+}
+
+# De enkelvoudsvorm van de berichten hierboven met een aantal (`locales.t` kiest die bij aantal 1).
+ONE: dict[str, str] = {
+    "reason.only_low": "Niets verdachts gevonden; hieronder staat {count} ding ter informatie, het wijst niet op "
+    "misbruik.",
+    "reason.incomplete_with_signs": "{count} aanwijzing om na te kijken, en sommige controles konden niet worden "
+    "uitgevoerd: {sources}.",
+    "steps.more_rules": "+{count} andere inboxregel om uit te schakelen: open de regels van de mailbox in Outlook op "
+    "het web.",
+    "finding.burst_ip_not_in_sign_ins": "De golf is verstuurd vanaf {ip} ({count} ontvanger), een adres waarvandaan "
+                                        "het account nooit heeft aangemeld",
+    "finding.burst_unusual_recipients": "{count} van de {external} externe ontvangers zit op een domein waar het "
+                                        "account de dagen ervoor niet naar mailde ({usual} gebruikelijke domeinen)",
 }

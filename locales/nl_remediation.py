@@ -46,8 +46,8 @@ MESSAGES: dict[str, str] = {
     "notice.already_done": "{action}: al gedaan door {actor} op {time}; er is niets opnieuw gedaan.",
     "notice.in_progress": "Iemand anders doet dit op dit moment. Vernieuw zo meteen om het resultaat te zien.",
     "notice.other_failed": "Iemand anders probeerde dit net en het is mislukt (zie de laatste acties).",
-    "notice.gated": "Deblokkeren wacht tot het account veilig is, of tot je een reden geeft om toch te "
-    "deblokkeren.",
+    "notice.gated": "Deblokkeren wacht tot de verplichte stappen gedaan zijn. Nog te doen: {steps}. Of geef een "
+    "reden om toch te deblokkeren.",
     "notice.reason_missing": "Geef een reden om toch te deblokkeren; die wordt bewaard in het auditlogboek.",
     "notice.reason_too_short": "De reden is te kort: schrijf minstens {count} zichtbare tekens (spaties en "
     "onzichtbare tekens tellen niet mee). De reden wordt bewaard in het auditlogboek.",
@@ -80,10 +80,18 @@ MESSAGES: dict[str, str] = {
     "note.restored": "Verzenden werkt weer, bevestigd op {time}",
     "note.unblock_expired": "24 uur na het deblokkeren nog steeds geblokkeerd, gecontroleerd op {time}",
     # De poort
-    "gate.password_and_sessions": "Dit account is als gecompromitteerd beoordeeld. Vereis een nieuw wachtwoord en "
-    "meld de gebruiker overal af voordat je deblokkeert, of geef een reden om toch te deblokkeren; de reden wordt "
-    "bewaard in het auditlogboek.",
     "gate.missing": "Nog te doen: {steps}",
+    "gate.step.disable_rule": "Inboxregel ‘{rule}’ uitschakelen",
+    # "Gedaan, ik heb het gecontroleerd": stappen die iemand in een Microsoft-portal doet
+    "button.review_mfa_methods": "Gedaan, ik heb het gecontroleerd",
+    "button.review_consents": "Gedaan, ik heb het gecontroleerd",
+    "remediation.action.review_mfa_methods": "MFA-methoden controleren",
+    "remediation.action.review_consents": "App-toestemmingen controleren",
+    "note.mfa_methods_reviewed": "MFA-methoden gecontroleerd door {actor} op {time}",
+    "note.consents_reviewed": "App-toestemmingen gecontroleerd door {actor} op {time}",
+    "remediation.refused.step_unknown": "Om die stap vroeg het onderzoek niet. Vernieuw de kaart en probeer het "
+    "opnieuw.",
+    "restriction.restored": "Verzenden werkt weer sinds {time}: het account is niet langer geblokkeerd",
     # Nieuwe knoppen en regels
     "step.dismiss_risk": "Identity Protection beoordeelt deze gebruiker als risicovol ({level}), en het onderzoek "
     "bevestigt geen compromittering: negeer het risico als je het daarmee eens bent.",
@@ -97,6 +105,7 @@ MESSAGES: dict[str, str] = {
     "confirm.title": "Bevestig dit",
     "confirm.cancel": "Annuleren",
     "confirm.override_label": "Reden om toch te deblokkeren (bewaard in het auditlogboek)",
+    "confirm.open_steps": "Verplichte stappen die nog openstaan (het auditlogboek bewaart ze met je reden): {steps}",
     "case.unavailable": "Ik heb de gegevens van deze zaak niet meer. Vernieuw om het account opnieuw te "
     "onderzoeken.",
 }

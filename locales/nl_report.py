@@ -108,5 +108,10 @@ MESSAGES: dict[str, str] = {
     "sendnote.empty": "Typ eerst een notitie.",
     "sendnote.too_long": "De notitie is te lang: hooguit {limit} tekens.",
     "sendnote.nobody": "Ik kan de gebruiker niet bereiken: die heeft nog nooit met mij gechat.",
-    "sendnote.sent": "Verstuurd naar {count} persoon/personen.",
+    "sendnote.sent": "Verstuurd naar {count} personen.",
+}
+
+# De enkelvoudsvorm van de berichten hierboven met een aantal (`locales.t` kiest die bij aantal 1).
+ONE: dict[str, str] = {
+    "sendnote.sent": "Verstuurd naar {count} persoon.",
 }

@@ -24,6 +24,16 @@ MESSAGES: dict[str, str] = {
     "triage.button.previous": "Vorige",
     "triage.button.unblock_all": "Alles zonder tekenen van misbruik deblokkeren ({count})",
     "triage.button.back": "Terug naar de lijst",
+    "triage.button.unblock_all_lifting": "Alles zonder tekenen van misbruik deblokkeren ({count}; vervalt "
+    "vanzelf: {lifting})",
+    "triage.button.open": "Openen",
+    "triage.button.unblock": "Deblokkeren",
+    "triage.lifts": "De blokkade vervalt vanzelf op {time}.",
+    "triage.confirm.lifting": "Bij deze accounts vervalt de blokkade vanzelf. Laat ze liever zo: Microsoft staat "
+    "maar een paar deblokkeringen per account toe, en nu deblokkeren kost er een.",
+    "triage.confirm.lifts_at": " · vervalt vanzelf op {time}",
+    "triage.confirm.button_rest": "Die laten, de rest deblokkeren ({count})",
+    "triage.confirm.button_all": "Alles deblokkeren ({count}), die ook",
     "triage.fallback": "Geblokkeerde accounts: {count}",
     "triage.progress.title": "Ik controleer {count} geblokkeerde accounts…",
     "triage.progress.title_any": "Ik controleer de geblokkeerde accounts…",
@@ -74,4 +84,13 @@ MESSAGES: dict[str, str] = {
     # Hulp (beveiligingsbeheerders)
     "help.admin.triage": "In **triage** kun je ook alle accounts zonder tekenen van misbruik in één keer "
     "deblokkeren, na een bevestiging die ze opsomt.",
+}
+
+# De enkelvoudsvorm van de berichten hierboven met een aantal (`locales.t` kiest die bij aantal 1).
+ONE: dict[str, str] = {
+    "triage.confirm.lifting": "Bij dit account vervalt de blokkade vanzelf. Laat het liever zo: Microsoft staat "
+    "maar een paar deblokkeringen per account toe, en nu deblokkeren kost er een.",
+    "triage.progress.title": "Ik controleer {count} geblokkeerd account…",
+    "triage.unblock.running": "Ik deblokkeer {count} account; deze kaart toont het resultaat als het klaar is.",
+    "triage.confirm.title": "{count} account zonder tekenen van misbruik deblokkeren?",
 }

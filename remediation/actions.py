@@ -2,10 +2,10 @@
 
 A spec carries what a new button needs and nothing else does: the verb, the case step it completes (its code *is*
 the verb's value, so the findings card and the verdict name it the same way without importing this module), the
-confirmation card (`confirm`), who may press it (`role`), whether it is part of the unblock gate (`gate`), the one
-tenant call (`run`), the read-back the reconciler uses after a crash (`read_back`), the step it reverses
+confirmation card (`confirm`), who may press it (`role`), the one tenant call (`run`; none for an
+acknowledgement, `acknowledge`), the read-back the reconciler uses after a crash (`read_back`), the step it reverses
 (`undoes`), and its catalog keys (`note_key` for the latest-actions line; `button_key`, `label_key`,
-`confirm_key` follow from the verb). Derived from `ACTIONS`: the policy's verbs, confirmations and gate
+`confirm_key` follow from the verb). Derived from `ACTIONS`: the policy's verbs and confirmations
 (`remediation.policy`), the reconciler's read-backs (`remediation.reconcile`), the latest-actions lines
 (`remediation.views`); the findings card offers a button for every recommended step whose code parses as a
 `Verb` (`cards.findings.step_verb`) and `tests/unit/test_actions.py` holds the two tables to each other.
@@ -15,6 +15,12 @@ Why the arrows run this way: `investigation.verdict` decides *which* steps an ac
 this module either. Instead this table refers to the verdict's step codes by name (`step == verb.value`): the
 one place that lists the steps is `investigation.verdict.SECURE_STEPS`, the one place that lists the actions is
 here, and neither copies the other.
+
+What must be done before a compromised account is unblocked is no property of an action: it is the verdict's
+`Step.required` on the case's stored steps, which the card labels "required before unblocking" and the gate
+(`remediation.policy.open_required_steps`) enforces, the one list for both. The steps a person does in a
+Microsoft portal (`investigation.verdict.PERSON_STEPS`: review the MFA methods, review the app consents) get an
+acknowledgement action each ("Done, I checked"): claimed, audited and recorded like any action, with no tenant call.
 
 The target always comes from the stored case (`Target`), never from the button. No action ever sets, shows or
 sends a password: `force_password_change` only sets `forceChangePasswordNextSignIn`.
@@ -28,6 +34,7 @@ from types import MappingProxyType
 
 from cards.verbs import Verb
 from domain.people import Role
+from investigation.verdict import PERSON_STEPS
 from locales import t
 from m365.errors import (
     AuthenticationFailed,
@@ -79,8 +86,8 @@ class ActionSpec:
 
     `per_rule`: claimed and recorded per rule id. `undoes`: the step this action reverses (allowing sign-in
     undoes blocking it), whose claim is released so it can be done again. `confirm`: asks "are you sure?"
-    first (catalog keys `confirm.<verb>` and `confirm.button.<verb>`). `gate`: must be done before a
-    compromised account may be unblocked without an override. `role`: the least role that may press it.
+    first (catalog keys `confirm.<verb>` and `confirm.button.<verb>`). `acknowledge`: a person's "Done, I
+    checked" for a step done in a Microsoft portal; `run` makes no call. `role`: the least role that may press it.
     """
 
     verb: Verb
@@ -88,7 +95,7 @@ class ActionSpec:
     run: Run
     read_back: ReadBackFn = _cannot_read_back
     confirm: bool = False
-    gate: bool = False
+    acknowledge: bool = False
     role: Role = Role.SECURITY_ADMIN
     per_rule: bool = False
     undoes: str | None = None
@@ -154,7 +161,17 @@ async def _dismiss_risk(tenant: Tenant, target: Target) -> None:
     await tenant.dismiss_risk(target.account_id)
 
 
+async def _acknowledged(tenant: Tenant, target: Target) -> None:
+    """A person's acknowledgement: Microsoft 365 is not asked (it offers the bot no write for these steps)."""
+
+
 # ---------------------------------------------------------------------- the read-backs (reconciler)
+
+
+async def _acknowledgement_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    # The press is the whole act: its `started` row already names who acknowledged, and nothing else can be read.
+    return ReadBack("succeeded", "an acknowledgement makes no call to Microsoft 365; its audit row records it")
+
 
 
 async def _unblock_read_back(tenant: Tenant, target: Target) -> ReadBack:
@@ -204,14 +221,19 @@ def _risk_state_read_back(expected: str) -> ReadBackFn:
 
 # --------------------------------------------------------------------------------------- the table
 
-# In Microsoft's order ("Responding to a compromised email account"), which is also the order of the gate's
-# "still to do" list. Revoking sessions and requiring a new password leave nothing the bot can read back.
+# In Microsoft's order ("Responding to a compromised email account"). Revoking sessions and requiring a new
+# password leave nothing the bot can read back.
+# The acknowledgements' latest-action lines (`note_key`), one per `PERSON_STEPS` code.
+_ACKNOWLEDGED_NOTES: Mapping[str, str] = MappingProxyType({
+    "review_mfa_methods": "note.mfa_methods_reviewed",
+    "review_consents": "note.consents_reviewed",
+})
 ACTIONS: Mapping[Verb, ActionSpec] = MappingProxyType({
     spec.verb: spec
     for spec in (
         ActionSpec(Verb.FORCE_PASSWORD_CHANGE, "note.password_change_forced", _force_password_change,
-                   confirm=True, gate=True),
-        ActionSpec(Verb.REVOKE_SESSIONS, "note.sessions_revoked", _revoke, gate=True),
+                   confirm=True),
+        ActionSpec(Verb.REVOKE_SESSIONS, "note.sessions_revoked", _revoke),
         ActionSpec(Verb.REMOVE_FORWARDING, "note.forwarding_removed", _remove_forwarding,
                    _remove_forwarding_read_back),
         ActionSpec(Verb.DISABLE_RULE, "note.rule_disabled", _disable_rule, _disable_rule_read_back, per_rule=True),
@@ -223,6 +245,8 @@ ACTIONS: Mapping[Verb, ActionSpec] = MappingProxyType({
                    _risk_state_read_back("confirmedCompromised")),
         ActionSpec(Verb.DISMISS_RISK, "note.risk_dismissed", _dismiss_risk, _risk_state_read_back("dismissed")),
         ActionSpec(Verb.UNBLOCK, "note.unblocked", _unblock, _unblock_read_back, confirm=True),
+        *(ActionSpec(Verb(code), _ACKNOWLEDGED_NOTES[code], _acknowledged, _acknowledgement_read_back,
+                     acknowledge=True) for code in PERSON_STEPS),
     )
 })
 

@@ -11,12 +11,17 @@ A remediation verb needs its `ActionSpec.role` (security admin for every action 
 the configured group or the Entra roles Security Administrator, Exchange Administrator and Global
 Administrator (`teams.identity`, cached at most five minutes). Further rules, checked after the role:
 
-* **The gate** (`unblock_gate`): a case judged `compromised` may be unblocked only after the actions marked
-  `gate` (the password change and the session revocation) were done through the bot, or with an override:
+* **The gate** (`open_required_steps`): an account may be unblocked only after every step its investigation
+  marked `required` (`investigation.verdict.Step.required`: the securing steps of a compromised account — the
+  password change, the sign-out, forwarding, the high-severity (hidden) rules, the MFA methods and app consents
+  to review) was done through the bot or acknowledged ("Done, I checked"), or with an override:
   `override == "1"` in the button data plus a typed reason (`overrideReason`) that carries content: at least
   `OVERRIDE_REASON_MIN_VISIBLE` visible characters once whitespace, control, format (zero-width, bidi) and
   other invisible characters are left out (`visible_reason`). The audit keeps the reason as typed and its
-  visible form, so an entry never looks empty.
+  visible form, so an entry never looks empty, and the steps still open (`open_steps`). The card's "required
+  before unblocking" reads the same `Step.required`, so the card and the gate cannot disagree.
+* **Acknowledgements** (the actions marked `acknowledge`: review the MFA methods, review the app consents) need
+  the security admin role like every action: they lift the gate of an unblock only security admins may do.
 * **Confirmation** (`needs_confirmation`): the actions marked `confirm` (unblock, block sign-in and the password
   change) first answer with a confirmation card; only a press carrying `confirm == "1"` acts.
 * `dismiss_risk` is refused on an account judged compromised: dismissing the risk of a compromised user
@@ -30,12 +35,14 @@ role each action needs are read from `remediation.actions.ACTIONS`, never listed
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cards.findings import step_key
 from cards.verbs import Verb
 from domain.people import Role, Speaker
+from investigation.verdict import Step
 from remediation.actions import ACTIONS
 from store.records import CaseRecord
 
@@ -45,9 +52,8 @@ ACTION_VERBS: frozenset[Verb] = frozenset(ACTIONS)
 STAFF_VERBS: frozenset[Verb] = frozenset({Verb.REFRESH, Verb.SHOW_CASE, Verb.SEND_NOTE})
 # Actions that are hard to undo or lock a person out: they ask "are you sure?" first.
 DESTRUCTIVE_VERBS: frozenset[Verb] = frozenset(verb for verb, spec in ACTIONS.items() if spec.confirm)
-# What must be done (as step codes, in `ACTIONS` order) before a compromised account may be unblocked without
-# an override.
-GATE_STEPS: tuple[str, ...] = tuple(spec.step for spec in ACTIONS.values() if spec.gate)
+# "Done, I checked" for a step done in a Microsoft portal: no tenant call.
+ACKNOWLEDGE_VERBS: frozenset[Verb] = frozenset(verb for verb, spec in ACTIONS.items() if spec.acknowledge)
 COMPROMISED = "compromised"
 OVERRIDE_REASON_MAX = 500
 # A reason must say something: "x", "." or a zero-width space is not a reason to unblock a compromised account.
@@ -176,13 +182,12 @@ def visible_reason(typed: str) -> Reason:
     return Reason(typed, visible, count)
 
 
-def missing_gate_steps(case: CaseRecord, done: set[str]) -> tuple[str, ...]:
-    """The `GATE_STEPS` not yet done on a compromised case (empty when the case is not compromised)."""
-    if case.verdict != COMPROMISED:
-        return ()
-    return tuple(code for code in GATE_STEPS if code not in done)
+def open_required_steps(steps: Sequence[Step], done: Collection[str]) -> tuple[Step, ...]:
+    """The steps marked `required` (the investigation's `recommended_steps`) whose `step_key` is not in `done`
+    (the keys of the case's current steps), in the card's order: what an unblock without override waits for."""
+    return tuple(step for step in steps if step.required and step_key(step.code, step.target_id) not in done)
 
 
-def unblock_gate(case: CaseRecord, done: set[str]) -> str | None:
-    """The gate's reason key when unblocking `case` needs an override, else None. `done`: step codes done."""
-    return "gate.password_and_sessions" if missing_gate_steps(case, done) else None
+def open_step_keys(steps: Sequence[Step]) -> list[str]:
+    """How the audit names open steps: the code, and the rule id for a rule (`disable_rule:<id>`)."""
+    return [f"{step.code}:{step.target_id}" if step.target_id else step.code for step in steps]

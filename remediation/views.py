@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # The audit action of the unblock checker: `succeeded` = sending restored, `failed` = still listed after 24 h.
 CHECK_ACTION = "unblock_check"
 COPY_UPDATE_TIMEOUT = 10.0
+# Why an unblock waits: the investigation marked required steps that are still open.
+GATE_KEY = "gate.secure_first"
 
 
 class CardUpdater(Protocol):
@@ -184,6 +186,13 @@ def status_notices(case: CaseRecord, entries: Sequence[AuditEntry], locale: str 
     return []
 
 
+def restored_at(case: CaseRecord) -> datetime | None:
+    """When sending was restored after the bot's unblock (the case is resolved by the checker), else None."""
+    if case.status != "resolved" or step_key("unblock", None) not in case.steps:
+        return None
+    return case.resolved_at
+
+
 def _with_done_block(investigation: Investigation, records: Mapping[str, StepRecord]) -> Investigation:
     """A sign-in block the bot made is shown (with "Allow sign-in") even when the verdict did not offer it."""
     steps = investigation.assessment.recommended_steps
@@ -228,10 +237,10 @@ class CaseView:
         states = {key: StepState(r.code, r.target_id, r.by, r.at) for key, r in records.items()}
         investigation = _with_done_block(investigation, records)
         gate: GateInfo | None = None
-        done = {r.code for r in records.values()}
-        gate_key = policy.unblock_gate(case, done) if case.status == "open" else None
-        if gate_key is not None:
-            gate = GateInfo(gate_key, policy.missing_gate_steps(case, done))
+        # The gate reads the same `Step.required` the card labels "required before unblocking".
+        missing = policy.open_required_steps(investigation.assessment.recommended_steps, records.keys())
+        if missing and case.status == "open":
+            gate = GateInfo(GATE_KEY, missing)
         return findings_card(
             investigation,
             case_id=case.id,
@@ -243,6 +252,7 @@ class CaseView:
             gate=gate,
             notices=shown,
             can_send_note=viewer.is_staff and case.is_active,
+            restored_at=restored_at(case),
         )
 
     async def viewer_of_copy(self, ref: CardRef, case: CaseRecord) -> Viewer:

@@ -22,15 +22,14 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store._sql import insert
-from store.db import Database, StoreUnavailable, outage_reason
+from store.db import Database, unavailable_on_outage
 from store.models import BotStateRow
 
 logger = logging.getLogger(__name__)
@@ -60,21 +59,6 @@ class EtagConflict(KeyError):
         return str(self.args[0])
 
 
-@asynccontextmanager
-async def _outage_as_unavailable() -> AsyncIterator[None]:
-    """A database outage inside the block becomes `StoreUnavailable`, without a log line per call (the caller
-    logs once per outage); any other error passes unchanged."""
-    try:
-        yield
-    except StoreUnavailable:
-        raise
-    except Exception as exc:
-        reason = outage_reason(exc)
-        if reason is None:
-            raise
-        raise StoreUnavailable(reason, type(exc).__name__) from exc
-
-
 def key_hash(key: str) -> str:
     """The primary key of a storage key: its SHA-256, hex (fixed length, whatever the key's length)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -100,7 +84,7 @@ class BotStates:
         hashes = list({key_hash(key) for key in keys})
         if not hashes:
             return []
-        async with _outage_as_unavailable():
+        async with unavailable_on_outage(log=False):
             return await (self._read_sqlite(hashes) if self._db.is_sqlite else self._read_core(hashes))
 
     async def _read_sqlite(self, hashes: list[str]) -> list[tuple[str, Any, str]]:
@@ -155,7 +139,7 @@ class BotStates:
             return
         if await self._db.execute_once(self._upsert_if_unchanged, {**params, "expected": etag}):
             return
-        async with _outage_as_unavailable(), self._db.read_engine.connect() as conn:
+        async with unavailable_on_outage(log=False), self._db.read_engine.connect() as conn:
             current = await conn.scalar(select(BotStateRow.etag).where(BotStateRow.key_hash == params["key_hash"]))
         logger.info("storage e-tag conflict on %r: expected %s, stored %s", key, etag, current)
         raise EtagConflict(key, etag, current)

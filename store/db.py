@@ -165,8 +165,10 @@ _ASYNCPG_OUTAGES = frozenset(
 
 
 @asynccontextmanager
-async def unavailable_on_outage() -> AsyncIterator[None]:
-    """Turn a database outage raised inside the block into `StoreUnavailable` (other errors pass unchanged)."""
+async def unavailable_on_outage(*, log: bool = True) -> AsyncIterator[None]:
+    """Turn a database outage raised inside the block into `StoreUnavailable` (other errors pass unchanged).
+
+    `log=False` for the per-turn reads, whose caller logs once per outage instead of once per call."""
     try:
         yield
     except StoreUnavailable:
@@ -175,7 +177,8 @@ async def unavailable_on_outage() -> AsyncIterator[None]:
         reason = outage_reason(exc)
         if reason is None:
             raise
-        logger.warning("database unavailable (%s): %s", reason, type(exc).__name__)
+        if log:
+            logger.warning("database unavailable (%s): %s", reason, type(exc).__name__)
         raise StoreUnavailable(reason, type(exc).__name__) from exc
 
 

@@ -144,11 +144,12 @@ class BlockedSenderBot:
             await dialog_context.begin_dialog(self._main_dialog.id)
 
     async def on_members_added(self, turn_context: TurnContext, state: TurnState) -> None:
-        """Greet once, when the bot itself is added to a chat or team."""
+        """Greet once, when the bot itself is added to a chat or team, with what the one who added it may do (the
+        buttons check the role of whoever presses them)."""
         activity = turn_context.activity
         recipient_id = activity.recipient.id if activity.recipient else None
         if any(member.id == recipient_id for member in activity.members_added or []):
-            await send_card(turn_context, welcome_card(activity.locale))
+            await send_card(turn_context, welcome_card(activity.locale, speaker_of(turn_context).role))
 
     async def on_other(self, turn_context: TurnContext, state: TurnState) -> None:
         """Every other activity (installationUpdate, other conversation updates, reactions, other invokes): nothing

@@ -66,6 +66,7 @@ def build_routes(*, presses: Presses, triage: TriageActions, send_note: Handler)
                                               "investigate.not_allowed"),
         Verb.TRIAGE: StartDialog(Intent.TRIAGE, "triage.started", may_view, "triage.refused.user"),
         Verb.REPORT_BOUNCE: StartDialog(Intent.REPORT_BOUNCE, "report.button.answered"),
+        Verb.HELP: StartDialog(Intent.HELP, "report.button.answered"),
         Verb.NOTIFY_IT: StartDialog(Intent.NOTIFY_IT, "report.button.answered"),
     }
     missing = sorted(set(Verb) - routes.keys())

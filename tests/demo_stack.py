@@ -19,7 +19,8 @@ import aiohttp
 from config import Settings
 from demo_tenant import DemoTenant, DemoTenantConfig
 from demo_tenant.faults import RequestRecord
-from investigation.collect import CollectorConfig
+from investigation.collect import CollectorConfig, Investigation
+from investigation.resolve import Outcome, resolve_account
 from investigation.service import Investigations
 from m365.graph import Governor
 from m365.http import RetryPolicy, create_session
@@ -75,3 +76,10 @@ async def demo_stack(data_dir: Path, *, retry: RetryPolicy = FAST_RETRY, **confi
             await session.close()
     finally:
         await server.stop()
+
+
+async def investigate_account(stack: DemoStack, text: str) -> Investigation:
+    """Resolve `text` (UPN, address or name) in the demo tenant and investigate the one account it names."""
+    resolution = await resolve_account(stack.tenant, text)
+    assert resolution.outcome == Outcome.found and resolution.user is not None, resolution
+    return await stack.collector().investigate(resolution.user)

@@ -529,13 +529,18 @@ class PlaygroundPage:
     # --- acting on cards ----------------------------------------------------------------------------------
     async def fill_card_input(self, card: Locator, label: str, value: str) -> None:
         """Type into a card's text input found by its label (typed key by key: the card reads keystrokes)."""
+        card = await self.pin(card)
+        notice = card.locator(INVOKE_NOTICE)
+        if await notice.count():  # dismissing it later redraws the card, which would drop what is typed now
+            await notice.get_by_role("button", name="Dismiss Invoke Message").click()
+            await notice.wait_for(state="detached")
         field_ = card.get_by_label(label)
         await field_.click()
         await field_.press("Control+A")
         await field_.press_sequentially(value)
 
-    async def click_card_button(self, card: Locator, title: str,
-                                timeout: float = UI_TIMEOUT) -> InvokeResult:  # noqa: ASYNC109
+    async def click_card_button(self, card: Locator, title: str, timeout: float = UI_TIMEOUT,  # noqa: ASYNC109
+                                *, index: int | None = None) -> InvokeResult:
         """Press a card button by its title and wait for the bot's invoke answer to be shown.
 
         For `Action.Execute` the Playground sends an `adaptiveCard/action` invoke; a card in the answer replaces
@@ -544,6 +549,8 @@ class PlaygroundPage:
         """
         card = await self.pin(card)
         button = card.get_by_role("button", name=title, exact=True)
+        if index is not None:  # one of several buttons of that title (e.g. each triage row's "Open")
+            button = button.nth(index)
         notice = card.locator(INVOKE_NOTICE)
         if await notice.count():  # dismiss the previous note, so the next one is this press's answer
             await notice.get_by_role("button", name="Dismiss Invoke Message").click()

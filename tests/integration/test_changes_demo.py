@@ -8,7 +8,6 @@ the card, the outbreak path and `python -m investigation --json`, and a missing 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from investigation.service import Investigations
 from investigation.verdict import Verdict
 from locales import t
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack, investigate_account
 from tests.integration.test_investigation_inputs import run_cli
 
 MEGAN = "MeganB@example.com"
@@ -30,21 +29,8 @@ ADELE = "AdeleV@example.com"
 CHANGE_SOURCES = (SourceName.mailbox_audit, SourceName.transport_rules, SourceName.app_changes)
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
-
-
 async def investigate(stack: DemoStack, upn: str) -> Investigation:
-    resolution = await resolve_account(stack.tenant, upn)
-    assert resolution.user is not None
-    return await stack.collector().investigate(resolution.user)
+    return await investigate_account(stack, upn)
 
 
 def ours(investigation: Investigation) -> dict[str, list[str]]:
@@ -108,7 +94,7 @@ async def test_a_clean_account_sees_the_traps_as_context_and_keeps_its_verdict(s
     assert "In your tenant: mail flow rule" in shown and "archive-desk@proton.example" in shown
     assert "In your tenant: app" in shown and "Mailbox Backup Connector" in shown
     nl = "\n".join(lines(findings_card(adele, case_id="case-2", viewer_can_act=False, locale="nl-NL")))
-    assert "In uw tenant: e-mailstroomregel" in nl
+    assert "In je tenant: e-mailstroomregel" in nl
 
 
 async def test_the_outbreak_reads_each_tenant_wide_source_once(stack: DemoStack) -> None:

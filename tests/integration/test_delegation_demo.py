@@ -5,10 +5,7 @@ outbreak path and `python -m investigation --json`, and a missing role leaving t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from cards.findings import findings_card
 from demo_tenant.cmdlets import CMDLETS
@@ -20,7 +17,7 @@ from investigation.service import Investigations
 from locales import t
 from m365.records import GrantKind
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack, investigate_account
 from tests.integration.test_investigation_inputs import run_cli
 
 MEGAN = "MeganB@example.com"
@@ -28,21 +25,8 @@ PATTI = "PattiF@example.com"
 GUEST = "jordan_partner.example#EXT#@example.onmicrosoft.com"
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
-
-
 async def investigate(stack: DemoStack, upn: str) -> Investigation:
-    resolution = await resolve_account(stack.tenant, upn)
-    assert resolution.user is not None
-    return await stack.collector().investigate(resolution.user)
+    return await investigate_account(stack, upn)
 
 
 async def test_the_cmdlets_return_only_grants_to_others(stack: DemoStack) -> None:

@@ -4,8 +4,6 @@ inbox rule in the seed found, merged with Graph's rules and shown on Megan's fin
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,21 +19,10 @@ from locales import t
 from m365.errors import BadRequest, PermissionDenied
 from m365.exchange import CMDLET_ROLES
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack
 
 MEGAN = "MeganB@example.com"
 HIDDEN = "Mailbox Sync"
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
 
 
 async def raw(stack: DemoStack, cmdlet: str, parameters: dict[str, Any]) -> tuple[int, Any]:

@@ -11,8 +11,6 @@ renders, validates against the Adaptive Card schema and names the source under "
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +23,7 @@ from investigation.resolve import resolve_account
 from investigation.verdict import Verdict
 from locales import t
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack
 
 ADELE = "AdeleV@example.com"
 MEGAN = "MeganB@example.com"
@@ -92,18 +90,6 @@ LISTED_WITH = {SourceName.service_principals: SourceName.oauth_grants,
                SourceName.app_changes: SourceName.directory_audits}
 
 ALL_SOURCES = list(SOURCE_CALLS)
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data directory per module: the demo CA and keys are made once."""
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
 
 
 async def investigate(stack: DemoStack, who: str, config: CollectorConfig | None = None) -> Investigation:

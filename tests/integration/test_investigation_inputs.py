@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from locales import t
 from store import Store
 from tests.activities import ALEX, ISAIAH
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack
 from tests.dialog_client import DialogClient, cards_of, texts_of
 from tests.report_fakes import RecordingOutbox
 
@@ -38,18 +37,6 @@ REPO = Path(__file__).resolve().parents[2]
 MEGAN_ID = "2f6d4c93-1b5e-4d0a-83f4-7a8b9c0d1e03"
 MIRIAM_ID = "8fcda2f9-7b1e-4d6a-a9fa-3a4b5c6d7e09"
 JORDAN_UPN = "jordan_partner.example#EXT#@example.onmicrosoft.com"
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data directory per module: the demo CA and keys are made once."""
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
 
 
 async def investigate(stack: DemoStack, text: str) -> Investigation:

@@ -6,7 +6,6 @@ reaching the findings, the card, the outbreak path and `python -m investigation 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from investigation.service import Investigations
 from locales import t
 from m365.errors import BadRequest
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack, investigate_account
 from tests.integration.test_investigation_inputs import run_cli
 
 MEGAN = "MeganB@example.com"
@@ -32,21 +31,8 @@ GRADY = "GradyA@example.com"
 TRACE_PATH = "/v1.0/admin/exchange/tracing/messageTraces"
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
-
-
 async def investigate(stack: DemoStack, upn: str) -> Investigation:
-    resolution = await resolve_account(stack.tenant, upn)
-    assert resolution.user is not None
-    return await stack.collector().investigate(resolution.user)
+    return await investigate_account(stack, upn)
 
 
 def burst_codes(investigation: Investigation) -> list[str]:

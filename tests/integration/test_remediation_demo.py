@@ -154,6 +154,11 @@ async def test_megan_secured_then_unblocked_then_restored(demo: Demo) -> None:
     assert [a.detail["rule"] for a in demo.actions("patch_rule")] == rule_ids
     if "remove_forwarding" in verbs_on(card):
         card_of(await alex.press("remove_forwarding", {"caseId": case.id}))
+    # The reviews done in a portal are required too: "Done, I checked" (no tenant call) ticks them off.
+    card = card_of(await alex.press("unblock", {"caseId": case.id, "confirm": "1"}))
+    assert "held back" in shown(card) and "Review the MFA methods, Review the app consents" in shown(card)
+    for review in ("review_mfa_methods", "review_consents"):
+        card_of(await alex.press(review, {"caseId": case.id}))
     card = card_of(await alex.press("unblock", {"caseId": case.id, "confirm": "1"}))
     assert "Unblocked by Alex Wilber" in shown(card) and "within an hour, at most 24 hours" in shown(card)
     kinds = [a.kind for a in demo.server.state.actions]
@@ -180,7 +185,10 @@ async def test_megan_secured_then_unblocked_then_restored(demo: Demo) -> None:
     for entry in entries:
         pairs.setdefault(entry.correlation_id, []).append(entry.outcome)
     started = [tuple(v) for v in pairs.values() if v[0] == "started"]
-    assert started == [("started", "succeeded")] * (len(started)) and len(started) == len(kinds)
+    # The two acknowledgements are audited like the tenant calls, without one.
+    assert started == [("started", "succeeded")] * (len(started)) and len(started) == len(kinds) + 2
+    # The restored card's header no longer says the account is restricted.
+    assert "Restricted from sending mail since" not in shown(card)
 
 
 async def test_the_checker_survives_a_restart(demo: Demo) -> None:

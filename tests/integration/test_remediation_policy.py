@@ -188,6 +188,18 @@ async def test_matrix_admin(store: Store, verb: Verb) -> None:
         assert "judged compromised" in message_of(response)
         assert writes(fake) == []
         return
+    if verb in policy.ACKNOWLEDGE_VERBS:
+        # "Done, I checked" makes no tenant call; on a case whose investigation did not ask for it, it is refused.
+        assert writes(fake) == []
+        asked = {s.code for s in investigation_of(megan()).assessment.recommended_steps}
+        if verb.value not in asked:
+            assert "not one the investigation asked for" in message_of(response)
+            return
+        card_of(response)
+        entries = await store.audit.list(case_id=case.id)
+        assert [(e.action, e.outcome) for e in entries] == [(verb.value, "started"), (verb.value, "succeeded")]
+        assert entries[0].parameters["acknowledged"] is True
+        return
     card = card_of(response)
     assert "Megan Bowen" in shown(card)
     if verb in (Verb.REFRESH, Verb.SHOW_CASE):
@@ -263,7 +275,10 @@ async def test_the_gate_holds_unblock_until_secured_or_overridden_with_a_reason(
     case = await open_case(store, fake)
     alex = chat(fake, store, ALEX)
     card = card_of(await alex.press("unblock", {"caseId": case.id, "confirm": "1"}))
-    assert "held back" in shown(card) and "Still to do: Require new password, Sign out everywhere" in shown(card)
+    assert "held back" in shown(card)
+    # Every step the card marks "required before unblocking", and only those, is named.
+    assert ("Still to do: Require a new password, Sign out everywhere, Disable inbox rule “.”, Review the MFA "
+            "methods") in shown(card)
     card = card_of(await alex.press("unblock", {"caseId": case.id, "override": "1", "overrideReason": "  ",
                                                  "confirm": "1"}))
     assert "Give a reason" in shown(card)
@@ -281,6 +296,8 @@ async def test_the_gate_holds_unblock_until_secured_or_overridden_with_a_reason(
     started, succeeded = await store.audit.list(case_id=case.id)
     assert started.parameters["override_reason"] == reason and started.parameters["override"] is True
     assert succeeded.parameters["override_reason"] == reason and succeeded.outcome == "succeeded"
+    assert started.parameters["open_steps"] == ["force_password_change", "revoke_sessions",
+                                                f"disable_rule:{RULE_ID}", "review_mfa_methods"]
     fresh = await store.cases.get_case(case.id)
     assert fresh is not None and fresh.status == "unblock_pending"
 
@@ -291,13 +308,19 @@ async def test_securing_first_lifts_the_gate(store: Store) -> None:
     alex = chat(fake, store, ALEX)
     card_of(await alex.press("revoke_sessions", {"caseId": case.id}))
     card = card_of(await alex.press("force_password_change", {"caseId": case.id, "confirm": "1"}))
-    assert "gate.password_and_sessions" not in str(card) and "Unblock anyway" not in shown(card)
-    assert "Signed out everywhere by Alex Wilber" in shown(card)
+    # Password and sign-out are not all the card calls required: the hidden rule and the MFA review are open.
+    assert "Unblock anyway" in shown(card) and "Still to do: Disable inbox rule “.”, Review the MFA methods" in shown(
+        card)
+    card_of(await alex.press("disable_rule", {"caseId": case.id, "ruleId": RULE_ID}))
+    card = card_of(await alex.press("review_mfa_methods", {"caseId": case.id}))
+    assert "Unblock anyway" not in shown(card) and "required before unblocking" not in shown(card)
+    assert "Signed out everywhere by Alex Wilber" in shown(card) and "MFA methods checked by Alex Wilber" in shown(card)
     assert Verb.REVOKE_SESSIONS.value not in verbs_on(card) and Verb.UNBLOCK.value in verbs_on(card)
     card_of(await alex.press("unblock", {"caseId": case.id, "confirm": "1"}))
     assert writes(fake)[-1] == ("remove_blocked_sender", (MEGAN.upn,))
     steps = (await store.cases.get_case(case.id)).steps  # type: ignore[union-attr]
-    assert set(steps) == {"revoke_sessions:", "force_password_change:", "unblock:"}
+    assert set(steps) == {"revoke_sessions:", "force_password_change:", f"disable_rule:{RULE_ID}",
+                          "review_mfa_methods:", "unblock:"}
     assert steps["unblock:"]["by"] == ALEX.name and steps["unblock:"]["by_id"] == ALEX.aad_object_id
 
 

@@ -147,7 +147,7 @@ async def test_it_sends_megan_a_note_from_the_findings_card(store: Store) -> Non
     isaiah = rig.chat(ISAIAH)
     note = "We reset your password. **Call us** at [the desk](https://evil.example) <b>now</b>"
     response = await isaiah.press("send_note", {"caseId": case.id, "note": note})
-    assert response.body["value"] == "Sent to 1 person(s)."
+    assert response.body["value"] == "Sent to 1 person."
     relayed = rig.outbox.of("text", f"personal-{MEGAN.aad_object_id}")
     assert len(relayed) == 1
     text = relayed[0].text
@@ -182,7 +182,7 @@ async def test_a_note_reaches_the_account_owner_when_nobody_subscribed(store: St
     await rig.chat(LYNNE).say("hi")
     opened = await store.cases.open_or_get_case(TENANT_ID, LYNNE.aad_object_id, LYNNE.upn, LYNNE.name)
     response = await rig.chat(ISAIAH).press("send_note", {"caseId": opened.case.id, "note": "Please call us."})
-    assert response.body["value"] == "Sent to 1 person(s)."
+    assert response.body["value"] == "Sent to 1 person."
     assert len(rig.outbox.of("text", f"personal-{LYNNE.aad_object_id}")) == 1
     # Nobody reachable: IT is told, and the audit says it failed.
     other = await store.cases.open_or_get_case(TENANT_ID, "never-talked", "x@example.com", "X")

@@ -11,36 +11,19 @@ proxy addresses over SMTP AUTH in eight minutes; Megan Bowen's Lagos and Moscow 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from cards.findings import findings_card
 from investigation.collect import Investigation
 from investigation.indicators import Finding, Severity
-from investigation.resolve import resolve_account
 from investigation.verdict import Verdict
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack, investigate_account
 from tests.integration.test_investigation_inputs import run_cli
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
-
-
 async def investigate(stack: DemoStack, upn: str) -> Investigation:
-    resolution = await resolve_account(stack.tenant, upn)
-    assert resolution.user is not None
-    return await stack.collector().investigate(resolution.user)
+    return await investigate_account(stack, upn)
 
 
 def found(investigation: Investigation, code: str) -> list[Finding]:

@@ -325,7 +325,7 @@ async def test_dutch_admin(fake: FakeTenant, store: Store, bulk: StoryBulk) -> N
     assert any(line.startswith("Misbruikt · geblokkeerd sinds 22 okt 2024") for line in shown)
     assert [a["title"] for a in card["actions"]] == ["Alles zonder tekenen van misbruik deblokkeren (1)"]
     confirmation = card_of(await client.press("triage_unblock", {}))
-    assert "1 accounts zonder tekenen van misbruik deblokkeren?" in lines(confirmation)
+    assert "1 account zonder tekenen van misbruik deblokkeren?" in lines(confirmation)
     result = card_of(await client.press("triage_unblock", confirmation["actions"][0]["data"]))
     assert "Deblokkeren: 1 gedeblokkeerd, 0 overgeslagen, 0 mislukt" in lines(result)
 

@@ -56,7 +56,9 @@ async def test_triage_and_bulk_unblock_over_http(app: App) -> None:  # noqa: F81
     assert "Restricted accounts (4)" in shown
     assert any(line.startswith("Compromised · restricted since") for line in shown)
     assert any(line.startswith("No signs of compromise · restricted since") for line in shown)
-    assert [a["title"] for a in listing["actions"]] == ["Unblock all with no signs of compromise (1)"]
+    # Adele's block carries Microsoft's expiry (it lifts by itself): the bulk button says so.
+    assert [a["title"] for a in listing["actions"]] == [
+        "Unblock all with no signs of compromise (1; lifting by themselves: 1)"]
     # Every investigation is on its account's case, so the single-account cards say the same.
     cases = {c.account_id: c for c in await app.store.cases.list_cases("open")}
     assert cases[ADELE_ID].verdict == "no_signs"
@@ -72,8 +74,11 @@ async def test_triage_and_bulk_unblock_over_http(app: App) -> None:  # noqa: F81
 
     status, body = await app.press("triage_unblock", {})
     confirmation = card_in(body)
-    assert "Unblock 1 accounts with no signs of compromise?" in lines(confirmation)
-    assert "Adele Vance  AdeleV@example.com" in lines(confirmation)
+    assert "Unblock 1 account with no signs of compromise?" in lines(confirmation)
+    assert any(line.startswith("Adele Vance  AdeleV@example.com · lifts by itself on")
+               for line in lines(confirmation))
+    # Only "all, those too" and Cancel: no account is left once Adele's self-lifting block is left alone.
+    assert [a["title"] for a in confirmation["actions"]] == ["Unblock all (1), those too", "Cancel"]
     assert app.server.state.requests.matching(cmdlet=UNBLOCK) == []
 
     status, body = await app.press("triage_unblock", confirmation["actions"][0]["data"])
@@ -133,7 +138,7 @@ async def test_a_slow_bulk_unblock_answers_at_once_and_shows_the_result_later(ap
     app.server.state.latency.replace([LatencyRule(match="Remove-BlockedSenderAddress", latency_ms=1500)])
     status, body = await app.press("triage_unblock", confirmation["actions"][0]["data"], reply_to_id="triage-1")
     assert status == 200 and (body["statusCode"], body["type"]) == (200, MESSAGE)
-    assert body["value"] == "Unblocking 1 accounts; this card shows the result when all are done."
+    assert body["value"] == "Unblocking 1 account; this card shows the result when it is done."
 
     def results() -> list[Any]:
         return [s for s in app.recorder.sent if s.method == "PUT" and s.activity_id == "triage-1"]

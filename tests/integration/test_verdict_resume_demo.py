@@ -4,7 +4,6 @@ resumes, and `python -m investigation --json` carries `deciding` and `restricted
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,19 +17,8 @@ from investigation.resume import ResumeKind, next_utc_day, when_sending_resumes
 from investigation.verdict import DecidingRule, Verdict
 from m365.records import ThresholdAction
 from tests.cardschema import assert_valid_card, lines
-from tests.demo_stack import DemoStack, demo_stack
+from tests.demo_stack import DemoStack
 from tests.integration.test_investigation_inputs import run_cli
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_tenant")
-
-
-@pytest.fixture
-async def stack(demo_dir: Path) -> AsyncIterator[DemoStack]:
-    async with demo_stack(demo_dir) as running:
-        yield running
 
 
 async def _adele(stack: DemoStack) -> Investigation:

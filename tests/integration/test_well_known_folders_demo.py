@@ -112,4 +112,6 @@ async def test_unverified_foreign_app_from_v1_fields(demo: Demo) -> None:
     investigation = await Investigations(demo.tenant).investigate(user)
     [consent] = [f for f in investigation.findings if f.code == "consent_unverified_app"]
     assert consent.params["app"] == "Mail Sync Pro"
-    assert [v for k, v in consent.evidence if k == "marker"] == ["no_verified_publisher", "foreign_owner"]
+    # Megan consented for her own account (consentType "Principal", said in words on the card).
+    assert [v for k, v in consent.evidence if k == "marker"] == ["no_verified_publisher", "foreign_owner",
+                                                                 "consent_by_user"]

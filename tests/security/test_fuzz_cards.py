@@ -44,7 +44,7 @@ from investigation.collect import Investigation
 from investigation.evidence import SourceName, Unavailable, UnavailableReason
 from investigation.indicators import run_indicators
 from investigation.reason import parse_reason
-from investigation.verdict import STEP_CODES, assess
+from investigation.verdict import STEP_CODES, Step, StepPhase, assess
 from locales import CATALOGS
 from tests.cardschema import assert_valid_card
 from tests.unit.test_verdict import MEGAN, NOW, adele, evidence_from, megan, patti, quiet
@@ -237,7 +237,10 @@ def _findings(draw: DrawFn) -> Json:
                         {"rule": draw(hostile)}) for _ in range(draw(st.integers(0, 7)))]
     gate = draw(st.one_of(st.none(), st.builds(GateInfo, st.sampled_from(
         sorted(k for k in CATALOGS["en"] if k.startswith("gate."))),
-        st.lists(st.sampled_from(sorted(STEP_CODES)), max_size=3).map(tuple))))
+        # The gate's open steps carry tenant text too (a rule's name in "Still to do").
+        st.lists(st.builds(lambda code, rule: Step(code, StepPhase.secure, {"rule": rule}, target_id="r",
+                                                   required=True), st.sampled_from(sorted(STEP_CODES)), hostile),
+                 max_size=3).map(tuple))))
     return findings.findings_card(
         investigation, case_id=draw(st.uuids()).hex, viewer_can_act=draw(st.booleans()), locale=draw(locales),
         time_zone=draw(time_zones), step_states=states, latest_actions=notes, gate=gate, notices=notices(draw),

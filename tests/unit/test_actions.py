@@ -11,7 +11,7 @@ import pytest
 from cards.findings import step_verb
 from cards.verbs import Verb
 from domain.people import Role
-from investigation.verdict import SECURE_STEPS, STEP_CODES, UNBLOCK_STEP
+from investigation.verdict import PERSON_STEPS, SECURE_STEPS, STEP_CODES, UNBLOCK_STEP
 from locales import CATALOGS
 from remediation import policy
 from remediation.actions import ACTIONS, ActionSpec, Target, spec_of
@@ -31,7 +31,7 @@ def test_a_step_code_names_its_action_and_back() -> None:
         assert spec_of(spec.step) is spec
         assert spec_of(spec.verb.value) is spec
     assert spec_of(Verb.REFRESH.value) is None
-    assert spec_of("review_consents") is None
+    assert spec_of("remove_admin_roles") is None
     assert spec_of("") is None
 
 
@@ -41,9 +41,13 @@ def test_the_card_offers_a_button_exactly_for_the_verdict_steps_the_bot_can_do()
     # that the policy refuses.
     assert with_buttons <= {spec.step for spec in SPECS}
     assert with_buttons == {"force_password_change", "revoke_sessions", "remove_forwarding", "disable_rule",
-                            "block_sign_in", "confirm_compromised", "unblock"}
-    # Steps done in a Microsoft portal get a link instead.
-    assert step_verb("review_consents") is None and step_verb("enable_mfa") is None
+                            "block_sign_in", "confirm_compromised", "unblock", "review_mfa_methods",
+                            "review_consents"}
+    # Steps done in a Microsoft portal get a link instead; those a person acknowledges get "Done, I checked" too,
+    # an action with no tenant call, derived from the verdict's `PERSON_STEPS`.
+    assert step_verb("remove_admin_roles") is None and step_verb("enable_mfa") is None
+    assert {spec.step for spec in SPECS if spec.acknowledge} == set(PERSON_STEPS) == {"review_mfa_methods",
+                                                                                     "review_consents"}
 
 
 def test_verdict_step_codes_come_from_its_step_table_in_microsofts_order() -> None:
@@ -56,8 +60,9 @@ def test_verdict_step_codes_come_from_its_step_table_in_microsofts_order() -> No
 def test_policy_is_derived_from_the_table() -> None:
     assert policy.ACTION_VERBS == frozenset(ACTIONS)
     assert policy.DESTRUCTIVE_VERBS == {Verb.UNBLOCK, Verb.BLOCK_SIGN_IN, Verb.FORCE_PASSWORD_CHANGE}
-    # The gate's "still to do" list keeps Microsoft's order: password first.
-    assert policy.GATE_STEPS == ("force_password_change", "revoke_sessions")
+    assert policy.ACKNOWLEDGE_VERBS == {Verb.REVIEW_MFA_METHODS, Verb.REVIEW_CONSENTS}
+    # No action carries a gate of its own: the gate is the verdict's `Step.required` (tests/unit/test_gate_truth.py).
+    assert not hasattr(SPECS[0], "gate")
     assert all(spec.role == Role.SECURITY_ADMIN for spec in SPECS)
     assert not policy.ACTION_VERBS & policy.STAFF_VERBS
 
@@ -88,5 +93,10 @@ async def test_read_backs_only_read(spec: ActionSpec) -> None:
     assert read.reason
     assert not [name for name, _ in tenant.calls if name in WRITES]
     cannot = {Verb.REVOKE_SESSIONS, Verb.FORCE_PASSWORD_CHANGE}
-    # Only the two actions Microsoft 365 offers no read-back for are left "unknown" without asking.
-    assert (tenant.calls == []) == (spec.verb in cannot)
+    # Only the two actions Microsoft 365 offers no read-back for are left "unknown" without asking; an
+    # acknowledgement asks nothing either (it made no call) and is settled as done.
+    assert (tenant.calls == []) == (spec.verb in cannot or spec.acknowledge)
+    if spec.acknowledge:
+        assert read.outcome == "succeeded"
+    await spec.run(tenant, TARGET)
+    assert (tenant.calls == []) == spec.acknowledge

@@ -481,7 +481,7 @@ def test_latest_action_with_an_unknown_key_still_reads() -> None:
 def test_dutch_card_reads_dutch() -> None:
     card = card_for("megan_admin", locale="nl-NL", gate=GateInfo("gate.secure_first"))
     everything = " ".join(texts(card))
-    for word in ("Gecompromitteerd", "Wat ik vond", "Wat te doen", "Stap 1: beveilig het account",
+    for word in ("Gecompromitteerd", "Wat ik vond", "Wat te doen", "Het account beveiligen",
                  "Toch deblokkeren", "Vernieuwen", "Dringend"):
         assert word in everything, word
     for english in ("What I found", "What to do", "Refresh", "Unblock anyway"):

@@ -899,15 +899,23 @@ def test_unverified_foreign_app_is_marked_from_v1_fields() -> None:
     evidence = make_evidence(grants=[grant_json("g1", "sp1", "Mail.Read")],
                              principals=[sp_json("sp1", "Mail Sync Pro", owner="3e9f1a2b-5c7d-4e8f-a0b1-c2d3e4f5a6b7")])
     [finding] = found(evidence, "consent_unverified_app")
-    assert rows(finding, "marker") == ["no_verified_publisher", "foreign_owner"]
-    assert rows(finding, "app") == ["Mail Sync Pro"]
+    # consentType "Principal" in words: the user consented for their own account (never the raw enum value).
+    assert rows(finding, "marker") == ["no_verified_publisher", "foreign_owner", "consent_by_user"]
+    assert rows(finding, "app") == ["Mail Sync Pro"] and rows(finding, "activity") == []
 
 
 def test_unverified_app_of_our_own_tenant_is_not_marked_foreign() -> None:
     evidence = make_evidence(grants=[grant_json("g1", "sp1", "Mail.Read")],
                              principals=[sp_json("sp1", "Contoso Expenses", owner=OUR_TENANT.upper())])
     [finding] = found(evidence, "consent_unverified_app")
-    assert rows(finding, "marker") == ["no_verified_publisher"]
+    assert rows(finding, "marker") == ["no_verified_publisher", "consent_by_user"]
+
+
+def test_an_admins_consent_for_everyone_is_said_in_words() -> None:
+    grant = {**grant_json("g1", "sp1", "Mail.Read"), "consentType": "AllPrincipals", "principalId": None}
+    evidence = make_evidence(grants=[grant], principals=[sp_json("sp1", "Contoso Expenses", owner=OUR_TENANT)])
+    [finding] = found(evidence, "consent_unverified_app")
+    assert rows(finding, "marker") == ["no_verified_publisher", "consent_for_everyone"]
 
 
 def test_unverified_app_with_offline_access_only_is_low() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from cards.verbs import Verb
 from domain.people import Role, Speaker
+from investigation.verdict import Step, StepPhase
 from remediation import policy
 from remediation.actions import ACTIONS
 from store import CaseRecord
@@ -99,14 +100,22 @@ def test_can_act_needs_an_admin_and_an_id() -> None:
     assert not policy.can_act(Role.SECURITY_ADMIN, "", ACCOUNT)
 
 
-def test_the_gate_holds_a_compromised_case_until_password_and_sessions() -> None:
-    compromised = case("compromised")
-    assert policy.unblock_gate(compromised, set()) == "gate.password_and_sessions"
-    assert policy.missing_gate_steps(compromised, {"revoke_sessions"}) == ("force_password_change",)
-    assert policy.unblock_gate(compromised, {"revoke_sessions", "remove_forwarding"}) is not None
-    assert policy.unblock_gate(compromised, {"force_password_change", "revoke_sessions"}) is None
-    for verdict in ("suspicious", "no_signs", "incomplete", None):
-        assert policy.unblock_gate(case(verdict), set()) is None
+def test_the_gate_holds_exactly_the_required_steps() -> None:
+    """The gate reads `Step.required` (what the card labels "required before unblocking"), nothing else."""
+    steps = (Step("force_password_change", StepPhase.secure, required=True),
+             Step("revoke_sessions", StepPhase.secure, required=True),
+             Step("disable_rule", StepPhase.secure, {"rule": "."}, target_id="r1", required=True),
+             Step("review_mfa_methods", StepPhase.secure, required=True),
+             Step("block_sign_in", StepPhase.secure),
+             Step("unblock", StepPhase.unblock))
+    codes = [s.code for s in policy.open_required_steps(steps, set())]
+    assert codes == ["force_password_change", "revoke_sessions", "disable_rule", "review_mfa_methods"]
+    done = {"force_password_change:", "revoke_sessions:", "block_sign_in:"}
+    assert [s.code for s in policy.open_required_steps(steps, done)] == ["disable_rule", "review_mfa_methods"]
+    # A rule is done per rule id; the acknowledgement of a review counts like any done step.
+    assert policy.open_required_steps(steps, done | {"disable_rule:r1", "review_mfa_methods:"}) == ()
+    assert policy.open_required_steps(steps, done | {"disable_rule:other", "review_mfa_methods:"})[0].target_id == "r1"
+    assert policy.open_step_keys(steps[2:4]) == ["disable_rule:r1", "review_mfa_methods"]
 
 
 def test_destructive_actions_need_confirmation() -> None:

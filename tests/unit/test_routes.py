@@ -60,7 +60,7 @@ def test_buttons_that_start_a_flow_are_gated_as_the_typed_phrase() -> None:
     starts = {verb: route for verb, route in routes.items() if isinstance(route, StartDialog)}
     assert {verb: route.intent for verb, route in starts.items()} == {
         Verb.START_INVESTIGATION: Intent.INVESTIGATE, Verb.TRIAGE: Intent.TRIAGE,
-        Verb.REPORT_BOUNCE: Intent.REPORT_BOUNCE, Verb.NOTIFY_IT: Intent.NOTIFY_IT}
+        Verb.REPORT_BOUNCE: Intent.REPORT_BOUNCE, Verb.NOTIFY_IT: Intent.NOTIFY_IT, Verb.HELP: Intent.HELP}
     user, staff = speaker(Role.USER), speaker(Role.IT_STAFF)
     for verb in (Verb.START_INVESTIGATION, Verb.TRIAGE):
         assert not starts[verb].allowed(user) and starts[verb].allowed(staff) and starts[verb].refusal_key
