@@ -111,7 +111,7 @@ _PARAM_EVIDENCE: Mapping[str, str] = MappingProxyType({
     "title": "alert", "level": "risk_level", "state": "risk_state", "actions": "action", "spam_count": "count",
     "domains": "domain", "subjects": "subject", "ips": "ip",
 })
-_TIME_KEYS = frozenset({"time", "first_seen", "last_seen", "created"})
+_TIME_KEYS = frozenset({"time", "first_seen", "last_seen", "created", "removed"})
 _NUMBER_KEYS = frozenset({"count", "recipients", "spam_count", "mail_count", "messages", "external", "trace_cap"})
 _DIGITS = re.compile(r"[0-9]{1,12}")
 # Values that name one of our codes and read better in words; translated item by item (`a, b`).
