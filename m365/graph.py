@@ -53,6 +53,7 @@ from m365.http import (
     RetryPolicy,
     Sleep,
     Transport,
+    before_send,
     build_url,
     error_fields,
     parse_retry_after,
@@ -232,6 +233,14 @@ class Governor:
         if slot is not None and not slot.settled:
             slot.at = max(slot.at, self._clock())
             slot.settled = True
+
+    async def wait_out_hold(self, family: str) -> None:
+        """Return once no 429 holds `family`: the last check before an acquired request is written, as a request can
+        wait for its connection long enough for another request's 429 to arrive in between."""
+        while (wait := self._held_until.get(family, 0.0) - self._clock()) > 0:
+            if waits_past_deadline(wait):
+                raise Throttled(f"the {family} family is held for {wait:.1f} s", retry_after=wait, status=429)
+            await self._sleep(wait)
 
     def hold(self, family: str, seconds: float) -> None:
         """A 429 said "not before `seconds` from now": no request of `family` goes out before then."""
@@ -465,9 +474,17 @@ class GraphClient:
                     family = rate_family(request.url.split("?", 1)[0])
                     if family is not None:
                         slots.append(await governor.acquire(family))
+            families = {rate_family(r.url.split("?", 1)[0]) for r in pending} - {None}
+
+            async def held_out(families: set[str | None] = families) -> None:
+                for family in families:
+                    if governor is not None and family is not None:
+                        await governor.wait_out_hold(family)
+
             try:
-                response = await self._send("POST", "/$batch", None,
-                                            body={"requests": [r.as_json() for r in pending]})
+                with before_send(held_out):
+                    response = await self._send("POST", "/$batch", None,
+                                                body={"requests": [r.as_json() for r in pending]})
             finally:
                 if governor is not None:
                     for slot in slots:
@@ -537,8 +554,9 @@ class GraphClient:
             attempt += 1
             slot = await governor.acquire(family)
             try:
-                return await self._once.send(method, url, map_error=map_error, json_body=json_body, headers=headers,
-                                             timeout_seconds=timeout_seconds)
+                with before_send(lambda: governor.wait_out_hold(family)):
+                    return await self._once.send(method, url, map_error=map_error, json_body=json_body,
+                                                 headers=headers, timeout_seconds=timeout_seconds)
             except Throttled as exc:
                 delay = exc.retry_after if exc.retry_after is not None else self._transport.backoff(attempt)
                 governor.hold(family, delay)

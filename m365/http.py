@@ -82,6 +82,37 @@ def waits_past_deadline(delay: float) -> bool:
     return when is not None and time.monotonic() + delay > when
 
 
+# What must hold before a request's bytes leave, awaited once its connection is ready: the request may have waited
+# for that connection (a full pool, a TLS handshake on a busy loop) long after its caller decided to send it, and
+# in the meantime a 429 may have held its family (`m365.graph.Governor`). Set by `before_send()`.
+_before_send: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(
+    "m365_http_before_send", default=None)
+
+
+@contextlib.contextmanager
+def before_send(hook: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Within this block, each request awaits `hook()` after its connection is ready and before it is written."""
+    token = _before_send.set(hook)
+    try:
+        yield
+    finally:
+        _before_send.reset(token)
+
+
+async def _connection_ready(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    hook = _before_send.get()
+    if hook is not None:
+        await hook()
+
+
+def _send_hooks() -> aiohttp.TraceConfig:
+    # aiohttp signals exactly one of these for every request, once it holds the connection it will write on.
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_connection_ready)
+    trace.on_connection_reuseconn.append(_connection_ready)
+    return trace
+
+
 class AccessTokens(Protocol):
     """What the transport needs of `m365.auth.TokenProvider`."""
 
@@ -151,6 +182,7 @@ def create_session(settings: M365Settings, *, connection_limit: int = 50) -> aio
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.http_timeout_seconds),
         headers={"User-Agent": USER_AGENT},
+        trace_configs=[_send_hooks()],
     )
 
 
