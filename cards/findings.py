@@ -49,7 +49,7 @@ from microsoft_teams.cards import (
 from cards.base import JsonDict, envelope, execute, heading, open_url, tenant_line
 from cards.help import GUIDANCE_URL
 from cards.text import clean, md_escape
-from cards.verbs import Verb
+from cards.verbs import ITEMS, Verb
 from investigation.collect import Investigation
 from investigation.evidence import Evidence, Unavailable
 from investigation.indicators import Finding, Severity
@@ -71,7 +71,7 @@ ENTRA_USER_URL = (
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Rule ids go into button data, not onto the card; Graph ids are base64url-ish. Anything else (or a huge
 # value) gets no button rather than a bloated or odd payload.
-_RULE_ID = re.compile(r"[A-Za-z0-9+/=_\-.:]{1,256}")
+_ITEM_ID = re.compile(r"[A-Za-z0-9+/=_\-.:]{1,256}")
 
 # Caps that keep the card inside Teams' ~28 KB message limit whatever the tenant holds.
 MAX_FINDING_LINES = 15
@@ -593,12 +593,13 @@ def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
     verb = step_verb(step.code)
     if verb is None:
         return None
-    if verb == Verb.DISABLE_RULE:
-        if not step.target_id or not _RULE_ID.fullmatch(step.target_id):
+    item = ITEMS.get(verb)
+    if item is not None:
+        if not step.target_id or not _ITEM_ID.fullmatch(step.target_id):
             return None
-        rule = clean(step.params.get("rule", ""), TITLE_VALUE_LIMIT) or "—"
-        title = clean(t(locale, "button.disable_rule", rule=rule), 60)
-        return no_inputs(execute(title, verb, case_id=case_id, ids={"ruleId": step.target_id}))
+        name = clean(step.params.get(item.name_key, ""), TITLE_VALUE_LIMIT) or "—"
+        title = clean(t(locale, f"button.{step.code}", **{item.name_key: name}), 60)
+        return no_inputs(execute(title, verb, case_id=case_id, ids={item.id_key: step.target_id}))
     style = "positive" if verb == Verb.UNBLOCK else None
     return no_inputs(execute(t(locale, f"button.{step.code}"), verb, case_id=case_id, style=style))
 
@@ -606,8 +607,10 @@ def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
 def step_name(step: Step, locale: str | None) -> str:
     """A step's short name for lists ("Still to do: …", the confirmation, the gate's notice): the action's name,
     with the rule's name for a rule (tenant text: it reaches the card only as a cleaned run)."""
-    if step.code == "disable_rule":
-        return t(locale, "gate.step.disable_rule", rule=step.params.get("rule", "") or "—")
+    verb = Verb.parse(step.code)
+    item = ITEMS.get(verb) if verb is not None else None
+    if item is not None:
+        return t(locale, f"gate.step.{step.code}", **{item.name_key: step.params.get(item.name_key, "") or "—"})
     key = f"remediation.action.{step.code}"
     return t(locale, key) if has(key) else t(locale, f"step.{step.code}", **step.params)
 
@@ -835,7 +838,8 @@ def findings_card(
     `viewer_can_act` shows the remediation buttons (only for steps not in `step_states`, keyed by
     `step_key`; a done `block_sign_in` offers "Allow sign-in" instead); everyone gets Refresh and the links.
     `can_send_note` (IT staff and admins) adds the note to the user. Button data carries `verb` and `caseId`,
-    plus `ruleId` for disable_rule and `override` for "Unblock anyway"; the server re-reads the case for the rest.
+    plus the item id of a per-item action (`cards.verbs.ITEMS`: `ruleId` for disable_rule) and `override` for
+    "Unblock anyway"; the server re-reads the case for the rest.
     """
     evidence = investigation.evidence
     assessment = investigation.assessment

@@ -6,7 +6,10 @@ text; the server re-reads the case to learn what to act on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Verb(StrEnum):
@@ -51,3 +54,20 @@ class Verb(StrEnum):
             return cls(value)
         except ValueError:
             return None
+
+
+@dataclass(frozen=True)
+class ItemKeys:
+    """Where a per-item action's item travels: `id_key` in the button data and the audit's parameters (`ruleId`),
+    `name_key` in the verdict step's parameters, the button's catalog text and the audit's (`rule`)."""
+
+    id_key: str
+    name_key: str
+
+
+# The per-item actions (one rule, one authentication method, one grant …): pressed, claimed and recorded per item
+# (the verdict step's `target_id`). One table for the card (which item id a button carries), the press (which key
+# to read) and `remediation.actions.ActionSpec.item`.
+ITEMS: Mapping[Verb, ItemKeys] = MappingProxyType({
+    Verb.DISABLE_RULE: ItemKeys("ruleId", "rule"),
+})

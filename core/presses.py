@@ -349,7 +349,7 @@ class Presses:
         if target is None:
             log.info("disable_rule on case %s refused: rule not recorded on the case", case.id)
             return Outcome.say("remediation.refused.rule_unknown", case=case)
-        key = step_key(spec.step, target.rule_id)
+        key = step_key(spec.step, target.item_id)
         done = current_steps(case)
         # Stale card: the step is done (or the account already unblocked): no second call.
         if spec.verb == Verb.UNBLOCK and case.status in ("unblock_pending", "resolved"):
@@ -402,7 +402,7 @@ class Presses:
     async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
                        reason: policy.Reason | None, open_steps: Sequence[Step] = ()) -> Outcome:
         locale = speaker.locale
-        claim_target = target.rule_id or target.account_id
+        claim_target = target.item_id or target.account_id
         correlation_id = uuid.uuid4().hex
         try:
             claim = await self._store.claims.try_claim(case.id, spec.step, claim_target, speaker.aad_object_id,
@@ -417,8 +417,8 @@ class Presses:
         parameters: dict[str, Any] = {"account_id": target.account_id}
         if spec.verb == Verb.UNBLOCK:
             parameters["address"] = target.address
-        if target.rule_id:
-            parameters.update(ruleId=target.rule_id, rule=target.rule_name)
+        if target.item_id and spec.item is not None:
+            parameters.update({spec.item.id_key: target.item_id, spec.item.name_key: target.item_name})
         if reason is not None:
             # As typed and as seen: NUL is the one character no store keeps (PostgreSQL's JSON refuses it).
             parameters.update(override=True, override_reason=reason.visible,
@@ -469,7 +469,7 @@ class Presses:
                       actor: Actor) -> Outcome:
         """After the tenant call: the audit outcome, the step, the claim, and the card that says so."""
         locale = speaker.locale
-        claim_target = target.rule_id or target.account_id
+        claim_target = target.item_id or target.account_id
         unconfirmed = failure is not None and _unconfirmed(failure_exc)
         if unconfirmed and spec.verb == Verb.UNBLOCK and await self._off_the_list(target.address):
             # The request timed out but the address is gone: Microsoft 365 did carry it out.
@@ -485,14 +485,14 @@ class Presses:
             fresh = await self._store.cases.get_case(case.id) or case
             notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
                             support_link=failure.code == "unblock_limit",
-                            anchor=step_key(spec.step, target.rule_id))
+                            anchor=step_key(spec.step, target.item_id))
             # The failure shows in the latest actions of every copy too.
             return Outcome.show(fresh, [notice], copies=True)
         await self._finish_audit(correlation_id, "succeeded")
         details: dict[str, Any] = {"correlation_id": correlation_id}
         if spec.verb == Verb.UNBLOCK:
             details["address"] = target.address
-        updated = await self._store.cases.record_step(case.id, step_key(spec.step, target.rule_id), actor,
+        updated = await self._store.cases.record_step(case.id, step_key(spec.step, target.item_id), actor,
                                                       details=details)
         if spec.verb == Verb.UNBLOCK:
             updated = await self._store.cases.set_status(case.id, "unblock_pending")
@@ -503,7 +503,7 @@ class Presses:
         await self._store.claims.complete(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
         fresh = updated or await self._store.cases.get_case(case.id) or case
         notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
-                                                               tone="good", anchor=step_key(spec.step, target.rule_id))]
+                                                               tone="good", anchor=step_key(spec.step, target.item_id))]
         return Outcome.show(fresh, notices, copies=True)
 
     async def _off_the_list(self, address: str | None) -> bool:
@@ -541,7 +541,7 @@ class Presses:
             return Outcome.show(fresh, [Notice("notice.other_failed", tone="warning")])
         if claim.status == "in_progress":
             return Outcome.show(fresh, [Notice("notice.in_progress", tone="warning")])
-        record = current_steps(fresh).get(step_key(spec.step, claim_target if spec.per_rule else None))
+        record = current_steps(fresh).get(step_key(spec.step, claim_target if spec.per_item else None))
         if record is None:
             return Outcome.show(fresh)
         when = format_datetime(record.at, locale, zone)
@@ -668,18 +668,18 @@ def _origin(press: Press) -> Pressed | None:
 
 def _target(spec: ActionSpec, case: CaseRecord, investigation: Investigation,
             data: Mapping[str, Any]) -> Target | None:
-    """What to act on, from the case alone; for `disable_rule` the rule must be one the case recorded."""
+    """What to act on, from the case alone; a per-item action's item must be one the case recorded."""
     user = investigation.evidence.user
     upn = case.account_upn or user.user_principal_name
     restriction = investigation.evidence.restriction
     address = (restriction.sender_address if restriction is not None and restriction.sender_address
                else user.mail or upn)
-    if not spec.per_rule:
+    if spec.item is None:
         return Target(case.account_id, upn, address)
-    rule_id = data.get("ruleId")
-    if not isinstance(rule_id, str) or not rule_id or len(rule_id) > _MAX_ID_LENGTH:
+    item_id = data.get(spec.item.id_key)
+    if not isinstance(item_id, str) or not item_id or len(item_id) > _MAX_ID_LENGTH:
         return None
     for step in investigation.assessment.recommended_steps:
-        if step.code == spec.step and step.target_id == rule_id:
-            return Target(case.account_id, upn, address, rule_id, step.params.get("rule", ""))
+        if step.code == spec.step and step.target_id == item_id:
+            return Target(case.account_id, upn, address, item_id, step.params.get(spec.item.name_key, ""))
     return None

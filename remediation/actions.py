@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cards.verbs import Verb
+from cards.verbs import ITEMS, ItemKeys, Verb
 from domain.people import Role
 from investigation.verdict import PERSON_STEPS
 from locales import t
@@ -55,13 +55,14 @@ from m365.protocol import Tenant
 @dataclass(frozen=True)
 class Target:
     """What an action acts on, read from the stored case: the account (object id, UPN), the address on
-    Restricted entities, and for `disable_rule` the rule (id and its name, for the card and the audit)."""
+    Restricted entities, and for a per-item action (`ActionSpec.item`) the item the case recorded: its id (a rule
+    id, an authentication method, a grant, …) and its name, for the card and the audit."""
 
     account_id: str
     upn: str
     address: str
-    rule_id: str | None = None
-    rule_name: str = ""
+    item_id: str | None = None
+    item_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ async def _cannot_read_back(tenant: Tenant, target: Target) -> ReadBack:
 class ActionSpec:
     """One verb's action (see the module docstring).
 
-    `per_rule`: claimed and recorded per rule id. `undoes`: the step this action reverses (allowing sign-in
+    `item` (from `cards.verbs.ITEMS`): a per-item action (one rule, one method, one grant …), claimed and recorded
+    per item id, the id travelling in the button's data and the audit under `item.id_key` and its name in the
+    step's parameters and the audit under `item.name_key`. `undoes`: the step this action reverses (allowing sign-in
     undoes blocking it), whose claim is released so it can be done again. `confirm`: asks "are you sure?"
     first (catalog keys `confirm.<verb>` and `confirm.button.<verb>`). `acknowledge`: a person's "Done, I
     checked" for a step done in a Microsoft portal; `run` makes no call. `role`: the least role that may press it.
@@ -97,8 +100,17 @@ class ActionSpec:
     confirm: bool = False
     acknowledge: bool = False
     role: Role = Role.SECURITY_ADMIN
-    per_rule: bool = False
     undoes: str | None = None
+
+    @property
+    def item(self) -> ItemKeys | None:
+        """The item keys of a per-item action (`cards.verbs.ITEMS`), None for one that acts on the account."""
+        return ITEMS.get(self.verb)
+
+    @property
+    def per_item(self) -> bool:
+        """Claimed, recorded and pressed per item (the step's `target_id`), not once per case."""
+        return self.item is not None
 
     @property
     def step(self) -> str:
@@ -137,8 +149,8 @@ async def _force_password_change(tenant: Tenant, target: Target) -> None:
 
 
 async def _disable_rule(tenant: Tenant, target: Target) -> None:
-    assert target.rule_id, "disable_rule needs a rule id from the case"
-    await tenant.set_inbox_rule_enabled(target.account_id, target.rule_id, False)
+    assert target.item_id, "disable_rule needs a rule id from the case"
+    await tenant.set_inbox_rule_enabled(target.account_id, target.item_id, False)
 
 
 async def _remove_forwarding(tenant: Tenant, target: Target) -> None:
@@ -194,7 +206,7 @@ def _sign_in_read_back(wanted: bool) -> ReadBackFn:
 
 async def _disable_rule_read_back(tenant: Tenant, target: Target) -> ReadBack:
     rules = {rule.id: rule for rule in await tenant.list_inbox_rules(target.account_id)}
-    rule = rules.get(target.rule_id or "")
+    rule = rules.get(target.item_id or "")
     if rule is None:
         return ReadBack("unknown", "the inbox rule no longer exists")
     return (ReadBack("failed", "the inbox rule is still enabled") if rule.is_enabled
@@ -236,7 +248,7 @@ ACTIONS: Mapping[Verb, ActionSpec] = MappingProxyType({
         ActionSpec(Verb.REVOKE_SESSIONS, "note.sessions_revoked", _revoke),
         ActionSpec(Verb.REMOVE_FORWARDING, "note.forwarding_removed", _remove_forwarding,
                    _remove_forwarding_read_back),
-        ActionSpec(Verb.DISABLE_RULE, "note.rule_disabled", _disable_rule, _disable_rule_read_back, per_rule=True),
+        ActionSpec(Verb.DISABLE_RULE, "note.rule_disabled", _disable_rule, _disable_rule_read_back),
         ActionSpec(Verb.BLOCK_SIGN_IN, "note.sign_in_blocked", _block_sign_in, _sign_in_read_back(False),
                    confirm=True, undoes="allow_sign_in"),
         ActionSpec(Verb.ALLOW_SIGN_IN, "note.sign_in_allowed", _allow_sign_in, _sign_in_read_back(True),

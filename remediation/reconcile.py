@@ -143,7 +143,7 @@ class Reconciler:
     async def _finish(self, entry: AuditEntry, spec: ActionSpec) -> str | None:
         """Read the action's result back and write the outcome row; None when it must wait for a later round."""
         try:
-            read = await self.read_back(spec, _target(entry))
+            read = await self.read_back(spec, _target(entry, spec))
         except M365Error as exc:
             log.warning("reconciler: could not read back %s of case %s (%s); next round", entry.action,
                         entry.case_id, type(exc).__name__)
@@ -194,7 +194,7 @@ class Reconciler:
     async def _record(self, case: CaseRecord, spec: ActionSpec, claim: ActionClaimRecord,
                       started: AuditEntry) -> CaseRecord:
         """The step on the case, as the press would have recorded it; an unblock makes the case pending."""
-        key = step_key(spec.step, claim.target if spec.per_rule else None)
+        key = step_key(spec.step, claim.target if spec.per_item else None)
         if key not in case.steps:
             details: dict[str, object] = {"correlation_id": started.correlation_id, "reconciled": True}
             if spec.verb == Verb.UNBLOCK:
@@ -207,17 +207,17 @@ class Reconciler:
         return case
 
 
-def _target(entry: AuditEntry) -> Target:
+def _target(entry: AuditEntry, spec: ActionSpec | None = None) -> Target:
     """The action's target as the press audited it (`core.presses` writes these parameters)."""
     params = entry.parameters
     account_id = params.get("account_id")
     address = params.get("address")
-    rule_id = params.get("ruleId")
+    item_id = params.get(spec.item.id_key) if spec is not None and spec.item is not None else None
     upn = entry.target or ""
     return Target(
         account_id=account_id if isinstance(account_id, str) else "",
         upn=upn,
         address=address if isinstance(address, str) and address else upn,
-        rule_id=rule_id if isinstance(rule_id, str) and rule_id else None,
-        rule_name=str(params.get("rule") or ""),
+        item_id=item_id if isinstance(item_id, str) and item_id else None,
+        item_name=str(params.get(spec.item.name_key) or "") if spec is not None and spec.item is not None else "",
     )

@@ -22,7 +22,7 @@ SPECS = list(ACTIONS.values())
 WRITES = ("remove_blocked_sender", "revoke_sign_in_sessions", "force_password_change", "set_account_enabled",
           "set_inbox_rule_enabled", "remove_mailbox_forwarding", "confirm_compromised", "dismiss_risk")
 TARGET = Target(account_id="4b8f6eb5-3d7a-4f2c-a5b6-9c0d1e2f3a05", upn="AdeleV@example.com",
-                address="AdeleV@example.com", rule_id="rule-1", rule_name="rule")
+                address="AdeleV@example.com", item_id="rule-1", item_name="rule")
 
 
 def test_a_step_code_names_its_action_and_back() -> None:
