@@ -22,6 +22,8 @@ from microsoft_agents.hosting.core import Connections
 
 from config import Settings, SettingsError
 from core.cases import CaseBook
+from core.containment import AutoContainment
+from core.events import EventDeliverer, WebhookConfig
 from core.ports import Outbox
 from core.preflight import Report, for_tenant
 from core.presses import Presses, RemediationConfig
@@ -42,6 +44,7 @@ from store import Store
 from teams.app import anonymous_connections, new_adapter
 from teams.auth import BotAuthenticator, Unauthorized, connection_manager
 from teams.edge import BadActivity, read_activity
+from teams.files import AttachmentPoster, ReportExports
 from teams.handler import BlockedSenderBot
 from teams.identity import RoleResolver
 from teams.proactive import Messenger
@@ -120,7 +123,8 @@ def create_app(settings: Settings, *, tenant: Tenant | None = None, store: Store
 async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | None,
                  store: Store | None, remediation_config: RemediationConfig | None = None) -> Components:
     if store is None:
-        store = await Store.open(settings.effective_database_url)
+        # Events are written only when a webhook will fetch them (store.events).
+        store = await Store.open(settings.effective_database_url, events=bool(settings.webhook_url))
         stack.push_async_callback(store.close)
     m365_settings = settings
     if tenant is None:
@@ -147,9 +151,24 @@ async def _build(settings: Settings, stack: AsyncExitStack, *, tenant: Tenant | 
                             on_unblock_pending=checker.wake)
     reconciler.start()
     stack.push_async_callback(reconciler.stop)
+    _start_webhook(settings, store, stack)
     return Components(settings=settings, store=store, tenant=tenant, adapter=adapter,
                       authenticator=BotAuthenticator(settings), bot=bot, roles=parts.roles, presses=presses,
                       reporting=reporting)
+
+
+def _start_webhook(settings: Settings, store: Store, stack: AsyncExitStack) -> None:
+    """Deliver the store's events to WEBHOOK_URL (core/events.py), when one is configured."""
+    if not settings.webhook_url:
+        return
+    if not store.events.enabled:
+        log.warning("WEBHOOK_URL is set but the store given to create_app writes no events (Store(events=True))")
+    deliverer = EventDeliverer(store=store, config=WebhookConfig(
+        url=settings.webhook_url, secret=settings.webhook_secret, timeout_seconds=settings.webhook_timeout_seconds))
+    deliverer.start()
+    stack.push_async_callback(deliverer.stop)
+    # The host only: the rest of the URL may carry the receiver's key.
+    log.info("webhook: events go to %s", urlsplit(settings.webhook_url).hostname)
 
 
 def _preflight(tenant: Tenant) -> Callable[[], Awaitable[Report]] | None:
@@ -194,19 +213,28 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store, outbox: O
     cases = CaseBook(store)
     # A case's card, drawn from the store, and kept current in every chat it was posted to.
     view = CaseView(store, messenger=outbox, role_of=roles.role_of)
-    reporting = Reporting.build(tenant=tenant, store=store, investigations=investigations, cases=cases,
-                                outbox=outbox, role_of=roles.role_of, view=view,
-                                notify_affected_user=settings.notify_affected_user,
-                                watch_interval_seconds=settings.watch_interval)
+    notices = Reporting.notices_for(tenant=tenant, store=store, investigations=investigations, cases=cases,
+                                    outbox=outbox, role_of=roles.role_of, view=view,
+                                    notify_affected_user=settings.notify_affected_user)
     # A resolved case tells its users "you can send mail again".
     checker = UnblockChecker(tenant=tenant, store=store, view=view, config=remediation_config.checker,
-                             listeners=(reporting.notices.on_case_resolved,))
+                             listeners=(notices.on_case_resolved,))
     presses = Presses(tenant=tenant, store=store, view=view, checker=checker, investigator=investigations,
                       recorder=cases, config=remediation_config)
+    # AUTO_CONTAIN: the watch contains a newly restricted compromised account through the same presses.
+    containment = (AutoContainment(presses=presses, store=store, tenant=tenant,
+                                   max_per_hour=settings.auto_contain_max_per_hour) if settings.auto_contain else None)
+    reporting = Reporting.build(tenant=tenant, store=store, cases=cases, notices=notices,
+                                watch_interval_seconds=settings.watch_interval,
+                                contain=containment.contain if containment is not None else None)
     desk = CaseDesk(investigations=investigations, cases=cases, store=store, view=view)
     # Triage: every restricted account, investigated in bulk and recorded on its case like a single one.
     triage = TriageActions(TriageBoard(tenant=tenant, store=store, presses=presses, investigator=investigations,
                                        recorder=cases, config=TriageConfig()), outbox)
+    # "Export report": the incident report (incident/) through Teams' file consent; the Messenger posts the card.
+    exports = ReportExports(store=store, tenant_id=tenant.tenant_id,
+                            poster=outbox if isinstance(outbox, AttachmentPoster) else None,
+                            anonymous=not settings.bot_auth_enabled)
     bot = BlockedSenderBot(
         tenant_id=tenant.tenant_id,
         storage=storage,
@@ -216,9 +244,11 @@ def build_handler(settings: Settings, *, tenant: Tenant, store: Store, outbox: O
                                        Intent.DIAGNOSE: DiagnoseDesk(_preflight(tenant)).show}),
         roles=roles,
         # Where every button goes: the one table (teams/routes.py).
-        routes=build_routes(presses=presses, triage=triage, send_note=reporting.send_note()),
+        routes=build_routes(presses=presses, triage=triage, send_note=reporting.send_note(),
+                            export_report=exports.press),
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         remember=reporting.keeper.remember,
+        file_consent=exports.on_consent,
     )
     return bot, Parts(roles=roles, investigations=investigations, cases=cases, view=view, checker=checker,
                       presses=presses, reporting=reporting)

@@ -7,6 +7,7 @@ A bad value raises `SettingsError` with the variable's name and what is wrong wi
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -53,6 +54,8 @@ _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)(?:{_LABEL}\.)+{_LABEL}$")
 # Where Bot Framework publishes the keys that sign the tokens Teams sends with every activity.
 BOT_FRAMEWORK_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# HMAC-SHA256 keys shorter than this are guessable offline from one signed delivery.
+WEBHOOK_SECRET_MIN_CHARS = 32
 # Default listening addresses: authenticated mode serves Teams (every interface), anonymous mode this machine only.
 ANY_HOST = "0.0.0.0"
 LOOPBACK_HOST = "127.0.0.1"
@@ -121,8 +124,20 @@ class Settings:
     # far longer than any tenant call may take, or a live press would be judged while it still runs.
     reconcile_grace_seconds: int = 600
     notify_affected_user: bool = False
+    # Automatic containment (off by default): the watch revokes the sessions and blocks the sign-in of a newly
+    # restricted account whose verdict is compromised, at most this many accounts an hour (then it pauses and only
+    # alerts), never the tenant's last Global Administrator. Needs User.RevokeSessions.All and
+    # User.EnableDisableAccount.All (docs/DEPLOY.md).
+    auto_contain: bool = False
+    auto_contain_max_per_hour: int = 3
     # Investigations and card actions one person may start per minute (0 = no limit).
     rate_limit_per_minute: int = 20
+    # Events out (case opened, verdict, action taken, unblocked, restored) as signed JSON POSTs: empty = no events
+    # are written at all. https only (http on loopback for tests); the URL may carry a key (Power Automate's `sig`),
+    # so it is never logged or shown in full. The secret signs every delivery (HMAC-SHA256, at least 32 characters).
+    webhook_url: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    webhook_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -217,7 +232,13 @@ class Settings:
             reconcile_grace_seconds=_int("RECONCILE_GRACE_SECONDS", get("RECONCILE_GRACE_SECONDS") or "600", low=1,
                                          high=86_400),
             notify_affected_user=_bool("NOTIFY_AFFECTED_USER", get("NOTIFY_AFFECTED_USER", "false")),
+            auto_contain=_bool("AUTO_CONTAIN", get("AUTO_CONTAIN", "false")),
+            auto_contain_max_per_hour=_int("AUTO_CONTAIN_MAX_PER_HOUR", get("AUTO_CONTAIN_MAX_PER_HOUR") or "3", low=1,
+                                           high=100),
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", get("RATE_LIMIT_PER_MINUTE", "20"), low=0, high=10_000),
+            webhook_url=get("WEBHOOK_URL"),
+            webhook_secret=get("WEBHOOK_SECRET"),
+            webhook_timeout_seconds=_float("WEBHOOK_TIMEOUT_SECONDS", get("WEBHOOK_TIMEOUT_SECONDS") or "10", low=1.0),
         )
         settings.validate()
         return settings
@@ -237,6 +258,9 @@ class Settings:
         ):
             if value and not _GUID.match(value):
                 raise SettingsError(f"{name} must be a GUID, not {value!r}")
+        if not 1 <= self.auto_contain_max_per_hour <= 100:
+            raise SettingsError("AUTO_CONTAIN_MAX_PER_HOUR must be between 1 and 100, not "
+                                f"{self.auto_contain_max_per_hour}")
         m365_parts = {
             "M365_TENANT_ID": self.m365_tenant_id,
             "M365_CLIENT_ID": self.m365_client_id,
@@ -297,6 +321,31 @@ class Settings:
                                 f"{self.bot_openid_metadata_url!r}")
         if not 0 <= self.rate_limit_per_minute <= 10_000:
             raise SettingsError(f"RATE_LIMIT_PER_MINUTE must be between 0 and 10000, not {self.rate_limit_per_minute}")
+        self._validate_webhook()
+
+    def _validate_webhook(self) -> None:
+        """WEBHOOK_*: an https URL (http on loopback only) with a secret of at least 32 characters, or nothing."""
+        if not self.webhook_url:
+            if self.webhook_secret:
+                raise SettingsError("WEBHOOK_SECRET is set but WEBHOOK_URL is empty: set the receiver's URL too, or "
+                                    "clear both (no events)")
+            return
+        try:
+            parts = urlsplit(self.webhook_url)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            parts, host = None, ""
+        # Only the scheme and host are echoed: the rest of the URL may hold the receiver's key.
+        shown = f"{parts.scheme}://{host}/…" if parts is not None and host else "a value that is not a URL"
+        if parts is None or not host or not (parts.scheme == "https"
+                                             or (parts.scheme == "http" and _is_loopback(host))):
+            raise SettingsError(f"WEBHOOK_URL must be an https:// URL (http:// only on loopback), not {shown}")
+        if len(self.webhook_secret) < WEBHOOK_SECRET_MIN_CHARS:
+            raise SettingsError(f"WEBHOOK_SECRET must be at least {WEBHOOK_SECRET_MIN_CHARS} characters when "
+                                "WEBHOOK_URL is set (e.g. python -c \"import secrets; print(secrets.token_hex(32))\")")
+        if not 1 <= self.webhook_timeout_seconds <= 120:
+            raise SettingsError("WEBHOOK_TIMEOUT_SECONDS must be between 1 and 120, not "
+                                f"{self.webhook_timeout_seconds}")
 
     def _validate_bot_identity(self) -> None:
         """The CONNECTIONS__SERVICE_CONNECTION__SETTINGS__* rules: a whole identity for its AUTHTYPE, or none."""
@@ -429,6 +478,16 @@ def read_demo_tenant_env(path: str | Path) -> dict[str, str]:
         if parts.scheme != "https" or parts.hostname not in _LOOPBACK_HOSTS:
             raise SettingsError(f"DEMO_TENANT_ENV: {key} must be an https:// URL on loopback, not {env[key]!r}")
     return env
+
+
+def _is_loopback(host: str) -> bool:
+    """True for localhost and any loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def async_database_url(url: str) -> str:

@@ -19,7 +19,8 @@ def diagnose_card(report: Report, locale: str | None) -> JsonDict:
     total = len(report.features)
     missing = sum(not s.available for s in report.features)
     summary = (t(locale, "diagnose.summary.ok", count=str(total)) if report.ok
-               else t(locale, "diagnose.summary.missing", missing=str(missing), count=str(total)))
+               # The plural agrees with what is missing ("1 of 22 features is …"), so the missing number is the count.
+               else t(locale, "diagnose.summary.missing", count=missing, total=total))
     licences = ", ".join(
         t(locale, "diagnose.licence." + ("unknown" if has is None else "yes" if has else "no"), name=lic.value)
         for lic, has in report.licences().items()
@@ -37,7 +38,7 @@ def diagnose_card(report: Report, locale: str | None) -> JsonDict:
     if available:
         body.append(FactSet(facts=available))
     body.append(para(t(locale, "diagnose.footer"), subtle=True, spacing="Medium"))
-    return envelope(body, fallback_text=t(locale, "diagnose.fallback", missing=str(missing), count=str(total)))
+    return envelope(body, fallback_text=t(locale, "diagnose.fallback", count=missing, total=total))
 
 
 def _unavailable(status: FeatureStatus, locale: str | None) -> RichTextBlock:

@@ -44,10 +44,12 @@ from microsoft_teams.cards import (
     TextBlock,
     TextInput,
     TextRun,
+    ToggleVisibilityAction,
 )
 
 from cards.base import JsonDict, envelope, execute, heading, open_url, tenant_line
 from cards.help import GUIDANCE_URL
+from cards.history import PreviousCase, previous_case_part
 from cards.text import clean, md_escape
 from cards.verbs import ITEMS, Verb
 from investigation.collect import Investigation
@@ -68,10 +70,14 @@ DEFENDER_RESTRICTED_URL = "https://security.microsoft.com/restrictedentities"
 ENTRA_USER_URL = (
     "https://entra.microsoft.com/#view/Microsoft_AAD_UsersAndTenants/UserProfileMenuBlade/~/overview/userId/{}"
 )
+# Where a step's "How to do this" may point: Microsoft Learn, or an Entra admin center page the verdict built from
+# GUIDs alone (`investigation.verdict.ENTRA_APP_PERMISSIONS_URL`, a tenant-wide consent's permissions page).
+_PORTAL_LINKS = ("https://learn.microsoft.com/", "https://entra.microsoft.com/#view/")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# Rule ids go into button data, not onto the card; Graph ids are base64url-ish. Anything else (or a huge
-# value) gets no button rather than a bloated or odd payload.
-_ITEM_ID = re.compile(r"[A-Za-z0-9+/=_\-.:]{1,256}")
+# Rule ids go into button data, not onto the card; Graph ids are base64url-ish, a mailbox grant's id
+# (`MailboxGrant.subject_id`) names its trustee (`FullAccess:guest#EXT#@…`, `Folder:Megan Lewis:Inbox`). Anything
+# else (control characters, or a huge value) gets no button rather than a bloated or odd payload.
+_ITEM_ID = re.compile(r"[\w+/=\-.:@#' ]{1,256}")
 
 # Caps that keep the card inside Teams' ~28 KB message limit whatever the tenant holds.
 MAX_FINDING_LINES = 15
@@ -82,6 +88,10 @@ MAX_VALUES_PER_GROUP = 3
 VALUE_LIMIT = 80  # a placeholder value in a sentence
 EVIDENCE_VALUE_LIMIT = 60  # one evidence value
 TITLE_VALUE_LIMIT = 30  # a rule name inside a button title
+# An item's rows on its confirmation (a rule's conditions and actions): what the admin deletes is shown whole, a
+# tenant's very long lists capped.
+CONFIRM_VALUE_LIMIT = 200
+MAX_CONFIRM_VALUES = 10
 REASON_RAW_LIMIT = 160  # Microsoft's unparsed restriction reason
 OVERRIDE_INPUT_ID = "overrideReason"
 OVERRIDE_MAX_LENGTH = 500
@@ -90,6 +100,10 @@ NOTE_MAX_LENGTH = 1000
 # Microsoft 365 admin center → Support → New service request: where an account past the unblock limit goes.
 MICROSOFT_SUPPORT_URL = "https://admin.microsoft.com/#/support"
 NoticeTone = Literal["good", "warning", "attention", "accent", "emphasis"]
+# Element ids of the card's folded parts (`Action.ToggleVisibility` targets; unique within a card).
+FINDINGS_PART_ID = "more-findings"
+STEPS_PART_ID = "more-steps"
+EVIDENCE_ROW_ID = "ev{}"
 
 BADGE_STYLES: Mapping[Verdict, ContainerStyle] = MappingProxyType({
     Verdict.compromised: "attention",
@@ -119,10 +133,16 @@ _CODE_PREFIXES: Mapping[str, str] = MappingProxyType({
     "action": "action.", "actions": "action.", "marker": "marker.", "limit_type": "limit.", "level": "level.",
     "risk_level": "level.", "severity": "level.", "method": "method.", "methods": "method.", "sources": "source.",
     "codes": "label.", "sign_in": "signin.", "keeps_copy": "bool.", "state": "state.", "risk_state": "state.",
-    "status": "status.", "combination": "combination.",
+    "status": "status.", "combination": "combination.", "method_type": "method.", "from_ip": "address.",
+    "risk_type": "risk.", "activity": "detail.", "access": "access.", "condition": "condition.",
 })
-# Microsoft's enum values arrive in any case ("High", "atRisk"); these catalogs are keyed in lower case.
-_CASE_FOLDED = frozenset({"level.", "bool.", "state.", "status."})
+# Microsoft's enum values arrive in any case ("High", "atRisk", Graph's `forwardTo` and Exchange's `ForwardTo`);
+# these catalogs are keyed in lower case (`locales.en_codes`). Our own codes are lower case already.
+_CASE_FOLDED = frozenset({"level.", "bool.", "state.", "status.", "risk.", "detail.", "access.", "condition.",
+                          "action."})
+# One of Microsoft's camelCase or PascalCase codes (`unlikelyTravel`, `FullAccess`): never shown as it is.
+_CODE_TOKEN = re.compile(r"[a-z]+(?:[A-Z][a-z0-9]*)+|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+")
+_CODE_WORD = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z0-9]+|[A-Z]")
 # Protocol codes of `prevention_steps` (not language-specific, so not in the catalogs).
 _PROTOCOL_NAMES: Mapping[str, str] = MappingProxyType({"imap": "IMAP", "pop": "POP", "smtp_auth": "SMTP AUTH"})
 
@@ -293,10 +313,31 @@ def display_value(name: str, value: str, locale: str | None, time_zone: str | No
         return _number(int(value), locale)
     if name == "protocols":
         return ", ".join(_PROTOCOL_NAMES.get(p, p) for p in value.split(", "))
+    if name == "delegate" and value.endswith(")") and " (" in value:
+        # A delegate step's "<trustee> (<rights>)" (`investigation.verdict`): the rights in words.
+        trustee, _, rights = value[:-1].rpartition(" (")
+        return f"{trustee} ({display_value('access', rights, locale, time_zone)})"
     prefix = _CODE_PREFIXES.get(name)
     if prefix is None or not value:
         return value
+    if name in ("access", "condition") and ": " in value:
+        # "Inbox: Reviewer" (a folder's rights; the folder's name is tenant text) and "fromAddresses: a@x" (a
+        # rule's condition; its value is tenant text): only the code in the pair is Microsoft's.
+        if name == "access":
+            folder, _, rights = value.rpartition(": ")
+            return f"{folder}: {display_value(name, rights, locale, time_zone)}"
+        condition, _, operand = value.partition(": ")
+        return f"{_code_word(prefix, condition, locale)}: {operand}"
+    if name == "condition":
+        return _code_word(prefix, value, locale)  # a condition alone (`hasAttachments`); never split at commas
     return ", ".join(_code_word(prefix, item, locale) for item in value.split(", "))
+
+
+def decamel(code: str) -> str:
+    """A Microsoft code we have no words for, readable: `unlikelyTravel` → "unlikely travel",
+    `anonymizedIPAddress` → "anonymized IP address" (acronyms stay upper case)."""
+    words = _CODE_WORD.findall(code)
+    return " ".join(word if len(word) > 1 and word.isupper() else word.lower() for word in words)
 
 
 def _parse_time(value: str) -> datetime | None:
@@ -310,7 +351,9 @@ def _parse_time(value: str) -> datetime | None:
 
 def _code_word(prefix: str, item: str, locale: str | None) -> str:
     key = prefix + (item.lower() if prefix in _CASE_FOLDED else item)
-    return t(locale, key) if has(key) else item
+    if has(key):
+        return t(locale, key)
+    return decamel(item) if _CODE_TOKEN.fullmatch(item) else item
 
 
 def _display_params(params: Mapping[str, str], locale: str | None, time_zone: str | None) -> dict[str, str]:
@@ -539,12 +582,17 @@ def _evidence_runs(finding: Finding, locale: str | None, time_zone: str | None) 
         label = t(locale, f"evidence.{key}")
         extra = len(values) - MAX_VALUES_PER_GROUP
         text = ", ".join(values[:MAX_VALUES_PER_GROUP]) + (f" +{extra}" if extra > 0 else "")
-        runs.append(text_run(("  ·  " if index else "") + label + ": ", subtle=True, size="Small"))
-        runs.append(text_run(text, subtle=True, size="Small"))
+        # Subtle, default size: the rows sit behind "Show evidence", and a size on each run would cost ~1 KB of
+        # Teams' 28 KB on a card like Megan's.
+        runs.append(text_run(("  ·  " if index else "") + label + ": ", subtle=True))
+        runs.append(text_run(text, subtle=True))
     return runs
 
 
-def _findings(findings: Sequence[Finding], locale: str | None, time_zone: str | None) -> list[CardElement]:
+def _findings(findings: Sequence[Finding], locale: str | None, time_zone: str | None,
+              evidence_ids: list[str] | None = None) -> list[CardElement]:
+    """The findings by severity. With `evidence_ids`, each evidence row is folded (hidden, with an id appended to
+    the list) so one "Show evidence" toggle can open them all."""
     findings = [f for f in findings if f.code not in _HEADER_CODES]
     body: list[CardElement] = [_section(t(locale, "findings.title"))]
     if not findings:
@@ -561,7 +609,12 @@ def _findings(findings: Sequence[Finding], locale: str | None, time_zone: str | 
             body.append(rich(_finding_runs(finding, locale, time_zone), spacing="Small"))
             evidence = _evidence_runs(finding, locale, time_zone)
             if evidence:
-                body.append(rich(evidence, spacing="None"))
+                row = rich(evidence, spacing="None")
+                if evidence_ids is not None:
+                    row.id = EVIDENCE_ROW_ID.format(len(evidence_ids) + 1)
+                    row.is_visible = False
+                    evidence_ids.append(row.id)
+                body.append(row)
             shown += 1
     if len(findings) > shown:
         body.append(_small(t(locale, "findings.more", count=len(findings) - shown), subtle=True))
@@ -589,19 +642,28 @@ def _not_checked(evidence: Evidence, locale: str | None) -> list[CardElement]:
 # ------------------------------------------------------------------------------------------ the steps
 
 
-def _step_button(step: Step, case_id: str, locale: str | None) -> Action | None:
-    verb = step_verb(step.code)
+def _step_button(step: Step, case_id: str, locale: str | None, verb: Verb | None = None) -> Action | None:
+    """The step's button (`verb`: an alternative action on the step's item instead, `alternatives`)."""
+    verb = verb or step_verb(step.code)
     if verb is None:
         return None
     item = ITEMS.get(verb)
     if item is not None:
         if not step.target_id or not _ITEM_ID.fullmatch(step.target_id):
             return None
-        name = clean(step.params.get(item.name_key, ""), TITLE_VALUE_LIMIT) or "—"
-        title = clean(t(locale, f"button.{step.code}", **{item.name_key: name}), 60)
-        return no_inputs(execute(title, verb, case_id=case_id, ids={item.id_key: step.target_id}))
+        name = clean(display_value(item.name_key, step.params.get(item.name_key, ""), locale, None),
+                     TITLE_VALUE_LIMIT) or "—"
+        title = clean(t(locale, f"button.{verb.value}", **{item.name_key: name}), 60)
+        return no_inputs(execute(title, verb, case_id=case_id, ids={item.id_key: step.target_id},
+                                 style="destructive" if item.step else None))
     style = "positive" if verb == Verb.UNBLOCK else None
     return no_inputs(execute(t(locale, f"button.{step.code}"), verb, case_id=case_id, style=style))
+
+
+def alternatives(code: str) -> tuple[Verb, ...]:
+    """The actions offered on the items of the step `code` besides its own (`ItemKeys.step`: delete_rule on a
+    disable_rule step's rule), each a second button on the step's line."""
+    return tuple(verb for verb, item in ITEMS.items() if item.step == code)
 
 
 def step_name(step: Step, locale: str | None) -> str:
@@ -610,7 +672,8 @@ def step_name(step: Step, locale: str | None) -> str:
     verb = Verb.parse(step.code)
     item = ITEMS.get(verb) if verb is not None else None
     if item is not None:
-        return t(locale, f"gate.step.{step.code}", **{item.name_key: step.params.get(item.name_key, "") or "—"})
+        name = display_value(item.name_key, step.params.get(item.name_key, ""), locale, None)
+        return t(locale, f"gate.step.{step.code}", **{item.name_key: name or "—"})
     key = f"remediation.action.{step.code}"
     return t(locale, key) if has(key) else t(locale, f"step.{step.code}", **step.params)
 
@@ -667,13 +730,29 @@ def _gate(gate: GateInfo, case_id: str, locale: str | None, notices: Sequence[No
     return Container(style="warning", spacing="Small", items=items)
 
 
+def _synced(investigation: Investigation) -> bool:
+    """The account is mastered on-premises: password and sign-in are changed in AD, not through Graph."""
+    return investigation.evidence.user.on_premises_sync_enabled or any(
+        s.params.get("on_premises") == "true" for s in investigation.assessment.recommended_steps)
+
+
+def next_step(assessment: Assessment, step_states: Mapping[str, StepState]) -> Step | None:
+    """The step the card's first screen offers: the first open required step (what the unblock gate waits for),
+    else the first open step, in the card's order; None when every step drawn is done (or there are none)."""
+    shown = _shown_step_keys(assessment)
+    open_steps = [s for phase in _PHASE_ORDER for s in assessment.recommended_steps
+                  if s.phase == phase and step_key(s.code, s.target_id) in shown
+                  and step_key(s.code, s.target_id) not in step_states]
+    return next((s for s in open_steps if s.required), open_steps[0] if open_steps else None)
+
+
 def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, locale: str | None,
            time_zone: str | None, step_states: Mapping[str, StepState], gate: GateInfo | None,
-           anchored: Mapping[str, Sequence[Notice]] | None = None) -> list[CardElement]:
+           anchored: Mapping[str, Sequence[Notice]] | None = None, next_key: str | None = None) -> list[CardElement]:
+    """Every step by phase, with its buttons. The step `next_key` (drawn with its buttons on the first screen) is
+    only named here, pointing up: one button per step, and one "required" label per step the gate waits for."""
     assessment = investigation.assessment
-    user = investigation.evidence.user
-    synced = user.on_premises_sync_enabled or any(
-        s.params.get("on_premises") == "true" for s in assessment.recommended_steps)
+    synced = _synced(investigation)
     body: list[CardElement] = [_section(t(locale, "steps.title"))]
     if not assessment.recommended_steps:
         body.append(_small(t(locale, "steps.none"), subtle=True))
@@ -689,9 +768,15 @@ def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, 
             if id(step) in hidden_rules:
                 continue
             key = step_key(step.code, step.target_id)
+            if key == next_key:
+                values = _display_params(step.params, locale, time_zone)
+                runs = [text_run("☐ "), *template_runs(locale, f"step.{step.code}", values),
+                        *template_runs(locale, "steps.next_above", {}, subtle=True)]
+                body.append(rich(runs, spacing="Small"))
+                continue
             body.extend(_step(step, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
                               time_zone=time_zone, done=step_states.get(key), gate=gate, synced=synced,
-                              notices=(anchored or {}).get(key, ())))
+                              notices=(anchored or {}).get(key, ()), states=step_states))
         if hidden_rules:
             body.append(_small(t(locale, "steps.more_rules", count=len(hidden_rules)), subtle=True))
     return body
@@ -699,10 +784,18 @@ def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, 
 
 def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None, time_zone: str | None,
           done: StepState | None, gate: GateInfo | None, synced: bool,
-          notices: Sequence[Notice] = ()) -> list[CardElement]:
+          notices: Sequence[Notice] = (), states: Mapping[str, StepState] | None = None) -> list[CardElement]:
     values = _display_params(step.params, locale, time_zone)
+    others = alternatives(step.code)
+    # An alternative done on the item (the rule deleted) says so, whether or not the step's own was done first.
+    instead = next(((verb, state) for verb in others
+                    if (state := (states or {}).get(step_key(verb.value, step.target_id))) is not None), None)
     runs = [text_run("☑ " if done else "☐ "), *template_runs(locale, f"step.{step.code}", values)]
-    if done is not None:
+    if instead is not None:
+        verb, state = instead
+        runs += template_runs(locale, f"step.done.{verb.value}", {
+            "actor": state.done_by, "time": format_datetime(state.done_at, locale, time_zone)}, subtle=True)
+    elif done is not None:
         runs += template_runs(locale, "step.done", {
             "actor": done.done_by, "time": format_datetime(done.done_at, locale, time_zone)}, subtle=True)
     elif step.required:
@@ -721,11 +814,14 @@ def _step(step: Step, *, case_id: str, viewer_can_act: bool, locale: str | None,
             button = _step_button(step, case_id, locale)
             if button is not None:
                 actions.append(button)
-    elif viewer_can_act and done is not None and step.code == "block_sign_in":
+    if viewer_can_act and instead is None:
+        # The alternatives stay on offer after the step's own (a disabled rule may still be deleted).
+        actions.extend(button for verb in others if (button := _step_button(step, case_id, locale, verb)) is not None)
+    if viewer_can_act and done is not None and step.code == "block_sign_in":
         # The block is the bot's own doing: offer to lift it once the account is secure.
         actions.append(no_inputs(execute(t(locale, "button.allow_sign_in"), Verb.ALLOW_SIGN_IN, case_id=case_id)))
     portal = step_verb(step.code) is None or step.code in PERSON_STEPS
-    if portal and step.url.startswith("https://learn.microsoft.com/") and done is None:
+    if portal and step.url.startswith(_PORTAL_LINKS) and done is None:
         # Steps done in a Microsoft portal: link the page that explains how (a fixed Microsoft URL); a step a
         # person acknowledges keeps it next to its "Done, I checked".
         actions.append(open_url(t(locale, "steps.learn_more"), step.url))
@@ -805,6 +901,31 @@ def _shown_step_keys(assessment: Assessment) -> frozenset[str]:
     return frozenset(keys)
 
 
+def toggle(title: str, element_ids: Sequence[str]) -> ToggleVisibilityAction:
+    """A "Show …" button that opens (and closes again) the card's folded elements `element_ids`, in Teams itself
+    (no round trip to the bot)."""
+    return ToggleVisibilityAction(title=title, target_elements=list(element_ids))
+
+
+def _finding_count(findings: Sequence[Finding]) -> int:
+    """The findings the findings list draws or counts (the header's burst summary is not one of them)."""
+    return sum(1 for f in findings if f.code not in _HEADER_CODES)
+
+
+def _first_step(investigation: Investigation, upcoming: Step | None, *, case_id: str, viewer_can_act: bool,
+                locale: str | None, time_zone: str | None, gate: GateInfo | None,
+                notices: Sequence[Notice]) -> list[CardElement]:
+    """The first screen's step: the next one with its button (and the answer to its last press), or why there
+    is none."""
+    if not investigation.assessment.recommended_steps:
+        return [_section(t(locale, "steps.title")), _small(t(locale, "steps.none"), subtle=True)]
+    if upcoming is None:
+        return [_section(t(locale, "steps.title")), _small(t(locale, "steps.all_done"), subtle=True)]
+    return [_section(t(locale, "steps.next")),
+            *_step(upcoming, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale, time_zone=time_zone,
+                   done=None, gate=gate, synced=_synced(investigation), notices=notices)]
+
+
 def _links(evidence: Evidence, locale: str | None) -> list[Action]:
     user_id = evidence.user.id
     links: list[Action] = [open_url(t(locale, "link.defender"), DEFENDER_RESTRICTED_URL)]
@@ -828,16 +949,19 @@ def findings_card(
     notices: Sequence[Notice] = (),
     can_send_note: bool = False,
     restored_at: datetime | None = None,
+    previous: PreviousCase | None = None,
 ) -> JsonDict:
     """The investigation as one Adaptive Card 1.5 (a dict).
 
     `notices` sit under the header, except those anchored (`Notice.anchor`) to a step on the card, which sit by
     that step's buttons. `restored_at`: sending was restored since (the case's state, newer than the
-    investigation), so the header no longer says the account is restricted.
+    investigation), so the header no longer says the account is restricted. `previous`: the account's finished case
+    before this one (`cards.history`), a line with a button that opens it.
 
     `viewer_can_act` shows the remediation buttons (only for steps not in `step_states`, keyed by
     `step_key`; a done `block_sign_in` offers "Allow sign-in" instead); everyone gets Refresh and the links.
-    `can_send_note` (IT staff and admins) adds the note to the user. Button data carries `verb` and `caseId`,
+    `can_send_note` (IT staff and admins) adds the note to the user and "Export report". Button data carries `verb`
+    and `caseId`,
     plus the item id of a per-item action (`cards.verbs.ITEMS`: `ruleId` for disable_rule) and `override` for
     "Unblock anyway"; the server re-reads the case for the rest.
     """
@@ -850,21 +974,46 @@ def findings_card(
         if notice.anchor in shown_steps:
             anchored.setdefault(notice.anchor, []).append(notice)
     top = [n for n in notices if n.anchor not in shown_steps]
+    upcoming = next_step(assessment, states)
+    next_key = step_key(upcoming.code, upcoming.target_id) if upcoming is not None else None
+    # The folded parts: findings (with their evidence folded once more, and the sources not checked) and the full
+    # step list. The step list opens by itself when it holds the answer to a press, so that answer is never hidden.
+    evidence_ids: list[str] = []
+    findings_part: list[CardElement] = [*_findings(investigation.findings, locale, time_zone, evidence_ids),
+                                        *_not_checked(evidence, locale)]
+    if evidence_ids:
+        findings_part.append(ActionSet(actions=[toggle(t(locale, "toggle.evidence"), evidence_ids)]))
+    toggles = [toggle(t(locale, "toggle.findings", count=_finding_count(investigation.findings)), [FINDINGS_PART_ID])]
+    steps_part: list[CardElement] = []
+    if assessment.recommended_steps:
+        steps_part = _steps(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
+                            time_zone=time_zone, step_states=states, gate=gate, anchored=anchored, next_key=next_key)
+        toggles.append(toggle(t(locale, "toggle.steps", count=len(shown_steps)), [STEPS_PART_ID]))
+    toggle_bar = ActionSet(actions=list(toggles))
+    toggle_bar.spacing = "Medium"
     body: list[CardElement] = [
         *_header(investigation, locale, time_zone, restored_at),
         *_notices(top, locale),
+        # A new case after a restore is a new incident: say there was one before, and open it.
+        *previous_case_part(previous, locale, time_zone),
         _badge(assessment, investigation.findings, locale, time_zone),
-        *_findings(investigation.findings, locale, time_zone),
-        *_not_checked(evidence, locale),
-        *_steps(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale, time_zone=time_zone,
-                step_states=states, gate=gate, anchored=anchored),
+        *_first_step(investigation, upcoming, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
+                     time_zone=time_zone, gate=gate, notices=anchored.get(next_key or "", ())),
         *_dismiss_risk(investigation, case_id=case_id, viewer_can_act=viewer_can_act, locale=locale,
                        step_states=states),
+        toggle_bar,
+        Container(id=FINDINGS_PART_ID, is_visible=False, items=findings_part, spacing="None"),
+        *([Container(id=STEPS_PART_ID, is_visible=any(key != next_key for key in anchored),
+                     items=steps_part, spacing="None")] if steps_part else []),
         *_latest(latest_actions, locale, time_zone),
         *(_it_note(case_id, locale) if can_send_note else []),
     ]
     actions: list[Action] = [no_inputs(execute(t(locale, "button.refresh"), Verb.REFRESH, case_id=case_id)),
                              *_links(evidence, locale)]
+    if can_send_note:
+        # IT staff and admins (the note's audience) may export the incident report (teams/files.py re-checks).
+        actions.insert(1, no_inputs(execute(t(locale, "incident.button.export"), Verb.EXPORT_REPORT,
+                                            case_id=case_id)))
     fallback = t(locale, "findings.fallback", verdict=t(locale, f"verdict.{assessment.verdict.value}"),
                  name=md_escape(_name_of(evidence), 80))
     return envelope(body, actions, fallback_text=fallback)
@@ -872,6 +1021,44 @@ def findings_card(
 
 
 # ------------------------------------------------------------------------------- confirmation and fallback
+
+
+@dataclass(frozen=True)
+class ConfirmItem:
+    """The item of a per-item action on its confirmation card: Confirm carries `id_key: item_id`, and the question
+    (`confirm.<verb>`) gets `name_key: name` (tenant text: it reaches the card only as a cleaned run)."""
+
+    id_key: str
+    item_id: str
+    name_key: str
+    name: str
+    # What the item is, as evidence rows (`("condition", "subjectContains: invoice")`, `("action", "forwardTo")`,
+    # `("target", "x@example.net")` …): shown under the question, tenant text cleaned. For an inbox rule its
+    # conditions and actions (`investigation.indicators.rule_rows`), with `is_rule` set: a rule with no condition
+    # row applies to every message, which the card says.
+    rows: tuple[tuple[str, str], ...] = ()
+    is_rule: bool = False
+
+
+def _item_rows(item: ConfirmItem, locale: str | None, time_zone: str | None) -> list[CardElement]:
+    """The item's rows on the confirmation card, one line per kind (`Condition: …`, `Action: …`)."""
+    if not item.rows and not item.is_rule:
+        return []
+    groups: dict[str, list[str]] = {}
+    for key, value in item.rows:
+        shown = clean(display_value(key, value, locale, time_zone), CONFIRM_VALUE_LIMIT)
+        if shown and shown not in groups.setdefault(key, []):
+            groups[key].append(shown)
+    body: list[CardElement] = []
+    if item.is_rule and not groups.get("condition"):
+        body.append(_small(t(locale, "confirm.rule.every_message")))
+    for key, values in groups.items():
+        if values:
+            extra = len(values) - MAX_CONFIRM_VALUES
+            text = ", ".join(values[:MAX_CONFIRM_VALUES]) + (f" +{extra}" if extra > 0 else "")
+            body.append(rich([text_run(t(locale, f"evidence.{key}") + ": ", weight="Bolder"), text_run(text)],
+                             spacing="Small"))
+    return body
 
 
 def confirmation_card(
@@ -885,10 +1072,12 @@ def confirmation_card(
     lifts_at: datetime | None = None,
     time_zone: str | None = None,
     open_steps: Sequence[Step] = (),
+    item: ConfirmItem | None = None,
 ) -> JsonDict:
     """"Are you sure?" before a destructive action (`confirm.<verb>` explains what happens).
 
     `open_steps` (Unblock anyway): the required steps still open, listed so the admin sees what the override skips.
+    `item`: the one item a per-item action acts on (which method, which app), named in the question.
 
     Confirm repeats the verb with `confirm: "1"` (and `override: "1"` plus the reason, shown in an input the
     admin may still edit, for "Unblock anyway"); Cancel (`show_case`) redraws the case's card. `lifts_at` (Unblock
@@ -898,7 +1087,10 @@ def confirmation_card(
     """
     body: list[CardElement] = [
         heading(t(locale, "confirm.title"), size="Medium"),
-        template_line(locale, f"confirm.{verb.value}", {"name": name or upn, "upn": upn}, spacing="Small"),
+        template_line(locale, f"confirm.{verb.value}", {
+            "name": name or upn, "upn": upn, **({item.name_key: item.name or "—"} if item is not None else {})},
+            spacing="Small"),
+        *(_item_rows(item, locale, time_zone) if item is not None else []),
     ]
     if verb == Verb.UNBLOCK and lifts_at is not None:
         # The block ends by itself (`investigation.resume`): an unblock now spends one of Microsoft's few for nothing.
@@ -909,7 +1101,8 @@ def confirmation_card(
         body.append(rich(template_runs(locale, "confirm.open_steps", {"steps": steps_text(open_steps, locale)},
                                        limit=STEPS_TEXT_LIMIT, weight="Bolder"),
                          spacing="Small"))
-    ids = {"confirm": "1", **({"override": "1"} if override_reason is not None else {})}
+    ids = {"confirm": "1", **({"override": "1"} if override_reason is not None else {}),
+           **({item.id_key: item.item_id} if item is not None else {})}
     style = "positive" if verb == Verb.UNBLOCK else "destructive"
     confirm = execute(t(locale, f"confirm.button.{verb.value}"), verb, case_id=case_id, ids=ids, style=style)
     if override_reason is not None:

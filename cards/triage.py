@@ -176,7 +176,7 @@ def _fit(build: Callable[[_Limits], JsonDict]) -> JsonDict:
 
 
 def _row(row: TriageRow, locale: str | None, time_zone: str | None, limits: _Limits, *,
-         may_unblock: bool) -> Container:
+         may_unblock: bool, page: int = 0) -> Container:
     head: list[TextRun] = [text_run(clean(_name(row), limits.name) or "—", weight="Bolder")]
     if row.upn and row.upn != _name(row):
         head.append(text_run("  " + clean(row.upn, limits.name), subtle=True))
@@ -194,20 +194,21 @@ def _row(row: TriageRow, locale: str | None, time_zone: str | None, limits: _Lim
     reason = _reason(row, locale, time_zone, limits.reason) if limits.reason else []
     if reason:
         items.append(rich(reason, spacing="None"))
-    buttons = row_actions(row, locale, may_unblock=may_unblock)
+    buttons = row_actions(row, locale, may_unblock=may_unblock, page=page)
     if buttons:
         items.append(ActionSet(actions=buttons, spacing="Small"))
     return Container(items=items, style=_STYLES[row.verdict], separator=True, spacing="Small")
 
 
-def row_actions(row: TriageRow, locale: str | None, *, may_unblock: bool) -> list[Action]:
-    """A row's buttons: "Open" (the account's findings card, `show_case`) when the account has a case, and
-    "Unblock" (the single unblock, `unblock`, which confirms first) when `may_unblock` (the caller decided: a
-    no-signs row a security admin may act on). Their data is the verb and the case id only."""
+def row_actions(row: TriageRow, locale: str | None, *, may_unblock: bool, page: int = 0) -> list[Action]:
+    """A row's buttons: "Open" (the account's findings card, `show_case`, with the list's `page` so the card can
+    offer "Back to the list") when the account has a case, and "Unblock" (the single unblock, `unblock`, which
+    confirms first) when `may_unblock` (the caller decided: a no-signs row a security admin may act on). Their data
+    is the verb, the case id and the page only."""
     if not row.case_id:
         return []
     actions: list[Action] = [no_inputs(execute(t(locale, "triage.button.open"), Verb.SHOW_CASE,
-                                               case_id=row.case_id))]
+                                               case_id=row.case_id, ids={"page": str(page)}))]
     if may_unblock and row.verdict == TriageVerdict.no_signs and not row.pending:
         actions.append(no_inputs(execute(t(locale, "triage.button.unblock"), Verb.UNBLOCK, case_id=row.case_id,
                                          style="positive")))
@@ -254,7 +255,7 @@ def triage_card(rows: Sequence[TriageRow], *, page: int, locale: str | None, tim
             body.append(para(t(locale, "triage.empty")))
         else:
             body.append(para(t(locale, "triage.summary", **_counts(everything)), subtle=True, spacing="Small"))
-            body.extend(_row(row, locale, time_zone, limits, may_unblock=row.case_id in unblockable)
+            body.extend(_row(row, locale, time_zone, limits, may_unblock=row.case_id in unblockable, page=page)
                         for row in shown)
             if pages > 1:
                 body.append(para(t(locale, "triage.page", page=page + 1, pages=pages), subtle=True,
@@ -409,3 +410,10 @@ def bulk_result_card(outcomes: Sequence[BulkOutcome], *, locale: str | None,
         return envelope(body, [back], fallback_text=t(locale, "triage.result.title", **counts))
 
     return _fit(build)
+
+
+def with_back_to_list(card: JsonDict, *, page: int, locale: str | None) -> JsonDict:
+    """`card` (a case's findings card opened from a triage row) with "Back to the list" (that page of the list)
+    added to its buttons; the card itself is not changed."""
+    back = no_inputs(execute(t(locale, "triage.button.back"), Verb.TRIAGE_PAGE, ids={"page": str(page)}))
+    return {**card, "actions": [*card.get("actions", []), back.model_dump(by_alias=True, exclude_none=True)]}

@@ -35,6 +35,19 @@ class Verb(StrEnum):
     ALLOW_SIGN_IN = "allow_sign_in"
     CONFIRM_COMPROMISED = "confirm_compromised"
     DISMISS_RISK = "dismiss_risk"
+    # Issue #17: remove a delegate's grant on the mailbox (per grant), turn off IMAP/POP/SMTP AUTH on the mailbox.
+    REMOVE_DELEGATION = "remove_delegation"
+    DISABLE_LEGACY_PROTOCOLS = "disable_legacy_protocols"
+    # Per item: an authentication method the user did not add (id "<kind>:<method id>"), one app's delegated consent
+    # (the grant id) with the user's app role assignments to that app.
+    REMOVE_MFA_METHOD = "remove_mfa_method"
+    REVOKE_CONSENT = "revoke_consent"
+    # Delete (not only disable) an inbox rule the verdict offers to disable (per rule; after a confirmation that
+    # shows the rule's conditions and actions). Disabling stays the default button.
+    DELETE_RULE = "delete_rule"
+    # Per role: take an admin role the account gained in the window (the role's object id); refused for the tenant's
+    # last Global Administrator.
+    REMOVE_ADMIN_ROLE = "remove_admin_role"
     # "Done, I checked": a person acknowledges a step done in a Microsoft portal (`investigation.verdict.PERSON_STEPS`;
     # no tenant call, claimed and audited like an action).
     REVIEW_MFA_METHODS = "review_mfa_methods"
@@ -44,6 +57,9 @@ class Verb(StrEnum):
     SHOW_CASE = "show_case"
     NOTIFY_IT = "notify_it"
     SEND_NOTE = "send_note"
+    # The findings card's "Export report": the case's incident report (incident/) handed over through Teams' file
+    # consent flow (teams/files.py). Reads only: no claim, audited as `report_exported`.
+    EXPORT_REPORT = "export_report"
 
     @classmethod
     def parse(cls, value: object) -> Verb | None:
@@ -63,6 +79,10 @@ class ItemKeys:
 
     id_key: str
     name_key: str
+    # The verdict step whose items this action acts on when it is another action's (delete_rule acts on the rules
+    # of `disable_rule`): its button sits on that step's line next to the step's own, and doing it completes that
+    # step too (a deleted rule needs no disabling). Empty: the action's own step (`step == verb`).
+    step: str = ""
 
 
 # The per-item actions (one rule, one authentication method, one grant …): pressed, claimed and recorded per item
@@ -70,4 +90,9 @@ class ItemKeys:
 # to read) and `remediation.actions.ActionSpec.item`.
 ITEMS: Mapping[Verb, ItemKeys] = MappingProxyType({
     Verb.DISABLE_RULE: ItemKeys("ruleId", "rule"),
+    Verb.REMOVE_DELEGATION: ItemKeys("grantId", "delegate"),
+    Verb.REMOVE_MFA_METHOD: ItemKeys("methodId", "method"),
+    Verb.REVOKE_CONSENT: ItemKeys("grantId", "app"),
+    Verb.DELETE_RULE: ItemKeys("ruleId", "rule", step="disable_rule"),
+    Verb.REMOVE_ADMIN_ROLE: ItemKeys("roleId", "role"),
 })

@@ -70,6 +70,9 @@ ACTION_NOTE_SENT = "report.note_sent"
 ACTION_USER_TOLD = "report.user_told_restricted"
 
 RoleLookup = Callable[[str], Awaitable[Role]]
+# Automatic containment's hook (`core.containment.AutoContainment.contain`): the recorded case and its investigation
+# in, the case as it is afterwards out; run before the findings replace the alert, so the card says what it did.
+Contain = Callable[[CaseRecord, Investigation], Awaitable[CaseRecord]]
 
 
 class AlertOrigin(StrEnum):
@@ -321,24 +324,25 @@ class Notices:
             await follow_up
         return AlertOutcome.POSTED
 
-    async def _follow_up(self, item: FollowUp) -> None:
+    async def _follow_up(self, item: FollowUp, contain: Contain | None = None) -> None:
         """Investigate and replace every posted alert with the findings card (its buttons included)."""
         try:
             investigation = await self._investigations.investigate(item.user)
         except Exception:  # noqa: BLE001 - the alert card stays; the log says why the findings did not follow
             log.error("investigation after the alert of case %s failed", item.case.id, exc_info=True)
             return
-        await self._show_findings(item, investigation)
+        await self._show_findings(item, investigation, contain)
 
-    async def follow_up_many(self, items: Sequence[FollowUp]) -> None:
+    async def follow_up_many(self, items: Sequence[FollowUp], *, contain: Contain | None = None) -> None:
         """Investigate the accounts of several new alerts together, then replace each alert with its findings.
 
         In a phishing wave the watch finds hundreds of restrictions in one round; investigated one by one they
         would take an hour of Microsoft's throttling, in bulk (`investigation.outbreak`) about the floor the
-        throttles allow."""
+        throttles allow. `contain` (the watch's automatic containment, when on) runs on each recorded case before
+        its card is drawn."""
         if len(items) < 2:
             for item in items:
-                await self._follow_up(item)
+                await self._follow_up(item, contain)
             return
         try:
             results = await self._investigations.investigate_many([item.user for item in items])
@@ -351,9 +355,10 @@ class Notices:
             if investigation is None:
                 log.error("bulk investigation gave no findings for case %s", item.case.id)
                 continue
-            await self._show_findings(item, investigation)
+            await self._show_findings(item, investigation, contain)
 
-    async def _show_findings(self, item: FollowUp, investigation: Investigation) -> None:
+    async def _show_findings(self, item: FollowUp, investigation: Investigation,
+                             contain: Contain | None = None) -> None:
         user, posted = item.user, item.posted
         try:
             system = Speaker(aad_object_id=SYSTEM_ACTOR.id, name=SYSTEM_ACTOR.name, tenant_id=self._tenant_id)
@@ -365,6 +370,11 @@ class Notices:
         except Exception:  # noqa: BLE001 - the alert card stays; the log says why the findings did not follow
             log.error("recording the investigation after the alert of case %s failed", item.case.id, exc_info=True)
             return
+        if contain is not None:
+            try:
+                recorded = await contain(recorded, investigation)
+            except Exception:  # noqa: BLE001 - the alert still goes out; the card shows what was (not) done
+                log.error("automatic containment of case %s failed", item.case.id, exc_info=True)
         for destination, activity_id in posted:
             can_act = destination.may_act_on(user.id)
             try:

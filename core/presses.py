@@ -42,16 +42,18 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from cards.base import JsonDict
-from cards.findings import Notice, confirmation_card, step_key, steps_text
+from cards.findings import ConfirmItem, Notice, confirmation_card, step_key, steps_text
+from cards.triage import with_back_to_list
 from cards.verbs import Verb
 from core.ports import CaseRecorder, Investigator, Reference
 from domain.people import Role, Speaker
 from domain.tasks import cancel_and_wait
 from investigation.collect import Investigation
+from investigation.indicators import rule_rows
 from investigation.resume import when_sending_resumes
 from investigation.verdict import Step
 from locales import format_datetime, t
-from m365.errors import M365Error, UpstreamTimeout
+from m365.errors import M365Error, NotFound, UpstreamTimeout
 from m365.protocol import Tenant
 from remediation import policy
 from remediation.actions import ACTIONS, ActionSpec, Failure, Target, failure_of
@@ -65,6 +67,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_ID_LENGTH = 256
+# The bot's own actors (the watch, automatic containment) have ids like this: no directory account to look up.
+SYSTEM_ID_PREFIX = "system:"
 _ACTOR_CACHE = 1000
 
 
@@ -151,11 +155,14 @@ class Outcome:
     key: str = ""
     params: Mapping[str, Any] = field(default_factory=dict, hash=False)
     card: JsonDict | None = field(default=None, hash=False)
+    back_page: int | None = None
 
     @classmethod
-    def show(cls, case: CaseRecord, notices: Sequence[Notice] = (), *, copies: bool = False) -> Outcome:
-        """The case's card (with `notices`); `copies`: redraw the other posted copies too."""
-        return cls(case=case, notices=tuple(notices), copies=copies)
+    def show(cls, case: CaseRecord, notices: Sequence[Notice] = (), *, copies: bool = False,
+             back_page: int | None = None) -> Outcome:
+        """The case's card (with `notices`); `copies`: redraw the other posted copies too; `back_page`: opened
+        from that page of the triage list, so the presser's card offers "Back to the list"."""
+        return cls(case=case, notices=tuple(notices), copies=copies, back_page=back_page)
 
     @classmethod
     def say(cls, key: str, *, case: CaseRecord | None = None, **params: str) -> Outcome:
@@ -263,8 +270,10 @@ class Presses:
         if outcome.key or outcome.case is None:
             return Answer.message(t(speaker.locale, outcome.key or "remediation.refused.unknown_case",
                                     **outcome.params))
-        return Answer.card(await self._view.card(outcome.case, self._viewer(speaker, outcome.case),
-                                                 list(outcome.notices)))
+        card = await self._view.card(outcome.case, self._viewer(speaker, outcome.case), list(outcome.notices))
+        if outcome.back_page is not None:
+            card = with_back_to_list(card, page=outcome.back_page, locale=speaker.locale)
+        return Answer.card(card)
 
     async def _late(self, press: Press, result: tuple[Outcome, Answer]) -> None:
         """The outcome of a press answered with "working on it": redraw every posted copy of the card, the
@@ -317,7 +326,7 @@ class Presses:
             return Outcome.say(decision.reason or "remediation.refused.unknown_verb", case=case)
         conversation = _origin(press)
         if verb == Verb.SHOW_CASE:
-            return Outcome.show(case)
+            return Outcome.show(case, back_page=_list_page(data))
         if verb == Verb.REFRESH:
             return await self._refresh(case, speaker, conversation)
         spec = ACTIONS.get(verb)
@@ -347,8 +356,10 @@ class Presses:
             return Outcome.say("remediation.refused.no_snapshot", case=case)
         target = _target(spec, case, investigation, data)
         if target is None:
-            log.info("disable_rule on case %s refused: rule not recorded on the case", case.id)
-            return Outcome.say("remediation.refused.rule_unknown", case=case)
+            log.info("%s on case %s refused: item not recorded on the case", spec.verb.value, case.id)
+            key = ("remediation.refused.rule_unknown" if spec.offered_by == Verb.DISABLE_RULE.value
+                   else "remediation.refused.item_unknown")
+            return Outcome.say(key, case=case)
         key = step_key(spec.step, target.item_id)
         done = current_steps(case)
         # Stale card: the step is done (or the account already unblocked): no second call.
@@ -388,6 +399,9 @@ class Presses:
                     return Outcome.show(case, [Notice("notice.reason_too_short",
                                                       {"count": str(policy.OVERRIDE_REASON_MIN_VISIBLE)},
                                                       tone="warning", anchor=at)])
+        refused = await self._guarded(spec, case, speaker, target)
+        if refused is not None:
+            return refused
         if policy.needs_confirmation(spec.verb) and not policy.is_confirmed(data):
             user = investigation.evidence.user
             resume = when_sending_resumes(investigation.evidence)
@@ -396,11 +410,48 @@ class Presses:
                                                    upn=user.user_principal_name, locale=locale,
                                                    override_reason=reason.typed if reason is not None else None,
                                                    lifts_at=resume.at if lifts and resume is not None else None,
-                                                   time_zone=speaker.time_zone, open_steps=open_steps))
+                                                   time_zone=speaker.time_zone, open_steps=open_steps,
+                                                   item=_item_of(spec, target)))
         return await self._perform(spec, case, speaker, target, reason, open_steps)
 
+    async def _guarded(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target) -> Outcome | None:
+        """The action's guard (`ActionSpec.guard`, e.g. the tenant's last Global Administrator): a refusal shown on
+        the card and audited (`<verb>.refused`, no tenant write), or None to go on."""
+        if spec.guard is None:
+            return None
+        code = await spec.guard(self._tenant, target)
+        if code is None:
+            return None
+        log.info("%s on case %s refused by its guard: %s", spec.verb.value, case.id, code)
+        await self._store.audit.record(actor=await self._actor(speaker), action=f"{spec.verb.value}.refused",
+                                       target=target.upn, outcome="failed", tenant_id=case.tenant_id,
+                                       case_id=case.id, parameters={"account_id": target.account_id, "refused": code},
+                                       error=f"refused: {code}")
+        return Outcome.show(case, [Notice(f"notice.refused.{code}", tone="attention")])
+
+    async def act_as_system(self, verb: Verb, case: CaseRecord, actor: Actor, *,
+                            parameters: Mapping[str, Any]) -> Outcome:
+        """The bot's own press (automatic containment, `core.containment`): the same guard, claim, audit
+        (`started` with `parameters` added, then the outcome), one tenant call and recorded step as a person's
+        press, under `actor` (a `system:` id). No policy role and no confirmation card: whether the system may act
+        is its own setting's decision. A step already done makes no call."""
+        spec = ACTIONS[verb]
+        investigation = investigation_of(case)
+        target = _target(spec, case, investigation, {}) if investigation is not None else None
+        if target is None:
+            return Outcome.say("remediation.refused.no_snapshot", case=case)
+        if step_key(spec.step, target.item_id) in current_steps(case):
+            return Outcome.show(case)
+        speaker = Speaker(aad_object_id=actor.id, name=actor.name, tenant_id=case.tenant_id,
+                          user_principal_name=actor.upn)
+        refused = await self._guarded(spec, case, speaker, target)
+        if refused is not None:
+            return refused
+        return await self._perform(spec, case, speaker, target, None, extra=parameters)
+
     async def _perform(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
-                       reason: policy.Reason | None, open_steps: Sequence[Step] = ()) -> Outcome:
+                       reason: policy.Reason | None, open_steps: Sequence[Step] = (), *,
+                       extra: Mapping[str, Any] | None = None) -> Outcome:
         locale = speaker.locale
         claim_target = target.item_id or target.account_id
         correlation_id = uuid.uuid4().hex
@@ -419,6 +470,9 @@ class Presses:
             parameters["address"] = target.address
         if target.item_id and spec.item is not None:
             parameters.update({spec.item.id_key: target.item_id, spec.item.name_key: target.item_name})
+        if target.item_details and spec.removal:
+            # What is removed, as the case recorded it (a rule's conditions and actions): the record outlives it.
+            parameters["item_details"] = [list(row) for row in target.item_details]
         if reason is not None:
             # As typed and as seen: NUL is the one character no store keeps (PostgreSQL's JSON refuses it).
             parameters.update(override=True, override_reason=reason.visible,
@@ -426,6 +480,7 @@ class Presses:
                               open_steps=policy.open_step_keys(open_steps))
         if spec.acknowledge:
             parameters["acknowledged"] = True  # a person's "Done, I checked": Microsoft 365 was not asked
+        parameters.update(extra or {})
         try:
             await self._store.audit.start(actor=actor, action=spec.verb.value, target=target.upn,
                                           tenant_id=case.tenant_id, case_id=case.id, parameters=parameters,
@@ -446,18 +501,27 @@ class Presses:
         failure: Failure | None = None
         failure_exc: BaseException | None = None
         error = ""
+        gone = False
         try:
             await spec.run(self._tenant, target)
         except M365Error as exc:
-            failure, failure_exc = failure_of(exc, locale), exc
-            log.warning("%s on case %s failed: %s (%s)", spec.verb.value, case.id, type(exc).__name__, failure.code)
-            error = f"{type(exc).__name__}: {exc.message}"
+            if spec.removal and isinstance(exc, NotFound):
+                # Already gone (removed in a portal, by another tool, or by this press's lost twin): the wanted
+                # state. Recorded as done; no second call.
+                gone = True
+                log.info("%s on case %s: already removed (%s)", spec.verb.value, case.id, exc.message)
+            else:
+                failure, failure_exc = failure_of(exc, locale), exc
+                log.warning("%s on case %s failed: %s (%s)", spec.verb.value, case.id, type(exc).__name__,
+                            failure.code)
+                error = f"{type(exc).__name__}: {exc.message}"
         except Exception as exc:  # noqa: BLE001 - audited and answered on the card; the traceback goes to the log
             failure, failure_exc = failure_of(exc, locale), exc
             log.exception("%s on case %s failed unexpectedly", spec.verb.value, case.id)
             error = type(exc).__name__
         try:
-            return await self._record(spec, case, speaker, target, correlation_id, failure, failure_exc, error, actor)
+            return await self._record(spec, case, speaker, target, correlation_id, failure, failure_exc, error, actor,
+                                      gone=gone)
         except StoreUnavailable as exc:
             # The call was made; its `started` row and `in_progress` claim let the reconciler settle it later.
             log.warning("%s on case %s: the outcome could not be recorded (%s); left for the reconciler",
@@ -466,8 +530,9 @@ class Presses:
 
     async def _record(self, spec: ActionSpec, case: CaseRecord, speaker: Speaker, target: Target,
                       correlation_id: str, failure: Failure | None, failure_exc: BaseException | None, error: str,
-                      actor: Actor) -> Outcome:
-        """After the tenant call: the audit outcome, the step, the claim, and the card that says so."""
+                      actor: Actor, *, gone: bool = False) -> Outcome:
+        """After the tenant call: the audit outcome, the step, the claim, and the card that says so. `gone`: a
+        removal found its item already gone (`ActionSpec.removal`): done, said as "already removed"."""
         locale = speaker.locale
         claim_target = target.item_id or target.account_id
         unconfirmed = failure is not None and _unconfirmed(failure_exc)
@@ -485,10 +550,10 @@ class Presses:
             fresh = await self._store.cases.get_case(case.id) or case
             notice = Notice(failure.key, {"action": _action(spec, locale), **failure.params}, tone="attention",
                             support_link=failure.code == "unblock_limit",
-                            anchor=step_key(spec.step, target.item_id))
+                            anchor=step_key(spec.offered_by, target.item_id))
             # The failure shows in the latest actions of every copy too.
             return Outcome.show(fresh, [notice], copies=True)
-        await self._finish_audit(correlation_id, "succeeded")
+        await self._finish_audit(correlation_id, "succeeded", result={"already_removed": True} if gone else None)
         details: dict[str, Any] = {"correlation_id": correlation_id}
         if spec.verb == Verb.UNBLOCK:
             details["address"] = target.address
@@ -502,8 +567,9 @@ class Presses:
             await self._store.claims.release(case.id, spec.undoes, claim_target, even_if_done=True)
         await self._store.claims.complete(case.id, spec.step, claim_target, claimed_by=speaker.aad_object_id)
         fresh = updated or await self._store.cases.get_case(case.id) or case
-        notices = [] if spec.verb == Verb.UNBLOCK else [Notice("notice.done", {"action": _action(spec, locale)},
-                                                               tone="good", anchor=step_key(spec.step, target.item_id))]
+        notices = [] if spec.verb == Verb.UNBLOCK else [Notice(
+            "notice.already_removed" if gone else "notice.done", {"action": _action(spec, locale)}, tone="good",
+            anchor=step_key(spec.offered_by, target.item_id))]
         return Outcome.show(fresh, notices, copies=True)
 
     async def _off_the_list(self, address: str | None) -> bool:
@@ -624,7 +690,7 @@ class Presses:
     async def _actor(self, speaker: Speaker) -> Actor:
         """The audit's actor: Teams gives the object id and name; the UPN is looked up once per person."""
         upn = speaker.user_principal_name or self._upns.get(speaker.aad_object_id, "")
-        if not upn and speaker.aad_object_id:
+        if not upn and speaker.aad_object_id and not speaker.aad_object_id.startswith(SYSTEM_ID_PREFIX):
             try:
                 user = await self._tenant.get_user(speaker.aad_object_id)
             except M365Error as exc:
@@ -659,11 +725,38 @@ class Pressed:
     activity_id: str | None
 
 
+def _list_page(data: Mapping[str, Any]) -> int | None:
+    """The triage page a case was opened from (`cards.triage.row_actions`), or None (not from the list)."""
+    page = data.get("page")
+    if isinstance(page, str) and page.isascii() and page.isdigit() and len(page) <= 4:
+        return int(page)
+    return None
+
+
 def _origin(press: Press) -> Pressed | None:
     conversation = press.conversation_id
     if conversation is None:
         return None
     return Pressed(conversation, press.reply_to or None)
+
+
+def _item_of(spec: ActionSpec, target: Target) -> ConfirmItem | None:
+    """A per-item action's item for its confirmation card: the id its Confirm carries, the name it shows, and what
+    it is (`Target.item_details`: an inbox rule's conditions and actions)."""
+    if spec.item is None or not target.item_id:
+        return None
+    return ConfirmItem(spec.item.id_key, target.item_id, spec.item.name_key, target.item_name,
+                       rows=target.item_details, is_rule=spec.offered_by == Verb.DISABLE_RULE.value)
+
+
+def _item_details(spec: ActionSpec, investigation: Investigation, item_id: str) -> tuple[tuple[str, str], ...]:
+    """What the item is, from the investigation stored on the case: an inbox rule's conditions and actions (for its
+    confirmation and the audit, which keeps them after the rule is deleted); () for other items."""
+    if spec.offered_by != Verb.DISABLE_RULE.value:
+        return ()
+    evidence = investigation.evidence
+    rule = next((r for r in evidence.inbox_rules or () if r.id == item_id), None)
+    return rule_rows(rule, evidence) if rule is not None else ()
 
 
 def _target(spec: ActionSpec, case: CaseRecord, investigation: Investigation,
@@ -680,6 +773,7 @@ def _target(spec: ActionSpec, case: CaseRecord, investigation: Investigation,
     if not isinstance(item_id, str) or not item_id or len(item_id) > _MAX_ID_LENGTH:
         return None
     for step in investigation.assessment.recommended_steps:
-        if step.code == spec.step and step.target_id == item_id:
-            return Target(case.account_id, upn, address, item_id, step.params.get(spec.item.name_key, ""))
+        if step.code == spec.offered_by and step.target_id == item_id:
+            return Target(case.account_id, upn, address, item_id, step.params.get(spec.item.name_key, ""),
+                          _item_details(spec, investigation, item_id), item_params=dict(step.params))
     return None

@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.notices import SYSTEM_ACTOR, AlertOrigin, AlertOutcome, FollowUp, Notices, restricted_since
+from core.notices import SYSTEM_ACTOR, AlertOrigin, AlertOutcome, Contain, FollowUp, Notices, restricted_since
 from domain.tasks import PendingWrites, cancel_and_wait
 from investigation.resolve import account_sending_as
 from m365.errors import LicenseRequired, M365Error, PermissionDenied
@@ -77,12 +77,15 @@ class RestrictionWatch:
     """Finds new restrictions on a timer and alerts IT through `Notices`."""
 
     def __init__(self, *, tenant: Tenant, store: Store, notices: Notices, interval_seconds: float,
-                 holder: str | None = None, initial_delay_seconds: float | None = None) -> None:
+                 holder: str | None = None, initial_delay_seconds: float | None = None,
+                 contain: Contain | None = None) -> None:
         if interval_seconds <= 0:
             raise ValueError("the watch interval must be positive")
         self._tenant = tenant
         self._store = store
         self._notices = notices
+        # Automatic containment (AUTO_CONTAIN), None when off: run on each new alert's recorded case.
+        self._contain = contain
         self._tenant_id = tenant.tenant_id.lower()
         self.interval = interval_seconds
         self.holder = holder or default_holder()
@@ -99,6 +102,11 @@ class RestrictionWatch:
         # The store down: one WARNING per outage, and rounds retried sooner than `interval` (from 1 s, doubling).
         self._outage = OutageLog(log, "restriction watch")
         self._retry = Backoff(1.0, 30.0)
+
+    @property
+    def contains(self) -> bool:
+        """Whether automatic containment (AUTO_CONTAIN) runs on this watch's new alerts."""
+        return self._contain is not None
 
     @property
     def lease_ttl(self) -> float:
@@ -229,7 +237,7 @@ class RestrictionWatch:
                 alerted += 1
             elif outcome == AlertOutcome.PENDING:
                 pending += 1
-        await self._notices.follow_up_many(follow_ups)
+        await self._notices.follow_up_many(follow_ups, contain=self._contain)
         return RoundResult(restricted=len(restrictions), alerted=alerted, pending=pending, failed=failed)
 
     async def _from_defender(self, known: dict[str, BlockedSender]) -> list[BlockedSender]:

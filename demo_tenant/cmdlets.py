@@ -145,6 +145,9 @@ CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
             Parameter("ForwardingAddress", "RecipientIdParameter"),
             Parameter("ForwardingSmtpAddress", "ProxyAddress"),
             Parameter("DeliverToMailboxAndForward", "Boolean"),
+            # MultiValuedProperty: a list replaces the whole value; `@{Add=…; Remove=…}` (over REST an object typed
+            # "#Exchange.GenericHashTable") adds or removes entries and keeps the others.
+            Parameter("GrantSendOnBehalfTo", "MultiValuedProperty"),
             Parameter("Force", "SwitchParameter"),
             Parameter("Confirm", "SwitchParameter"),
             Parameter("WhatIf", "SwitchParameter"),
@@ -358,6 +361,93 @@ CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
         ),
         _ORG_ADMIN + _RECIPIENT_ADMIN + _VIEW_ONLY,
         ("Identity", "FolderName", "User", "AccessRights", "SharingPermissionFlags"),
+    ),
+    # Removing a delegate (remediation `remove_delegation`) and turning off legacy protocols
+    # (`disable_legacy_protocols`). Roles: the Mail Recipients management role (Recipient Management; Entra Exchange
+    # Recipient Administrator, Exchange Administrator) as for the writes above; Microsoft365DSC 1.26.211.1's
+    # settings.json of EXOMailboxPermission, EXORecipientPermission, EXOMailboxFolderPermission and EXOCASMailboxPlan
+    # lists Mail Recipients for the update too. None of them returns objects.
+    Cmdlet(
+        "Remove-MailboxPermission",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Remove-MailboxPermission.md "
+        "@5137565dfcb55b49c5ee307dafc3aa7d7f5d4b60 (sets AccessRights, Owner, ClearAutoMapping, ResetDefault; "
+        "-Instance and -DomainController are on-premises only); an ACE that is not there is an error: \"Can't "
+        "remove the access control entry on the object ... because the ACE doesn't exist on the object\" "
+        "(-BypassMasterAccountSid)",
+        (
+            Parameter("Identity", "MailboxIdParameter", mandatory=True,
+                      sets=("AccessRights", "Owner", "ClearAutoMapping", "ResetDefault")),
+            Parameter("AccessRights", "MailboxRights[]", mandatory=True, sets=("AccessRights",)),
+            Parameter("User", "SecurityPrincipalIdParameter", mandatory=True, sets=("AccessRights",)),
+            Parameter("ClearAutoMapping", "SwitchParameter", mandatory=True, sets=("ClearAutoMapping",)),
+            Parameter("ResetDefault", "SwitchParameter", mandatory=True, sets=("ResetDefault",)),
+            Parameter("BypassMasterAccountSid", "SwitchParameter", sets=("AccessRights", "Owner", "ClearAutoMapping")),
+            Parameter("Deny", "SwitchParameter", sets=("AccessRights",)),
+            Parameter("GroupMailbox", "SwitchParameter", sets=("AccessRights", "Owner")),
+            Parameter("IgnoreDefaultScope", "SwitchParameter"),
+            Parameter("InheritanceType", "ActiveDirectorySecurityInheritance", sets=("AccessRights",)),
+            Parameter("SoftDeletedMailbox", "SwitchParameter", sets=("AccessRights",)),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
+        ("AccessRights", "Owner", "ClearAutoMapping", "ResetDefault"),
+    ),
+    Cmdlet(
+        "Remove-RecipientPermission",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Remove-RecipientPermission.md "
+        "@302954c6054609e2e00c2b7a6a18d1b672925542 (one set; -AccessRights: \"The only valid value for this "
+        "parameter is SendAs\")",
+        (
+            Parameter("Identity", "RecipientIdParameter", mandatory=True),
+            Parameter("AccessRights", "MultiValuedProperty", mandatory=True),
+            Parameter("Trustee", "SecurityPrincipalIdParameter", mandatory=True),
+            Parameter("Deny", "SwitchParameter"),
+            Parameter("MultiTrustees", "MultiValuedProperty"),
+            Parameter("SkipDomainValidationForMailContact", "SwitchParameter"),
+            Parameter("SkipDomainValidationForMailUser", "SwitchParameter"),
+            Parameter("SkipDomainValidationForSharedMailbox", "SwitchParameter"),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
+    ),
+    Cmdlet(
+        "Remove-MailboxFolderPermission",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Remove-MailboxFolderPermission.md "
+        "@1e5e9caf94705436df1894ee90bd389396e093da (sets Default, Identity, ResetDelegateUserCollection; "
+        "-DomainController is on-premises only; Identity `Mailbox:\\Folder`)",
+        (
+            Parameter("Identity", "MailboxFolderIdParameter", mandatory=True),
+            Parameter("User", "MailboxFolderUserIdParameter", mandatory=True, sets=("Default", "Identity")),
+            Parameter("ResetDelegateUserCollection", "SwitchParameter", sets=("ResetDelegateUserCollection",)),
+            Parameter("Force", "SwitchParameter", sets=("Identity", "ResetDelegateUserCollection")),
+            Parameter("SendNotificationToUser", "Boolean", sets=("Identity", "ResetDelegateUserCollection")),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
+        ("Default", "Identity", "ResetDelegateUserCollection"),
+    ),
+    Cmdlet(
+        "Set-CASMailbox",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Set-CASMailbox.md "
+        "@68a31aa4ee66e25a61de33df00399f3309a6dd30 (one set; only the Exchange Online parameters the demo tenant "
+        "implements: -ImapEnabled, -PopEnabled, -SmtpClientAuthenticationDisabled, all Boolean; Example 1 turns POP "
+        "off with -PopEnabled $false)",
+        (
+            Parameter("Identity", "MailboxIdParameter", mandatory=True),
+            Parameter("ImapEnabled", "Boolean"),
+            Parameter("PopEnabled", "Boolean"),
+            Parameter("SmtpClientAuthenticationDisabled", "Boolean"),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
     ),
 )}
 

@@ -58,6 +58,9 @@ _WELL_KNOWN_FOLDERS = frozenset({
     "sentitems", "serverfailures", "syncissues",
 })
 _KEY_IN_PARENS = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\('(?P<key>(?:[^']|'')*)'\)$")
+# An alternate key: `directoryRoles(roleTemplateId='…')` (directoryrole-list-members.md); split as the entity set and
+# the key `roleTemplateId=…`, which the handler resolves.
+_ALTERNATE_KEY = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\((?P<alias>[A-Za-z_]\w*)='(?P<key>(?:[^']|'')*)'\)$")
 # Characters a nextLink leaves readable in query values (Graph writes `$filter=userId eq 'x'` much like this).
 _QUERY_SAFE = "$'(),:@"
 _RULE_FIELDS = {"displayName", "sequence", "isEnabled", "conditions", "actions", "exceptions"}
@@ -67,6 +70,21 @@ _FAULT_BODIES = {
     502: ("BadGateway", "Bad gateway."),
     503: ("serviceNotAvailable", "The service is temporarily unavailable. Please retry after some time."),
     504: ("GatewayTimeout", "The gateway did not receive a response within the specified time period."),
+}
+
+
+# The typed collections of a user's `authentication` (v1.0 CSDL) → the type each holds; `methods` holds them all.
+_METHOD_TYPES: dict[str, str] = {
+    "methods": "",
+    "microsoftAuthenticatorMethods": "microsoftAuthenticatorAuthenticationMethod",
+    "phoneMethods": "phoneAuthenticationMethod",
+    "emailMethods": "emailAuthenticationMethod",
+    "fido2Methods": "fido2AuthenticationMethod",
+    "softwareOathMethods": "softwareOathAuthenticationMethod",
+    "temporaryAccessPassMethods": "temporaryAccessPassAuthenticationMethod",
+    "windowsHelloForBusinessMethods": "windowsHelloForBusinessAuthenticationMethod",
+    "platformCredentialMethods": "platformCredentialAuthenticationMethod",
+    "passwordMethods": "passwordAuthenticationMethod",
 }
 
 
@@ -98,8 +116,12 @@ def split_path(raw_path: str) -> list[str]:
             continue
         segment = unquote(raw)
         match = _KEY_IN_PARENS.match(segment)
+        alternate = _ALTERNATE_KEY.match(segment) if not match else None
         if match:
             segments.extend([match["name"], match["key"].replace("''", "'")])
+        elif alternate:
+            key = alternate["key"].replace("''", "'")
+            segments.extend([alternate["name"], f"{alternate['alias']}={key}"])
         else:
             segments.append(segment)
     return segments
@@ -630,11 +652,123 @@ class GraphApi:
             context = "groups" if odata.endswith("group") else "directoryRoles"
         return self.collection(req, items, context)
 
+    def _role(self, key: str) -> Json:
+        """A directory role by object id or by `roleTemplateId=…` (the alternate key); Graph's 404 otherwise (a role
+        whose template was never activated in the tenant has no directoryRole object either)."""
+        alias, _, template = key.partition("=")
+        for role in self.state.glist("directoryRoles"):
+            if (template and alias.lower() == "roletemplateid" and _ci(role.get("roleTemplateId"), template)) or (
+                    not template and _ci(role.get("id"), key)):
+                return role
+        raise _not_found(key)
+
+    def _role_member_ids(self, role: Json) -> list[str]:
+        """The direct members of a role (the seed's `memberOf` lists each member's parents)."""
+        member_of: Mapping[str, Any] = self.state.graph["memberOf"]
+        return [member for member, parents in member_of.items()
+                if any(_ci(parent, str(role["id"])) for parent in parents or [])]
+
+    def role_members(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /directoryRoles/{id | roleTemplateId='…'}/members (directoryrole-list-members.md, Graph v1.0)."""
+        role = self._role(p["role"])
+        items: list[Json] = []
+        for member in self._role_member_ids(role):
+            user = self.state.user(member)
+            if user is not None:
+                items.append({"@odata.type": "#microsoft.graph.user", **user})
+            else:
+                found = self.state.directory_object(member)
+                if found is not None:
+                    items.append(found)
+        return self.collection(req, items, "directoryObjects")
+
+    def remove_role_member(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """DELETE /directoryRoles/{id}/members/{id}/$ref (directoryrole-delete-member.md, Graph v1.0): 204; a
+        principal that does not hold the role is Graph's 404 Request_ResourceNotFound."""
+        role = self._role(p["role"])
+        member_of: dict[str, Any] = self.state.graph["memberOf"]
+        for member, parents in member_of.items():
+            if not _ci(member, p["member"]):
+                continue
+            kept = [parent for parent in parents or [] if not _ci(parent, str(role["id"]))]
+            if len(kept) != len(parents or []):
+                member_of[member] = kept
+                self.state.record_action("remove_role_member", member, role=str(role["id"]))
+                return ApiResponse(204)
+        raise _not_found(p["member"])
+
     def auth_methods(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
         """GET /users/{id}/authentication/methods."""
         user = self._user(p["user"])
         items = list(self.state.iter_user_map("authenticationMethods", str(user["id"])))
         return self.collection(req, items, f"users('{user['id']}')/authentication/methods")
+
+    def _auth_method(self, p: dict[str, str]) -> tuple[list[Json], Json]:
+        """The user's method list and the method `p["method"]` of the typed collection `p["collection"]`: each
+        collection holds only its own type (the v1.0 `authentication` entity), `methods` any; Graph's 404 else."""
+        user = self._user(p["user"])
+        kind = _METHOD_TYPES.get(p["collection"])
+        methods: dict[str, list[Json]] = self.state.graph["authenticationMethods"]
+        owned = next((items for key, items in methods.items() if _ci(key, str(user["id"]))), [])
+        for method in owned:
+            if _ci(method.get("id"), p["method"]) and (
+                    p["collection"] == "methods" or method.get("@odata.type") == f"#microsoft.graph.{kind}"):
+                return owned, method
+        raise _not_found(p["method"])
+
+    def get_auth_method(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /users/{id}/authentication/{collection}/{id} (e.g. microsoftauthenticatorauthenticationmethod-get.md)."""
+        _, method = self._auth_method(p)
+        return self._entity(req, method, f"users('{p['user']}')/authentication/{p['collection']}")
+
+    def delete_auth_method(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """DELETE /users/{id}/authentication/{collection}/{id} (the `*authenticationmethod-delete.md` pages, Graph
+        v1.0): 204; a method that is not there is Graph's 404 Request_ResourceNotFound. `methods` and
+        `passwordMethods` declare no delete."""
+        if p["collection"] not in _METHOD_TYPES or p["collection"] == "methods":
+            raise ApiError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.")
+        owned, method = self._auth_method(p)
+        owned.remove(method)
+        self.state.record_action("remove_auth_method", p["user"], collection=p["collection"], method=p["method"])
+        return ApiResponse(204)
+
+    def _grant(self, key: str) -> Json:
+        for grant in self.state.glist("oauth2PermissionGrants"):
+            if _ci(grant.get("id"), key):
+                return grant
+        raise _not_found(key)
+
+    def get_grant(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /oauth2PermissionGrants/{id} (oauth2permissiongrant-get.md, Graph v1.0)."""
+        return self._entity(req, self._grant(p["grant"]), "oauth2PermissionGrants")
+
+    def delete_grant(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """DELETE /oauth2PermissionGrants/{id} (oauth2permissiongrant-delete.md, Graph v1.0): 204, or 404."""
+        grant = self._grant(p["grant"])
+        self.state.glist("oauth2PermissionGrants").remove(grant)
+        self.state.record_action("delete_grant", p["grant"], principal=grant.get("principalId"))
+        return ApiResponse(204)
+
+    def _app_roles(self) -> list[Json]:
+        # Optional in a seed: most users hold none (appRoleAssignment, Graph v1.0 resource).
+        roles: list[Json] = self.state.graph.setdefault("appRoleAssignments", [])
+        return roles
+
+    def user_app_roles(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """GET /users/{id}/appRoleAssignments (user-list-approleassignments.md, Graph v1.0)."""
+        user = self._user(p["user"])
+        items = [a for a in self._app_roles() if _ci(a.get("principalId"), str(user["id"]))]
+        return self.collection(req, items, f"users('{user['id']}')/appRoleAssignments")
+
+    def delete_user_app_role(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """DELETE /users/{id}/appRoleAssignments/{id} (user-delete-approleassignments.md, Graph v1.0): 204, or 404."""
+        user = self._user(p["user"])
+        for assignment in self._app_roles():
+            if _ci(assignment.get("id"), p["assignment"]) and _ci(assignment.get("principalId"), str(user["id"])):
+                self._app_roles().remove(assignment)
+                self.state.record_action("delete_app_role_assignment", str(user["id"]), id=p["assignment"])
+                return ApiResponse(204)
+        raise _not_found(p["assignment"])
 
     def user_grants(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
         """GET /users/{id}/oauth2PermissionGrants: the delegated grants this user consented to."""
@@ -731,6 +865,23 @@ class GraphApi:
                     inbox_rule["Name"] = body["displayName"]
         self.state.record_action("patch_rule", str(user["id"]), rule=rule.get("id"), changes=body)
         return self._entity(req, rule, f"users('{user['id']}')/mailFolders('inbox')/messageRules")
+
+    def delete_rule(self, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+        """DELETE /users/{id}/mailFolders/inbox/messageRules/{id} (messagerule-delete.md, Graph v1.0): 204 and no
+        body; a rule that is not there is the mailbox store's 404 (as `_rule`)."""
+        user, mailbox = self._mail_user(p["user"])
+        rule = self._rule(user, p)
+        rules: dict[str, list[Json]] = self.state.graph["messageRules"]
+        for key, items in rules.items():
+            if _ci(key, str(user["id"])):
+                rules[key] = [item for item in items if item is not rule]
+        # Exchange's view (Get-InboxRule, the seed keyed by UPN or primary address) of the same rule goes with it.
+        exchange_rules: dict[str, list[Json]] = self.state.exchange["Get-InboxRule"]
+        for key, items in exchange_rules.items():
+            if _ci(mailbox.get("UserPrincipalName"), key) or _ci(mailbox.get("PrimarySmtpAddress"), key):
+                exchange_rules[key] = [r for r in items if not _ci(r.get("Name"), str(rule.get("displayName")))]
+        self.state.record_action("delete_rule", str(user["id"]), rule=rule.get("id"))
+        return ApiResponse(204)
 
     # --- handlers: logs, risk, reports, alerts -------------------------------------------------------------
 

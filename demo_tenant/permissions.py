@@ -33,6 +33,20 @@ _PASSWORD_PROFILE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
 _ORG = ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 # messagetracingroot-list-messagetraces (microsoft-graph-docs-contrib); the only permission Microsoft lists.
 _MESSAGE_TRACE = ("ExchangeMessageTrace.Read.All",)
+# directoryrole-list-members.md and directoryrole-delete-member.md (Graph v1.0): reading a role's members, and
+# taking a role from a member (RoleManagement.ReadWrite.Directory is the only application permission listed).
+_ROLE_MEMBERS = ("RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory", "Directory.Read.All",
+                 "Directory.ReadWrite.All")
+_ROLE_MEMBER_REMOVE = ("RoleManagement.ReadWrite.Directory",)
+# Graph v1.0 api-reference pages: microsoftauthenticatorauthenticationmethod-delete.md and the seven sibling
+# `*authenticationmethod-delete.md` pages (UserAuthenticationMethod.ReadWrite.All, the only application permission);
+# oauth2permissiongrant-delete.md (DelegatedPermissionGrant.ReadWrite.All; Directory.ReadWrite.All higher);
+# user-list-approleassignments.md (Directory.Read.All; AppRoleAssignment.ReadWrite.All, Directory.ReadWrite.All
+# higher); user-delete-approleassignments.md (AppRoleAssignment.ReadWrite.All only).
+_AUTH_METHODS_WRITE = ("UserAuthenticationMethod.ReadWrite.All",)
+_GRANTS_WRITE = ("DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All")
+_APP_ROLE_READ = ("Directory.Read.All", "AppRoleAssignment.ReadWrite.All", "Directory.ReadWrite.All")
+_APP_ROLE_WRITE = ("AppRoleAssignment.ReadWrite.All",)
 _DOMAINS = ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 
 # Entra roles an app needs (besides User.ReadWrite.All) to change another user's password profile.
@@ -64,14 +78,29 @@ GRAPH_ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "users/{user}/revokeSignInSessions", "revoke_sessions", _REVOKE, "directory"),
     RouteSpec("GET", "users/{user}/transitiveMemberOf", "member_of", _MEMBERSHIP, "directory"),
     RouteSpec("GET", "users/{user}/transitiveMemberOf/{cast}", "member_of", _MEMBERSHIP, "directory"),
+    RouteSpec("GET", "directoryRoles/{role}/members", "role_members", _ROLE_MEMBERS, "directory"),
+    RouteSpec("DELETE", "directoryRoles/{role}/members/{member}/$ref", "remove_role_member", _ROLE_MEMBER_REMOVE,
+              "directory"),
     RouteSpec("GET", "users/{user}/mailFolders", "list_folders", _MAIL_FOLDERS, "mail"),
     RouteSpec("GET", "users/{user}/mailFolders/{folder}", "get_folder", _MAIL_FOLDERS, "mail"),
     RouteSpec("GET", "users/{user}/mailFolders/{folder}/messageRules", "list_rules", _RULES_READ, "mail"),
     RouteSpec("GET", "users/{user}/mailboxSettings/automaticRepliesSetting", "auto_replies", _RULES_READ, "mail"),
     RouteSpec("GET", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "get_rule", _RULES_READ, "mail"),
     RouteSpec("PATCH", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "patch_rule", _RULES_WRITE, "mail"),
+    # messagerule-delete.md (Graph v1.0): MailboxSettings.ReadWrite, the only application permission listed.
+    RouteSpec("DELETE", "users/{user}/mailFolders/{folder}/messageRules/{rule}", "delete_rule", _RULES_WRITE,
+              "mail"),
     RouteSpec("GET", "users/{user}/authentication/methods", "auth_methods", _AUTH_METHODS, "directory"),
+    RouteSpec("GET", "users/{user}/authentication/{collection}/{method}", "get_auth_method", _AUTH_METHODS,
+              "directory"),
+    RouteSpec("DELETE", "users/{user}/authentication/{collection}/{method}", "delete_auth_method",
+              _AUTH_METHODS_WRITE, "directory"),
     RouteSpec("GET", "users/{user}/oauth2PermissionGrants", "user_grants", _GRANTS, "directory"),
+    RouteSpec("GET", "oauth2PermissionGrants/{grant}", "get_grant", _GRANTS, "directory"),
+    RouteSpec("DELETE", "oauth2PermissionGrants/{grant}", "delete_grant", _GRANTS_WRITE, "directory"),
+    RouteSpec("GET", "users/{user}/appRoleAssignments", "user_app_roles", _APP_ROLE_READ, "directory"),
+    RouteSpec("DELETE", "users/{user}/appRoleAssignments/{assignment}", "delete_user_app_role", _APP_ROLE_WRITE,
+              "directory"),
     RouteSpec("GET", "oauth2PermissionGrants", "list_grants", _GRANTS, "directory"),
     RouteSpec("GET", "servicePrincipals", "list_service_principals", _APPS, "directory"),
     RouteSpec("GET", "servicePrincipals/{sp}", "get_service_principal", _APPS, "directory"),

@@ -40,9 +40,10 @@ from microsoft_agents.hosting.dialogs.prompts import (
     TextPrompt,
 )
 
+from cards.findings import STEPS_TEXT_LIMIT, steps_text
 from cards.text import clean, md_escape
 from core.cases import can_act_on
-from dialogs.casework import CaseDesk
+from dialogs.casework import CaseDesk, InvestigationResult
 from dialogs.context import speaker_of
 from dialogs.intents import normalise, yes_no
 from dialogs.suggest import near_misses
@@ -53,6 +54,8 @@ from locales import t
 from m365.errors import M365Error
 from m365.protocol import Tenant
 from m365.records import User
+from remediation.policy import open_required_steps
+from remediation.views import current_steps
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +313,7 @@ class InvestigateDialog(ComponentDialog):
         result = await self._desk.investigate(step.context, user, speaker)
         action = str(_options(step).get("action") or "")
         if action in ACTIONS:
-            await step.context.send_activity(_action_hint(action, speaker, user))
+            await step.context.send_activity(_action_hint(action, speaker, user, result))
         return cast(DialogTurnResult, await step.end_dialog(result.case.id))
 
     async def _load(self, step: WaterfallStepContext, user_id: str) -> User | None:
@@ -330,15 +333,23 @@ def _options(step: WaterfallStepContext) -> dict[str, object]:
     return dict(step.options) if isinstance(step.options, dict) else {}
 
 
-def _action_hint(action: str, speaker: Speaker, user: User) -> str:
-    """After "secure X" / "unblock X": which buttons of the card above do it, or why this speaker cannot."""
+def _action_hint(action: str, speaker: Speaker, user: User, result: InvestigationResult) -> str:
+    """After "secure X" / "unblock X": which buttons of the card above do it, or why this speaker cannot.
+
+    "secure" names every required step still open, read the way the card and the gate read them (the case's current
+    steps against `Step.required`), so the hint never names a subset the gate would then contradict."""
     locale = speaker.locale
     if not can_act_on(speaker, user.id):
         return t(locale, "investigate.hint.cannot_act")
     if action == "unblock":
         return t(locale, "investigate.hint.unblock", unblock=t(locale, "button.unblock"))
-    return t(locale, "investigate.hint.secure", password=t(locale, "button.force_password_change"),
-             sessions=t(locale, "button.revoke_sessions"))
+    open_steps = open_required_steps(result.investigation.assessment.recommended_steps,
+                                     current_steps(result.case).keys())
+    if not open_steps:
+        return t(locale, "investigate.hint.secure_none")
+    # A chat message renders Markdown and a rule's name is tenant text: escaped, like every name in these hints.
+    return t(locale, "investigate.hint.secure", count=len(open_steps),
+             steps=md_escape(steps_text(open_steps, locale), STEPS_TEXT_LIMIT))
 
 
 def _confirmed_user(data: object, user_id: str) -> User | None:

@@ -36,6 +36,7 @@ from cards.help import help_card
 from dialogs.context import message_text, send_card, speaker_of
 from dialogs.intents import Intent, normalise, recognize, yes_no
 from dialogs.investigate import ACCOUNT_PROMPT, INVESTIGATE_DIALOG_ID
+from domain.people import Speaker
 from locales import t
 
 MAIN_DIALOG_ID = "main"
@@ -95,7 +96,7 @@ class MainDialog(ComponentDialog):
         elif intent == Intent.CANCEL:
             await step.context.send_activity(t(speaker.locale, "cancel.nothing"))
         elif looks_like_account(message_text(step.context)):
-            if speaker.may_investigate:
+            if is_bare_investigation(message_text(step.context), speaker):
                 return cast(DialogTurnResult, await step.begin_dialog(
                     INVESTIGATE_DIALOG_ID, {"query": normalise(message_text(step.context)), "bare": True}))
             await step.context.send_activity(t(speaker.locale, "unknown.name_user"))
@@ -114,6 +115,12 @@ def looks_like_account(text: str | None) -> bool:
     if not value or len(value) > MAX_NAME or yes_no(value) is not None:
         return False
     return bool(_NAME.match(value) or _ADDRESS.match(value))
+
+
+def is_bare_investigation(text: str | None, speaker: Speaker) -> bool:
+    """True when a message typed with no question pending starts an investigation by being a bare directory name
+    (IT staff only): the turn reads the directory like "investigate X" does, so it counts against the same limit."""
+    return speaker.may_investigate and recognize(text).intent == Intent.UNKNOWN and looks_like_account(text)
 
 
 def _pending(instance: DialogInstance) -> str:

@@ -339,6 +339,25 @@ def _condition_rows(rule: InboxRule) -> list[tuple[str, str]]:
     return rows
 
 
+def rule_rows(rule: InboxRule, evidence: Evidence) -> tuple[tuple[str, str], ...]:
+    """What the rule does, as evidence rows for the confirmation before it is deleted: its conditions (as
+    `_condition_rows`), then each action in Graph's `messageRuleActions` names (`forwardTo`, `delete`,
+    `moveToFolder` …) with the addresses it sends to (`target`) and the folder it files into (`folder`)."""
+    rows = _condition_rows(rule)
+    for action, addresses in (("forwardTo", rule.forward_to), ("forwardAsAttachmentTo", rule.forward_as_attachment_to),
+                              ("redirectTo", rule.redirect_to)):
+        if addresses:
+            rows.append(("action", action))
+            rows.extend(("target", address) for address in addresses)
+    if rule.move_to_folder:
+        rows.append(("action", "moveToFolder"))
+        rows.append(("folder", folder_identity(rule.move_to_folder, evidence.mail_folders)[0]))
+    rows.extend(("action", action) for action, on in (
+        ("delete", rule.delete), ("permanentDelete", rule.permanent_delete), ("markAsRead", rule.mark_as_read),
+        ("stopProcessingRules", rule.stop_processing_rules)) if on)
+    return tuple(rows)
+
+
 # Unified audit log operations that create or change an inbox rule (Exchange cmdlets, and Outlook's own record).
 RULE_CHANGE_OPERATIONS: frozenset[str] = frozenset({"new-inboxrule", "set-inboxrule", "enable-inboxrule",
                                                     "updateinboxrules"})

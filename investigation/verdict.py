@@ -65,16 +65,22 @@ and actively abused (a high sign-in finding in the last 24 hours).
 Steps, in Microsoft's order ("Responding to a compromised email account"), one `StepSpec` each in
 `SECURE_STEPS` (its code, Microsoft's page and the rule that offers it; `STEP_CODES` is derived from it):
 secure — `force_password_change`, `revoke_sessions`, `remove_forwarding`, `disable_rule` (one per rule,
-`target_id` = rule id), `review_mfa_methods`, `block_sign_in`, `remove_admin_roles`, `review_consents`,
+`target_id` = rule id), `remove_delegation` (one per outsider's or fresh account's grant on the mailbox,
+`target_id` = `MailboxGrant.subject_id`), `remove_mfa_method` (one per method registered in the window,
+`target_id` = `AuthMethod.item_id`), `review_mfa_methods` (only for a registration no method can be tied to),
+`block_sign_in`, `remove_admin_role` (one per admin role an "Add member to role" audit in the window gave the
+account, `target_id` = the role's object id: `roles_gained`), `remove_admin_roles` (the admin roles held from
+before the window: named with Microsoft's page, no button), `revoke_consent` (one per app the user consented to,
+`target_id` = the grant id), `review_consents` (only tenant-wide consents, which an admin revokes in Entra),
 `confirm_compromised`; unblock — `unblock` (only when restricted); prevent — `prevention_steps`.
 A compromised account gets all securing steps that apply (`required` marks those that must be done before the
 unblock: the one property both the card's "required before unblocking" and the unblock gate,
 `remediation.policy.open_required_steps`, read); suspicious and incomplete get the password change, session
 revocation and the steps their findings target; no_signs gets only unblock and prevention. `block_sign_in` is
 offered for a compromised, still enabled account when it is actively abused (`params["active"] == "true"`) or
-when the sign-in log could not be read, so abuse cannot be ruled out (`"unknown"`). `remove_admin_roles` only
-for compromised accounts holding admin roles; `confirm_compromised` only for compromised accounts that
-Identity Protection can see and has not yet marked confirmed.
+when the sign-in log could not be read, so abuse cannot be ruled out (`"unknown"`). `remove_admin_role` and
+`remove_admin_roles` only for compromised accounts holding admin roles; `confirm_compromised` only for
+compromised accounts that Identity Protection can see and has not yet marked confirmed.
 
 A step's code is also the value of the remediation verb that carries it out, where one exists
 (`remediation.actions.ActionSpec.step`): remediation refers to these codes, never the other way round, so this
@@ -84,6 +90,7 @@ here plus one `ActionSpec` there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -91,8 +98,16 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from investigation.evidence import Evidence, SourceName, UnavailableReason
-from investigation.indicators import PREVENTION_CODES, Finding, Severity, mfa_methods, prevention_steps
+from investigation.indicators import (
+    NON_ADMIN_ROLE_TEMPLATES,
+    PREVENTION_CODES,
+    Finding,
+    Severity,
+    mfa_methods,
+    prevention_steps,
+)
 from investigation.sources import KEY_SOURCES as SOURCE_KEYS
+from m365.records import AuthMethod, DirectoryAudit, DirectoryObject, OAuthGrant
 
 
 class Verdict(StrEnum):
@@ -116,6 +131,14 @@ RESPOND_URL = "https://learn.microsoft.com/defender-office-365/responding-to-a-c
 UNBLOCK_URL = "https://learn.microsoft.com/defender-office-365/outbound-spam-restore-restricted-users"
 CONSENT_URL = "https://learn.microsoft.com/defender-office-365/detect-and-remediate-illicit-consent-grants"
 RULES_URL = "https://learn.microsoft.com/defender-office-365/detect-and-remediate-outlook-rules-forms-attack"
+# Where an admin reviews and revokes an app's admin (tenant-wide) consent: Microsoft Learn, "Review permissions
+# granted to enterprise applications" (Entra admin center → Enterprise applications → the app → Permissions →
+# Admin consent), and that page of one app in the Entra admin center, addressed by its service principal's object
+# id and app id (the blade address the admin center itself opens; built from GUIDs only).
+APP_PERMISSIONS_URL = "https://learn.microsoft.com/entra/identity/enterprise-apps/manage-application-permissions"
+ENTRA_APP_PERMISSIONS_URL = ("https://entra.microsoft.com/#view/Microsoft_AAD_IAM/ManagedAppMenuBlade/~/Permissions"
+                             "/objectId/{sp}/appId/{app}")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -385,6 +408,7 @@ class Offer:
     params: Mapping[str, str] = field(default_factory=dict, hash=False)
     target_id: str | None = None
     required: bool = False
+    url: str = ""  # this instance's page, instead of the step's (a tenant-wide consent's app in Entra)
 
 
 @dataclass(frozen=True)
@@ -439,8 +463,81 @@ def _rules(facts: Facts) -> Iterable[Offer]:
                     required=facts.compromised and f.severity == Severity.high)
 
 
+# Delegation findings about one grant (investigation.delegation), each with `subject_id` = `MailboxGrant.subject_id`.
+_DELEGATE_CODES = frozenset({"delegate_outside", "delegate_new_account"})
+
+
+def _delegation(facts: Facts) -> Iterable[Offer]:
+    # One removal per grant that is a sign (an outsider's, a fresh account's); ordinary delegates are listed only.
+    seen: set[str] = set()
+    for f in facts.findings:
+        if (f.code not in _DELEGATE_CODES or f.severity not in (Severity.high, Severity.medium)
+                or not f.subject_id or f.subject_id in seen):
+            continue
+        seen.add(f.subject_id)
+        delegate = f"{f.params.get('trustee', '')} ({f.params.get('access', '')})"
+        yield Offer({"delegate": delegate}, target_id=f.subject_id, required=facts.compromised)
+
+
+_MFA_CODES = frozenset({"mfa_method_registered", "mfa_registered_from_suspicious_ip"})
+# An audit's registration and the method's `createdDateTime` within this are one event (as in
+# `investigation.indicators.mfa_registration`).
+_SAME_REGISTRATION = timedelta(minutes=15)
+# Method types whose registration Graph dates (`createdDateTime`), as the audit's "Method" detail or a method's type
+# names them ("Authenticator App with Notification and Code", "FIDO2 security key", "Windows Hello for Business").
+_DATED_KIND = re.compile(r"authenticator ?app|microsoftauthenticator|fido|security key|passkey|windows ?hello|"
+                         r"platform ?credential", re.IGNORECASE)
+
+
+def _finding_time(finding: Finding) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(finding.params.get("time", "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _registered_in_window(facts: Facts) -> tuple[list[tuple[AuthMethod, Finding]], bool]:
+    """The removable methods the MFA findings point at (each once, with the finding that dates it and says from
+    where), and whether a finding points at none the bot can tell (an undated phone, a method already gone, the
+    method list unreadable): those are left to a person (`review_mfa_methods`)."""
+    methods = [m for m in mfa_methods(facts.evidence) if m.item_id]
+    matched: dict[str, tuple[AuthMethod, Finding]] = {}
+    unjudged = False
+    for f in facts.findings:
+        if f.code not in _MFA_CODES:
+            continue
+        if f.source == SourceName.auth_methods:
+            method = next((m for m in methods if m.id == f.subject_id), None)
+        else:
+            # The audit names no method id: the method Graph dates nearest the audit's registration, if any is close.
+            when = _finding_time(f)
+            close = sorted((abs(m.created - when), n) for n, m in enumerate(methods)
+                           if when is not None and m.created is not None
+                           and abs(m.created - when) <= _SAME_REGISTRATION)
+            method = methods[close[0][1]] if close else None
+        if method is None:
+            # A type Graph dates that has no method near the registration any more was removed since (by the bot or
+            # in Entra): nothing is left to do. Phone, email and OATH methods carry no date, so which one was added
+            # cannot be told: a person looks.
+            unjudged = unjudged or not _DATED_KIND.search(f.params.get("method", ""))
+        elif method.item_id not in matched or (f.params.get("ip") and not matched[method.item_id][1].params.get("ip")):
+            matched[method.item_id] = (method, f)
+    return list(matched.values()), unjudged
+
+
+def _remove_mfa_methods(facts: Facts) -> Iterable[Offer]:
+    # One removal per method registered in the window; the card says when and from where (the audit's address).
+    for method, f in _registered_in_window(facts)[0]:
+        when = f.params.get("time") or (method.created.isoformat() if method.created else "")
+        yield Offer({"method": method.display_name or method.kind, "method_type": method.kind, "time": when,
+                     "from_ip": f.params.get("ip") or "unknown"},
+                    target_id=method.item_id, required=facts.compromised)
+
+
 def _mfa_methods(facts: Facts) -> Iterable[Offer]:
-    if facts.codes & {"mfa_method_registered", "mfa_registered_from_suspicious_ip"}:
+    # Only what the per-method removals do not cover: a registration the bot cannot tie to a method.
+    if facts.codes & _MFA_CODES and _registered_in_window(facts)[1]:
         methods = ", ".join(dict.fromkeys(m.kind for m in mfa_methods(facts.evidence)))
         yield Offer({"methods": methods}, required=facts.compromised)
 
@@ -453,17 +550,99 @@ def _block_sign_in(facts: Facts) -> Iterable[Offer]:
             yield Offer({"active": "true" if abused else "unknown"})
 
 
+# The Entra audit of a directory role given to a principal ("Microsoft Entra audit log activity reference",
+# learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities, category RoleManagement): its
+# target user carries the role as modified properties `Role.ObjectID`, `Role.DisplayName`, `Role.TemplateId` (new
+# values JSON-quoted, e.g. "\"62e90394-…\"").
+ROLE_ADDED_ACTIVITY = "add member to role"
+
+
+def _role_property(audit: DirectoryAudit, name: str) -> str:
+    value = next((p.new_value for p in audit.modified_properties if p.name.lower() == name), "")
+    return value.strip().strip('"')
+
+
+def roles_gained(evidence: Evidence) -> list[tuple[DirectoryObject, DirectoryAudit]]:
+    """The admin roles the account holds now that an "Add member to role" audit in the window gave it, each once
+    with the audit (when, by whom). A role held with no such audit was held from before: context, not the bot's to
+    take (the account may be an administrator by right)."""
+    user_id = evidence.user.id.lower()
+    held = [m for m in evidence.memberships or ()
+            if m.is_role and (m.role_template_id or "").lower() not in NON_ADMIN_ROLE_TEMPLATES]
+    gained: dict[str, tuple[DirectoryObject, DirectoryAudit]] = {}
+    for audit in evidence.directory_audits or ():
+        if (audit.activity.strip().lower() != ROLE_ADDED_ACTIVITY or audit.result.lower() not in ("", "success")
+                or not evidence.in_window(audit.activity_time) or user_id not in {t.lower() for t in audit.target_ids}):
+            continue
+        object_id = _role_property(audit, "role.objectid").lower()
+        template = _role_property(audit, "role.templateid").lower()
+        role = next((m for m in held if (object_id and m.id.lower() == object_id)
+                     or (template and (m.role_template_id or "").lower() == template)), None)
+        if role is not None and role.id not in gained:
+            gained[role.id] = (role, audit)
+    return list(gained.values())
+
+
+def _remove_admin_role(facts: Facts) -> Iterable[Offer]:
+    # One removal per role gained in the window (the role's object id: Graph takes it from the member by it).
+    if not facts.compromised:
+        return
+    for role, audit in roles_gained(facts.evidence):
+        by = audit.initiated_by_upn or audit.initiated_by_app or "—"  # a system change names no one
+        yield Offer({"role": role.display_name or role.role_template_id or role.id,
+                     "time": audit.activity_time.isoformat() if audit.activity_time else "", "initiated_by": by,
+                     "template_id": role.role_template_id or ""},
+                    target_id=role.id, required=True)
+
+
 def _admin_roles(facts: Facts) -> Iterable[Offer]:
+    # The roles held from before the window: named, with Microsoft's page, and no button (see `roles_gained`).
     if facts.compromised and "admin_roles_held" in facts.codes:
-        roles = next(f.params.get("roles", "") for f in facts.findings if f.code == "admin_roles_held")
+        gained = {role.id for role, _ in roles_gained(facts.evidence)}
+        before = [m for m in facts.evidence.memberships or () if m.is_role and m.id not in gained
+                  and (m.role_template_id or "").lower() not in NON_ADMIN_ROLE_TEMPLATES]
+        if gained and not before:
+            return
+        roles = (", ".join(dict.fromkeys(m.display_name or m.id for m in before)) if gained
+                 else next(f.params.get("roles", "") for f in facts.findings if f.code == "admin_roles_held"))
         yield Offer({"roles": roles})
 
 
+def _consent_grants(facts: Facts) -> list[tuple[Finding, OAuthGrant | None]]:
+    """The high consent findings with the grant each is about (None when the evidence no longer has it)."""
+    grants = {g.id: g for g in facts.evidence.oauth_grants or ()}
+    return [(f, grants.get(f.subject_id or "")) for f in facts.findings
+            if f.code == "consent_unverified_app" and f.severity == Severity.high]
+
+
+def _own_consent(grant: OAuthGrant | None, facts: Facts) -> bool:
+    # consentType "Principal": the user consented for themselves, which the bot may revoke; "AllPrincipals" is an
+    # admin's consent for everyone, which only an admin in Entra may take back.
+    return (grant is not None and grant.consent_type.lower() == "principal"
+            and (grant.principal_id or "").lower() == facts.evidence.user.id.lower())
+
+
+def _revoke_consents(facts: Facts) -> Iterable[Offer]:
+    seen: set[str] = set()
+    for f, grant in _consent_grants(facts):
+        if grant is not None and _own_consent(grant, facts) and grant.id not in seen:
+            seen.add(grant.id)
+            yield Offer({"app": f.params.get("app", ""), "scopes": f.params.get("scopes", "")}, target_id=grant.id,
+                        required=facts.compromised)
+
+
 def _consents(facts: Facts) -> Iterable[Offer]:
-    consents = [f for f in facts.findings if f.code == "consent_unverified_app" and f.severity == Severity.high]
-    if consents:
-        apps = ", ".join(dict.fromkeys(f.params.get("app", "") for f in consents))
-        yield Offer({"apps": apps}, required=facts.compromised)
+    # Left for a person: tenant-wide consents (and a grant the evidence lost), with the app's permissions page in
+    # Entra when there is one app to point at.
+    others = [(f, grant) for f, grant in _consent_grants(facts) if not _own_consent(grant, facts)]
+    if others:
+        apps = ", ".join(dict.fromkeys(f.params.get("app", "") for f, _ in others))
+        clients = {grant.client_id for _, grant in others if grant is not None}
+        principals = {sp.id: sp for sp in facts.evidence.service_principals or ()}
+        sp = principals.get(next(iter(clients))) if len(clients) == 1 else None
+        url = (ENTRA_APP_PERMISSIONS_URL.format(sp=sp.id, app=sp.app_id)
+               if sp is not None and _GUID.fullmatch(sp.id) and _GUID.fullmatch(sp.app_id) else "")
+        yield Offer({"apps": apps}, required=facts.compromised, url=url)
 
 
 def _confirm(facts: Facts) -> Iterable[Offer]:
@@ -479,10 +658,14 @@ SECURE_STEPS: tuple[StepSpec, ...] = (
     StepSpec("revoke_sessions", RESPOND_URL, _sessions),
     StepSpec("remove_forwarding", RESPOND_URL, _forwarding),
     StepSpec("disable_rule", RULES_URL, _rules),
+    StepSpec("remove_delegation", RESPOND_URL, _delegation),
+    StepSpec("remove_mfa_method", RESPOND_URL, _remove_mfa_methods),
     StepSpec("review_mfa_methods", RESPOND_URL, _mfa_methods, by_person=True),
     StepSpec("block_sign_in", RESPOND_URL, _block_sign_in),
+    StepSpec("remove_admin_role", RESPOND_URL, _remove_admin_role),
     StepSpec("remove_admin_roles", RESPOND_URL, _admin_roles),
-    StepSpec("review_consents", CONSENT_URL, _consents, by_person=True),
+    StepSpec("revoke_consent", CONSENT_URL, _revoke_consents),
+    StepSpec("review_consents", APP_PERMISSIONS_URL, _consents, by_person=True),
     StepSpec("confirm_compromised", RESPOND_URL, _confirm),
 )
 UNBLOCK_STEP = "unblock"
@@ -495,7 +678,7 @@ STEP_CODES: tuple[str, ...] = (*(spec.code for spec in SECURE_STEPS), UNBLOCK_ST
 def _secure_steps(evidence: Evidence, findings: Sequence[Finding], verdict: Verdict) -> list[Step]:
     facts = Facts(evidence, findings, verdict == Verdict.compromised, frozenset(f.code for f in findings))
     return [
-        Step(spec.code, StepPhase.secure, offer.params, target_id=offer.target_id, url=spec.url,
+        Step(spec.code, StepPhase.secure, offer.params, target_id=offer.target_id, url=offer.url or spec.url,
              required=offer.required)
         for spec in SECURE_STEPS
         for offer in spec.offer(facts)

@@ -19,14 +19,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from locales import (
     en,
+    en_codes,
     en_diagnose,
+    en_identity,
+    en_incident,
     en_remediation,
     en_report,
+    en_rules_roles,
     en_triage,
     nl,
+    nl_codes,
     nl_diagnose,
+    nl_identity,
+    nl_incident,
     nl_remediation,
     nl_report,
+    nl_rules_roles,
     nl_triage,
 )
 
@@ -43,8 +51,10 @@ def _merge(*parts: Mapping[str, str]) -> dict[str, str]:
 
 
 _MODULES: Mapping[str, tuple[ModuleType, ...]] = {
-    "en": (en, en_remediation, en_report, en_triage, en_diagnose),
-    "nl": (nl, nl_remediation, nl_report, nl_triage, nl_diagnose),
+    "en": (en, en_codes, en_remediation, en_report, en_triage, en_diagnose, en_incident, en_identity,
+           en_rules_roles),
+    "nl": (nl, nl_codes, nl_remediation, nl_report, nl_triage, nl_diagnose, nl_incident, nl_identity,
+           nl_rules_roles),
 }
 CATALOGS: Mapping[str, Mapping[str, str]] = {
     lang: _merge(*(module.MESSAGES for module in modules)) for lang, modules in _MODULES.items()

@@ -390,7 +390,7 @@ MESSAGES: dict[str, str] = {
     "source.mailbox_audit": "Audit log changes (rules, forwarding, permissions; up to 24 h behind)",
     "source.transport_rules": "Mail flow rules of the tenant (Get-TransportRule)",
     "source.app_changes": "New apps, app secrets and consents in the tenant (Entra audit log)",
-    "source.delegation": "Mailbox delegates (FullAccess, Send As, inbox permissions)",
+    "source.delegation": "Mailbox delegates (full access, send as, inbox permissions)",
     "source.message_trace": "Message trace (sent mail)",
     "source.outbound_spam_policy": "Outbound spam policy (when a restriction lifts by itself)",
     "unavailable.permission": "the bot lacks a permission",
@@ -405,6 +405,12 @@ MESSAGES: dict[str, str] = {
     "steps.none": "Nothing to do right now.",
     "steps.more_rules": "+{count} more inbox rules to disable: open the mailbox's rules in Outlook on the web.",
     "steps.learn_more": "How to do this",
+    "steps.next": "Next step",
+    "steps.next_above": " — the next step, shown above",
+    "steps.all_done": "Every recommended step is done.",
+    "toggle.findings": "Show findings ({count})",
+    "toggle.steps": "Show all steps ({count})",
+    "toggle.evidence": "Show evidence",
     "phase.secure": "Secure the account",
     "phase.unblock": "Unblock the account",
     "phase.prevent": "Prevent a repeat",
@@ -412,10 +418,13 @@ MESSAGES: dict[str, str] = {
     "step.revoke_sessions": "Sign the user out everywhere",
     "step.remove_forwarding": "Remove the mailbox forwarding to {target}",
     "step.disable_rule": "Disable inbox rule “{rule}”",
-    "step.review_mfa_methods": "Review the MFA methods and remove any the user did not add",
+    "step.review_mfa_methods": "Review the MFA methods and remove any the user did not add (a registration in the "
+    "window could not be tied to one method)",
     "step.block_sign_in": "Block sign-in until the account is secure",
-    "step.remove_admin_roles": "Remove the admin roles for now: {roles}",
-    "step.review_consents": "Review and remove app consents: {apps}",
+    "step.remove_admin_roles": "Review the admin roles the account held before the incident: {roles} (no button: it "
+    "may hold them by right; remove them in Entra for now if not)",
+    "step.review_consents": "Review the consents an admin gave for the whole organisation, which only an admin "
+    "can revoke, in Entra: {apps}",
     "step.confirm_compromised": "Mark the user as compromised in Identity Protection",
     "step.unblock": "Unblock the account on Restricted entities (sending resumes within an hour, at most 24 hours)",
     "step.enable_mfa": "Turn on multifactor authentication for this account",
@@ -504,8 +513,11 @@ MESSAGES: dict[str, str] = {
     "number or the name, or say **cancel**.",
     "investigate.did_you_mean_one": "I couldn't find an account matching {query}. Did you mean this one? Say "
     "**yes** or type the name, or say **cancel**.",
-    "investigate.hint.secure": "To secure the account, press **{password}** and **{sessions}** on the card above. "
-    "The card lists every step that is still required before unblocking.",
+    # {steps}: every required step still open on the card, by the names the card and the gate use.
+    "investigate.hint.secure": "To secure the account, do the {count} steps the card above marks as required "
+    "before unblocking: {steps}.",
+    "investigate.hint.secure_none": "The card above marks no step as required for this account: it shows what I "
+    "found and any step worth taking.",
     "investigate.hint.unblock": "To unblock, press **{unblock}** on the card above. I'll list any required step "
     "that is still open and ask you to confirm.",
     "investigate.hint.cannot_act": "Only security admins can secure or unblock an account, and never their own. "
@@ -520,9 +532,13 @@ MESSAGES: dict[str, str] = {
 
 # The singular form of the messages above that take a count (`locales.t` picks it when the count is 1).
 ONE: dict[str, str] = {
+    "investigate.hint.secure": "To secure the account, do the one step the card above marks as required before "
+    "unblocking: {steps}.",
     "reason.only_low": "Nothing suspicious found; {count} thing is noted below for context, not a sign of compromise.",
     "reason.incomplete_with_signs": "{count} sign needs a look, and some checks could not run: {sources}.",
     "steps.more_rules": "+{count} more inbox rule to disable: open the mailbox's rules in Outlook on the web.",
+    "toggle.findings": "Show the finding ({count})",
+    "toggle.steps": "Show the step ({count})",
     "finding.burst_ip_not_in_sign_ins": "The burst was sent from {ip} ({count} recipient), an address the account "
                                         "never signed in from",
     "finding.burst_unusual_recipients": "{count} of {external} outside recipients is at a domain the account did not "

@@ -3,7 +3,8 @@
 MESSAGES: dict[str, str] = {
     "diagnose.title": "Tenant check",
     "diagnose.summary.ok": "Everything the bot needs is there: all {count} features are available.",
-    "diagnose.summary.missing": "{missing} of {count} features are not available. Each row says why and which "
+    # {count} is the number MISSING (the plural form agrees with it), {total} the number checked.
+    "diagnose.summary.missing": "{count} of {total} features are not available. Each row says why and which "
     "row of docs/DEPLOY.md fixes it.",
     "diagnose.licences": "Licences: {licences}",
     "diagnose.licence.yes": "{name} yes",
@@ -20,7 +21,7 @@ MESSAGES: dict[str, str] = {
     "diagnose.problem.not_provisioned": "message trace is not provisioned in the tenant",
     "diagnose.problem.unknown": "could not check {missing}",
     "diagnose.footer": "Checked read-only just now. The command line gives the same table: make check-tenant.",
-    "diagnose.fallback": "Tenant check: {missing} of {count} features not available",
+    "diagnose.fallback": "Tenant check: {count} of {total} features not available",
     "diagnose.refused": "Only security admins can check the tenant (diagnose).",
     "diagnose.not_supported": "This tenant cannot be checked from the chat; run make check-tenant on the server.",
     "diagnose.feature.find_account": "Find the account",
@@ -49,4 +50,10 @@ MESSAGES: dict[str, str] = {
     "diagnose.feature.block_sign_in": "Block sign-in",
     "diagnose.feature.force_password_change": "Require a new password",
     "diagnose.feature.message_trace": "Message trace",
+}
+
+# The singular forms (see locales/__init__.py): chosen when exactly one feature is missing.
+ONE: dict[str, str] = {
+    "diagnose.summary.missing": "{count} of {total} features is not available. The row says why and which row of "
+    "docs/DEPLOY.md fixes it.",
 }

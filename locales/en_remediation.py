@@ -102,4 +102,22 @@ MESSAGES: dict[str, str] = {
     "confirm.override_label": "Reason to unblock anyway (kept in the audit log)",
     "confirm.open_steps": "Required steps still open (the audit log keeps them with your reason): {steps}",
     "case.unavailable": "I no longer have the details of this case. Refresh to investigate the account again.",
+    # cards/history.py: an investigation after a restore opens a new case; the card points at the one before.
+    "case.previous.unblocked": "Previous case: resolved at {time} (unblocked by {actor}).",
+    "case.previous.ended": "Previous case: closed at {time}.",
+    "case.previous.button": "Open previous case",
+    # Issue #17: mailbox delegation and legacy protocols (remediation.actions)
+    "notice.already_removed": "{action}: Microsoft 365 shows it is already gone, so nothing was changed.",
+    "step.remove_delegation": "Remove the mailbox access of {delegate}",
+    "button.remove_delegation": "Remove {delegate}",
+    "gate.step.remove_delegation": "Remove the mailbox access of {delegate}",
+    "remediation.action.remove_delegation": "Remove mailbox access",
+    "note.delegation_removed": "Mailbox access removed by {actor} at {time}",
+    "button.disable_legacy_protocols": "Turn off legacy protocols",
+    "remediation.action.disable_legacy_protocols": "Turn off legacy protocols",
+    "note.legacy_protocols_disabled": "Legacy protocols turned off by {actor} at {time}",
+    "confirm.disable_legacy_protocols": "Turn off IMAP, POP and SMTP AUTH for {name} ({upn})? A printer, scanner "
+    "or older mail app that sends or reads mail with this account's password stops working until it uses a modern "
+    "sign-in.",
+    "confirm.button.disable_legacy_protocols": "Yes, turn them off",
 }

@@ -101,9 +101,21 @@ MESSAGES: dict[str, str] = {
     "sendnote.too_long": "The note is too long: at most {limit} characters.",
     "sendnote.nobody": "I can't reach the user: they have never chatted with me.",
     "sendnote.sent": "Sent to {count} people.",
+    # Issue #17: automatic containment (AUTO_CONTAIN) and the tenant's last Global Administrator
+    "notice.contained": "Contained automatically at {time}: sessions revoked, sign-in blocked. Allow sign-in again "
+    "once the account is secure.",
+    "notice.contain_paused": "Automatic containment paused: {count} accounts in the last hour. Nothing was done to "
+    "this account; contain it yourself if it needs it.",
+    "notice.contain_failed": "Automatic containment did not finish: see the latest actions. Contain the account "
+    "yourself.",
+    "notice.refused.last_global_admin": "Not done: this account is the tenant's last Global Administrator, and "
+    "nobody could manage the tenant without it. Add another Global Administrator first.",
+    "actor.automatic_containment": "automatic containment",
 }
 
 # The singular form of the messages above that take a count (`locales.t` picks it when the count is 1).
 ONE: dict[str, str] = {
     "sendnote.sent": "Sent to {count} person.",
+    "notice.contain_paused": "Automatic containment paused: {count} account in the last hour. Nothing was done to "
+    "this account; contain it yourself if it needs it.",
 }

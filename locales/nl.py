@@ -414,6 +414,12 @@ MESSAGES: dict[str, str] = {
     "steps.more_rules": "+{count} andere inboxregels om uit te schakelen: open de regels van de mailbox in "
     "Outlook op het web.",
     "steps.learn_more": "Zo doe je dit",
+    "steps.next": "Volgende stap",
+    "steps.next_above": " — de volgende stap, hierboven",
+    "steps.all_done": "Alle aanbevolen stappen zijn gedaan.",
+    "toggle.findings": "Bevindingen tonen ({count})",
+    "toggle.steps": "Alle stappen tonen ({count})",
+    "toggle.evidence": "Bewijs tonen",
     "phase.secure": "Het account beveiligen",
     "phase.unblock": "Het account deblokkeren",
     "phase.prevent": "Herhaling voorkomen",
@@ -422,10 +428,13 @@ MESSAGES: dict[str, str] = {
     "step.revoke_sessions": "Meld de gebruiker overal af",
     "step.remove_forwarding": "Verwijder het doorsturen van de mailbox naar {target}",
     "step.disable_rule": "Schakel inboxregel ‘{rule}’ uit",
-    "step.review_mfa_methods": "Controleer de MFA-methoden en verwijder wat de gebruiker niet zelf heeft toegevoegd",
+    "step.review_mfa_methods": "Controleer de MFA-methoden en verwijder wat de gebruiker niet zelf heeft toegevoegd "
+    "(een registratie in de periode was niet aan één methode te koppelen)",
     "step.block_sign_in": "Blokkeer aanmelden tot het account veilig is",
-    "step.remove_admin_roles": "Verwijder voorlopig de beheerdersrollen: {roles}",
-    "step.review_consents": "Controleer en verwijder app-toestemmingen: {apps}",
+    "step.remove_admin_roles": "Controleer de beheerdersrollen die het account al vóór het incident had: {roles} "
+    "(geen knop: misschien horen ze erbij; zo niet, neem ze voorlopig af in Entra)",
+    "step.review_consents": "Controleer de toestemmingen die een beheerder voor de hele organisatie gaf; alleen "
+    "een beheerder kan die intrekken, in Entra: {apps}",
     "step.confirm_compromised": "Markeer de gebruiker als gecompromitteerd in Identity Protection",
     "step.unblock": "Deblokkeer het account onder Restricted entities (verzenden werkt weer binnen een uur, "
     "uiterlijk na 24 uur)",
@@ -519,8 +528,11 @@ MESSAGES: dict[str, str] = {
     "nummer of de naam, of zeg **annuleer**.",
     "investigate.did_you_mean_one": "Ik kan geen account vinden dat past bij {query}. Bedoelde je deze? Zeg **ja** "
     "of typ de naam, of zeg **annuleer**.",
-    "investigate.hint.secure": "Beveilig het account met **{password}** en **{sessions}** op de kaart hierboven. "
-    "De kaart noemt elke stap die nog nodig is voordat je deblokkeert.",
+    # {steps}: elke verplichte stap die nog openstaat, met de namen die de kaart en de poort gebruiken.
+    "investigate.hint.secure": "Om het account te beveiligen voer je deze {count} stappen van de kaart hierboven "
+    "uit; ze zijn verplicht vóór deblokkeren: {steps}.",
+    "investigate.hint.secure_none": "Op de kaart hierboven is voor dit account geen stap verplicht: je ziet wat ik "
+    "vond en welke stappen het overwegen waard zijn.",
     "investigate.hint.unblock": "Deblokkeer met **{unblock}** op de kaart hierboven. Ik noem dan elke verplichte "
     "stap die nog openstaat en vraag je om te bevestigen.",
     "investigate.hint.cannot_act": "Alleen beveiligingsbeheerders kunnen een account beveiligen of deblokkeren, en "
@@ -536,12 +548,16 @@ MESSAGES: dict[str, str] = {
 
 # De enkelvoudsvorm van de berichten hierboven met een aantal (`locales.t` kiest die bij aantal 1).
 ONE: dict[str, str] = {
+    "investigate.hint.secure": "Om het account te beveiligen voer je deze stap van de kaart hierboven uit; die is "
+    "verplicht vóór deblokkeren: {steps}.",
     "reason.only_low": "Niets verdachts gevonden; hieronder staat {count} ding ter informatie, het wijst niet op "
     "misbruik.",
     "reason.incomplete_with_signs": "{count} aanwijzing om na te kijken, en sommige controles konden niet worden "
     "uitgevoerd: {sources}.",
     "steps.more_rules": "+{count} andere inboxregel om uit te schakelen: open de regels van de mailbox in Outlook op "
     "het web.",
+    "toggle.findings": "Bevinding tonen ({count})",
+    "toggle.steps": "De stap tonen ({count})",
     "finding.burst_ip_not_in_sign_ins": "De golf is verstuurd vanaf {ip} ({count} ontvanger), een adres waarvandaan "
                                         "het account nooit heeft aangemeld",
     "finding.burst_unusual_recipients": "{count} van de {external} externe ontvangers zit op een domein waar het "

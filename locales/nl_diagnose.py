@@ -3,7 +3,8 @@
 MESSAGES: dict[str, str] = {
     "diagnose.title": "Tenantcontrole",
     "diagnose.summary.ok": "Alles wat de bot nodig heeft is er: alle {count} functies zijn beschikbaar.",
-    "diagnose.summary.missing": "{missing} van de {count} functies zijn niet beschikbaar. Elke regel zegt waarom en "
+    # {count} is het aantal dat ONTBREEKT (de meervoudsvorm volgt dat), {total} het aantal gecontroleerde.
+    "diagnose.summary.missing": "{count} van de {total} functies zijn niet beschikbaar. Elke regel zegt waarom en "
     "welke regel van docs/DEPLOY.md het oplost.",
     "diagnose.licences": "Licenties: {licences}",
     "diagnose.licence.yes": "{name} ja",
@@ -21,7 +22,7 @@ MESSAGES: dict[str, str] = {
     "diagnose.problem.unknown": "{missing} kon niet worden gecontroleerd",
     "diagnose.footer": "Zojuist alleen-lezend gecontroleerd. Op de opdrachtregel geeft make check-tenant dezelfde "
     "tabel.",
-    "diagnose.fallback": "Tenantcontrole: {missing} van de {count} functies niet beschikbaar",
+    "diagnose.fallback": "Tenantcontrole: {count} van de {total} functies niet beschikbaar",
     "diagnose.refused": "Alleen beveiligingsbeheerders kunnen de tenant controleren (diagnose).",
     "diagnose.not_supported": "Deze tenant kan niet vanuit de chat worden gecontroleerd; voer make check-tenant uit "
     "op de server.",
@@ -51,4 +52,10 @@ MESSAGES: dict[str, str] = {
     "diagnose.feature.block_sign_in": "Aanmelden blokkeren",
     "diagnose.feature.force_password_change": "Nieuw wachtwoord vereisen",
     "diagnose.feature.message_trace": "Berichttracering",
+}
+
+# De enkelvoudsvormen (zie locales/__init__.py): gekozen als er precies één functie ontbreekt.
+ONE: dict[str, str] = {
+    "diagnose.summary.missing": "{count} van de {total} functies is niet beschikbaar. De regel zegt waarom en welke "
+    "regel van docs/DEPLOY.md het oplost.",
 }

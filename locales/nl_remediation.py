@@ -108,4 +108,22 @@ MESSAGES: dict[str, str] = {
     "confirm.open_steps": "Verplichte stappen die nog openstaan (het auditlogboek bewaart ze met je reden): {steps}",
     "case.unavailable": "Ik heb de gegevens van deze zaak niet meer. Vernieuw om het account opnieuw te "
     "onderzoeken.",
+    # cards/history.py: een onderzoek na herstel opent een nieuwe zaak; de kaart verwijst naar de vorige.
+    "case.previous.unblocked": "Vorige zaak: afgerond op {time} (gedeblokkeerd door {actor}).",
+    "case.previous.ended": "Vorige zaak: gesloten op {time}.",
+    "case.previous.button": "Vorige zaak openen",
+    # Issue #17: mailboxdelegatie en verouderde protocollen (remediation.actions)
+    "notice.already_removed": "{action}: volgens Microsoft 365 is het al weg, dus er is niets gewijzigd.",
+    "step.remove_delegation": "Trek de toegang van {delegate} tot de mailbox in",
+    "button.remove_delegation": "{delegate} verwijderen",
+    "gate.step.remove_delegation": "Mailboxtoegang van {delegate} intrekken",
+    "remediation.action.remove_delegation": "Mailboxtoegang intrekken",
+    "note.delegation_removed": "Mailboxtoegang ingetrokken door {actor} op {time}",
+    "button.disable_legacy_protocols": "Verouderde protocollen uitzetten",
+    "remediation.action.disable_legacy_protocols": "Verouderde protocollen uitzetten",
+    "note.legacy_protocols_disabled": "Verouderde protocollen uitgezet door {actor} op {time}",
+    "confirm.disable_legacy_protocols": "IMAP, POP en SMTP AUTH uitzetten voor {name} ({upn})? Een printer, "
+    "scanner of oudere mailapp die met het wachtwoord van dit account mail verstuurt of ophaalt, werkt dan niet meer "
+    "tot die modern aanmeldt.",
+    "confirm.button.disable_legacy_protocols": "Ja, uitzetten",
 }

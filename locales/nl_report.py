@@ -109,9 +109,21 @@ MESSAGES: dict[str, str] = {
     "sendnote.too_long": "De notitie is te lang: hooguit {limit} tekens.",
     "sendnote.nobody": "Ik kan de gebruiker niet bereiken: die heeft nog nooit met mij gechat.",
     "sendnote.sent": "Verstuurd naar {count} personen.",
+    # Issue #17: automatisch indammen (AUTO_CONTAIN) en de laatste globale beheerder van de tenant
+    "notice.contained": "Automatisch ingedamd om {time}: sessies ingetrokken, aanmelden geblokkeerd. Sta aanmelden "
+    "weer toe zodra het account veilig is.",
+    "notice.contain_paused": "Automatisch indammen gepauzeerd: {count} accounts in het afgelopen uur. Er is niets "
+    "met dit account gedaan; dam het zelf in als dat nodig is.",
+    "notice.contain_failed": "Automatisch indammen is niet afgerond: zie de laatste acties. Dam het account zelf "
+    "in.",
+    "notice.refused.last_global_admin": "Niet uitgevoerd: dit account is de laatste globale beheerder van de "
+    "tenant, en zonder dit account kan niemand de tenant nog beheren. Voeg eerst een andere globale beheerder toe.",
+    "actor.automatic_containment": "automatisch indammen",
 }
 
 # De enkelvoudsvorm van de berichten hierboven met een aantal (`locales.t` kiest die bij aantal 1).
 ONE: dict[str, str] = {
     "sendnote.sent": "Verstuurd naar {count} persoon.",
+    "notice.contain_paused": "Automatisch indammen gepauzeerd: {count} account in het afgelopen uur. Er is niets "
+    "met dit account gedaan; dam het zelf in als dat nodig is.",
 }

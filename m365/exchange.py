@@ -39,6 +39,7 @@ from m365.records import (
     AuditChange,
     BlockedSender,
     CasMailbox,
+    GrantKind,
     InboxRule,
     Mailbox,
     MailboxGrant,
@@ -63,6 +64,11 @@ CMDLET_ROLES: Mapping[str, str] = {
     "Get-Mailbox": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
     "Get-CASMailbox": "View-Only Recipients (Global Reader or Exchange Recipient Administrator)",
     "Set-Mailbox": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Set-CASMailbox": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Remove-MailboxPermission": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Remove-RecipientPermission": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Remove-MailboxFolderPermission": "Mail Recipients (Exchange Recipient Administrator or Exchange "
+                                      "Administrator)",
     # Not Global Reader nor View-Only Organization Management: "This cmdlet doesn't work for members of" them.
     "Get-InboxRule": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
     # "View-Only Audit Logs or Audit Logs role" (Microsoft Purview, "Search the audit log"): Organization Management
@@ -84,7 +90,12 @@ AUDIT_MAX_RESULTS = 5000
 
 # `[error id]|Full.Type.Name|human text`
 _TYPED_MESSAGE = re.compile(r"^[^|\s]*\|([A-Za-z0-9_.]+)\|(.*)$", re.DOTALL)
-_NOT_FOUND = re.compile(r"couldn't be found|could not be found|ManagementObjectNotFound", re.IGNORECASE)
+# A grant that is not there is "not found" too: Remove-MailboxPermission's "Can't remove the access control entry
+# ... because the ACE doesn't exist on the object" (its reference, -BypassMasterAccountSid), which
+# Remove-RecipientPermission shares, and Remove-MailboxFolderPermission's "There is no existing permission entry found
+# for user" (UserNotFoundInPermissionEntryException).
+_NOT_FOUND = re.compile(r"couldn't be found|could not be found|ManagementObjectNotFound|ACE doesn't exist|"
+                        r"no existing permission entry", re.IGNORECASE)
 _UNBLOCK_LIMIT = re.compile(r"maximum number of times", re.IGNORECASE)
 _NOT_ALLOWED = re.compile(r"is not allowed to call", re.IGNORECASE)
 
@@ -332,6 +343,62 @@ class ExchangeClient:
             "ForwardingAddress": None,
             "DeliverToMailboxAndForward": False,
         })
+
+    async def remove_mailbox_grant(self, identity: str, grant: MailboxGrant) -> None:
+        """Take one grant off the mailbox with the cmdlet of its kind (each reference's Example 1, with
+        `-Confirm:$false` where the cmdlet would pause); raises `NotFound` when Exchange says it is not there.
+
+        SendOnBehalf is a multi-valued property of the mailbox: the REST endpoint takes PowerShell's
+        `@{Remove="x"}` as an object typed `#Exchange.GenericHashTable`, which removes `x` and keeps the others."""
+        if grant.kind == GrantKind.full_access:
+            await self._remove_full_access(identity, grant.trustee)
+        elif grant.kind == GrantKind.send_as:
+            await self._remove_send_as(identity, grant.trustee)
+        elif grant.kind == GrantKind.send_on_behalf:
+            await self._remove_send_on_behalf(identity, grant.trustee)
+        else:
+            await self._remove_folder_permission(identity, grant.folder or "Inbox", grant.trustee)
+
+    async def _remove_full_access(self, identity: str, trustee: str) -> None:
+        await self.invoke("Remove-MailboxPermission", {
+            "Identity": identity, "User": trustee, "AccessRights": ["FullAccess"], "Confirm": False})
+
+    async def _remove_send_as(self, identity: str, trustee: str) -> None:
+        await self.invoke("Remove-RecipientPermission", {
+            "Identity": identity, "Trustee": trustee, "AccessRights": ["SendAs"], "Confirm": False})
+
+    async def _remove_send_on_behalf(self, identity: str, trustee: str) -> None:
+        await self.invoke("Set-Mailbox", {"Identity": identity, "GrantSendOnBehalfTo": _hashtable(remove=trustee)})
+
+    async def _remove_folder_permission(self, identity: str, folder: str, trustee: str) -> None:
+        await self.invoke("Remove-MailboxFolderPermission", {
+            "Identity": f"{identity}:\\{folder}", "User": trustee, "Confirm": False})
+
+    async def disable_legacy_protocols(self, identity: str, protocols: Sequence[str]) -> None:
+        """`Set-CASMailbox -Identity identity` with `-ImapEnabled $false`, `-PopEnabled $false` and
+        `-SmtpClientAuthenticationDisabled $true` for the protocols named (`imap`, `pop`, `smtp_auth`) only."""
+        parameters: dict[str, Any] = {"Identity": identity}
+        for name in protocols:
+            if name not in LEGACY_PROTOCOL_PARAMETERS:
+                raise ValueError(f"unknown legacy protocol {name!r}")
+            parameter, value = LEGACY_PROTOCOL_PARAMETERS[name]
+            parameters[parameter] = value
+        await self.invoke("Set-CASMailbox", parameters)
+
+
+# `prevention_steps`' protocol names → the Set-CASMailbox parameter and value that turn the protocol off.
+LEGACY_PROTOCOL_PARAMETERS: Mapping[str, tuple[str, bool]] = {
+    "imap": ("ImapEnabled", False),
+    "pop": ("PopEnabled", False),
+    "smtp_auth": ("SmtpClientAuthenticationDisabled", True),
+}
+
+
+def _hashtable(*, remove: str) -> dict[str, Any]:
+    """PowerShell's `@{Remove="x"}` for a multi-valued parameter, as the REST endpoint takes it: an object typed
+    `#Exchange.GenericHashTable` (how the ExchangeOnlineManagement module serialises a hashtable; CIPP's
+    Set-CIPPMailboxPermission sends GrantSendOnBehalfTo the same way)."""
+    return {"@odata.type": "#Exchange.GenericHashTable", "Remove": remove}
 
 
 def _utc(moment: datetime) -> str:

@@ -62,6 +62,7 @@ from m365.http import (
     waits_past_deadline,
 )
 from m365.records import (
+    METHOD_COLLECTIONS,
     AuthMethod,
     DirectoryAudit,
     DirectoryObject,
@@ -72,6 +73,7 @@ from m365.records import (
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
+    RoleMember,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
@@ -109,13 +111,26 @@ ROUTE_PERMISSIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/identityProtection/riskyUsers"), "IdentityRiskyUser.Read.All"),
     ("GET", re.compile(r"^/identityProtection/riskDetections"), "IdentityRiskEvent.Read.All"),
     ("GET", re.compile(r"^/users/[^/]+/authentication/methods"), "UserAuthenticationMethod.Read.All"),
+    # Removing a method, reading one back, revoking a consent and the user's app role assignments (Graph v1.0
+    # pages: microsoftauthenticatorauthenticationmethod-delete.md and its siblings, oauth2permissiongrant-delete.md,
+    # oauth2permissiongrant-get.md, user-list-approleassignments.md, user-delete-approleassignments.md).
+    ("DELETE", re.compile(r"^/users/[^/]+/authentication/"), "UserAuthenticationMethod.ReadWrite.All"),
+    ("GET", re.compile(r"^/users/[^/]+/authentication/"), "UserAuthenticationMethod.Read.All"),
+    ("DELETE", re.compile(r"^/oauth2PermissionGrants/"), "DelegatedPermissionGrant.ReadWrite.All"),
+    ("GET", re.compile(r"^/oauth2PermissionGrants/"), "Directory.Read.All"),
+    ("DELETE", re.compile(r"^/users/[^/]+/appRoleAssignments/"), "AppRoleAssignment.ReadWrite.All"),
+    ("GET", re.compile(r"^/users/[^/]+/appRoleAssignments"), "Directory.Read.All"),
     ("GET", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules"), "MailboxSettings.Read"),
     ("GET", re.compile(r"^/users/[^/]+/mailboxSettings"), "MailboxSettings.Read"),
     ("PATCH", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules"), "MailboxSettings.ReadWrite"),
+    ("DELETE", re.compile(r"^/users/[^/]+/mailFolders/inbox/messageRules/"), "MailboxSettings.ReadWrite"),
     ("GET", re.compile(r"^/users/[^/]+/mailFolders"), "Mail.ReadBasic.All"),
     ("GET", re.compile(r"^/users/[^/]+/oauth2PermissionGrants"), "Directory.Read.All"),
     ("GET", re.compile(r"^/servicePrincipals"), "Directory.Read.All"),
     ("GET", re.compile(r"^/users/[^/]+/(transitiveMemberOf|memberOf)"), "GroupMember.Read.All"),
+    # directoryrole-list-members.md / directoryrole-delete-member.md (Graph v1.0).
+    ("GET", re.compile(r"^/directoryRoles"), "RoleManagement.Read.Directory"),
+    ("DELETE", re.compile(r"^/directoryRoles/[^/]+/members/"), "RoleManagement.ReadWrite.Directory"),
     ("GET", re.compile(r"^/security/alerts_v2"), "SecurityAlert.Read.All"),
     ("GET", re.compile(r"^/admin/exchange/tracing/"), "ExchangeMessageTrace.Read.All"),
     ("POST", re.compile(r"^/users/[^/]+/revokeSignInSessions"), "User.RevokeSessions.All"),
@@ -124,6 +139,8 @@ ROUTE_PERMISSIONS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(r"^/users"), "User.Read.All"),
 )
 
+# A directory role template id (a GUID), the only thing put into the `roleTemplateId='…'` alternate key.
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A Graph permission name as Microsoft writes it in 403 messages: `AuditLog.Read.All`, `MailboxSettings.Read`.
 _PERMISSION_NAME = re.compile(r"\b[A-Z][A-Za-z0-9]+(?:\.[A-Z][A-Za-z0-9]+)*\.(?:Read|ReadWrite|ReadBasic|All|Send)\b")
 _LICENSE_HINT = re.compile(
@@ -443,6 +460,11 @@ class GraphClient:
                                     timeout_seconds=timeout_seconds)
         return response.body
 
+    async def delete(self, path: str, *, permission: str | None = None,
+                     timeout_seconds: float | None = None) -> None:
+        """DELETE `path` (Graph answers 204); a missing object raises `NotFound`."""
+        await self._send("DELETE", path, None, permission=permission, timeout_seconds=timeout_seconds)
+
     async def batch(self, requests: Sequence[BatchRequest]) -> list[BatchResponse]:
         """Send `requests` through `$batch`, at most 20 per call, in order; answers come back in request order.
 
@@ -642,6 +664,12 @@ class GraphClient:
         await self.patch(f"/users/{user_segment(user_id)}/mailFolders/inbox/messageRules/{path_segment(rule_id)}",
                          {"isEnabled": enabled})
 
+    async def delete_inbox_rule(self, user_id: str, rule_id: str) -> None:
+        """`DELETE /users/{id}/mailFolders/inbox/messageRules/{rule}` (Graph v1.0 messagerule-delete.md:
+        MailboxSettings.ReadWrite, 204; a rule that is not there is a 404, `NotFound`)."""
+        await self.delete(f"/users/{user_segment(user_id)}/mailFolders/inbox/messageRules/{path_segment(rule_id)}",
+                          permission="MailboxSettings.ReadWrite")
+
     async def list_mail_folders(self, user_id: str) -> list[MailFolder]:
         """The top-level folders, each hiding well-known folder marked by the name it resolved from.
 
@@ -720,6 +748,16 @@ class GraphClient:
         body = await self.get(f"/reports/authenticationMethods/userRegistrationDetails/{path_segment(user_id)}")
         return RegistrationDetails.from_graph(_mapping(body))
 
+    async def get_auth_method(self, user_id: str, collection: str, method_id: str) -> AuthMethod:
+        """`GET /users/{id}/authentication/{collection}/{method id}`; raises `NotFound` once it is gone."""
+        body = await self.get(f"/users/{user_segment(user_id)}/authentication/{collection}/{path_segment(method_id)}")
+        return AuthMethod.from_graph(_mapping(body), _METHOD_KINDS.get(collection, ""))
+
+    async def delete_auth_method(self, user_id: str, collection: str, method_id: str) -> None:
+        """`DELETE /users/{id}/authentication/{collection}/{method id}` (204; 404 `NotFound` when gone)."""
+        await self.delete(f"/users/{user_segment(user_id)}/authentication/{collection}/{path_segment(method_id)}",
+                          permission="UserAuthenticationMethod.ReadWrite.All")
+
     # -- consents --------------------------------------------------------------------------------------
 
     async def list_oauth_grants(self, user_id: str) -> list[OAuthGrant]:
@@ -744,6 +782,27 @@ class GraphClient:
                 raise answer.error(request)
         return out
 
+    async def get_oauth_grant(self, grant_id: str) -> OAuthGrant:
+        """`GET /oauth2PermissionGrants/{id}`; raises `NotFound` once it is revoked."""
+        return OAuthGrant.from_graph(_mapping(await self.get(f"/oauth2PermissionGrants/{path_segment(grant_id)}")))
+
+    async def delete_oauth_grant(self, grant_id: str) -> None:
+        """`DELETE /oauth2PermissionGrants/{id}` (204; 404 `NotFound` when gone)."""
+        await self.delete(f"/oauth2PermissionGrants/{path_segment(grant_id)}",
+                          permission="DelegatedPermissionGrant.ReadWrite.All")
+
+    async def list_app_role_assignment_ids(self, user_id: str, resource_id: str) -> list[str]:
+        """The ids of the user's app role assignments to the app `resource_id` (its service principal):
+        `GET /users/{id}/appRoleAssignments`, filtered here (a user holds few; no query option to depend on)."""
+        items = await self.get_paged(f"/users/{user_segment(user_id)}/appRoleAssignments")
+        return [str(i.get("id")) for i in items
+                if str(i.get("resourceId", "")).lower() == resource_id.lower() and i.get("id")]
+
+    async def delete_app_role_assignment(self, user_id: str, assignment_id: str) -> None:
+        """`DELETE /users/{id}/appRoleAssignments/{id}` (204; 404 `NotFound` when gone)."""
+        await self.delete(f"/users/{user_segment(user_id)}/appRoleAssignments/{path_segment(assignment_id)}",
+                          permission="AppRoleAssignment.ReadWrite.All")
+
     # -- Defender --------------------------------------------------------------------------------------
 
     async def list_alerts(self, since: datetime, *, limit: int = 500) -> list[SecurityAlert]:
@@ -764,11 +823,33 @@ class GraphClient:
         await self.patch(f"/users/{user_segment(user_id)}", {"accountEnabled": enabled},
                          permission="User.EnableDisableAccount.All")
 
+    # -- directory roles (Graph v1.0 directoryrole-list-members.md, directoryrole-delete-member.md) ------------
+
+    async def list_role_members(self, role_template_id: str) -> list[RoleMember]:
+        """`GET /directoryRoles(roleTemplateId='{id}')/members?$select=id,accountEnabled`: the role addressed by its
+        immutable template id (so no lookup of the tenant's role object id first); at most 1,000 members, no
+        `$top` (Microsoft's page says both)."""
+        if not _GUID.fullmatch(role_template_id):
+            raise ValueError("a role template id is a GUID")
+        items = await self.get_paged(f"/directoryRoles(roleTemplateId='{role_template_id}')/members",
+                                     {"$select": "id,accountEnabled"})
+        return [RoleMember.from_graph(i) for i in items]
+
+    async def remove_role_member(self, role_id: str, user_id: str) -> None:
+        """`DELETE /directoryRoles/{role id}/members/{user id}/$ref` (204; 404 `NotFound` when not a member). The
+        `/$ref` matters: without it Graph would delete the user object itself."""
+        await self.delete(f"/directoryRoles/{path_segment(role_id)}/members/{path_segment(user_id)}/$ref",
+                          permission="RoleManagement.ReadWrite.Directory")
+
     async def force_password_change(self, user_id: str) -> None:
         """`PATCH /users/{id}` with `forceChangePasswordNextSignIn` only: the bot never sets a password."""
         await self.patch(f"/users/{user_segment(user_id)}",
                          {"passwordProfile": {"forceChangePasswordNextSignIn": True}},
                          permission="User.ReadWrite.All")
+
+
+# A typed method endpoint may leave out `@odata.type`: the kind follows from the collection read.
+_METHOD_KINDS: Mapping[str, str] = {collection: kind for kind, collection in METHOD_COLLECTIONS.items()}
 
 
 def user_segment(id_or_upn: str) -> str:

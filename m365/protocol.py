@@ -31,6 +31,7 @@ from m365.records import (
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
+    RoleMember,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
@@ -101,6 +102,16 @@ class Tenant(Protocol):
         `Mailbox.grant_send_on_behalf_to` (Get-Mailbox). Raises `NotFound` when the user has no mailbox."""
         ...
 
+    async def remove_mailbox_grant(self, identity: str, grant: MailboxGrant) -> None:
+        """Take one grant off the mailbox, by its kind: `Remove-MailboxPermission` (FullAccess),
+        `Remove-RecipientPermission` (SendAs), `Set-Mailbox -GrantSendOnBehalfTo @{Remove=…}` (SendOnBehalf),
+        `Remove-MailboxFolderPermission` (a folder). Raises `NotFound` when Exchange says the grant is not there."""
+        ...
+
+    async def disable_legacy_protocols(self, identity: str, protocols: Sequence[str]) -> None:
+        """`Set-CASMailbox` turning off the named protocols (`imap`, `pop`, `smtp_auth`) and no others."""
+        ...
+
     # Mailbox (Graph)
     async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
         """The inbox rules of the user's mailbox."""
@@ -108,6 +119,10 @@ class Tenant(Protocol):
 
     async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
         """Enable or disable one inbox rule."""
+        ...
+
+    async def delete_inbox_rule(self, user_id: str, rule_id: str) -> None:
+        """Delete one inbox rule. Raises `NotFound` when the rule is not there (any more)."""
         ...
 
     # Inbox rules (Exchange)
@@ -192,9 +207,28 @@ class Tenant(Protocol):
         """MFA registration summary from the authentication methods report."""
         ...
 
+    async def remove_auth_method(self, user_id: str, item_id: str) -> None:
+        """Remove one authentication method (`item_id` = `AuthMethod.item_id`, `<kind>:<id>`); `NotFound` when it
+        is gone already, `ValueError` for an id that names no removable method."""
+        ...
+
+    async def get_auth_method(self, user_id: str, item_id: str) -> AuthMethod | None:
+        """One authentication method (`AuthMethod.item_id`), or None when it is gone."""
+        ...
+
     # Consents
     async def list_oauth_grants(self, user_id: str) -> tuple[OAuthGrant, ...]:
         """Delegated permission grants the user consented to."""
+        ...
+
+    async def revoke_consent(self, user_id: str, grant_id: str) -> None:
+        """Revoke the user's own delegated grant `grant_id` and the user's app role assignments to that app.
+        `NotFound` when the grant is gone already; `ValueError` when it is not this user's own consent (a
+        tenant-wide grant is never revoked here). Safe to repeat."""
+        ...
+
+    async def get_oauth_grant(self, grant_id: str) -> OAuthGrant | None:
+        """One delegated permission grant, or None when it is gone."""
         ...
 
     async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
@@ -214,6 +248,15 @@ class Tenant(Protocol):
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         """Block or allow sign-in. Raises `OnPremisesMastered` for synced users."""
+        ...
+
+    async def list_role_members(self, role_template_id: str) -> tuple[RoleMember, ...]:
+        """The principals assigned the directory role with this template id (users with `accountEnabled`)."""
+        ...
+
+    async def remove_role_member(self, role_id: str, user_id: str) -> None:
+        """Take the directory role `role_id` (its object id) from the user. Raises `NotFound` when the user does
+        not hold it (any more)."""
         ...
 
     async def force_password_change(self, user_id: str) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 Json = Mapping[str, Any]
@@ -696,6 +697,42 @@ class AuthMethod:
         created = parse_datetime(obj.get("createdDateTime")) or parse_datetime(obj.get("creationDateTime"))
         return cls(id=_str(obj, "id"), kind=odata, display_name=name, created=created)
 
+    @property
+    def item_id(self) -> str:
+        """The id a card and a case carry for this method: `<kind>:<id>`, so the removal knows its Graph path
+        (`METHOD_COLLECTIONS`); "" for a kind Graph offers no removal of (the password)."""
+        return f"{self.kind}:{self.id}" if self.kind in METHOD_COLLECTIONS and self.id else ""
+
+
+# authenticationMethod type → the v1.0 collection of `/users/{id}/authentication` that deletes it (one page each
+# under microsoft-graph-docs api-reference/v1.0/api: microsoftauthenticatorauthenticationmethod-delete.md,
+# phoneauthenticationmethod-delete.md, emailauthenticationmethod-delete.md, fido2authenticationmethod-delete.md,
+# softwareoathauthenticationmethod-delete.md, temporaryaccesspassauthenticationmethod-delete.md,
+# windowshelloforbusinessauthenticationmethod-delete.md, platformcredentialauthenticationmethod-delete.md;
+# each checked against the v1.0 CSDL). The password method has none: it is changed, never removed.
+METHOD_COLLECTIONS: Mapping[str, str] = MappingProxyType({
+    "microsoftAuthenticatorAuthenticationMethod": "microsoftAuthenticatorMethods",
+    "phoneAuthenticationMethod": "phoneMethods",
+    "emailAuthenticationMethod": "emailMethods",
+    "fido2AuthenticationMethod": "fido2Methods",
+    "softwareOathAuthenticationMethod": "softwareOathMethods",
+    "temporaryAccessPassAuthenticationMethod": "temporaryAccessPassMethods",
+    "windowsHelloForBusinessAuthenticationMethod": "windowsHelloForBusinessMethods",
+    "platformCredentialAuthenticationMethod": "platformCredentialMethods",
+})
+# A method id as Graph gives them: GUIDs, and base64url ids for FIDO2 keys and Windows Hello (`-2_GRUg2-HYz6_1Y…`).
+_METHOD_ID = re.compile(r"[A-Za-z0-9_\-=]{1,200}")
+
+
+def parse_method_item(item_id: str) -> tuple[str, str] | None:
+    """`(collection, method id)` of an `AuthMethod.item_id`, or None for anything that is not exactly one (an
+    unknown kind, an empty or odd id): the id goes into a DELETE's path, so it is checked strictly."""
+    kind, sep, method_id = item_id.partition(":")
+    collection = METHOD_COLLECTIONS.get(kind)
+    if not sep or collection is None or not _METHOD_ID.fullmatch(method_id):
+        return None
+    return collection, method_id
+
 
 @dataclass(frozen=True)
 class RegistrationDetails:
@@ -888,6 +925,23 @@ class DirectoryObject:
             display_name=_str(obj, "displayName"),
             role_template_id=_opt_str(obj, "roleTemplateId"),
         )
+
+
+@dataclass(frozen=True)
+class RoleMember:
+    """A principal assigned a directory role (`GET /directoryRoles/{id}/members`, Graph v1.0
+    directoryrole-list-members.md): users, service principals or groups; `account_enabled` is None for what is not
+    a user (only users sign in with a password the bot could block)."""
+
+    id: str
+    kind: str
+    account_enabled: bool | None = None
+
+    @classmethod
+    def from_graph(cls, obj: Json) -> RoleMember:
+        """Build from a Graph directoryObject; `kind` is the @odata.type without its namespace."""
+        return cls(id=_str(obj, "id"), kind=_str(obj, "@odata.type").removeprefix("#microsoft.graph."),
+                   account_enabled=_opt_bool(obj, "accountEnabled"))
 
 
 @dataclass(frozen=True)

@@ -52,11 +52,13 @@ from m365.records import (
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
+    RoleMember,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
     TransportRule,
     User,
+    parse_method_item,
 )
 
 log = logging.getLogger(__name__)
@@ -302,6 +304,14 @@ class M365Tenant:
             raise folder
         return (*full, *send_as, *folder)
 
+    async def remove_mailbox_grant(self, identity: str, grant: MailboxGrant) -> None:
+        """Take one grant off the mailbox (the cmdlet follows from its kind); `NotFound` when it is not there."""
+        await self.exchange.remove_mailbox_grant(identity, grant)
+
+    async def disable_legacy_protocols(self, identity: str, protocols: Sequence[str]) -> None:
+        """`Set-CASMailbox` turning off the named protocols (`imap`, `pop`, `smtp_auth`)."""
+        await self.exchange.disable_legacy_protocols(identity, protocols)
+
     # -- mailbox (Graph) -------------------------------------------------------------------------------
 
     async def list_inbox_rules(self, user_id: str) -> tuple[InboxRule, ...]:
@@ -311,6 +321,10 @@ class M365Tenant:
     async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
         """Enable or disable one inbox rule."""
         await self.graph.set_inbox_rule_enabled(user_id, rule_id, enabled)
+
+    async def delete_inbox_rule(self, user_id: str, rule_id: str) -> None:
+        """See `Tenant.delete_inbox_rule`."""
+        await self.graph.delete_inbox_rule(user_id, rule_id)
 
     async def get_inbox_rules(self, identity: str) -> tuple[InboxRule, ...]:
         """`Get-InboxRule -Mailbox identity -IncludeHidden` (Exchange): hidden rules included; () without a mailbox
@@ -745,11 +759,50 @@ class M365Tenant:
         except NotFound:
             return None
 
+    async def remove_auth_method(self, user_id: str, item_id: str) -> None:
+        """Remove one authentication method (`AuthMethod.item_id`); `NotFound` when it is gone already."""
+        parsed = parse_method_item(item_id)
+        if parsed is None:
+            raise ValueError("not a removable authentication method id")
+        await self.graph.delete_auth_method(user_id, *parsed)
+
+    async def get_auth_method(self, user_id: str, item_id: str) -> AuthMethod | None:
+        """One authentication method (`AuthMethod.item_id`), or None when it is gone."""
+        parsed = parse_method_item(item_id)
+        if parsed is None:
+            raise ValueError("not a removable authentication method id")
+        try:
+            return await self.graph.get_auth_method(user_id, *parsed)
+        except NotFound:
+            return None
+
     # -- consents --------------------------------------------------------------------------------------
 
     async def list_oauth_grants(self, user_id: str) -> tuple[OAuthGrant, ...]:
         """Delegated permission grants the user consented to."""
         return tuple(await self.graph.list_oauth_grants(user_id))
+
+    async def revoke_consent(self, user_id: str, grant_id: str) -> None:
+        """The user's consent to one app, revoked: the grant is read first (gone: `NotFound`, nothing else is
+        called; another user's or a tenant-wide grant: `ValueError`), then the user's app role assignments to
+        that app are removed, and the grant last. Repeated after a crash it finds what is left and removes it:
+        the grant goes last, so while it exists the revoke is not done and may be run again."""
+        grant = await self.graph.get_oauth_grant(grant_id)
+        if grant.consent_type.lower() != "principal" or (grant.principal_id or "").lower() != user_id.lower():
+            raise ValueError("not this user's own consent; a tenant-wide grant is revoked by an admin in Entra")
+        for assignment in await self.graph.list_app_role_assignment_ids(user_id, grant.client_id):
+            try:
+                await self.graph.delete_app_role_assignment(user_id, assignment)
+            except NotFound:
+                continue  # removed meanwhile (a repeat, or someone in Entra): what we wanted
+        await self.graph.delete_oauth_grant(grant_id)
+
+    async def get_oauth_grant(self, grant_id: str) -> OAuthGrant | None:
+        """One delegated permission grant, or None when it is gone."""
+        try:
+            return await self.graph.get_oauth_grant(grant_id)
+        except NotFound:
+            return None
 
     async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
         """The service principals with these ids (unknown ids are left out)."""
@@ -780,6 +833,14 @@ class M365Tenant:
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         """Block or allow sign-in. Raises `OnPremisesMastered` for synced users."""
         await self.graph.set_account_enabled(user_id, enabled)
+
+    async def list_role_members(self, role_template_id: str) -> tuple[RoleMember, ...]:
+        """The principals assigned the directory role with this template id (users with `accountEnabled`)."""
+        return tuple(await self.graph.list_role_members(role_template_id))
+
+    async def remove_role_member(self, role_id: str, user_id: str) -> None:
+        """Take the directory role `role_id` from the user; `NotFound` when the user does not hold it."""
+        await self.graph.remove_role_member(role_id, user_id)
 
     async def force_password_change(self, user_id: str) -> None:
         """Require a password change at next sign-in. Raises `OnPremisesMastered` for synced users."""

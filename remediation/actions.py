@@ -50,6 +50,8 @@ from m365.errors import (
     UpstreamUnavailable,
 )
 from m365.protocol import Tenant
+from m365.records import CasMailbox, GrantKind, MailboxGrant
+from remediation.guards import locks_out_tenant
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class Target:
     address: str
     item_id: str | None = None
     item_name: str = ""
+    # What the item is, as evidence rows from the case (an inbox rule's conditions and actions): shown on the
+    # confirmation and kept in the audit of a removal.
+    item_details: tuple[tuple[str, str], ...] = ()
+    # The verdict step's parameters for the item (a role's `template_id`, which the guard reads).
+    item_params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class ReadBack:
 
 
 Run = Callable[[Tenant, Target], Awaitable[None]]
+Guard = Callable[[Tenant, Target], Awaitable[str | None]]
 ReadBackFn = Callable[[Tenant, Target], Awaitable[ReadBack]]
 
 
@@ -91,6 +99,9 @@ class ActionSpec:
     undoes blocking it), whose claim is released so it can be done again. `confirm`: asks "are you sure?"
     first (catalog keys `confirm.<verb>` and `confirm.button.<verb>`). `acknowledge`: a person's "Done, I
     checked" for a step done in a Microsoft portal; `run` makes no call. `role`: the least role that may press it.
+    `removal`: the action takes something away (a delegate's grant, a protocol); when its `run` raises `NotFound`
+    the thing is already gone, which is what was wanted: the press records the step done and says "already
+    removed", and makes no second call.
     """
 
     verb: Verb
@@ -101,6 +112,10 @@ class ActionSpec:
     acknowledge: bool = False
     role: Role = Role.SECURITY_ADMIN
     undoes: str | None = None
+    removal: bool = False
+    # Checked before the confirmation and again before the call (`remediation.guards`): a refusal code
+    # (`notice.refused.<code>` on the card, the audit's `refused`), or None to go on. No write when it refuses.
+    guard: Guard | None = None
 
     @property
     def item(self) -> ItemKeys | None:
@@ -116,6 +131,12 @@ class ActionSpec:
     def step(self) -> str:
         """The case step this action completes: claims, `case.steps` and the verdict's `Step.code` use it."""
         return self.verb.value
+
+    @property
+    def offered_by(self) -> str:
+        """The verdict step whose items (`Step.target_id`) this action may act on: its own, or for an alternative
+        action (`ItemKeys.step`: delete_rule) the other action's, which it completes too (`current_steps`)."""
+        return self.item.step if self.item is not None and self.item.step else self.step
 
     @property
     def button_key(self) -> str:
@@ -153,12 +174,40 @@ async def _disable_rule(tenant: Tenant, target: Target) -> None:
     await tenant.set_inbox_rule_enabled(target.account_id, target.item_id, False)
 
 
+async def _delete_rule(tenant: Tenant, target: Target) -> None:
+    # Only a rule Graph can address (its id from the case): a rule hidden from Graph (Exchange's `-IncludeHidden`
+    # only) has no id, so the verdict offers no step for it and the press refuses it.
+    assert target.item_id, "delete_rule needs a rule id from the case"
+    await tenant.delete_inbox_rule(target.account_id, target.item_id)
+
+
 async def _remove_forwarding(tenant: Tenant, target: Target) -> None:
     await tenant.remove_mailbox_forwarding(target.upn)
 
 
 async def _block_sign_in(tenant: Tenant, target: Target) -> None:
     await tenant.set_account_enabled(target.account_id, False)
+
+
+async def _keeps_last_global_admin(tenant: Tenant, target: Target) -> str | None:
+    """Blocking the tenant's last enabled Global Administrator would lock everyone out of the tenant."""
+    if await locks_out_tenant(tenant, target.account_id, removing_role=None):
+        return "last_global_admin"
+    return None
+
+
+async def _remove_admin_role(tenant: Tenant, target: Target) -> None:
+    assert target.item_id, "remove_admin_role needs a role id from the case"
+    await tenant.remove_role_member(target.item_id, target.account_id)
+
+
+async def _keeps_last_global_admin_role(tenant: Tenant, target: Target) -> str | None:
+    """Taking the Global Administrator role from the tenant's last enabled Global Administrator would lock everyone
+    out of the tenant (the role's template id, recorded by the verdict, says which role it is)."""
+    template = target.item_params.get("template_id", "")
+    if await locks_out_tenant(tenant, target.account_id, removing_role=template):
+        return "last_global_admin"
+    return None
 
 
 async def _allow_sign_in(tenant: Tenant, target: Target) -> None:
@@ -171,6 +220,55 @@ async def _confirm_compromised(tenant: Tenant, target: Target) -> None:
 
 async def _dismiss_risk(tenant: Tenant, target: Target) -> None:
     await tenant.dismiss_risk(target.account_id)
+
+
+async def _current_grant(tenant: Tenant, target: Target) -> MailboxGrant | None:
+    """The grant the case recorded (`MailboxGrant.subject_id`), as the mailbox holds it now; None when it is gone.
+    SendOnBehalf is a property of the mailbox (Get-Mailbox), the others are Exchange's permission lists."""
+    assert target.item_id, "remove_delegation needs a grant id from the case"
+    if target.item_id.startswith(f"{GrantKind.send_on_behalf.value}:"):
+        mailbox = await tenant.get_mailbox(target.upn)
+        grants: tuple[MailboxGrant, ...] = MailboxGrant.send_on_behalf(mailbox) if mailbox is not None else ()
+    else:
+        grants = await tenant.list_mailbox_grants(target.upn)
+    return next((grant for grant in grants if grant.subject_id == target.item_id), None)
+
+
+async def _remove_delegation(tenant: Tenant, target: Target) -> None:
+    # The grant is read first: removing a SendOnBehalf entry that is not there "completes successfully" with only a
+    # warning, so only the read can tell "already removed" from "removed", and the write needs the grant's kind.
+    grant = await _current_grant(tenant, target)
+    if grant is None:
+        raise NotFound("The grant is no longer on the mailbox")
+    await tenant.remove_mailbox_grant(target.upn, grant)
+
+
+def _legacy_protocols_on(cas: CasMailbox) -> list[str]:
+    """The legacy protocols the mailbox allows, in `prevention_steps`' names (None for SMTP AUTH follows the
+    organisation's setting, which this action does not change)."""
+    return [name for name, on in (("imap", cas.imap_enabled), ("pop", cas.pop_enabled),
+                                  ("smtp_auth", cas.smtp_client_authentication_disabled is False)) if on]
+
+
+async def _disable_legacy_protocols(tenant: Tenant, target: Target) -> None:
+    # Only the protocols that are on now are turned off (the step names those the investigation found): a
+    # protocol already off stays as it is, and nothing on at all is "already removed".
+    cas = await tenant.get_cas_mailbox(target.upn)
+    protocols = _legacy_protocols_on(cas) if cas is not None else []
+    if not protocols:
+        raise NotFound("No legacy protocol is on for the mailbox")
+    await tenant.disable_legacy_protocols(target.upn, protocols)
+
+
+async def _remove_mfa_method(tenant: Tenant, target: Target) -> None:
+    assert target.item_id, "remove_mfa_method needs a method id from the case"
+    await tenant.remove_auth_method(target.account_id, target.item_id)
+
+
+async def _revoke_consent(tenant: Tenant, target: Target) -> None:
+    # One logical revoke: the user's app role assignments to the app, then the grant (`Tenant.revoke_consent`).
+    assert target.item_id, "revoke_consent needs a grant id from the case"
+    await tenant.revoke_consent(target.account_id, target.item_id)
 
 
 async def _acknowledged(tenant: Tenant, target: Target) -> None:
@@ -213,6 +311,18 @@ async def _disable_rule_read_back(tenant: Tenant, target: Target) -> ReadBack:
             else ReadBack("succeeded", "the inbox rule is disabled"))
 
 
+async def _delete_rule_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    if any(rule.id == target.item_id for rule in await tenant.list_inbox_rules(target.account_id)):
+        return ReadBack("failed", "the inbox rule still exists")
+    return ReadBack("succeeded", "the inbox rule is gone")
+
+
+async def _remove_admin_role_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    if any(m.id.lower() == (target.item_id or "").lower() for m in await tenant.list_memberships(target.account_id)):
+        return ReadBack("failed", "the account still holds the role")
+    return ReadBack("succeeded", "the account no longer holds the role")
+
+
 async def _remove_forwarding_read_back(tenant: Tenant, target: Target) -> ReadBack:
     mailbox = await tenant.get_mailbox(target.upn)
     if mailbox is None:
@@ -220,6 +330,35 @@ async def _remove_forwarding_read_back(tenant: Tenant, target: Target) -> ReadBa
     if mailbox.forwarding_smtp_address or mailbox.forwarding_address:
         return ReadBack("failed", "the mailbox still forwards")
     return ReadBack("succeeded", "the mailbox does not forward")
+
+
+async def _remove_delegation_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    if await _current_grant(tenant, target) is None:
+        return ReadBack("succeeded", "the grant is no longer on the mailbox")
+    return ReadBack("failed", "the grant is still on the mailbox")
+
+
+async def _legacy_protocols_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    cas = await tenant.get_cas_mailbox(target.upn)
+    if cas is None:
+        return ReadBack("unknown", "the mailbox no longer exists")
+    on = _legacy_protocols_on(cas)
+    if on:
+        return ReadBack("failed", f"still on: {', '.join(on)}")
+    return ReadBack("succeeded", "IMAP, POP and SMTP AUTH are off")
+
+
+async def _remove_mfa_method_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    if await tenant.get_auth_method(target.account_id, target.item_id or "") is None:
+        return ReadBack("succeeded", "the authentication method is gone")
+    return ReadBack("failed", "the authentication method is still registered")
+
+
+async def _revoke_consent_read_back(tenant: Tenant, target: Target) -> ReadBack:
+    # The grant goes last (`Tenant.revoke_consent`): gone means the app role assignments went before it.
+    if await tenant.get_oauth_grant(target.item_id or "") is None:
+        return ReadBack("succeeded", "the consent is revoked")
+    return ReadBack("failed", "the consent is still granted")
 
 
 def _risk_state_read_back(expected: str) -> ReadBackFn:
@@ -249,14 +388,28 @@ ACTIONS: Mapping[Verb, ActionSpec] = MappingProxyType({
         ActionSpec(Verb.REMOVE_FORWARDING, "note.forwarding_removed", _remove_forwarding,
                    _remove_forwarding_read_back),
         ActionSpec(Verb.DISABLE_RULE, "note.rule_disabled", _disable_rule, _disable_rule_read_back),
+        # The alternative to disabling (`ItemKeys.step`): asked first, with the rule's conditions and actions.
+        ActionSpec(Verb.DELETE_RULE, "note.rule_deleted", _delete_rule, _delete_rule_read_back, confirm=True,
+                   removal=True),
+        ActionSpec(Verb.REMOVE_MFA_METHOD, "note.mfa_method_removed", _remove_mfa_method,
+                   _remove_mfa_method_read_back, confirm=True, removal=True),
+        ActionSpec(Verb.REVOKE_CONSENT, "note.consent_revoked", _revoke_consent, _revoke_consent_read_back,
+                   confirm=True, removal=True),
+        ActionSpec(Verb.REMOVE_DELEGATION, "note.delegation_removed", _remove_delegation,
+                   _remove_delegation_read_back, removal=True),
         ActionSpec(Verb.BLOCK_SIGN_IN, "note.sign_in_blocked", _block_sign_in, _sign_in_read_back(False),
-                   confirm=True, undoes="allow_sign_in"),
+                   confirm=True, undoes="allow_sign_in", guard=_keeps_last_global_admin),
         ActionSpec(Verb.ALLOW_SIGN_IN, "note.sign_in_allowed", _allow_sign_in, _sign_in_read_back(True),
                    undoes="block_sign_in"),
+        ActionSpec(Verb.REMOVE_ADMIN_ROLE, "note.admin_role_removed", _remove_admin_role, _remove_admin_role_read_back,
+                   confirm=True, removal=True, guard=_keeps_last_global_admin_role),
         ActionSpec(Verb.CONFIRM_COMPROMISED, "note.confirmed_compromised", _confirm_compromised,
                    _risk_state_read_back("confirmedCompromised")),
         ActionSpec(Verb.DISMISS_RISK, "note.risk_dismissed", _dismiss_risk, _risk_state_read_back("dismissed")),
         ActionSpec(Verb.UNBLOCK, "note.unblocked", _unblock, _unblock_read_back, confirm=True),
+        # Can break a printer, scanner or old mail app that still signs in with a password: asked first.
+        ActionSpec(Verb.DISABLE_LEGACY_PROTOCOLS, "note.legacy_protocols_disabled", _disable_legacy_protocols,
+                   _legacy_protocols_read_back, confirm=True, removal=True),
         *(ActionSpec(Verb(code), _ACKNOWLEDGED_NOTES[code], _acknowledged, _acknowledgement_read_back,
                      acknowledge=True) for code in PERSON_STEPS),
     )

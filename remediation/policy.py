@@ -4,7 +4,7 @@ The table (`decide`):
 
 | verb | user | IT staff | security admin | admin on own account | other tenant |
 |---|---|---|---|---|---|
-| `refresh`, `show_case`, `send_note` | no | yes | yes | yes (reads only) | no |
+| `refresh`, `show_case`, `send_note`, `export_report` | no | yes | yes | yes (reads only) | no |
 | every remediation verb (`ACTION_VERBS`) | no | no | yes | no | no |
 
 A remediation verb needs its `ActionSpec.role` (security admin for every action today). Security admins are
@@ -49,7 +49,7 @@ from store.records import CaseRecord
 # Verbs that change something in Microsoft 365: one per `ActionSpec`.
 ACTION_VERBS: frozenset[Verb] = frozenset(ACTIONS)
 # Verbs that only read (the case, or Microsoft 365 again) or talk to the user: IT staff may use them.
-STAFF_VERBS: frozenset[Verb] = frozenset({Verb.REFRESH, Verb.SHOW_CASE, Verb.SEND_NOTE})
+STAFF_VERBS: frozenset[Verb] = frozenset({Verb.REFRESH, Verb.SHOW_CASE, Verb.SEND_NOTE, Verb.EXPORT_REPORT})
 # Actions that are hard to undo or lock a person out: they ask "are you sure?" first.
 DESTRUCTIVE_VERBS: frozenset[Verb] = frozenset(verb for verb, spec in ACTIONS.items() if spec.confirm)
 # "Done, I checked" for a step done in a Microsoft portal: no tenant call.

@@ -29,6 +29,7 @@ from cards.findings import (
     findings_card,
     step_key,
 )
+from cards.history import PreviousCase
 from cards.verbs import Verb
 from domain.delivery import ConversationGone, MessageGone
 from domain.people import Role
@@ -47,6 +48,9 @@ CHECK_ACTION = "unblock_check"
 COPY_UPDATE_TIMEOUT = 10.0
 # Why an unblock waits: the investigation marked required steps that are still open.
 GATE_KEY = "gate.secure_first"
+# The previous case is looked for among the account's latest finished cases only (a bounded read).
+PREVIOUS_CASES_LOOKED_AT = 5
+FINISHED_CASE_STATUSES = ("resolved", "closed")
 
 
 class CardUpdater(Protocol):
@@ -99,8 +103,14 @@ def step_records(case: CaseRecord) -> dict[str, StepRecord]:
 
 
 def current_steps(case: CaseRecord) -> dict[str, StepRecord]:
-    """The steps whose effect still holds: a sign-in block or allow counts only if the other came before it."""
+    """The steps whose effect still holds: a sign-in block or allow counts only if the other came before it. An
+    alternative action done on an item (`ActionSpec.offered_by`: a deleted rule) completes the step that offered
+    the item too (its record, under that step's key: the gate, the card and a second press read it)."""
     records = step_records(case)
+    for record in list(records.values()):
+        spec = spec_of(record.code)
+        if spec is not None and spec.offered_by != spec.step:
+            records.setdefault(step_key(spec.offered_by, record.target_id), record)
     block = records.get(step_key("block_sign_in", None))
     allow = records.get(step_key("allow_sign_in", None))
     if block is not None and allow is not None:
@@ -126,8 +136,41 @@ def action_name(verb_value: str, locale: str | None) -> str:
     return t(locale, spec.label_key if spec is not None else f"remediation.action.{verb_value}")
 
 
-def _actor(entry: AuditEntry) -> str:
+def _actor(entry: AuditEntry, locale: str | None = None) -> str:
+    if entry.actor_id == CONTAINMENT_ACTOR_ID:
+        return t(locale, "actor.automatic_containment")  # the bot's own actor, in the reader's language
     return entry.actor_name or entry.actor_upn or entry.actor_id or "—"
+
+
+# Automatic containment (`core.containment`): its actor and the audit rows of a containment that did not happen.
+# Defined here, where the card reads them, because `core` imports `remediation` and not the other way round.
+CONTAINMENT_ACTOR_ID = "system:automatic-containment"
+ACTION_CONTAIN_PAUSED = "auto_contain.paused"
+ACTION_CONTAIN_REFUSED = "auto_contain.refused"
+
+
+def containment_notices(case: CaseRecord, entries: Sequence[AuditEntry], locale: str | None,
+                        time_zone: str | None) -> list[Notice]:
+    """What automatic containment did to the case's account, for the top of every copy of its card: contained
+    (while the block it made holds), paused by the hourly bound, refused for the last Global Administrator, or
+    stopped half-way."""
+    ours = [e for e in entries if e.actor_id == CONTAINMENT_ACTOR_ID and e.outcome != "started"]
+    if not ours:
+        return []
+    records = current_steps(case)
+    block = records.get(step_key("block_sign_in", None))
+    if block is not None and block.by_id == CONTAINMENT_ACTOR_ID:
+        return [Notice("notice.contained", {"time": format_datetime(block.at, locale, time_zone)}, tone="attention")]
+    last = ours[-1]
+    if last.action == ACTION_CONTAIN_PAUSED:
+        count = last.parameters.get("count")
+        return [Notice("notice.contain_paused", {"count": str(count) if isinstance(count, int) else "0"},
+                       tone="warning")]
+    if last.action == ACTION_CONTAIN_REFUSED:
+        return [Notice("notice.refused.last_global_admin", tone="warning")]
+    if last.outcome != "succeeded" and step_key("allow_sign_in", None) not in records:
+        return [Notice("notice.contain_failed", tone="warning")]
+    return []
 
 
 def latest_notes(entries: Sequence[AuditEntry], locale: str | None) -> list[ActionNote]:
@@ -138,21 +181,26 @@ def latest_notes(entries: Sequence[AuditEntry], locale: str | None) -> list[Acti
             continue
         if entry.action == CHECK_ACTION:
             key = "note.restored" if entry.outcome == "succeeded" else "note.unblock_expired"
-            notes.append(ActionNote(key, _actor(entry), entry.at))
+            notes.append(ActionNote(key, _actor(entry, locale), entry.at))
             continue
         spec = spec_of(entry.action)
         if spec is None:
             continue  # someone else's audit event (case opened, note sent …)
         if entry.outcome in ("failed", "unknown"):
             # `unknown`: interrupted by a crash and not readable back (remediation.reconcile).
-            notes.append(ActionNote(f"note.{entry.outcome}_action", _actor(entry), entry.at,
+            notes.append(ActionNote(f"note.{entry.outcome}_action", _actor(entry, locale), entry.at,
                                     {"action": action_name(entry.action, locale)}))
             continue
         key = spec.note_key
         if spec.verb == Verb.UNBLOCK and entry.parameters.get("override"):
             key = "note.unblocked_override"
         rule = entry.parameters.get("rule")
-        notes.append(ActionNote(key, _actor(entry), entry.at, {"rule": rule if isinstance(rule, str) else ""}))
+        params = {"rule": rule if isinstance(rule, str) else ""}
+        if spec.item is not None:
+            # A per-item action's line names its item (the method, the app) as the audit recorded it.
+            name = entry.parameters.get(spec.item.name_key)
+            params[spec.item.name_key] = name if isinstance(name, str) else ""
+        notes.append(ActionNote(key, _actor(entry, locale), entry.at, params))
     return notes
 
 
@@ -184,6 +232,11 @@ def status_notices(case: CaseRecord, entries: Sequence[AuditEntry], locale: str 
             return [Notice("notice.still_listed", {"time": format_datetime(when, locale, time_zone)},
                            tone="warning", support_link=True)]
     return []
+
+
+def _by(record: StepRecord, locale: str | None) -> str:
+    """Who did a step, as the card names them (automatic containment in the reader's language)."""
+    return t(locale, "actor.automatic_containment") if record.by_id == CONTAINMENT_ACTOR_ID else record.by
 
 
 def restored_at(case: CaseRecord) -> datetime | None:
@@ -228,13 +281,14 @@ class CaseView:
         """The case's card for `viewer`: `notices` (the outcome of a press) first, then the case's own.
         `investigation` replaces the stored snapshot (the investigation that was just run)."""
         entries = await self._store.audit.list(case_id=case.id)
-        shown = [*notices, *status_notices(case, entries, viewer.locale, viewer.time_zone)]
+        shown = [*notices, *status_notices(case, entries, viewer.locale, viewer.time_zone),
+                 *containment_notices(case, entries, viewer.locale, viewer.time_zone)]
         investigation = investigation or investigation_of(case)
         if investigation is None:
             return case_unavailable_card(case_id=case.id, name=case.display_name or case.account_upn,
                                          locale=viewer.locale, notices=shown)
         records = current_steps(case)
-        states = {key: StepState(r.code, r.target_id, r.by, r.at) for key, r in records.items()}
+        states = {key: StepState(r.code, r.target_id, _by(r, viewer.locale), r.at) for key, r in records.items()}
         investigation = _with_done_block(investigation, records)
         gate: GateInfo | None = None
         # The gate reads the same `Step.required` the card labels "required before unblocking".
@@ -253,7 +307,23 @@ class CaseView:
             notices=shown,
             can_send_note=viewer.is_staff and case.is_active,
             restored_at=restored_at(case),
+            # IT's context (one indexed read): the account's incident before this one, which its owner needs not.
+            previous=await self.previous_case(case) if viewer.is_staff else None,
         )
+
+    async def previous_case(self, case: CaseRecord) -> PreviousCase | None:
+        """The account's latest finished (resolved or closed) case opened before `case`, with who unblocked it;
+        None when there is none. Finished cases are never reopened (`store.cases`), so an investigation after a
+        restore starts a new case and its card points here for the history."""
+        finished = await self._store.cases.list_cases(FINISHED_CASE_STATUSES, case.tenant_id,
+                                                      account_id=case.account_id, limit=PREVIOUS_CASES_LOOKED_AT)
+        for earlier in finished:
+            if earlier.id == case.id or earlier.created_at >= case.created_at:
+                continue
+            unblock = step_records(earlier).get(step_key("unblock", None)) if earlier.status == "resolved" else None
+            return PreviousCase(earlier.id, earlier.resolved_at or earlier.updated_at,
+                                unblock.by if unblock is not None else "")
+        return None
 
     async def viewer_of_copy(self, ref: CardRef, case: CaseRecord) -> Viewer:
         """Who looks at a posted copy: the chat's person in a personal chat, IT in a channel or group chat."""

@@ -13,6 +13,7 @@ from store.cases import CaseRepository
 from store.claims import ActionClaims
 from store.conversations import ConversationRefs
 from store.db import Database, StoreUnavailable, create_engine, open_database, utcnow
+from store.events import EventOutbox, EventRecord
 from store.leases import Leases
 from store.records import (
     ActionClaimRecord,
@@ -51,6 +52,8 @@ __all__ = [
     "ConversationRefs",
     "Database",
     "EtagConflict",
+    "EventOutbox",
+    "EventRecord",
     "InvalidCaseChange",
     "LeaseRecord",
     "Leases",

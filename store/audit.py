@@ -1,11 +1,15 @@
-"""The audit log's command line: print it as a table or JSON (`python -m tools.audit`).
+"""The audit log's command line: print it as a table, a JSON array or JSON lines (`python -m tools.audit`).
 
 `main()` is given the database URL by its caller (`tools/audit.py` reads it from `config.Settings`): the store
 reads nothing from the environment itself::
 
-    python -m tools.audit --since 7d            # table, oldest first
-    python -m tools.audit --since 12h --json    # JSON array
+    python -m tools.audit --since 7d                    # table, oldest first
+    python -m tools.audit --since 12h --format json     # JSON array (`--json` is the same)
+    python -m tools.audit --since 7d --format jsonl     # one JSON object per line, for a SIEM
     python -m tools.audit --case CASE_ID --since 30d
+
+`python -m store.audit` runs the same without `config` (a SIEM collector's host need not carry the bot's
+settings): the URL comes from `--database-url`, else the `DATABASE_URL` variable, read in `__main__` below only.
 
 The log itself lives in `store.audit_log`; this module is only the command line.
 """
@@ -15,9 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -86,16 +91,41 @@ async def _read(url: str, since: timedelta, case_id: str | None, limit: int | No
         await db.close()
 
 
-def main(argv: Sequence[str] | None = None, *, database_url: str) -> int:
-    """The audit log of the database at `database_url`, printed as `argv` asks; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m tools.audit", description="Print the bot's audit log.")
+FORMATS = ("table", "json", "jsonl")
+STANDALONE_PROG = "python -m store.audit"
+
+
+def format_jsonl(entries: Sequence[AuditEntry]) -> str:
+    """One JSON object per line (`entry_to_json`), oldest first: what a SIEM's file or pipe input reads."""
+    return "\n".join(json.dumps(entry_to_json(e), ensure_ascii=False, separators=(",", ":")) for e in entries)
+
+
+def _parser(prog: str, *, standalone: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Print the bot's audit log.")
+    if standalone:
+        parser.add_argument("--database-url", help="the bot's database (default: the DATABASE_URL variable)")
     parser.add_argument("--since", type=_duration_arg, default=timedelta(days=7),
                         help="how far back, e.g. 30m, 12h, 7d (default 7d)")
     parser.add_argument("--case", dest="case_id", help="only rows of this case id")
-    parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="table (default), json (one array) or jsonl (one object per line, for a SIEM)")
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument("--limit", type=int, default=None, help="at most this many rows (oldest first)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, database_url: str, prog: str = "python -m tools.audit") -> int:
+    """The audit log of the database at `database_url`, printed as `argv` asks; returns the exit status."""
+    parser = _parser(prog, standalone=prog == STANDALONE_PROG)
     args = parser.parse_args(argv)
-    parsed = normalize_url(database_url)
+    if args.json and args.format not in (None, "json"):
+        parser.error(f"--json and --format {args.format} contradict each other")
+    output = "json" if args.json else (args.format or "table")
+    try:
+        parsed = normalize_url(database_url)
+    except Exception as exc:  # noqa: BLE001 - a CLI reports a bad URL in one line
+        print(f"error: not a database URL this store can open: {exc}", file=sys.stderr)
+        return 1
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
         print(f"error: no database at {parsed.database}", file=sys.stderr)
         return 1
@@ -108,9 +138,30 @@ def main(argv: Sequence[str] | None = None, *, database_url: str) -> int:
         print(f"error: cannot read the audit log from {parsed.render_as_string(hide_password=True)}: "
               f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    if args.json:
+    if output == "json":
         print(json.dumps([entry_to_json(e) for e in entries], indent=2, ensure_ascii=False))
+    elif output == "jsonl":
+        if entries:
+            print(format_jsonl(entries))
     else:
         print(format_table(entries))
     return 0
+
+
+def _standalone(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """`python -m store.audit`: the URL from `--database-url`, else `DATABASE_URL`; the other options as above."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--database-url", default=None)
+    args = list(sys.argv[1:] if argv is None else argv)
+    known, _ = pre.parse_known_args(args)
+    url = known.database_url or (os.environ if environ is None else environ).get("DATABASE_URL", "").strip()
+    if not url and not {"-h", "--help"} & set(args):
+        print("error: give the database with --database-url URL or DATABASE_URL (sqlite:///path or "
+              "postgresql://user@host/db)", file=sys.stderr)
+        return 2
+    return main(args, database_url=url, prog=STANDALONE_PROG)
+
+
+if __name__ == "__main__":
+    sys.exit(_standalone())
 

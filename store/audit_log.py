@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 
 from store._sql import fresh, insert, new_id, transaction
 from store.db import Database
+from store.events import ACCOUNT_UNBLOCKED, ACTION_TAKEN, EventOutbox
 from store.models import AuditRow
 from store.records import Actor, AuditEntry, StoreError
 
@@ -46,10 +47,15 @@ class AuditError(StoreError):
 
 
 class AuditLog:
-    """Insert-and-query access to the audit log. There is deliberately no update or delete."""
+    """Insert-and-query access to the audit log. There is deliberately no update or delete.
 
-    def __init__(self, db: Database) -> None:
+    With an enabled `events` outbox, every action's outcome (`finish`) writes an `action.taken` event, and a
+    succeeded unblock an `account.unblocked` one, in the outcome row's transaction (`store.events`).
+    """
+
+    def __init__(self, db: Database, *, events: EventOutbox | None = None) -> None:
         self._db = db
+        self._events = events or EventOutbox(db)
 
     async def start(
         self,
@@ -121,7 +127,34 @@ class AuditLog:
             )
             if entry is None:
                 raise AuditError(f"action {correlation_id} already has an outcome")
+            await self._action_events(s, entry)
             return entry
+
+    async def _action_events(self, s: AsyncSession, entry: AuditEntry) -> None:
+        """The events of an action's outcome: ids, the verb, the outcome and the error *code* (never Microsoft's
+        message, the override reason or other free text)."""
+        params = entry.parameters
+        result = params.get("result")
+        error_code = result.get("error") if isinstance(result, Mapping) else None
+        account_id = params.get("account_id")
+        actor = {"id": entry.actor_id, "upn": entry.actor_upn}
+        data: dict[str, Any] = {
+            "verb": entry.action, "outcome": entry.outcome, "correlationId": entry.correlation_id, "actor": actor,
+            "error": error_code if isinstance(error_code, str) else None,
+            "acknowledged": params.get("acknowledged") is True, "override": params.get("override") is True,
+        }
+        if isinstance(params.get("ruleId"), str):
+            data["ruleId"] = params["ruleId"]
+        common: dict[str, Any] = {
+            "tenant_id": entry.tenant_id, "case_id": entry.case_id,
+            "account_id": account_id if isinstance(account_id, str) else None, "account_upn": entry.target,
+        }
+        await self._events.add(s, ACTION_TAKEN, data=data, **common)
+        if entry.action == "unblock" and entry.outcome == "succeeded":
+            address = params.get("address")
+            await self._events.add(s, ACCOUNT_UNBLOCKED, **common, data={
+                "correlationId": entry.correlation_id, "actor": actor,
+                "address": address if isinstance(address, str) else None})
 
     async def record(
         self,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store._sql import fresh, insert, new_id, transaction
 from store.db import Database
+from store.events import ACCOUNT_RESTORED, CASE_OPENED, CASE_VERDICT, EventOutbox, utc_iso
 from store.models import (
     ACTIVE_CASE_STATUSES,
     CASE_STATUSES,
@@ -46,10 +47,15 @@ MAX_COPIES_PER_CONVERSATION = 5
 
 
 class CaseRepository:
-    """Cases, their card copies and subscribers. Every method is one short transaction unless given `session`."""
+    """Cases, their card copies and subscribers. Every method is one short transaction unless given `session`.
 
-    def __init__(self, db: Database) -> None:
+    With an enabled `events` outbox, opening a case, a new verdict and the case's resolution each write their
+    event (`store.events`) in the transaction that records them.
+    """
+
+    def __init__(self, db: Database, *, events: EventOutbox | None = None) -> None:
         self._db = db
+        self._events = events or EventOutbox(db)
 
     async def open_or_get_case(
         self,
@@ -99,6 +105,10 @@ class CaseRepository:
                 if existing is not None:
                     if inserted is not None:
                         logger.info("opened case %s for account %s (tenant %s)", inserted, account_id, tenant_id)
+                        await self._events.add(
+                            s, CASE_OPENED, tenant_id=tenant_id, case_id=existing.id, account_id=account_id,
+                            account_upn=upn, data={"status": existing.status,
+                                                   "openedBy": {"id": opened_by.id} if opened_by else None})
                     return OpenedCase(case=existing, created=inserted is not None)
             # The active case we collided with was resolved before we could read it: try again.
             logger.debug("active case of %s vanished while opening; retrying", account_id)
@@ -160,6 +170,8 @@ class CaseRepository:
             if current.version != expected_version:
                 raise StaleCase(case_id, expected_version, current.version)
             values = _validated(current, changes)
+            # Read before the UPDATE: its RETURNING refreshes `current` (the same row in the session).
+            previous_verdict, previous_status = current.verdict, current.status
             now = self._db.clock()
             if values.get("status") in ("resolved", "closed") and "resolved_at" not in values:
                 if current.resolved_at is None:
@@ -178,7 +190,29 @@ class CaseRepository:
                 if latest is None:
                     return None
                 raise StaleCase(case_id, expected_version, latest)
-            return _case(row)
+            updated = _case(row)
+            await self._case_events(s, updated, previous_verdict, previous_status, changes)
+            return updated
+
+    async def _case_events(self, s: AsyncSession, case: CaseRecord, previous_verdict: str | None,
+                           previous_status: str, changes: Mapping[str, Any]) -> None:
+        """The events of a case change, in its transaction: a verdict that differs from the last one (a
+        re-investigation that agrees says nothing new), and the move to `resolved` (sending restored)."""
+        if "verdict" in changes and case.verdict is not None and case.verdict != previous_verdict:
+            summary = case.summary
+            codes = summary.get("finding_codes")
+            await self._events.add(
+                s, CASE_VERDICT, tenant_id=case.tenant_id, case_id=case.id, account_id=case.account_id,
+                account_upn=case.account_upn,
+                data={"verdict": case.verdict, "previousVerdict": previous_verdict,
+                      "findingCodes": [c for c in codes if isinstance(c, str)] if isinstance(codes, list) else [],
+                      "urgent": bool(summary.get("urgent"))})
+        if case.status == "resolved" and previous_status != "resolved":
+            await self._events.add(
+                s, ACCOUNT_RESTORED, tenant_id=case.tenant_id, case_id=case.id, account_id=case.account_id,
+                account_upn=case.account_upn,
+                data={"status": case.status,
+                      "resolvedAt": utc_iso(case.resolved_at) if case.resolved_at else None})
 
     async def set_status(
         self,

@@ -270,3 +270,33 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(String(256))
     expires_at: Mapped[datetime]
     acquired_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """An event for the webhook (`store.events`): written in the transaction of the fact it reports, kept until
+    it is delivered (or refused for good), so an outage of the receiver loses nothing.
+
+    `seq` orders delivery (oldest first); `id` is the event's own id, the receiver's de-duplication key. `body` is
+    the JSON document exactly as it is sent: every retry signs and sends the same bytes.
+    """
+
+    __tablename__ = "event_outbox"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                     autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        UniqueConstraint("id"),
+        Index("ix_event_outbox_pending", "delivered_at", "failed_at", "seq"),
+    )

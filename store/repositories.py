@@ -17,17 +17,23 @@ from store.cases import CaseRepository
 from store.claims import ActionClaims
 from store.conversations import ConversationRefs
 from store.db import Clock, Database, open_database, utcnow
+from store.events import EventOutbox
 from store.leases import Leases
 from store.restrictions import RestrictionsSeen
 
 
 class Store:
-    """The repositories of the store, sharing one database (and its clock)."""
+    """The repositories of the store, sharing one database (and its clock).
 
-    def __init__(self, db: Database) -> None:
+    `events=True` (a webhook is configured) makes the cases and the audit log write their events to the outbox
+    (`store.events`); without it nothing is written there.
+    """
+
+    def __init__(self, db: Database, *, events: bool = False) -> None:
         self.db = db
-        self.cases = CaseRepository(db)
-        self.audit = AuditLog(db)
+        self.events = EventOutbox(db, enabled=events)
+        self.cases = CaseRepository(db, events=self.events)
+        self.audit = AuditLog(db, events=self.events)
         self.claims = ActionClaims(db)
         self.leases = Leases(db)
         self.restrictions = RestrictionsSeen(db)
@@ -36,10 +42,12 @@ class Store:
 
     @classmethod
     async def open(
-        cls, url: str | URL, *, schema: str | None = None, migrate: bool = True, clock: Clock = utcnow
+        cls, url: str | URL, *, schema: str | None = None, migrate: bool = True, clock: Clock = utcnow,
+        events: bool = False,
     ) -> Store:
-        """Open the database at `url` (migrating it to head unless `migrate=False`) and build the repositories."""
-        return cls(await open_database(url, schema=schema, migrate=migrate, clock=clock))
+        """Open the database at `url` (migrating it to head unless `migrate=False`) and build the repositories;
+        `events` turns the webhook's outbox on."""
+        return cls(await open_database(url, schema=schema, migrate=migrate, clock=clock), events=events)
 
     async def ping(self) -> bool:
         """True when the database answers (for `/readyz`)."""

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 DIALOG_STATE_PROPERTY = "DialogState"
 CARD_ACTION = "adaptiveCard/action"
+FILE_CONSENT = "fileConsent/invoke"
 
 
 def anonymous_connections() -> Connections:
@@ -123,6 +124,8 @@ def new_application(bot: BlockedSenderBot, *, storage: Storage,
     for verb in bot.verbs:
         app.adaptive_card.action_execute(verb.value)(outage.action(bot.action(verb)))
     app.invoke(CARD_ACTION, rank=RouteRank.LAST)(bot.on_unknown_action)
+    # The answer to the report's file consent card (teams/files.py).
+    app.invoke(FILE_CONSENT)(bot.on_file_consent)
     app.add_route(_anything, bot.on_other, rank=RouteRank.LAST)
     app.error(bot.on_error)
     return app

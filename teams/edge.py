@@ -209,8 +209,21 @@ CARD_ACTION = Shape("object", required=True, fields={
     }),
     "trigger": Shape("string", choices=frozenset({"manual", "automatic"})),
 })
+# The answer to a file consent card ("Send and receive files using bots",
+# learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/bots-filesv4): Allow or Decline, the card's context (ids
+# only: teams/files.py) and, on Allow, where to upload (a OneDrive upload session URL).
+_FILE_TEXT = Shape("string", max_length=4096)
+FILE_CONSENT = Shape("object", required=True, fields={
+    "type": Shape("string", required=True, choices=frozenset({"fileUpload"})),
+    "action": Shape("string", required=True, choices=frozenset({"accept", "decline"})),
+    "context": Shape("object", fields={"caseId": Shape("string", max_length=ID_MAX),
+                                       "format": Shape("string", choices=frozenset({"pdf"}))}),
+    "uploadInfo": Shape("object", fields={"name": _FILE_TEXT, "uploadUrl": _FILE_TEXT, "contentUrl": _FILE_TEXT,
+                                          "uniqueId": _FILE_TEXT, "fileType": _FILE_TEXT}),
+})
 # The invokes the bot routes, by `name`, with the shape of their `value`.
-INVOKE_SCHEMAS: Mapping[str, Shape] = MappingProxyType({"adaptiveCard/action": CARD_ACTION})
+INVOKE_SCHEMAS: Mapping[str, Shape] = MappingProxyType({"adaptiveCard/action": CARD_ACTION,
+                                                        "fileConsent/invoke": FILE_CONSENT})
 
 ACTIVITY_SCHEMA = Shape("object", required=True, fields={
     "type": Shape("string", required=True, choices=ACTIVITY_TYPES),

@@ -28,6 +28,7 @@ from cards.verbs import Verb
 from core.presses import Answer, Press
 from dialogs.context import SPEAKER_KEY, message_text, send_card, speaker_of
 from dialogs.intents import Intent, recognize
+from dialogs.main import is_bare_investigation
 from domain.people import Speaker
 from locales import t
 from teams.app import DIALOG_STATE_PROPERTY, new_application
@@ -67,6 +68,7 @@ class BlockedSenderBot:
         routes: Mapping[Verb, Route],
         rate_limiter: RateLimiter,
         remember: Callable[[TurnContext, Speaker], Awaitable[None]],
+        file_consent: Callable[[TurnContext, Speaker], Awaitable[None]] | None = None,
     ) -> None:
         self._tenant_id = tenant_id.lower()
         # Saves the speaker's personal-chat conversation reference, locale and time zone (proactive messages).
@@ -76,6 +78,8 @@ class BlockedSenderBot:
         self._roles = roles
         # Where every button goes (`teams/routes.py`).
         self._routes = routes
+        # The answer to a file consent card: the incident report's upload (`teams.files.ReportExports.on_consent`).
+        self._file_consent = file_consent
         self.app = new_application(self, storage=storage, connections=connections)
         # The accessor reads the conversation state the application loaded into the turn (the SDK caches it in
         # the turn context under the same key), so one dialog set serves every turn.
@@ -134,7 +138,10 @@ class BlockedSenderBot:
             await dialog_context.cancel_all_dialogs()
             await turn_context.send_activity(t(turn_context.activity.locale, "cancel.done"))
             return
-        if intent in RATE_LIMITED_INTENTS:
+        # A bare name typed with nothing pending starts an investigation too (the main dialog's guess): same limit.
+        # With a question pending it answers it, and the command that asked was counted already.
+        if intent in RATE_LIMITED_INTENTS or (dialog_context.active_dialog is None and is_bare_investigation(
+                message_text(turn_context), speaker_of(turn_context))):
             refusal = self._rate_limited(turn_context)
             if refusal is not None:
                 await turn_context.send_activity(refusal)
@@ -183,6 +190,19 @@ class BlockedSenderBot:
             return Answer.message(t(speaker.locale, route.refusal_key))
         await self.begin_main(turn_context, {"intent": route.intent.value, "argument": ""})
         return Answer.message(t(speaker.locale, route.answer_key))
+
+    async def on_file_consent(self, turn_context: TurnContext, state: TurnState) -> None:
+        """A `fileConsent/invoke` (Allow or Decline on the report's file consent card): the speaker's role and the
+        case are checked again there."""
+        del state
+        if self._file_consent is None:
+            await _send_invoke_response(turn_context, 404)
+            return
+        refusal = self._rate_limited(turn_context)
+        if refusal is not None:
+            await _send_invoke_response(turn_context, 429)
+            return
+        await self._file_consent(turn_context, speaker_of(turn_context))
 
     async def on_unknown_action(self, turn_context: TurnContext, state: TurnState) -> None:
         """A press whose verb is not in the table, or whose `value`/`action` is missing or malformed: a clear

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from microsoft_agents.activity import Activity, ConversationReference
+from microsoft_agents.activity import Activity, Attachment, ConversationReference
 from microsoft_agents.hosting.core import (
     CardFactory,
     ChannelServiceAdapter,
@@ -148,6 +148,11 @@ class Messenger:
     async def send_card(self, reference: Mapping[str, Any], card: Mapping[str, Any]) -> str | None:
         """Post an Adaptive Card; returns the new activity's id."""
         return await self._post(reference, card_activity(card))
+
+    async def send_attachment(self, reference: Mapping[str, Any], attachment: Mapping[str, Any]) -> str | None:
+        """Post one attachment given as JSON (`contentType`, `name`, `content`, `contentUrl`: e.g. Teams' file consent
+        card); returns the new activity's id."""
+        return await self._post(reference, MessageFactory.attachment(Attachment.model_validate(dict(attachment))))
 
     async def update_card(self, reference: Mapping[str, Any], activity_id: str, card: Mapping[str, Any]) -> None:
         """Replace the card posted as `activity_id` in the referenced conversation. Raises `MessageGone` when the

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.cases import CaseBook
-from core.notices import Notices, RoleLookup
+from core.notices import Contain, Notices, RoleLookup
 from core.ports import Outbox
 from core.watch import RestrictionWatch
 from dialogs.intents import Intent
@@ -41,15 +41,22 @@ class Reporting:
     watch: RestrictionWatch
     store: Store
 
+    @staticmethod
+    def notices_for(*, tenant: Tenant, store: Store, investigations: Investigations, cases: CaseBook,
+                    outbox: Outbox, role_of: RoleLookup, view: CaseView, notify_affected_user: bool) -> Notices:
+        """The process's one `Notices`, built before the rest of the feature: the unblock checker (a listener)
+        and the presses come between it and the watch, whose automatic containment presses (`build`)."""
+        return Notices(tenant_id=tenant.tenant_id, store=store, investigations=investigations, cases=cases,
+                       outbox=outbox, role_of=role_of, view=view, notify_affected_user=notify_affected_user)
+
     @classmethod
-    def build(cls, *, tenant: Tenant, store: Store, investigations: Investigations, cases: CaseBook,
-              outbox: Outbox, role_of: RoleLookup, view: CaseView, notify_affected_user: bool,
-              watch_interval_seconds: float) -> Reporting:
-        """Every part, built once and connected: the watch (not started) runs on these notices; "alerts here"
-        wakes it for an immediate round."""
-        notices = Notices(tenant_id=tenant.tenant_id, store=store, investigations=investigations, cases=cases,
-                          outbox=outbox, role_of=role_of, view=view, notify_affected_user=notify_affected_user)
-        watch = RestrictionWatch(tenant=tenant, store=store, notices=notices, interval_seconds=watch_interval_seconds)
+    def build(cls, *, tenant: Tenant, store: Store, cases: CaseBook, notices: Notices, watch_interval_seconds: float,
+              contain: Contain | None = None) -> Reporting:
+        """Every part, built once and connected: the watch (not started) runs on these notices (`notices_for`),
+        with automatic containment when `contain` is given (AUTO_CONTAIN); "alerts here" wakes it for an immediate
+        round."""
+        watch = RestrictionWatch(tenant=tenant, store=store, notices=notices, interval_seconds=watch_interval_seconds,
+                                 contain=contain)
         return cls(notices=notices, reports=ReportDesk(tenant=tenant, cases=cases, it=notices),
                    channels=AlertChannels(store, on_change=watch.wake), keeper=ConversationKeeper(store),
                    watch=watch, store=store)

@@ -48,7 +48,8 @@ class StartDialog:
 Route = Handler | StartDialog
 
 
-def build_routes(*, presses: Presses, triage: TriageActions, send_note: Handler) -> Mapping[Verb, Route]:
+def build_routes(*, presses: Presses, triage: TriageActions, send_note: Handler,
+                 export_report: Handler) -> Mapping[Verb, Route]:
     """The table: every verb and where its presses go."""
     routes: dict[Verb, Route] = {
         # The findings card: each remediation action (`remediation.actions.ACTIONS`), showing the case and
@@ -58,6 +59,8 @@ def build_routes(*, presses: Presses, triage: TriageActions, send_note: Handler)
         Verb.REFRESH: presses.press,
         # The findings card's note from IT to the people waiting on the case.
         Verb.SEND_NOTE: send_note,
+        # The findings card's "Export report": the incident report through Teams' file consent (teams/files.py).
+        Verb.EXPORT_REPORT: export_report,
         # The triage card: another page, and "Unblock all with no signs of compromise".
         Verb.TRIAGE_PAGE: triage.page,
         Verb.TRIAGE_UNBLOCK: triage.unblock,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from m365.errors import NotFound
 from m365.records import (
     AuditChange,
     AuthMethod,
@@ -26,12 +27,14 @@ from m365.records import (
     RegistrationDetails,
     RiskDetection,
     RiskyUser,
+    RoleMember,
     SecurityAlert,
     ServicePrincipal,
     SignIn,
     ThresholdAction,
     TransportRule,
     User,
+    parse_method_item,
 )
 
 TENANT_ID = "4f8c2b1e-6d3a-4e5b-9c7d-1a2b3c4d5e6f"
@@ -45,6 +48,8 @@ class FakeTenant:
 
     users: list[User] = field(default_factory=list)
     memberships: dict[str, list[DirectoryObject]] = field(default_factory=dict)
+    # Members of a directory role per role template id (`list_role_members`).
+    role_members: dict[str, list[RoleMember]] = field(default_factory=dict)
     blocked: dict[str, BlockedSender] = field(default_factory=dict)
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
     cas: dict[str, CasMailbox] = field(default_factory=dict)
@@ -152,6 +157,26 @@ class FakeTenant:
         self._call("list_mailbox_grants", identity)
         return tuple(self.mailbox_grants.get(identity.lower(), ()))
 
+    async def remove_mailbox_grant(self, identity: str, grant: MailboxGrant) -> None:
+        self._call("remove_mailbox_grant", identity, grant)
+        grants = self.mailbox_grants.get(identity.lower(), [])
+        if grant in grants:
+            grants.remove(grant)
+        mailbox = self.mailboxes.get(identity.lower())
+        if mailbox is not None and grant.trustee in mailbox.grant_send_on_behalf_to:
+            self.mailboxes[identity.lower()] = dataclasses.replace(mailbox, grant_send_on_behalf_to=tuple(
+                t for t in mailbox.grant_send_on_behalf_to if t != grant.trustee))
+
+    async def disable_legacy_protocols(self, identity: str, protocols: Sequence[str]) -> None:
+        self._call("disable_legacy_protocols", identity, tuple(protocols))
+        cas = self.cas.get(identity.lower())
+        if cas is not None:
+            self.cas[identity.lower()] = dataclasses.replace(
+                cas, imap_enabled=cas.imap_enabled and "imap" not in protocols,
+                pop_enabled=cas.pop_enabled and "pop" not in protocols,
+                smtp_client_authentication_disabled=(True if "smtp_auth" in protocols
+                                                     else cas.smtp_client_authentication_disabled))
+
     async def get_auto_reply_enabled(self, user_id: str) -> bool:
         self._call("get_auto_reply_enabled", user_id)
         return user_id in self.auto_replies
@@ -172,6 +197,14 @@ class FakeTenant:
 
     async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
         self._call("set_inbox_rule_enabled", user_id, rule_id, enabled)
+
+    async def delete_inbox_rule(self, user_id: str, rule_id: str) -> None:
+        # As Graph: a rule that is not there is a 404 (messagerule-delete.md).
+        self._call("delete_inbox_rule", user_id, rule_id)
+        rules = self.rules.get(user_id, [])
+        if not any(r.id == rule_id for r in rules):
+            raise NotFound("ErrorItemNotFound", status=404)
+        self.rules[user_id] = [r for r in rules if r.id != rule_id]
 
     async def list_mail_folders(self, user_id: str) -> tuple[MailFolder, ...]:
         self._call("list_mail_folders", user_id)
@@ -220,6 +253,34 @@ class FakeTenant:
         self._call("list_oauth_grants", user_id)
         return tuple(self.grants.get(user_id, ()))
 
+    async def remove_auth_method(self, user_id: str, item_id: str) -> None:
+        # As `M365Tenant`: the id names a removable kind; a method that is gone is Graph's 404.
+        self._call("remove_auth_method", user_id, item_id)
+        if parse_method_item(item_id) is None:
+            raise ValueError("not a removable authentication method id")
+        methods = self.methods.get(user_id, [])
+        if not any(m.item_id == item_id for m in methods):
+            raise NotFound("Request_ResourceNotFound", status=404)
+        self.methods[user_id] = [m for m in methods if m.item_id != item_id]
+
+    async def get_auth_method(self, user_id: str, item_id: str) -> AuthMethod | None:
+        self._call("get_auth_method", user_id, item_id)
+        return next((m for m in self.methods.get(user_id, ()) if m.item_id == item_id), None)
+
+    async def revoke_consent(self, user_id: str, grant_id: str) -> None:
+        self._call("revoke_consent", user_id, grant_id)
+        grants = self.grants.get(user_id, [])
+        grant = next((g for g in grants if g.id == grant_id), None)
+        if grant is None:
+            raise NotFound("Request_ResourceNotFound", status=404)
+        if grant.consent_type.lower() != "principal":
+            raise ValueError("not this user's own consent")
+        self.grants[user_id] = [g for g in grants if g.id != grant_id]
+
+    async def get_oauth_grant(self, grant_id: str) -> OAuthGrant | None:
+        self._call("get_oauth_grant", grant_id)
+        return next((g for grants in self.grants.values() for g in grants if g.id == grant_id), None)
+
     async def get_service_principals(self, ids: Sequence[str]) -> tuple[ServicePrincipal, ...]:
         self._call("get_service_principals", tuple(ids))
         # As `M365Tenant`: each principal says which tenant it was read in.
@@ -249,6 +310,18 @@ class FakeTenant:
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         self._call("set_account_enabled", user_id, enabled)
+
+    async def list_role_members(self, role_template_id: str) -> tuple[RoleMember, ...]:
+        self._call("list_role_members", role_template_id)
+        return tuple(self.role_members.get(role_template_id, ()))
+
+    async def remove_role_member(self, role_id: str, user_id: str) -> None:
+        # As Graph (directoryrole-delete-member.md): the membership goes; a principal not holding it is a 404.
+        self._call("remove_role_member", role_id, user_id)
+        held = self.memberships.get(user_id, [])
+        if not any(m.id == role_id for m in held):
+            raise NotFound("Request_ResourceNotFound", status=404)
+        self.memberships[user_id] = [m for m in held if m.id != role_id]
 
     async def force_password_change(self, user_id: str) -> None:
         self._call("force_password_change", user_id)

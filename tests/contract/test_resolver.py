@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from demo_tenant.contract import ContractError, Resolver, check_logs, record
 from demo_tenant.contract_check import main as contract_check_main
 from demo_tenant.graph import split_path
 from demo_tenant.permissions import GRAPH_ROUTES
+from m365.records import METHOD_COLLECTIONS
 
 USER = "2f6d4c93-1b5e-4d0a-83f4-7a8b9c0d1e03"
 SINCE = "2026-11-01T00:00:00Z"
@@ -74,11 +76,14 @@ def test_requests_the_client_sends_resolve(resolver: Resolver, method: str, path
 
 
 def test_every_route_the_demo_tenant_serves_is_declared_in_v1(resolver: Resolver) -> None:
-    fillers = {"{cast}": "microsoft.graph.group", "{folder}": "inbox"}
+    fillers = {"{cast}": ["microsoft.graph.group"], "{folder}": ["inbox"],
+               # Every typed authentication method collection the bot removes from (m365.records.METHOD_COLLECTIONS).
+               "{collection}": sorted(METHOD_COLLECTIONS.values())}
     for spec in GRAPH_ROUTES:
-        segments = [fillers.get(s, "x1" if s.startswith("{") else s) for s in spec.segments]
-        target = resolver.resolve_path(segments)
-        assert target.type, spec
+        for segments in itertools.product(*(fillers.get(s, ["x1"] if s.startswith("{") else [s])
+                                            for s in spec.segments)):
+            target = resolver.resolve_path(list(segments))
+            assert target.type, (spec, segments)
 
 
 @pytest.mark.parametrize(("path", "query", "message"), [

@@ -31,6 +31,7 @@ SECTION_TYPES = {
     "userRegistrationDetails": "microsoft.graph.userRegistrationDetails",
     "oauth2PermissionGrants": "microsoft.graph.oAuth2PermissionGrant",
     "servicePrincipals": "microsoft.graph.servicePrincipal",
+    "appRoleAssignments": "microsoft.graph.appRoleAssignment",
     "alerts_v2": "microsoft.graph.security.alert",
 }
 

@@ -1,9 +1,9 @@
 """One truth for the gate and the card as a record, over HTTP (issue 16): invokes POSTed to /api/messages of the
 whole app, the demo tenant over HTTPS, SQLite.
 
-Megan (compromised in the demo tenant) has six required steps: the password, the sign-out, two hidden rules and two
-reviews done in a Microsoft portal (MFA methods, app consents). The gate refuses an unblock while any of them is
-open and names it; "Done, I checked" closes a review with an audit row and no tenant call; "Unblock anyway" keeps
+Megan (compromised in the demo tenant) has required steps: the password, the sign-out, two hidden rules, the
+intruder's grants on her mailbox, the authenticator registered from the intruder's address and her consent to an
+unverified mail app. The gate refuses an unblock while any of them is open and names it; "Unblock anyway" keeps
 the open steps in the audit; Refresh after the restore keeps the done steps, who and when, the latest actions,
 and a header that no longer says "restricted".
 """
@@ -45,8 +45,11 @@ def elements(node: Any) -> list[dict[str, Any]]:
 
 
 def rule_ids(card: dict[str, Any]) -> list[str]:
-    return [a["data"]["ruleId"] for a in elements(card) if a.get("type") == "Action.Execute"
-            and a["verb"] == "disable_rule"]
+    return item_ids(card, "disable_rule", "ruleId")
+
+
+def item_ids(card: dict[str, Any], verb: str, key: str) -> list[str]:
+    return [a["data"][key] for a in elements(card) if a.get("type") == "Action.Execute" and a["verb"] == verb]
 
 
 def gate_of(card: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +82,9 @@ async def secure_all_but(bot: App, case: CaseRecord, *skip: str) -> dict[str, An
     presses: list[tuple[str, dict[str, Any]]] = [
         ("force_password_change", {"confirm": "1"}), ("revoke_sessions", {}),
         *(("disable_rule", {"ruleId": rule}) for rule in rule_ids(card)),
-        ("review_mfa_methods", {}), ("review_consents", {}),
+        *((verb, {key: item, "confirm": "1"}) for verb, key in (
+            ("remove_delegation", "grantId"), ("remove_mfa_method", "methodId"), ("revoke_consent", "grantId"))
+          for item in item_ids(card, verb, key)),
     ]
     for verb, data in presses:
         if verb in skip:
@@ -89,35 +94,36 @@ async def secure_all_but(bot: App, case: CaseRecord, *skip: str) -> dict[str, An
     return card
 
 
-async def test_the_gate_names_an_open_acknowledgement_and_lets_it_be_acknowledged(app: App) -> None:  # noqa: F811
+async def test_the_gate_names_an_open_step_and_lets_it_be_done(app: App) -> None:  # noqa: F811
     case = await megan_case(app)
     first = card_in((await app.press("show_case", {"caseId": case.id}))[1])
     assert len(rule_ids(first)) == 2
-    card = await secure_all_but(app, case, "review_mfa_methods")
-    # The card still calls the MFA review required, and so does the gate: "Unblock anyway" and its list.
-    assert "Still to do: Review the MFA methods" in everything(card)
-    writes_before = len(app.server.state.actions)
+    # Her own consent and the intruder's authenticator are the bot's to undo: no "Done, I checked" is left.
+    assert item_ids(first, "review_mfa_methods", "caseId") == item_ids(first, "review_consents", "caseId") == []
+    [method] = item_ids(first, "remove_mfa_method", "methodId")
+    card = await secure_all_but(app, case, "remove_mfa_method")
+    # The card still calls the method's removal required, and so does the gate: "Unblock anyway" and its list.
+    assert "Still to do: Remove the sign-in method “SM-A515F”" in everything(card)
 
     _, body = await app.press("unblock", {"caseId": case.id, "confirm": "1"})
     refused = card_in(body)
     held = next(line for line in lines(refused) if line.startswith("Unblocking is held back"))
-    assert "Still to do: Review the MFA methods." in held and "password" not in held
+    assert "Still to do: Remove the sign-in method “SM-A515F”." in held and "password" not in held
     # The answer sits in the gate, right above "Unblock anyway", not only at the top of the long card.
     assert any(line.startswith("Unblocking is held back") for line in lines(gate_of(refused)))
     assert app.server.state.requests.matching(cmdlet=UNBLOCK) == []
 
-    # "Done, I checked": audited, recorded with who and when, no call to Microsoft 365.
-    _, body = await app.press("review_mfa_methods", {"caseId": case.id})
-    acknowledged = card_in(body)
-    assert len(app.server.state.actions) == writes_before
-    shown = everything(acknowledged)
-    assert "MFA methods checked by Alex Wilber at" in shown
-    assert any(line.startswith("☑ Review the MFA methods") and "done by Alex Wilber at" in line
-               for line in lines(acknowledged))
+    # Removed: audited, recorded with who and when, one Graph call.
+    _, body = await app.press("remove_mfa_method", {"caseId": case.id, "methodId": method, "confirm": "1"})
+    removed = card_in(body)
+    assert [a.kind for a in app.server.state.actions][-1] == "remove_auth_method"
+    shown = everything(removed)
+    assert "Sign-in method “SM-A515F” removed by Alex Wilber at" in shown
+    assert any(line.startswith("☑ Remove the sign-in method “SM-A515F”") and "done by Alex Wilber at" in line
+               for line in lines(removed))
     assert "Unblock anyway" not in shown and "required before unblocking" not in shown
-    entries = [e for e in await app.store.audit.list(case_id=case.id) if e.action == "review_mfa_methods"]
+    entries = [e for e in await app.store.audit.list(case_id=case.id) if e.action == "remove_mfa_method"]
     assert [(e.outcome, e.actor_name) for e in entries] == [("started", "Alex Wilber"), ("succeeded", "Alex Wilber")]
-    assert entries[0].parameters["acknowledged"] is True
 
     _, body = await app.press("unblock", {"caseId": case.id, "confirm": "1"})
     assert "Unblocked by Alex Wilber" in everything(card_in(body))
@@ -126,7 +132,7 @@ async def test_the_gate_names_an_open_acknowledgement_and_lets_it_be_acknowledge
 
 async def test_unblock_anyway_lists_and_audits_the_open_steps(app: App) -> None:  # noqa: F811
     case = await megan_case(app)
-    await secure_all_but(app, case, "disable_rule", "review_consents")
+    await secure_all_but(app, case, "disable_rule", "revoke_consent")
     # A reason too short: the answer right above "Unblock anyway".
     _, body = await app.press("unblock", {"caseId": case.id, "override": "1", "overrideReason": "ok"})
     short = card_in(body)
@@ -136,7 +142,7 @@ async def test_unblock_anyway_lists_and_audits_the_open_steps(app: App) -> None:
     confirm = card_in(body)
     open_line = next(line for line in lines(confirm) if line.startswith("Required steps still open"))
     assert "Disable inbox rule “.”" in open_line and "Disable inbox rule “..”" in open_line
-    assert "Review the app consents" in open_line and "Review the MFA methods" not in open_line
+    assert "Revoke the consent to “Mail Sync Pro”" in open_line and "sign-in method" not in open_line
     _, body = await app.press("unblock", {"caseId": case.id, "override": "1", "overrideReason": reason,
                                           "confirm": "1"})
     assert "Unblocked anyway by Alex Wilber" in everything(card_in(body))
@@ -144,7 +150,7 @@ async def test_unblock_anyway_lists_and_audits_the_open_steps(app: App) -> None:
                    if e.action == "unblock" and e.outcome == "started")
     assert started.parameters["override_reason"] == reason
     opened = started.parameters["open_steps"]
-    assert [key.partition(":")[0] for key in opened] == ["disable_rule", "disable_rule", "review_consents"]
+    assert [key.partition(":")[0] for key in opened] == ["disable_rule", "disable_rule", "revoke_consent"]
 
 
 async def test_refresh_after_the_restore_keeps_the_record_and_the_header(app: App) -> None:  # noqa: F811
@@ -173,9 +179,13 @@ async def test_refresh_after_the_restore_keeps_the_record_and_the_header(app: Ap
     shown = lines(refreshed)
     text = "\n".join(shown)
     # The record survives: done steps with who and when, the latest actions, the restore.
-    for step in ("☑ Require a new password", "☑ Sign the user out everywhere", "☑ Review the MFA methods"):
+    for step in ("☑ Require a new password", "☑ Sign the user out everywhere"):
         line = next(x for x in shown if x.startswith(step))
         assert "done by Alex Wilber at" in line, line
+    # The removed authenticator and the revoked consent are gone from the tenant, so no step is left for them (and no
+    # review in their place); the latest actions keep who removed them.
+    assert "Remove the sign-in method" not in text and "Review the MFA methods" not in text
+    assert "Sign-in method “SM-A515F” removed by Alex Wilber" in text
     assert "required before unblocking" not in text
     assert "Latest actions" in text and "Unblocked by Alex Wilber" in text and "Sending restored, confirmed" in text
     assert "Sending restored at" in text and "Restricted from sending mail since" not in text

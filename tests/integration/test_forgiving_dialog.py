@@ -12,6 +12,7 @@ import pytest
 
 from bot import build_handler
 from config import Settings
+from locales import t
 from m365.records import BlockedSender, User
 from store import Store
 from tests.activities import ALEX, ISAIAH, LYNNE, Person
@@ -103,8 +104,9 @@ async def test_a_partial_name_offers_the_list(store: Store, locale: str, text: s
 @pytest.mark.parametrize(("locale", "text", "hint"), [
     ("en-US", "unblock GradyA@example.com", "To unblock, press **Unblock**"),
     ("nl-NL", "deblokkeer GradyA@example.com", "Deblokkeer met **Deblokkeren**"),
-    ("en-US", "secure PattiF@example.com", "press **Require new password** and **Sign out everywhere**"),
-    ("nl-NL", "beveilig PattiF@example.com", "**Nieuw wachtwoord vereisen** en **Overal afmelden**"),
+    # Patti's card (a restriction, no sign of compromise) requires no step: the hint names none (never a subset).
+    ("en-US", "secure PattiF@example.com", "The card above marks no step as required for this account"),
+    ("nl-NL", "beveilig PattiF@example.com", "Op de kaart hierboven is voor dit account geen stap verplicht"),
 ])
 async def test_secure_and_unblock_show_the_card_and_point_at_its_buttons(
         store: Store, locale: str, text: str, hint: str) -> None:
@@ -127,7 +129,8 @@ async def test_a_first_name_is_confirmed_then_the_card_comes(store: Store, local
     assert asks_to_confirm(texts_of(await chat.say(text)))
     sent = await chat.say(answer)
     assert cards_of(chat.last_updates)
-    assert any("**" in (a.text or "") for a in sent)  # the hint naming the buttons
+    # The hint: the Unblock button by name, or (Patti's card requires no step) that nothing is required.
+    assert any("**" in (a.text or "") or a.text == t(locale, "investigate.hint.secure_none") for a in sent)
 
 
 async def test_it_staff_are_told_who_may_unblock(store: Store) -> None:

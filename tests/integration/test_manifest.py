@@ -83,7 +83,8 @@ def test_ids_domain_and_version_come_from_the_settings(package: package_app.AppP
 def test_bot_scopes_and_command_lists(package: package_app.AppPackage) -> None:
     bot = package.manifest["bots"][0]
     assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
-    assert bot["supportsFiles"] is False and bot["isNotificationOnly"] is False
+    # Files: "Export report" hands the incident report over with Teams' file consent flow (teams/files.py).
+    assert bot["supportsFiles"] is True and bot["isNotificationOnly"] is False
     commands = {tuple(cl["scopes"]): [c["title"] for c in cl["commands"]] for cl in bot["commandLists"]}
     assert commands[("personal",)] == ["investigate", "status", "triage", "help"]
     assert commands[("team",)] == ["investigate", "alerts here", "triage", "help"]

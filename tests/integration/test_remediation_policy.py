@@ -24,7 +24,7 @@ from investigation.evidence import SourceName, Unavailable, UnavailableReason
 from investigation.indicators import run_indicators
 from investigation.reason import parse_reason
 from investigation.verdict import assess
-from m365.records import BlockedSender, User
+from m365.records import BlockedSender, CasMailbox, User
 from remediation import policy
 from store import CaseRecord, Store
 from tests.activities import ALEX, ISAIAH, MEGAN, OTHER_TENANT_ID, PATTI, TENANT_ID, Person
@@ -41,6 +41,8 @@ RULE_ID = "AQAAAJ5dZqA="  # Megan's rule "." (forwards everything outside and de
 WRITES = frozenset({
     "remove_blocked_sender", "revoke_sign_in_sessions", "force_password_change", "set_inbox_rule_enabled",
     "remove_mailbox_forwarding", "set_account_enabled", "confirm_compromised", "dismiss_risk",
+    "remove_mailbox_grant", "disable_legacy_protocols", "remove_auth_method", "revoke_consent",
+    "delete_inbox_rule", "remove_role_member",
 })
 # What each verb must do in the tenant when an admin presses it on Megan's case (confirmed, with a reason).
 EXPECTED_WRITE: dict[Verb, tuple[str, tuple[Any, ...]]] = {
@@ -48,14 +50,22 @@ EXPECTED_WRITE: dict[Verb, tuple[str, tuple[Any, ...]]] = {
     Verb.REVOKE_SESSIONS: ("revoke_sign_in_sessions", (MEGAN.aad_object_id,)),
     Verb.FORCE_PASSWORD_CHANGE: ("force_password_change", (MEGAN.aad_object_id,)),
     Verb.DISABLE_RULE: ("set_inbox_rule_enabled", (MEGAN.aad_object_id, RULE_ID, False)),
+    # The same rule, deleted instead (the fake holds no rule: "already removed", after the one call).
+    Verb.DELETE_RULE: ("delete_inbox_rule", (MEGAN.aad_object_id, RULE_ID)),
     Verb.REMOVE_FORWARDING: ("remove_mailbox_forwarding", ("MeganB@example.com",)),
     Verb.BLOCK_SIGN_IN: ("set_account_enabled", (MEGAN.aad_object_id, False)),
     Verb.ALLOW_SIGN_IN: ("set_account_enabled", (MEGAN.aad_object_id, True)),
     Verb.CONFIRM_COMPROMISED: ("confirm_compromised", (MEGAN.aad_object_id,)),
+    # Megan's story has IMAP on (Get-CASMailbox): only that is turned off.
+    Verb.DISABLE_LEGACY_PROTOCOLS: ("disable_legacy_protocols", ("MeganB@example.com", ("imap",))),
 }
 ALL_VERBS = [*sorted(policy.ACTION_VERBS), Verb.REFRESH, Verb.SHOW_CASE]
 FULL_DATA = {"confirm": "1", "override": "1", "overrideReason": "Password reset by phone with Megan",
-             "ruleId": RULE_ID}
+             "ruleId": RULE_ID,
+             # Megan's phone exists but the case recorded no removal of it (undated: left to the MFA review).
+             "methodId": "phoneAuthenticationMethod:m-new",
+             # Megan holds no role the window gave her: no role removal is recorded on the case.
+             "roleId": "f1c2d3e4-a5b6-4c7d-8e9f-0a1b2c3d4e02"}
 
 
 def investigation_of(story: dict[str, Any], unavailable: Sequence[Unavailable] = ()) -> Investigation:
@@ -78,6 +88,7 @@ def fake_tenant(*, megan_is_admin: bool = False) -> FakeTenant:
         memberships=memberships,
     )
     fake.blocked[MEGAN.upn.lower()] = BlockedSender(sender_address=MEGAN.upn, reason="OutboundSpamLast24Hours=242")
+    fake.cas[MEGAN.upn.lower()] = CasMailbox("MeganB", imap_enabled=True, pop_enabled=False)
     return fake
 
 
@@ -172,8 +183,8 @@ async def test_matrix_it_staff(store: Store, verb: Verb) -> None:
     if verb in (Verb.REFRESH, Verb.SHOW_CASE):
         card = card_of(response)
         assert "Megan Bowen" in shown(card)
-        # IT staff see the findings and may write to the user, but get no remediation buttons.
-        assert set(verbs_on(card)) == {Verb.REFRESH.value, Verb.SEND_NOTE.value}
+        # IT staff see the findings, may write to the user and export the report, but get no remediation buttons.
+        assert set(verbs_on(card)) == {Verb.REFRESH.value, Verb.SEND_NOTE.value, Verb.EXPORT_REPORT.value}
     else:
         assert "Only security admins" in message_of(response)
     assert writes(fake) == []
@@ -186,6 +197,14 @@ async def test_matrix_admin(store: Store, verb: Verb) -> None:
     response = await chat(fake, store, ALEX).press(verb.value, {"caseId": case.id, **FULL_DATA})
     if verb == Verb.DISMISS_RISK:
         assert "judged compromised" in message_of(response)
+        assert writes(fake) == []
+        return
+    if verb in (Verb.REMOVE_DELEGATION, Verb.REMOVE_MFA_METHOD, Verb.REVOKE_CONSENT, Verb.REMOVE_ADMIN_ROLE):
+        # Megan's story has no delegate, no consent, no role gained in the window, and only an undated phone (left
+        # to the MFA review): no item is recorded on the case, so no item id is accepted (tests/integration/
+        # test_remediation_delegation.py, test_remediation_identity.py and test_remediation_rules.py press recorded
+        # ones against the demo tenant).
+        assert "not one the investigation found" in message_of(response)
         assert writes(fake) == []
         return
     if verb in policy.ACKNOWLEDGE_VERBS:

@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "action_claims",
     "restriction_seen",
     "leases",
+    "event_outbox",
     "alembic_version",
 }
 
@@ -43,7 +44,7 @@ async def test_migrates_empty_database_to_head(db_target: DbTarget) -> None:
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == set()
         await db.migrate()
-        assert await db.current_revision() == head_revision() == "0002_card_copies"
+        assert await db.current_revision() == head_revision() == "0003_event_outbox"
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_tables) == EXPECTED_TABLES
     finally:
@@ -126,7 +127,7 @@ async def test_alembic_command_line_upgrades(db_target: DbTarget) -> None:
     assert result.returncode == 0, result.stderr
     current = await asyncio.to_thread(_alembic, [*extra, "current"], url)
     assert current.returncode == 0, current.stderr
-    assert "0002_card_copies (head)" in current.stdout
+    assert "0003_event_outbox (head)" in current.stdout
     db = await db_target.open(migrate=False)
     try:
         assert await db.current_revision() == head_revision()

@@ -49,13 +49,22 @@ async def test_a_security_admin_opens_a_row_and_unblocks_a_no_signs_row(app: App
         "Adele Vance": ["Open", "Unblock"]}
     cases = {c.display_name: c for c in await app.store.cases.list_cases("open")}
     open_megan = rows["Megan Bowen"][0]
-    assert open_megan["data"] == {"verb": "show_case", "caseId": cases["Megan Bowen"].id}
+    assert open_megan["data"] == {"verb": "show_case", "caseId": cases["Megan Bowen"].id, "page": "0"}
 
-    # Open: Megan's findings card, drawn from the store (no unblock, nothing written).
+    # Open: Megan's findings card, drawn from the store (no unblock, nothing written), with the way back.
     status, body = await app.press(open_megan["verb"], open_megan["data"])
     findings = card_in(body)
     assert status == 200 and any("Megan Bowen" in line for line in lines(findings))
     assert any(a.get("verb") == "refresh" for a in findings.get("actions", []))
+    back = [a for a in findings.get("actions", []) if a.get("title") == "Back to the list"]
+    assert [a["data"] for a in back] == [{"verb": "triage_page", "page": "0"}]
+    status, body = await app.press(back[0]["data"]["verb"], back[0]["data"])
+    assert status == 200 and set(rows_of(card_in(body))) >= {"Megan Bowen", "Adele Vance"}
+    # The same card opened any other way (a pasted or forged page) has no way back to a list it did not come from.
+    status, body = await app.press("show_case", {"caseId": cases["Megan Bowen"].id, "page": "x1"})
+    assert not [a for a in card_in(body).get("actions", []) if a.get("verb") == "triage_page"]
+    status, body = await app.press("show_case", {"caseId": cases["Megan Bowen"].id})
+    assert not [a for a in card_in(body).get("actions", []) if a.get("verb") == "triage_page"]
     # A forged Unblock on a compromised row goes through the same press: the gate refuses, Microsoft is not called.
     status, body = await app.press("unblock", {"caseId": cases["Megan Bowen"].id, "confirm": "1"})
     assert status == 200

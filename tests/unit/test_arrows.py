@@ -115,6 +115,10 @@ def _offending(rule: str) -> list[Import]:
     if rule == "investigation and remediation import no teams, dialogs or core":
         return [i for i in imports if i.room in {"investigation", "remediation"}
                 and i.target_room in {"teams", "dialogs", "core"}]
+    if rule == "incident imports only store, investigation, remediation, cards, locales, domain (config: CLI)":
+        allowed = {"incident", "store", "investigation", "remediation", "cards", "locales", "domain"}
+        return [i for i in imports if i.room == "incident" and i.target_room in own and i.target_room not in allowed
+                and not (i.module == "incident.__main__" and i.target_room == "config")]
     raise AssertionError(f"unknown rule {rule!r}")
 
 
@@ -126,6 +130,7 @@ RULES = [
     "m365 and demo_tenant import nothing else of the project",
     "core imports no teams or dialogs",
     "investigation and remediation import no teams, dialogs or core",
+    "incident imports only store, investigation, remediation, cards, locales, domain (config: CLI)",
 ]
 
 

@@ -23,6 +23,7 @@ from cards.findings import (
     ActionNote,
     GateInfo,
     StepState,
+    alternatives,
     findings_card,
     split_template,
     step_key,
@@ -200,9 +201,11 @@ def test_no_remediation_buttons_for_viewers_who_cannot_act() -> None:
 def test_buttons_for_every_undone_step_with_a_verb() -> None:
     investigation = STORIES["megan_admin"]
     card = card_for("megan_admin")
-    verbs = [step_verb(s.code) for s in investigation.assessment.recommended_steps]
+    # A rule's line carries "Delete" after its "Disable" (`alternatives`).
+    verbs = [v for s in investigation.assessment.recommended_steps for v in (step_verb(s.code), *alternatives(s.code))]
     expected = [verb.value for verb in verbs if verb is not None]
     assert Verb.UNBLOCK.value in expected and Verb.REVOKE_SESSIONS.value in expected
+    assert expected[expected.index(Verb.DISABLE_RULE.value) + 1] == Verb.DELETE_RULE.value
     assert [a["verb"] for a in executes(card)] == [*expected, Verb.REFRESH.value]
     # Refresh is in the card's action bar; step buttons sit next to their steps.
     assert [a["type"] for a in card["actions"]][0] == "Action.Execute"
@@ -237,7 +240,7 @@ def test_button_data_carries_only_the_verb_and_ids(name: str) -> None:
         assert data["caseId"] == CASE
         assert Verb.parse(data["verb"]) is not None
         assert data["verb"] == action["verb"]
-        assert ("ruleId" in data) == (data["verb"] == Verb.DISABLE_RULE.value)
+        assert ("ruleId" in data) == (data["verb"] in (Verb.DISABLE_RULE.value, Verb.DELETE_RULE.value))
         if "override" in data:
             assert data == {"verb": "unblock", "caseId": CASE, "override": "1"}
 

@@ -34,9 +34,15 @@ DENIED: dict[str, re.Pattern[str]] = {
     "raw ISO timestamp": re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"),
     "unfilled placeholder": re.compile(r"\{[a-z_]+\}"),
     "hard-coded step number": re.compile(r"^(?:Step|Stap) \d"),
+    # Microsoft's codes as they arrive (`unlikelyTravel`, `bodyOrSubjectContains`, `FullAccess`, `BlindCopyTo`):
+    # two or more words run together. Not a part of an address, a dotted permission (`AuditLog.Read.All`) or a
+    # cmdlet (`New-InboxRule`), and not a name with one capital letter at its end (`MeganL`).
+    "Microsoft code": re.compile(r"(?<![\w.@/#-])(?:[a-z][a-z0-9]*|[A-Z][a-z0-9]+)(?:[A-Z]+[a-z0-9]+)+"
+                                 r"(?![\w@/#-]|\.\w)"),
 }
-# Microsoft's own names, shown as Microsoft writes them: a Graph permission an app was granted.
-MICROSOFT_NAMES = frozenset({"offline_access"})
+# Microsoft's own names, shown as Microsoft writes them: a Graph permission an app was granted, products, and the
+# name of Microsoft's app a sign-in used (sign-in `appDisplayName`, e.g. "OfficeHome"): names, not codes.
+MICROSOFT_NAMES = frozenset({"offline_access", "OneDrive", "SharePoint", "PowerShell", "OfficeHome"})
 # Catalog keys that look like text: a key shown instead of its sentence means the key is missing.
 _KEY = re.compile(r"\b[a-z_]+(?:\.[a-z_]+){1,3}\b")
 KEYS = frozenset(CATALOGS["en"])
@@ -98,6 +104,11 @@ def test_the_deny_list_catches_what_it_is_for() -> None:
     assert leaks("Step 2: unblock it") == ["hard-coded step number: Step 2"]
     assert leaks("Value: None, null") == ["None: None", "null: null"]
     assert leaks("help.admin.triage") == ["catalog key: help.admin.triage"]
+    assert leaks("Risk type: unlikelyTravel · anonymizedIPAddress") == [
+        "Microsoft code: unlikelyTravel", "Microsoft code: anonymizedIPAddress"]
+    assert leaks("Condition: bodyOrSubjectContains: invoice. Has FullAccess (BlindCopyTo).") == [
+        "Microsoft code: bodyOrSubjectContains", "Microsoft code: FullAccess", "Microsoft code: BlindCopyTo"]
+    assert leaks("Who: Megan Lewis, MeganL · AuditLog.Read.All · New-InboxRule · App: OfficeHome · IP 192.0.2.7") == []
     # Tenant text and Microsoft's names stay: addresses with underscores, a permission name, an IP address.
     assert leaks("jordan_partner.example#EXT#@example.onmicrosoft.com has Mail.Read, offline_access (192.0.2.7)") == []
 
@@ -153,6 +164,22 @@ async def test_no_findings_card_of_the_demo_seed_shows_an_internal_word(stack: D
     assert len(investigations) >= 5
     found = _card_leaks(investigations)
     assert {who: items for who, items in found.items() if items} == {}
+
+
+TEAMS_MESSAGE_LIMIT = 28_000
+
+
+async def test_every_seeded_card_fits_a_teams_message_with_every_part_open_to_it(stack: DemoStack) -> None:
+    """Folded parts still travel in the card: the fullest card (buttons, the IT note) of every seeded account stays
+    under Teams' ~28 KB message limit in both languages."""
+    sizes = {}
+    for investigation in await _seeded_investigations(stack):
+        for locale in LOCALES:
+            card = findings_card(investigation, case_id="c1", viewer_can_act=True, locale=locale,
+                                 time_zone="Europe/Amsterdam", can_send_note=True)
+            sizes[f"{investigation.evidence.user.user_principal_name} {locale}"] = len(json.dumps(card))
+    assert max(sizes.values()) > 10_000  # Megan's card is a big one: the test measures something
+    assert {who: size for who, size in sizes.items() if size >= TEAMS_MESSAGE_LIMIT} == {}
 
 
 async def test_the_removed_time_of_an_inbox_rule_is_shown_in_words(stack: DemoStack) -> None:

@@ -30,7 +30,7 @@ def speaker(role: Role, *, aad: str = ADMIN, tenant: str = TENANT) -> Speaker:
     return Speaker(aad_object_id=aad, name="Someone", tenant_id=tenant, role=role)
 
 
-STAFF_VERBS = [Verb.REFRESH, Verb.SHOW_CASE, Verb.SEND_NOTE]
+STAFF_VERBS = [Verb.REFRESH, Verb.SHOW_CASE, Verb.SEND_NOTE, Verb.EXPORT_REPORT]
 ACTION_VERBS = sorted(policy.ACTION_VERBS)
 
 
@@ -120,7 +120,8 @@ def test_the_gate_holds_exactly_the_required_steps() -> None:
 
 def test_destructive_actions_need_confirmation() -> None:
     assert {v for v in policy.ACTION_VERBS if policy.needs_confirmation(v)} == {
-        Verb.UNBLOCK, Verb.BLOCK_SIGN_IN, Verb.FORCE_PASSWORD_CHANGE}
+        Verb.UNBLOCK, Verb.BLOCK_SIGN_IN, Verb.FORCE_PASSWORD_CHANGE, Verb.REMOVE_MFA_METHOD, Verb.REVOKE_CONSENT,
+        Verb.DISABLE_LEGACY_PROTOCOLS, Verb.DELETE_RULE, Verb.REMOVE_ADMIN_ROLE}
     assert policy.is_confirmed({"confirm": "1"})
     assert not policy.is_confirmed({"confirm": 1}) and not policy.is_confirmed({})
 

@@ -18,9 +18,9 @@ from cards.findings import step_key
 from domain.people import Role
 from locales import t
 from m365.errors import UpstreamUnavailable
-from m365.records import BlockedSender, InboxRule, Mailbox, User
+from m365.records import AuthMethod, BlockedSender, DirectoryObject, InboxRule, Mailbox, OAuthGrant, User
 from remediation.reconcile import REASON, Reconciler, ReconcilerConfig
-from remediation.views import CaseView, latest_notes
+from remediation.views import CaseView, current_steps, latest_notes
 from store import Actor, CaseRecord, Store
 from tests.fakes import TENANT_ID, FakeTenant
 
@@ -179,6 +179,50 @@ async def test_every_action_is_read_back_never_repeated(sqlite_store: Store, ver
     else:
         assert claim is None
         assert fresh.steps == {}
+
+
+_METHOD = "microsoftAuthenticatorAuthenticationMethod:m-app"
+
+
+@pytest.mark.parametrize(("verb", "key", "item", "tenant", "outcome"), [
+    # Issue #17: an MFA method and an app's consent are read back by GET; gone (404) is removed.
+    ("remove_mfa_method", "methodId", _METHOD, FakeTenant(), "succeeded"),
+    ("remove_mfa_method", "methodId", _METHOD,
+     FakeTenant(methods={ADELE_ID: [AuthMethod("m-app", "microsoftAuthenticatorAuthenticationMethod")]}), "failed"),
+    ("revoke_consent", "grantId", "g-1", FakeTenant(), "succeeded"),
+    ("revoke_consent", "grantId", "g-1",
+     FakeTenant(grants={ADELE_ID: [OAuthGrant("g-1", "sp", "Principal", ADELE_ID, "r", ("Mail.Read",))]}), "failed"),
+    # A deleted inbox rule: absent from the mailbox's rules is deleted; still listed (even disabled) is not.
+    ("delete_rule", "ruleId", "r1", FakeTenant(rules={ADELE_ID: [InboxRule("r2", "y")]}), "succeeded"),
+    ("delete_rule", "ruleId", "r1", FakeTenant(rules={ADELE_ID: [InboxRule("r1", "x", is_enabled=False)]}), "failed"),
+    # An admin role taken: the account's memberships no longer list the role (by its object id) = taken.
+    ("remove_admin_role", "roleId", "role-1",
+     FakeTenant(memberships={ADELE_ID: [DirectoryObject("g-1", "group", "Sales")]}), "succeeded"),
+    ("remove_admin_role", "roleId", "role-1", FakeTenant(memberships={ADELE_ID: [
+        DirectoryObject("role-1", "directoryRole", "Exchange Administrator", "29232cdf-9323-42fd-ade2-1d097af3e4de")]}),
+     "failed"),
+])
+async def test_a_removal_is_read_back_per_item_never_repeated(sqlite_store: Store, verb: str, key: str, item: str,
+                                                              tenant: FakeTenant, outcome: str) -> None:
+    rig = Rig(sqlite_store, tenant)
+    case = await rig.case()
+    correlation = await rig.interrupted(case, verb, verb, claim_target=item, **{key: item})
+
+    await rig.reconciler.run_once()
+
+    assert [r.outcome for r in await sqlite_store.audit.list(correlation_id=correlation)] == ["started", outcome]
+    assert [name for name, _ in tenant.calls
+            if name in ("remove_auth_method", "revoke_consent", "delete_inbox_rule", "remove_role_member")] == []
+    claim = await sqlite_store.claims.get(case.id, verb, item)
+    fresh = await sqlite_store.cases.get_case(case.id)
+    assert fresh is not None
+    if outcome == "succeeded":
+        assert claim is not None and claim.status == "done" and step_key(verb, item) in fresh.steps
+        if verb == "delete_rule":
+            # The rule it deleted needs no disabling: the gate reads the disable step as done too.
+            assert step_key("disable_rule", item) in current_steps(fresh)
+    else:
+        assert claim is None and fresh.steps == {}
 
 
 async def test_a_press_younger_than_the_grace_period_is_left_alone(sqlite_store: Store) -> None:

@@ -37,13 +37,18 @@ async def _send_note(press: Press) -> Answer:
     return Answer.message("note")
 
 
+async def _export_report(press: Press) -> Answer:
+    return Answer.message("export")
+
+
 def speaker(role: Role) -> Speaker:
     return Speaker(aad_object_id="a", name="A", tenant_id="t", role=role)
 
 
 def table() -> tuple[Any, Any, Any]:
     presses, triage = _Presses(), _Triage()
-    return build_routes(presses=presses, triage=triage, send_note=_send_note), presses, triage  # type: ignore[arg-type]
+    return (build_routes(presses=presses, triage=triage, send_note=_send_note,  # type: ignore[arg-type]
+                         export_report=_export_report), presses, triage)
 
 
 def test_every_verb_has_its_handler() -> None:
@@ -53,6 +58,7 @@ def test_every_verb_has_its_handler() -> None:
         assert routes[verb] == presses.press, verb
     assert routes[Verb.TRIAGE_PAGE] == triage.page and routes[Verb.TRIAGE_UNBLOCK] == triage.unblock
     assert routes[Verb.SEND_NOTE] is _send_note
+    assert routes[Verb.EXPORT_REPORT] is _export_report
 
 
 def test_buttons_that_start_a_flow_are_gated_as_the_typed_phrase() -> None:

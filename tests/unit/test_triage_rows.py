@@ -53,7 +53,7 @@ def test_open_for_every_row_with_a_case_and_unblock_only_where_allowed() -> None
         "Megan": ["Open"], "Patti": ["Open"], "Grady": [], "Adele": ["Open", "Unblock"], "Lee": ["Open", "Unblock"],
         "Nestor": ["Open"]}
     # Ids only; routed by verb to the findings card's own press.
-    assert shown["Adele"] == [("Open", {"verb": "show_case", "caseId": "case-Adele"}),
+    assert shown["Adele"] == [("Open", {"verb": "show_case", "caseId": "case-Adele", "page": "0"}),
                               ("Unblock", {"verb": "unblock", "caseId": "case-Adele"})]
     assert any("The block lifts by itself on" in line for line in lines(card))
 
