@@ -167,12 +167,14 @@ def step_key(code: str, target_id: str | None) -> str:
 
 @dataclass(frozen=True)
 class StepState:
-    """A recommended step that was already done (filled by remediation from the audit log)."""
+    """A step that was already done (filled by remediation from the case's records); `item_name`: the name of the
+    item a per-item action acted on, as it was then (a removed method or grant is gone from later investigations)."""
 
     code: str
     target_id: str | None
     done_by: str
     done_at: datetime
+    item_name: str = ""
 
     @property
     def key(self) -> str:
@@ -779,6 +781,37 @@ def _steps(investigation: Investigation, *, case_id: str, viewer_can_act: bool, 
                               notices=(anchored or {}).get(key, ()), states=step_states))
         if hidden_rules:
             body.append(_small(t(locale, "steps.more_rules", count=len(hidden_rules)), subtle=True))
+    body.extend(_done_earlier(assessment.recommended_steps, step_states, locale, time_zone))
+    return body
+
+
+_DONE_ITEM_LIMIT = 160  # a guest's address with its rights: long, and the one way to tell two grants apart
+
+
+def _done_earlier(steps: Sequence[Step], step_states: Mapping[str, StepState], locale: str | None,
+                  time_zone: str | None) -> list[CardElement]:
+    """The done steps the latest investigation no longer lists (a removed delegate, method or consent is no longer
+    found, so it is no longer a step): still part of the record, with who and when."""
+    shown = {step_key(s.code, s.target_id) for s in steps}
+    shown |= {step_key(verb.value, s.target_id) for s in steps for verb in alternatives(s.code)}
+    unique = {(state.code, state.target_id, state.done_at): state for key, state in step_states.items()
+              if key not in shown}  # an alternative's record stands under both steps' keys (`current_steps`)
+    earlier = sorted(unique.values(), key=lambda s: s.done_at)
+    if not earlier:
+        return []
+    body: list[CardElement] = [TextBlock(text=t(locale, "steps.done_earlier"), weight="Bolder", wrap=True,
+                                         spacing="Medium")]
+    for state in earlier:
+        key = f"remediation.action.{state.code}"
+        runs = [text_run("☑ " + (t(locale, key) if has(key) else state.code))]
+        verb = Verb.parse(state.code)
+        item = ITEMS.get(verb) if verb is not None else None
+        if state.item_name and item is not None:
+            name = display_value(item.name_key, state.item_name, locale, time_zone)
+            runs.append(text_run(" “" + clean(name, _DONE_ITEM_LIMIT) + "”"))
+        runs += template_runs(locale, "step.done", {
+            "actor": state.done_by, "time": format_datetime(state.done_at, locale, time_zone)}, subtle=True)
+        body.append(rich(runs, spacing="Small"))
     return body
 
 

@@ -555,6 +555,9 @@ class Presses:
             return Outcome.show(fresh, [notice], copies=True)
         await self._finish_audit(correlation_id, "succeeded", result={"already_removed": True} if gone else None)
         details: dict[str, Any] = {"correlation_id": correlation_id}
+        if target.item_id and target.item_name:
+            # The item's name as it was: a removed method or grant is gone from the next investigation.
+            details["item"] = target.item_name
         if spec.verb == Verb.UNBLOCK:
             details["address"] = target.address
         updated = await self._store.cases.record_step(case.id, step_key(spec.step, target.item_id), actor,

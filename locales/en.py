@@ -406,6 +406,7 @@ MESSAGES: dict[str, str] = {
     "steps.more_rules": "+{count} more inbox rules to disable: open the mailbox's rules in Outlook on the web.",
     "steps.learn_more": "How to do this",
     "steps.next": "Next step",
+    "steps.done_earlier": "Done earlier (no longer found by the latest investigation)",
     "steps.next_above": " — the next step, shown above",
     "steps.all_done": "Every recommended step is done.",
     "toggle.findings": "Show findings ({count})",

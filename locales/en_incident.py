@@ -68,12 +68,12 @@ MESSAGES: dict[str, str] = {
     # "Export report" (teams/files.py)
     "incident.button.export": "Export report",
     "incident.export.description": "Incident report of {name}",
-    "incident.export.sent_here": "I've sent you the report to save. Choose **Allow** to put it in your OneDrive.",
+    "incident.export.sent_here": "I've sent you the report to save. Choose “Allow” to put it in your OneDrive.",
     "incident.export.sent_personal": "I've sent the report to your personal chat with me.",
     "incident.export.no_personal_chat": "I can't reach your personal chat with me yet. Open a chat with me, say "
-    "**help**, then press **Export report** again.",
+    "“help”, then press “Export report” again.",
     "incident.export.declined": "OK, I haven't saved the report.",
     "incident.export.uploaded": "The incident report is saved in your OneDrive.",
-    "incident.export.failed": "I could not save the report to your OneDrive. Try **Export report** again.",
-    "incident.export.expired": "This request to save a report is no longer valid. Press **Export report** again.",
+    "incident.export.failed": "I could not save the report to your OneDrive. Try “Export report” again.",
+    "incident.export.expired": "This request to save a report is no longer valid. Press “Export report” again.",
 }

@@ -415,6 +415,7 @@ MESSAGES: dict[str, str] = {
     "Outlook op het web.",
     "steps.learn_more": "Zo doe je dit",
     "steps.next": "Volgende stap",
+    "steps.done_earlier": "Eerder gedaan (niet meer gevonden bij het laatste onderzoek)",
     "steps.next_above": " — de volgende stap, hierboven",
     "steps.all_done": "Alle aanbevolen stappen zijn gedaan.",
     "toggle.findings": "Bevindingen tonen ({count})",

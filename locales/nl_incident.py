@@ -69,15 +69,15 @@ MESSAGES: dict[str, str] = {
     # "Rapport exporteren" (teams/files.py)
     "incident.button.export": "Rapport exporteren",
     "incident.export.description": "Incidentrapport van {name}",
-    "incident.export.sent_here": "Ik heb je het rapport gestuurd om op te slaan. Kies **Toestaan** om het in je "
+    "incident.export.sent_here": "Ik heb je het rapport gestuurd om op te slaan. Kies ‘Toestaan’ om het in je "
     "OneDrive te zetten.",
     "incident.export.sent_personal": "Ik heb het rapport naar je persoonlijke chat met mij gestuurd.",
     "incident.export.no_personal_chat": "Ik kan je persoonlijke chat met mij nog niet bereiken. Open een chat met "
-    "mij, typ **help** en druk dan nog een keer op **Rapport exporteren**.",
+    "mij, typ ‘help’ en druk dan nog een keer op ‘Rapport exporteren’.",
     "incident.export.declined": "Oké, ik heb het rapport niet opgeslagen.",
     "incident.export.uploaded": "Het incidentrapport staat in je OneDrive.",
     "incident.export.failed": "Het lukte niet om het rapport in je OneDrive op te slaan. Druk nog een keer op "
-    "**Rapport exporteren**.",
+    "‘Rapport exporteren’.",
     "incident.export.expired": "Dit verzoek om een rapport op te slaan is niet meer geldig. Druk nog een keer op "
-    "**Rapport exporteren**.",
+    "‘Rapport exporteren’.",
 }

@@ -288,7 +288,8 @@ class CaseView:
             return case_unavailable_card(case_id=case.id, name=case.display_name or case.account_upn,
                                          locale=viewer.locale, notices=shown)
         records = current_steps(case)
-        states = {key: StepState(r.code, r.target_id, _by(r, viewer.locale), r.at) for key, r in records.items()}
+        states = {key: StepState(r.code, r.target_id, _by(r, viewer.locale), r.at, str(r.details.get("item") or ""))
+                  for key, r in records.items()}
         investigation = _with_done_block(investigation, records)
         gate: GateInfo | None = None
         # The gate reads the same `Step.required` the card labels "required before unblocking".

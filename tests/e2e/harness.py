@@ -34,6 +34,7 @@ from typing import Any, Literal
 from playwright.async_api import Locator, Page, async_playwright
 
 from config import IDENTITY_ENV_NAMES
+from locales import t
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND_CLI = ROOT / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"
@@ -309,6 +310,18 @@ def _start_playground_process(endpoint: str, config: Path, work: Path, timeout: 
     raise HarnessError("the playground kept starting on another port than the one asked for")
 
 
+def catalog_title(key: str, locale: str = "en") -> re.Pattern[str]:
+    """A pattern for the catalog text `key` with any count in it, in both its forms ("Show all steps (12)" and
+    the singular "Show the step (1)"): for a toggle whose title counts what it opens."""
+    forms = {t(locale, key, count=_COUNT_SENTINEL).replace(str(_COUNT_SENTINEL), "{count}"),
+             t(locale, key, count=1).replace("1", "{count}")}
+    return re.compile("^(?:" + "|".join(re.escape(form).replace(re.escape("{count}"), r"\d[\d,.]*")
+                                        for form in sorted(forms)) + ")$")
+
+
+_COUNT_SENTINEL = 424242
+
+
 def screenshots_dir(default: Path) -> Path:
     """Where `PlaygroundPage.screenshot` saves: `$E2E_SCREENSHOTS_DIR`, else `default`."""
     configured = os.environ.get("E2E_SCREENSHOTS_DIR")
@@ -538,6 +551,38 @@ class PlaygroundPage:
         await field_.click()
         await field_.press("Control+A")
         await field_.press_sequentially(value)
+
+    async def expand(self, card: Locator, title: str | re.Pattern[str]) -> None:
+        """Open a card's folded part ("Show all steps (12)"): press its `Action.ToggleVisibility` button, unless
+        the part is open already (a second press folds it again).
+
+        The Playground's renderer handles the toggle in the page (no invoke, no note under the card) and draws a
+        hidden element not at all: the button's `aria-controls` names the targets, but nothing in the page says
+        whether they are open, and the rendered elements do not carry the card's ids. So the press is judged by
+        what the card shows: more text when it opened; less when it was open (then it is pressed once more). A
+        card the bot replaced after a press is drawn anew, folded as its JSON says. `title` may be a pattern
+        (`catalog_title`) for a title that counts what it opens.
+        """
+        button = card.get_by_role("button", name=title, exact=True) if isinstance(title, str) \
+            else card.get_by_role("button", name=title)
+        await button.wait_for(state="visible")
+        if not (await button.get_attribute("aria-controls") or "").split():
+            raise HarnessError(f"{title!r} is not a toggle: its button controls no element of the card")
+        before = len(await self.card_texts(card))
+        await button.click()
+        after = await self._texts_changed(card, before)
+        if after < before:  # it was open and is folded now: open it again
+            await button.click()
+            await self._texts_changed(card, after)
+
+    async def _texts_changed(self, card: Locator, count: int) -> int:
+        """Wait until the card shows another number of texts than `count` (a toggle redrew it); that number."""
+        deadline = time.monotonic() + UI_TIMEOUT
+        while (now := len(await self.card_texts(card))) == count:
+            if time.monotonic() > deadline:
+                raise HarnessError("pressing the toggle changed nothing on the card")
+            await self.page.wait_for_timeout(50)
+        return now
 
     async def click_card_button(self, card: Locator, title: str, timeout: float = UI_TIMEOUT,  # noqa: ASYNC109
                                 *, index: int | None = None) -> InvokeResult:

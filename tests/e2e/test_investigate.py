@@ -18,13 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import PlaygroundPage, Service, free_port, start_bot
+from locales import t
+from tests.e2e.harness import PlaygroundPage, Service, catalog_title, free_port, start_bot
 
 pytestmark = pytest.mark.e2e
 
 SIGN_IN_DELAY_MS = 3000
 PROGRESS = "Looking into Megan Bowen"
 INVESTIGATION_TIMEOUT = 45.0  # seconds: the delayed sign-in log plus every other source on a slow machine
+
+
+def en(key: str, **params: object) -> str:
+    return t("en", key, **params)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +87,12 @@ async def test_alex_investigates_megan(ui: PlaygroundPage, demo: DemoAdmin) -> N
         shown = " ".join(texts)
         assert "Compromised" in texts
         assert "Megan Bowen" in shown and "MeganB@example.com" in shown
+        # The first screen is compact: the verdict and the next step; the findings are folded behind their toggle.
+        assert en("steps.next") in texts
+        assert "exfil@mail-relay.example.net" not in shown
+        await ui.expand(progress, catalog_title("toggle.findings"))
+        await ui.expand(progress, catalog_title("toggle.findings"))  # open already: stays open
+        shown = " ".join(await ui.card_texts(progress))
         assert "exfil@mail-relay.example.net" in shown
         assert "Mail Sync Pro" in shown
         assert PROGRESS not in shown
@@ -89,7 +100,9 @@ async def test_alex_investigates_megan(ui: PlaygroundPage, demo: DemoAdmin) -> N
         assert await ui.cards().filter(has_text=PROGRESS).count() == 0
         # The links to Defender's Restricted entities and to the user in Entra.
         assert "Restricted entities" in texts and "User in Entra" in texts
-        # The card's head (name, restriction, verdict, the first findings) in the picture.
+        # Folded again: the card's head (name, restriction, verdict, the next step) in the picture.
+        await progress.get_by_role("button", name=catalog_title("toggle.findings")).click()
+        await progress.get_by_text("exfil@mail-relay.example.net").first.wait_for(state="detached")
         await progress.evaluate("card => card.scrollIntoView({block: 'start'})")
         await ui.screenshot("findings-card")
     finally:

@@ -10,8 +10,9 @@ restriction watch every minute). The journeys run in file order and share the de
 4. Isaiah investigates Megan: his findings card has Refresh but no securing or Unblock buttons, and an Unblock
    press sent anyway (through the Playground's invoke API, as a crafted client would) is refused with a reason;
 5. Alex lists the restricted accounts ("triage") and opens the bulk unblock's confirmation, then cancels;
-6. Alex investigates Megan, secures the account, unblocks it, sees "pending" and then "restored" (the demo
-   tenant lifts an unblock after 30 s; the bot checks every 5 s in demo mode);
+6. Alex investigates Megan, secures the account (each required step from the compact card's "Next step"),
+   unblocks it from the step list behind "Show all steps", sees "pending" and then "restored" (the demo tenant
+   lifts an unblock after 30 s; the bot checks every 5 s in demo mode);
 7. Megan is told in her personal chat, in Dutch, that she can send mail again (a proactive message: her
    Playground and her page stay open from journey 3 on, as the Playground keeps history only in the page).
 """
@@ -40,6 +41,7 @@ from tests.e2e.harness import (
     start_bot,
     start_playground,
 )
+from tests.e2e.steps import finish_required_steps, show_all_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -287,20 +289,21 @@ async def test_alex_secures_and_unblocks_megan(ui: PlaygroundPage) -> None:
     # The password change asks first; the confirmation replaces the card, Confirm brings the findings back.
     await ui.click_card_button(card, "Require new password", timeout=SLOW)
     assert "Please confirm" in await ui.card_texts(card)
-    await ui.click_card_button(card, "Yes, require a new password", timeout=SLOW)
+    answer = await ui.click_card_button(card, "Yes, require a new password", timeout=SLOW)
     shown = await text_of(card)
     assert "Done: Require a new password." in shown, shown
 
-    await ui.click_card_button(card, "Sign out everywhere", timeout=SLOW)
-    assert "Done: Sign out everywhere." in await text_of(card)
-    # The other steps the card calls required: the two hidden rules, and the two reviews done in a portal
-    # ("Done, I checked"); tests/e2e/test_journeys_gate.py shows the gate naming them.
-    for rule in (".", ".."):
-        await ui.click_card_button(card, t("en", "button.disable_rule", rule=rule), timeout=SLOW)
-    for review in ("review_mfa_methods", "review_consents"):
-        await ui.click_card_button(card, t("en", f"button.{review}"), timeout=SLOW, index=0)
+    # The other steps the card calls required, each pressed from the card's "Next step" (removals ask first):
+    # sign-out, the two hidden rules, the outsider's mailbox access, the intruder's sign-in method and the app's
+    # consent; tests/e2e/test_journeys_gate.py shows the gate naming them.
+    pressed, answer = await finish_required_steps(ui, card, answer, SLOW)
+    assert {"revoke_sessions", "disable_rule", "remove_delegation", "remove_mfa_method",
+            "revoke_consent"} <= set(pressed), pressed
+    # The last press's answer sits by its step, in the step list the card drew open for it.
+    assert t("en", "notice.done", action=t("en", f"remediation.action.{pressed[-1]}")) in await text_of(card)
 
-    # Secured: the gate is gone, Unblock is offered; it asks first too.
+    # Secured: the gate is gone, Unblock is offered in the step list; it asks first too.
+    await show_all_steps(ui, card)
     await ui.click_card_button(card, "Unblock", timeout=SLOW)
     assert "Please confirm" in await ui.card_texts(card)
     await ui.click_card_button(card, "Yes, unblock", timeout=SLOW)

@@ -60,6 +60,12 @@ async def test_an_outsiders_grants_are_removed_one_by_one(demo: Demo) -> None:
     card = card_of(await alex.press("remove_delegation", {"caseId": case.id, "grantId": f"SendAs:{GUEST}"}))
     assert "already done by Alex Wilber" in shown(card)
     assert len(demo.server.state.requests) == before
+    # Refresh investigates again: the grants are gone, so they are no longer steps, but the card keeps the record.
+    card = card_of(await alex.press("refresh", {"caseId": case.id}))
+    assert not _buttons(card, "remove_delegation")
+    text = shown(card)
+    assert "Done earlier (no longer found by the latest investigation)" in text
+    assert f"Remove mailbox access “{GUEST} (full access)” — done by Alex Wilber" in text, text
     # The reconciler's read-back sees the grant gone.
     target = Target(MEGAN_ID, "MeganB@example.com", "MeganB@example.com", f"FullAccess:{GUEST}")
     assert (await ACTIONS[Verb.REMOVE_DELEGATION].read_back(demo.tenant, target)).outcome == "succeeded"
