@@ -7,7 +7,6 @@ tenant is started and the real clients are pointed at it.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import sys
 import time
@@ -34,6 +33,7 @@ from dialogs.intents import Intent
 from dialogs.investigate import InvestigateDialog
 from dialogs.main import MainDialog
 from dialogs.triage import TriageDesk
+from domain.net import is_loopback_url
 from investigation.service import Investigations
 from m365.errors import TokenRefused, TokenUnavailable
 from m365.protocol import Tenant
@@ -284,21 +284,6 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return web.Response(status=201)
 
 
-def is_loopback_url(url: str | None) -> bool:
-    """True for an http(s) URL on this machine (127.0.0.0/8, ::1, localhost): where an anonymous bot may reply."""
-    try:
-        parts = urlsplit(url or "")
-        host = parts.hostname
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -7,7 +7,6 @@ A bad value raises `SettingsError` with the variable's name and what is wrong wi
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -15,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
+
+from domain.net import is_loopback_host
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_DATA_DIR = ROOT / "data"
@@ -338,7 +339,7 @@ class Settings:
         # Only the scheme and host are echoed: the rest of the URL may hold the receiver's key.
         shown = f"{parts.scheme}://{host}/…" if parts is not None and host else "a value that is not a URL"
         if parts is None or not host or not (parts.scheme == "https"
-                                             or (parts.scheme == "http" and _is_loopback(host))):
+                                             or (parts.scheme == "http" and is_loopback_host(host))):
             raise SettingsError(f"WEBHOOK_URL must be an https:// URL (http:// only on loopback), not {shown}")
         if len(self.webhook_secret) < WEBHOOK_SECRET_MIN_CHARS:
             raise SettingsError(f"WEBHOOK_SECRET must be at least {WEBHOOK_SECRET_MIN_CHARS} characters when "
@@ -478,16 +479,6 @@ def read_demo_tenant_env(path: str | Path) -> dict[str, str]:
         if parts.scheme != "https" or parts.hostname not in _LOOPBACK_HOSTS:
             raise SettingsError(f"DEMO_TENANT_ENV: {key} must be an https:// URL on loopback, not {env[key]!r}")
     return env
-
-
-def _is_loopback(host: str) -> bool:
-    """True for localhost and any loopback address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def async_database_url(url: str) -> str:

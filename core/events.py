@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from core.watch import default_holder
-from domain.tasks import PendingWrites, cancel_and_wait
+from domain.tasks import PendingWrites, cancel_and_wait, sleep_until_woken
 from store import EventRecord, Store, StoreUnavailable
 from store.outage import OutageLog
 
@@ -216,11 +216,7 @@ class EventDeliverer:
         return min(max(wait, 0.0), self._config.idle_seconds)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-        self._wake.clear()
+        await sleep_until_woken(self._wake, seconds)
 
     # ------------------------------------------------------------------------------------------ one round
 

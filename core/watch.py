@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.notices import SYSTEM_ACTOR, AlertOrigin, AlertOutcome, Contain, FollowUp, Notices, restricted_since
-from domain.tasks import PendingWrites, cancel_and_wait
+from domain.tasks import PendingWrites, cancel_and_wait, sleep_until_woken
 from investigation.resolve import account_sending_as
 from m365.errors import LicenseRequired, M365Error, PermissionDenied
 from m365.protocol import Tenant
@@ -185,11 +185,7 @@ class RestrictionWatch:
                 log.warning("restriction watch: could not renew the lease", exc_info=True)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-        self._wake.clear()
+        await sleep_until_woken(self._wake, seconds)
 
     # ------------------------------------------------------------------------------------------ one round
 

@@ -39,3 +39,13 @@ class PendingWrites:
     async def settle(self) -> None:
         """Wait until every write started through `run` has finished (whatever it raised)."""
         await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+async def sleep_until_woken(wake: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when `wake` is set (a background loop told to run its next round now); the event is
+    cleared for the next sleep either way."""
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+    wake.clear()

@@ -25,7 +25,6 @@ replies only to a loopback serviceUrl (`bot.messages`). An export is no remediat
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -37,6 +36,7 @@ from microsoft_agents.hosting.core import MessageFactory, TurnContext
 
 from cards.verbs import Verb
 from core.presses import Answer, Press
+from domain.net import is_loopback_host
 from domain.people import Speaker
 from incident.pdf import render_pdf
 from incident.report import EXPORT_ACTION, IncidentReport, ReportRefused, build_report
@@ -51,7 +51,6 @@ FILE_INFO_CONTENT_TYPE = "application/vnd.microsoft.teams.card.file.info"
 FILE_CONSENT_INVOKE = "fileConsent/invoke"
 PDF = "pdf"
 UPLOAD_TIMEOUT_SECONDS = 60.0
-_LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 @runtime_checkable
@@ -98,10 +97,7 @@ def upload_url_allowed(url: str, *, anonymous: bool) -> bool:
         host = parts.hostname or ""
     except ValueError:
         return False
-    try:
-        loopback = host.lower() in _LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
+    loopback = is_loopback_host(host)
     if anonymous:
         return loopback and parts.scheme in ("https", "http")
     return parts.scheme == "https" and bool(host)
