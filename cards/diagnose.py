@@ -26,7 +26,8 @@ def diagnose_card(report: Report, locale: str | None) -> JsonDict:
         for lic, has in report.licences().items()
     )
     yes = t(locale, "diagnose.status.available")
-    available = [Fact(title=t(locale, f"diagnose.feature.{s.feature.key}"), value=yes)
+    available = [Fact(title=t(locale, f"diagnose.feature.{s.feature.key}"),
+                      value=t(locale, "diagnose.status.available_via", via=s.via) if s.fallback else yes)
                  for s in report.features if s.available]
     body: list[CardElement] = [
         heading(t(locale, "diagnose.title")),

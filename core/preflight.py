@@ -12,7 +12,8 @@ needs). It mirrors docs/DEPLOY.md's permission table; each feature names the row
 - the Exchange roles, by one harmless read per role need (a cmdlet asked about an address that does not exist):
   a 403 means the role is missing;
 - message trace, by `GET /admin/exchange/tracing/messageTraces?$top=1` (401 while Microsoft's message-trace
-  service principal is not provisioned in the tenant).
+  service principal is not provisioned in the tenant); when Graph refuses but Exchange's `Get-MessageTraceV2` runs,
+  the feature is available through it (`FeatureStatus.fallback`/`via`), as the investigation reads it then.
 `evaluate(facts)` (pure) turns the facts into one `FeatureStatus` per feature; `render_text` prints the table.
 Writes (unblock, remove forwarding, password) cannot be tried read-only: their roles come from the `wids` claim.
 """
@@ -80,6 +81,7 @@ class ExchangeProbe(StrEnum):
     INBOX_RULES = "Get-InboxRule"
     AUDIT_LOG = "Search-UnifiedAuditLog"
     TRANSPORT_RULES = "Get-TransportRule"
+    MESSAGE_TRACE = "Get-MessageTraceV2"
 
 
 @dataclass(frozen=True)
@@ -171,10 +173,14 @@ class Problem:
 
 @dataclass(frozen=True)
 class FeatureStatus:
-    """A feature's verdict: available when `problems` is empty; `fix` names the DEPLOY.md row."""
+    """A feature's verdict: available when `problems` is empty; `fix` names the DEPLOY.md row. `fallback`: the
+    feature works through its second way (`via`, e.g. Exchange's Get-MessageTraceV2 for the message trace) because
+    its first way has `fallback` as its problem — available, but worth fixing."""
 
     feature: Feature
     problems: tuple[Problem, ...] = ()
+    fallback: Problem | None = None
+    via: str = ""
 
     @property
     def available(self) -> bool:
@@ -183,12 +189,13 @@ class FeatureStatus:
 
     @property
     def fix(self) -> str:
-        """Where the fix is written down: the DEPLOY.md section and row."""
-        if any(p.kind in (ProblemKind.EXCHANGE_ROLE, ProblemKind.ENTRA_ROLE) for p in self.problems):
+        """Where the fix is written down: the DEPLOY.md section and row (of the first way, for a fallback)."""
+        problems = self.problems or ((self.fallback,) if self.fallback is not None else ())
+        if any(p.kind in (ProblemKind.EXCHANGE_ROLE, ProblemKind.ENTRA_ROLE) for p in problems):
             return f'{DEPLOY_DOC} 2.3 (Entra roles), row "{self.feature.deploy_row}" in 2.2'
-        if any(p.kind == ProblemKind.NOT_PROVISIONED for p in self.problems):
+        if any(p.kind == ProblemKind.NOT_PROVISIONED for p in problems):
             return f'{DEPLOY_DOC} 2.2, row "{self.feature.deploy_row}" (provision message trace)'
-        if any(p.kind == ProblemKind.LICENCE for p in self.problems):
+        if any(p.kind == ProblemKind.LICENCE for p in problems):
             return f'{DEPLOY_DOC} 2.2, row "{self.feature.deploy_row}" (licence)'
         return f'{DEPLOY_DOC} 2.2, row "{self.feature.deploy_row}"'
 
@@ -289,8 +296,20 @@ def evaluate(facts: Facts) -> Report:
                 problems.append(Problem(ProblemKind.ENTRA_ROLE, feature.entra_roles[0]))
         if feature.key == "message_trace" and facts.message_trace is not None and not problems:
             problems.append(facts.message_trace)
+        if feature.key == "message_trace" and problems and _exchange_trace_works(facts):
+            # `investigation.burst` reads Get-MessageTraceV2 when Graph's message trace refuses: the feature works.
+            statuses.append(FeatureStatus(feature, (), fallback=problems[0], via=ExchangeProbe.MESSAGE_TRACE.value))
+            continue
         statuses.append(FeatureStatus(feature, tuple(problems)))
     return Report(facts, tuple(statuses))
+
+
+def _exchange_trace_works(facts: Facts) -> bool:
+    """Exchange's message trace answers the app: the permission is granted and Get-MessageTraceV2 ran."""
+    roles = facts.exchange_roles
+    return (roles is not None and EXCHANGE_APP_PERMISSION in roles
+            and ExchangeProbe.MESSAGE_TRACE in facts.exchange_probes
+            and facts.exchange_probes[ExchangeProbe.MESSAGE_TRACE] is None)
 
 
 def describe(problem: Problem) -> str:
@@ -312,8 +331,10 @@ def render_text(report: Report) -> str:
     rows = [("feature", "status", "why", "fix")]
     for status in report.features:
         why = "; ".join(describe(p) for p in status.problems)
+        if status.fallback is not None:
+            why = f"read through {status.via} ({describe(status.fallback)})"
         rows.append((status.feature.key, "available" if status.available else "NOT AVAILABLE", why or "-",
-                     "-" if status.available else status.fix))
+                     "-" if status.available and status.fallback is None else status.fix))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]), r[3]]).rstrip()
              for r in rows]
@@ -429,6 +450,7 @@ class Preflight:
             ExchangeProbe.AUDIT_LOG: {"StartDate": "2020-01-01T00:00:00Z", "EndDate": "2020-01-01T00:01:00Z",
                                       "ResultSize": 1},
             ExchangeProbe.TRANSPORT_RULES: {"ResultSize": 1},
+            ExchangeProbe.MESSAGE_TRACE: {"SenderAddress": nobody, "ResultSize": 1},
         }
         parameters = by_probe[probe]
         try:

@@ -11,6 +11,7 @@ MESSAGES: dict[str, str] = {
     "diagnose.licence.no": "{name} **no**",
     "diagnose.licence.unknown": "{name} unknown",
     "diagnose.status.available": "available",
+    "diagnose.status.available_via": "available (read through {via})",
     "diagnose.status.unavailable": "not available",
     "diagnose.fix": "fix: {fix}",
     "diagnose.problem.token": "no token ({missing})",

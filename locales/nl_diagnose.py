@@ -11,6 +11,7 @@ MESSAGES: dict[str, str] = {
     "diagnose.licence.no": "{name} **nee**",
     "diagnose.licence.unknown": "{name} onbekend",
     "diagnose.status.available": "beschikbaar",
+    "diagnose.status.available_via": "beschikbaar (gelezen via {via})",
     "diagnose.status.unavailable": "niet beschikbaar",
     "diagnose.fix": "oplossing: {fix}",
     "diagnose.problem.token": "geen token ({missing})",

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot import build_handler
+from cards.diagnose import diagnose_card
 from config import IDENTITY_ENV_NAMES
 from core.preflight import FEATURE_KEYS, Licence, ProblemKind, Report, for_tenant, render_text
 from store import Store
@@ -74,7 +75,7 @@ async def test_the_demo_tenant_is_all_green_and_read_only(stack: DemoStack) -> N
     assert {r.method for r in stack.requests(api="graph")} == {"GET"}
     cmdlets = {r.cmdlet for r in stack.requests(api="exchange")}
     assert cmdlets == {"Get-BlockedSenderAddress", "Get-Mailbox", "Get-InboxRule", "Search-UnifiedAuditLog",
-                       "Get-TransportRule"}
+                       "Get-TransportRule", "Get-MessageTraceV2"}
 
 
 async def test_without_entra_id_p2_it_names_the_licence_and_the_sources_it_disables(stack: DemoStack) -> None:
@@ -111,10 +112,26 @@ async def test_without_the_exchange_roles_the_reads_and_writes_are_named(stack: 
     assert "2.3" in unblock.fix
 
 
-async def test_message_trace_not_provisioned(stack: DemoStack) -> None:
+async def test_message_trace_not_provisioned_is_read_through_exchange(stack: DemoStack) -> None:
+    # The investigation falls back to Get-MessageTraceV2 when Graph answers 401: the feature works, and says how.
     await switch(stack, "licenses", {"messageTraceProvisioned": False})
     report = await preflight(stack)
-    assert unavailable(report) == {"message_trace"}
+    assert unavailable(report) == set()
+    status = next(s for s in report.features if s.feature.key == "message_trace")
+    assert status.available and status.via == "Get-MessageTraceV2"
+    assert status.fallback is not None and status.fallback.kind == ProblemKind.NOT_PROVISIONED
+    assert "provision message trace" in status.fix
+    line = next(line for line in render_text(report).splitlines() if line.startswith("message_trace"))
+    assert "read through Get-MessageTraceV2 (message trace not provisioned in the tenant)" in line, line
+    card = diagnose_card(report, "en-US")
+    assert "available (read through Get-MessageTraceV2)" in json.dumps(card)
+
+
+async def test_message_trace_not_provisioned_and_no_exchange_role(stack: DemoStack) -> None:
+    await switch(stack, "licenses", {"messageTraceProvisioned": False})
+    await switch(stack, "permissions", {"Security Administrator": False, "Exchange Administrator": False})
+    report = await preflight(stack)
+    assert "message_trace" in unavailable(report)
     [problem] = next(s for s in report.features if s.feature.key == "message_trace").problems
     assert problem.kind == ProblemKind.NOT_PROVISIONED
 

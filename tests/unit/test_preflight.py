@@ -112,8 +112,10 @@ def test_service_plans_of_suspended_or_disabled_subscriptions_do_not_count() -> 
 
 @pytest.mark.parametrize("locale", ["en-US", "nl-NL"])
 def test_the_card_is_valid_in_both_languages(locale: str) -> None:
+    # Graph's message trace is not provisioned and Exchange's refuses too: no way to read the burst.
     probes = {p: None for p in ExchangeProbe} | {
-        ExchangeProbe.MAILBOX: Problem(ProblemKind.EXCHANGE_ROLE, "Get-Mailbox")}
+        ExchangeProbe.MAILBOX: Problem(ProblemKind.EXCHANGE_ROLE, "Get-Mailbox"),
+        ExchangeProbe.MESSAGE_TRACE: Problem(ProblemKind.EXCHANGE_ROLE, "Get-MessageTraceV2")}
     report = evaluate(facts(service_plans=ALL_PLANS - {"AAD_PREMIUM_P2"}, exchange_probes=probes,
                             message_trace=Problem(ProblemKind.NOT_PROVISIONED, "Message Trace service principal")))
     card = diagnose_card(report, locale)
@@ -152,3 +154,14 @@ def test_diagnose_is_recognised_and_nothing_else(text: str) -> None:
 @pytest.mark.parametrize("text", ["check megan", "controleer tenantadmin@example.com", "check tenant admin"])
 def test_checking_an_account_stays_an_investigation(text: str) -> None:
     assert recognize(text).intent == Intent.INVESTIGATE
+
+
+def test_message_trace_refused_by_graph_is_available_through_exchange() -> None:
+    report = evaluate(facts(message_trace=Problem(ProblemKind.NOT_PROVISIONED, "Message Trace service principal")))
+    status = next(s for s in report.features if s.feature.key == "message_trace")
+    assert status.available and status.via == "Get-MessageTraceV2" and report.ok
+    assert status.fallback is not None and status.fallback.kind == ProblemKind.NOT_PROVISIONED
+    # Without Exchange's permission there is no second way.
+    report = evaluate(facts(exchange_roles=frozenset(),
+                            message_trace=Problem(ProblemKind.NOT_PROVISIONED, "Message Trace service principal")))
+    assert not next(s for s in report.features if s.feature.key == "message_trace").available
