@@ -758,7 +758,7 @@ def _item_details(spec: ActionSpec, investigation: Investigation, item_id: str) 
     if spec.offered_by != Verb.DISABLE_RULE.value:
         return ()
     evidence = investigation.evidence
-    rule = next((r for r in evidence.inbox_rules or () if r.id == item_id), None)
+    rule = next((r for r in evidence.inbox_rules or () if r.item_id == item_id), None)
     return rule_rows(rule, evidence) if rule is not None else ()
 
 

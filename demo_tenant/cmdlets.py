@@ -200,6 +200,39 @@ CMDLETS: dict[str, Cmdlet] = {c.name: c for c in (
         _INBOX_RULE_OUTPUT,
     ),
     Cmdlet(
+        "Disable-InboxRule",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Disable-InboxRule.md "
+        "@942e8c0254c863cf82faf6d4ca8f782ea25ead4c (one set; -Identity mandatory, position 1: Name, RuleIdentity or "
+        "`MailboxAlias\\RuleIdentity`; -DomainController is on-premises only; \"This cmdlet has a built-in pause, so "
+        "use -Confirm:$false\"; output: none). The page names no role; the roles are Get-InboxRule's (Mail Recipients)",
+        (
+            Parameter("Identity", "InboxRuleIdParameter", mandatory=True),
+            Parameter("AlwaysDeleteOutlookRulesBlob", "SwitchParameter"),
+            Parameter("Force", "SwitchParameter"),
+            Parameter("Mailbox", "MailboxIdParameter"),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
+    ),
+    Cmdlet(
+        "Remove-InboxRule",
+        f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Remove-InboxRule.md "
+        "@b93ee2cb893321cf66bbf64b664d259c712fbf28 (one set; the same parameters as Disable-InboxRule; a Remove- "
+        "cmdlet pauses: -Confirm:$false; output: none). The page names no role; the roles are Get-InboxRule's",
+        (
+            Parameter("Identity", "InboxRuleIdParameter", mandatory=True),
+            Parameter("AlwaysDeleteOutlookRulesBlob", "SwitchParameter"),
+            Parameter("Force", "SwitchParameter"),
+            Parameter("Mailbox", "MailboxIdParameter"),
+            Parameter("Confirm", "SwitchParameter"),
+            Parameter("WhatIf", "SwitchParameter"),
+        ),
+        _ORG_ADMIN + _RECIPIENT_ADMIN,
+        (),
+    ),
+    Cmdlet(
         "Get-MessageTraceV2",
         f"{_DOCS} exchange/exchange-ps/ExchangePowerShell/Get-MessageTraceV2.md "
         "@daf4424225970147dc8892af410cc006972e8026 (every parameter is in all sets; -ResultSize 1 to 5000, default "

@@ -371,6 +371,8 @@ class ExchangeApi:
             return self._remove_grant(cmdlet, p)
         if cmdlet == "Set-CASMailbox":
             return self._set_cas_mailbox(p)
+        if cmdlet in ("Disable-InboxRule", "Remove-InboxRule"):
+            return self._change_inbox_rule(cmdlet, p)
         return self._set_mailbox(p)
 
     def _mailboxes(self, p: Mapping[str, Any]) -> list[Json]:
@@ -421,6 +423,44 @@ class ExchangeApi:
             if not rules:
                 raise _not_found(text)
         return rules
+
+    def _change_inbox_rule(self, cmdlet: str, p: Mapping[str, Any]) -> list[Json]:
+        """Disable-InboxRule (the rule's Enabled goes false) or Remove-InboxRule (the rule leaves the seed) on the one
+        rule -Identity names in the mailbox -Mailbox names (or `alias\\RuleIdentity`): a Name, a RuleIdentity or an
+        Identity, hidden rules included (only listing them needs Get-InboxRule's -IncludeHidden). A rule or mailbox
+        that is not there is ManagementObjectNotFoundException; a name two rules share is Exchange's
+        ManagementObjectAmbiguousException, and neither writes then. Both return nothing (their references: no
+        output)."""
+        identity = str(p["Identity"])
+        mailbox_id, rule_key = p.get("Mailbox"), identity
+        if not mailbox_id and "\\" in identity:
+            mailbox_id, _, rule_key = identity.partition("\\")
+        mailbox = self.state.mailbox(str(mailbox_id)) if mailbox_id else None
+        if mailbox is None:
+            raise _not_found(identity)
+        owners = {str(mailbox.get("UserPrincipalName", "")).lower(), str(mailbox.get("PrimarySmtpAddress", "")).lower()}
+        found: list[tuple[list[Json], Json]] = []
+        for section in ("Get-InboxRule", HIDDEN_RULES_SECTION):
+            for key, rules in (self.state.exchange.get(section) or {}).items():
+                if str(key).lower() in owners:
+                    found.extend((rules, r) for r in rules if rule_key.lower() in (
+                        str(r.get("Name", "")).lower(), str(r.get("RuleIdentity", "")).lower(),
+                        str(r.get("Identity", "")).lower()))
+        if not found:
+            raise _not_found(identity)
+        if len(found) > 1:
+            raise ApiError(400, "BadRequest",
+                           "|Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException|The operation "
+                           f"couldn't be performed because '{identity}' matches multiple entries.")
+        [(rules, rule)] = found
+        upn = str(mailbox.get("UserPrincipalName") or identity)
+        if cmdlet == "Remove-InboxRule":
+            rules.remove(rule)
+            self.state.record_action("remove_inbox_rule", upn, rule=rule.get("RuleIdentity"), name=rule.get("Name"))
+        else:
+            rule["Enabled"] = False
+            self.state.record_action("disable_inbox_rule", upn, rule=rule.get("RuleIdentity"), name=rule.get("Name"))
+        return []
 
     def _hidden_rules(self, mailbox: Mapping[str, Any]) -> list[Json]:
         section = self.state.exchange.get(HIDDEN_RULES_SECTION) or {}

@@ -428,7 +428,7 @@ def rule_forwarding(evidence: Evidence) -> list[Finding]:
         rows.extend(_condition_rows(rule))
         params = {"rule": rule.display_name, "targets": _join(targets), "count": str(len(set(targets)))}
         findings.append(_finding("rule_forwards_external", Severity.high, SourceName.inbox_rules, rows, params,
-                                 rule_id=rule.id or None))
+                                 rule_id=rule.item_id or None))
     return findings
 
 
@@ -496,7 +496,7 @@ def rule_hiding(evidence: Evidence) -> list[Finding]:
         rows.extend(_condition_rows(rule))
         params = {"rule": rule.display_name, "actions": ", ".join(actions), "folder": folder}
         findings.append(_finding("rule_hides_mail", severity, SourceName.inbox_rules, rows, params,
-                                 rule_id=rule.id or None))
+                                 rule_id=rule.item_id or None))
     return findings
 
 
@@ -519,7 +519,7 @@ def hidden_rules(evidence: Evidence) -> list[Finding]:
         rows.extend(_trait_rows(rule, evidence, changed))
         rows.extend(_condition_rows(rule))
         findings.append(_finding("rule_hidden", Severity.high, SourceName.inbox_rules, rows,
-                                 {"rule": rule.display_name}))
+                                 {"rule": rule.display_name}, rule_id=rule.item_id or None))
     return findings
 
 

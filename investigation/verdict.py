@@ -279,7 +279,7 @@ _IDENTITY_PROTECTION = frozenset({SourceName.risky_user, SourceName.risk_detecti
 _ACTIVE_SIGN_IN_CODES = frozenset({"sign_in_new_country", "risk_anonymous_ip", "risk_malicious_ip",
                                    "risk_atypical_travel", "risk_token_theft", "sign_in_impossible_travel",
                                    "sign_in_many_addresses", "mfa_fatigue_approved"})
-_RULE_CODES = frozenset({"rule_forwards_external", "rule_hides_mail"})
+_RULE_CODES = frozenset({"rule_forwards_external", "rule_hides_mail", "rule_hidden"})
 
 
 def family(source: SourceName) -> str:

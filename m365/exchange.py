@@ -71,6 +71,8 @@ CMDLET_ROLES: Mapping[str, str] = {
                                       "Administrator)",
     # Not Global Reader nor View-Only Organization Management: "This cmdlet doesn't work for members of" them.
     "Get-InboxRule": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Disable-InboxRule": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
+    "Remove-InboxRule": "Mail Recipients (Exchange Recipient Administrator or Exchange Administrator)",
     # "View-Only Audit Logs or Audit Logs role" (Microsoft Purview, "Search the audit log"): Organization Management
     # and Compliance Management hold them; the Exchange Administrator role is a member of Organization Management.
     "Search-UnifiedAuditLog": "View-Only Audit Logs (Organization Management or Exchange Administrator)",
@@ -273,6 +275,26 @@ class ExchangeClient:
         if include_hidden:
             parameters["IncludeHidden"] = True
         return [InboxRule.from_exchange(o) for o in await self.invoke("Get-InboxRule", parameters)]
+
+    # Disable-InboxRule and Remove-InboxRule (MicrosoftDocs/office-docs-powershell exchange/exchange-ps/
+    # ExchangePowerShell/Disable-InboxRule.md @942e8c0254c863cf82faf6d4ca8f782ea25ead4c, Remove-InboxRule.md
+    # @b93ee2cb893321cf66bbf64b664d259c712fbf28): -Identity takes the rule's RuleIdentity and -Mailbox the mailbox
+    # that holds it (both documented; Get-InboxRule -IncludeHidden returns hidden rules with their RuleIdentity, and
+    # CIPP's BEC remediation disables those rules through this same REST endpoint with `Confirm = $false; Identity`).
+    # Both cmdlets have a built-in pause, hence -Confirm:$false. -AlwaysDeleteOutlookRulesBlob is left out: it only
+    # hides a warning (which REST returns in `adminapi.warnings`), and Outlook's client-side rules go either way ("When
+    # you create, modify, remove, enable, or disable an Inbox rule in Exchange PowerShell, any client-side rules
+    # created by Microsoft Outlook are removed"). A rule that is not there is Exchange's
+    # ManagementObjectNotFoundException "couldn't be found" (`exchange_error` → `NotFound`).
+
+    async def disable_inbox_rule(self, mailbox: str, rule_identity: str) -> None:
+        """`Disable-InboxRule -Mailbox mailbox -Identity rule_identity -Confirm:$false`; `NotFound` when it is gone."""
+        await self.invoke("Disable-InboxRule", {"Identity": rule_identity, "Mailbox": mailbox, "Confirm": False})
+
+    async def remove_inbox_rule(self, mailbox: str, rule_identity: str) -> None:
+        """`Remove-InboxRule -Mailbox mailbox -Identity rule_identity -Confirm:$false`; `NotFound` when it is gone."""
+        await self.invoke("Remove-InboxRule", {"Identity": rule_identity, "Mailbox": mailbox, "Confirm": False},
+                          idempotent=False)
 
     async def get_mailbox_permissions(self, identity: str) -> list[MailboxGrant]:
         """`Get-MailboxPermission -Identity identity`: the direct FullAccess grants to others (inherited entries and

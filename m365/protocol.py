@@ -131,6 +131,16 @@ class Tenant(Protocol):
         an empty tuple when the user has no mailbox."""
         ...
 
+    async def disable_exchange_inbox_rule(self, identity: str, rule_identity: str) -> None:
+        """`Disable-InboxRule -Mailbox identity -Identity rule_identity -Confirm:$false`: a rule Graph cannot address
+        (hidden). Raises `NotFound` when the rule (or the mailbox) is not there."""
+        ...
+
+    async def remove_exchange_inbox_rule(self, identity: str, rule_identity: str) -> None:
+        """`Remove-InboxRule -Mailbox identity -Identity rule_identity -Confirm:$false`. Raises `NotFound` when the
+        rule (or the mailbox) is not there (any more)."""
+        ...
+
     async def get_auto_reply_enabled(self, user_id: str) -> bool:
         """Whether the mailbox's automatic replies are on (always or scheduled); `NotFound` without a mailbox."""
         ...

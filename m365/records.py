@@ -421,6 +421,26 @@ def _exchange_recipients(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+# The item id of an inbox rule only Exchange can address (hidden from Graph): `exo:` + its `RuleIdentity`, a UInt64
+# written in decimal (Get-InboxRule's Identity is `<mailbox alias>\<RuleIdentity>`, e.g. `rzaher\16752869479666417665`
+# in the Disable-InboxRule / Remove-InboxRule references, MicrosoftDocs/office-docs-powershell
+# exchange/exchange-ps/ExchangePowerShell/Disable-InboxRule.md @942e8c0254c863cf82faf6d4ca8f782ea25ead4c).
+EXCHANGE_RULE_PREFIX = "exo:"
+_RULE_IDENTITY = re.compile(r"[1-9][0-9]{0,19}")
+
+
+def exchange_rule_identity(item_id: str | None) -> str | None:
+    """The `RuleIdentity` in an `exo:<RuleIdentity>` item id (`InboxRule.item_id`), or None when `item_id` is not one
+    (a Graph rule id). Strict: decimal digits of a UInt64 only, so nothing else reaches the cmdlet's -Identity;
+    an `exo:` id that is not such a number raises `ValueError` (a forged or damaged id, never a Graph id)."""
+    if not item_id or not item_id.startswith(EXCHANGE_RULE_PREFIX):
+        return None
+    value = item_id[len(EXCHANGE_RULE_PREFIX):]
+    if not (value.isascii() and _RULE_IDENTITY.fullmatch(value) and int(value) < 2**64):
+        raise ValueError("not an Exchange RuleIdentity")
+    return value
+
+
 @dataclass(frozen=True)
 class InboxRule:
     """An inbox rule: a Graph `messageRule`, or an Exchange `Get-InboxRule` object (`from_exchange`).
@@ -452,6 +472,16 @@ class InboxRule:
     def external_targets(self) -> tuple[str, ...]:
         """Every address the rule sends mail to (forward, attachment-forward, redirect)."""
         return self.forward_to + self.forward_as_attachment_to + self.redirect_to
+
+    @property
+    def item_id(self) -> str:
+        """What the bot acts on the rule by: Graph's id, else (a rule only Exchange returned, e.g. a hidden one)
+        `exo:<RuleIdentity>` (`exchange_rule_identity`); "" when it has neither."""
+        if self.id:
+            return self.id
+        identity = self.rule_identity or ""
+        return (f"{EXCHANGE_RULE_PREFIX}{identity}" if identity.isascii() and _RULE_IDENTITY.fullmatch(identity)
+                and int(identity) < 2**64 else "")
 
     @classmethod
     def from_graph(cls, obj: Json) -> InboxRule:

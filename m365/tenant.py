@@ -334,6 +334,14 @@ class M365Tenant:
         except NotFound:
             return ()
 
+    async def disable_exchange_inbox_rule(self, identity: str, rule_identity: str) -> None:
+        """See `Tenant.disable_exchange_inbox_rule`."""
+        await self.exchange.disable_inbox_rule(identity, rule_identity)
+
+    async def remove_exchange_inbox_rule(self, identity: str, rule_identity: str) -> None:
+        """See `Tenant.remove_exchange_inbox_rule`."""
+        await self.exchange.remove_inbox_rule(identity, rule_identity)
+
     async def get_auto_reply_enabled(self, user_id: str) -> bool:
         """Whether automatic replies are on: `alwaysEnabled`, or `scheduled` (an attacker's schedule counts too)."""
         setting = await self.graph.get_automatic_replies(user_id)

@@ -198,6 +198,24 @@ class FakeTenant:
     async def set_inbox_rule_enabled(self, user_id: str, rule_id: str, enabled: bool) -> None:
         self._call("set_inbox_rule_enabled", user_id, rule_id, enabled)
 
+    def _exchange_rule(self, identity: str, rule_identity: str) -> tuple[list[InboxRule], InboxRule]:
+        # As Exchange: a rule that is not there is ManagementObjectNotFoundException "couldn't be found".
+        rules = self.exchange_rules.get(identity.lower(), [])
+        rule = next((r for r in rules if r.rule_identity == rule_identity), None)
+        if rule is None:
+            raise NotFound(f"The operation couldn't be performed because object '{rule_identity}' couldn't be found")
+        return rules, rule
+
+    async def disable_exchange_inbox_rule(self, identity: str, rule_identity: str) -> None:
+        self._call("disable_exchange_inbox_rule", identity, rule_identity)
+        rules, rule = self._exchange_rule(identity, rule_identity)
+        rules[rules.index(rule)] = dataclasses.replace(rule, is_enabled=False)
+
+    async def remove_exchange_inbox_rule(self, identity: str, rule_identity: str) -> None:
+        self._call("remove_exchange_inbox_rule", identity, rule_identity)
+        rules, rule = self._exchange_rule(identity, rule_identity)
+        rules.remove(rule)
+
     async def delete_inbox_rule(self, user_id: str, rule_id: str) -> None:
         # As Graph: a rule that is not there is a 404 (messagerule-delete.md).
         self._call("delete_inbox_rule", user_id, rule_id)

@@ -294,8 +294,8 @@ async def test_alex_secures_and_unblocks_megan(ui: PlaygroundPage) -> None:
     assert "Done: Require a new password." in shown, shown
 
     # The other steps the card calls required, each pressed from the card's "Next step" (removals ask first):
-    # sign-out, the two hidden rules, the outsider's mailbox access, the intruder's sign-in method and the app's
-    # consent; tests/e2e/test_journeys_gate.py shows the gate naming them.
+    # sign-out, the three rules (one hidden from Graph), the outsider's mailbox access, the intruder's sign-in method
+    # and the app's consent; tests/e2e/test_journeys_gate.py shows the gate naming them.
     pressed, answer = await finish_required_steps(ui, card, answer, SLOW)
     assert {"revoke_sessions", "disable_rule", "remove_delegation", "remove_mfa_method",
             "revoke_consent"} <= set(pressed), pressed

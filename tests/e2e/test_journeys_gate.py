@@ -3,10 +3,10 @@ bot in demo mode (one bot and one page for the module: Alex Wilber, security adm
 
 1. Alex investigates Megan, requires a new password and signs her out (each the card's "Next step"): the card
    still holds the unblock back, and its gate, in the step list behind "Show all steps (N)", names every required
-   step that is open (the two hidden rules, the outsider's two mailbox grants, the sign-in method the intruder
-   registered, the unverified app's consent); "Unblock anyway" with a too-short reason is answered right above that
-   button. Alex presses each next step (the removals ask first) until the gate is gone; the plain Unblock goes
-   through.
+   step that is open (the three rules, one hidden from Graph, the outsider's two mailbox grants, the sign-in method
+   the intruder registered, the unverified app's consent); "Unblock anyway" with a too-short reason is answered right
+   above that button. Alex presses each next step (the removals ask first) until the gate is gone; the plain Unblock
+   goes through.
 2. Once the demo tenant lifts the block (30 s) the card says "Sending restored" without the old "Restricted since"
    header; Refresh keeps the record: the done steps with who and when (the step list folds again after a
    Refresh), and the latest actions.
@@ -32,16 +32,18 @@ SLOW = 45.0  # seconds: an investigation or a card press on a loaded machine
 RESTORE_TIMEOUT = 150.0  # the demo tenant's 30 s unblock delay, the 5 s checker, slack for a loaded machine
 JORDAN = "jordan_partner.example#EXT#@example.onmicrosoft.com"  # the outsider of the seed with access to the mailbox
 # Megan's required steps once the password and the sign-out are done, as the gate names them (card order), and the
-# verbs that do them (demo_tenant/seeds/contoso.json: two hidden rules, the outsider's two grants, the method
-# registered from the intruder's address, the unverified app's consent).
+# verbs that do them (demo_tenant/seeds/contoso.json: the rules "." and "..", "Mailbox Sync" hidden from Outlook and
+# Graph (disabled through Exchange), the outsider's two grants, the method registered from the intruder's address, the
+# unverified app's consent).
 STILL_REQUIRED = (
-    en("gate.step.disable_rule", rule="."), en("gate.step.disable_rule", rule=".."),
+    en("gate.step.disable_rule", rule="."), en("gate.step.disable_rule", rule="Mailbox Sync"),
+    en("gate.step.disable_rule", rule=".."),
     en("gate.step.remove_delegation", delegate=f"{JORDAN} ({en('access.fullaccess')})"),
     en("gate.step.remove_delegation", delegate=f"{JORDAN} ({en('access.sendas')})"),
     en("gate.step.remove_mfa_method", method="SM-A515F"),
     en("gate.step.revoke_consent", app="Mail Sync Pro"),
 )
-STILL_REQUIRED_VERBS = ("disable_rule", "disable_rule", "remove_delegation", "remove_delegation",
+STILL_REQUIRED_VERBS = ("disable_rule", "disable_rule", "disable_rule", "remove_delegation", "remove_delegation",
                         "remove_mfa_method", "revoke_consent")
 
 

@@ -105,7 +105,8 @@ async def test_the_hidden_rule_is_found_merged_and_shown_on_megans_card(stack: D
     assert all(r.rule_identity for r in rules) and all(r.id for r in rules if not r.hidden)
     hidden_findings = [f for f in megan.findings if ("marker", "hidden_rule") in f.evidence]
     assert {f.code for f in hidden_findings} == {"rule_forwards_external", "rule_hides_mail"}
-    assert all(f.params["rule"] == HIDDEN and f.severity.value == "high" and f.rule_id is None
+    # No Graph id: the rule is addressed by Exchange's RuleIdentity (`exo:`), through Disable-/Remove-InboxRule.
+    assert all(f.params["rule"] == HIDDEN and f.severity.value == "high" and f.rule_id == "exo:6093829450386063361"
                for f in hidden_findings)
     # Outlook's own hidden junk rule is no finding.
     assert not [f for f in megan.findings if f.params.get("rule") == "Junk E-Mail Rule"]

@@ -30,7 +30,15 @@ ADELE_UPN = "AdeleV@example.com"
 CHANNEL_REF = {"conversation": {"id": "19:it@thread.tacv2", "conversationType": "channel"}, "locale": "en-US"}
 # Every tenant method that changes something: the reconciler must never call one.
 WRITES = ("remove_blocked_sender", "revoke_sign_in_sessions", "force_password_change", "set_account_enabled",
-          "set_inbox_rule_enabled", "remove_mailbox_forwarding", "confirm_compromised", "dismiss_risk")
+          "set_inbox_rule_enabled", "remove_mailbox_forwarding", "confirm_compromised", "dismiss_risk",
+          "disable_exchange_inbox_rule", "remove_exchange_inbox_rule")
+# A rule hidden from Graph, as Exchange's Get-InboxRule -IncludeHidden returns it: addressed as `exo:<RuleIdentity>`.
+_HIDDEN_ID = "exo:6093829450386063361"
+
+
+def _hidden_rule(enabled: bool = True) -> dict[str, list[InboxRule]]:
+    return {ADELE_UPN.lower(): [InboxRule("", "Mailbox Sync", is_enabled=enabled, rule_identity="6093829450386063361",
+                                          source="exchange", hidden=True)]}
 
 
 
@@ -150,6 +158,13 @@ async def test_a_still_listed_address_is_unknown_and_the_button_works_again(sqli
     ("disable_rule", "disable_rule", FakeTenant(rules={ADELE_ID: [InboxRule("r1", "x", is_enabled=False)]}),
      {"ruleId": "r1"}, "succeeded"),
     ("disable_rule", "disable_rule", FakeTenant(), {"ruleId": "r1"}, "unknown"),
+    # A hidden rule (Exchange only) is read back from Get-InboxRule -IncludeHidden, by its RuleIdentity.
+    ("disable_rule", "disable_rule", FakeTenant(exchange_rules=_hidden_rule(enabled=True)), {"ruleId": _HIDDEN_ID},
+     "failed"),
+    ("disable_rule", "disable_rule", FakeTenant(exchange_rules=_hidden_rule(enabled=False)), {"ruleId": _HIDDEN_ID},
+     "succeeded"),
+    ("disable_rule", "disable_rule", FakeTenant(exchange_rules={ADELE_UPN.lower(): []}), {"ruleId": _HIDDEN_ID},
+     "unknown"),
     ("remove_forwarding", "remove_forwarding",
      FakeTenant(mailboxes={ADELE_UPN.lower(): Mailbox(ADELE_UPN, ADELE_UPN, ADELE_UPN)}), {}, "succeeded"),
     ("remove_forwarding", "remove_forwarding", FakeTenant(mailboxes={ADELE_UPN.lower(): Mailbox(
@@ -195,6 +210,9 @@ _METHOD = "microsoftAuthenticatorAuthenticationMethod:m-app"
     # A deleted inbox rule: absent from the mailbox's rules is deleted; still listed (even disabled) is not.
     ("delete_rule", "ruleId", "r1", FakeTenant(rules={ADELE_ID: [InboxRule("r2", "y")]}), "succeeded"),
     ("delete_rule", "ruleId", "r1", FakeTenant(rules={ADELE_ID: [InboxRule("r1", "x", is_enabled=False)]}), "failed"),
+    # A hidden rule: gone from Exchange's Get-InboxRule -IncludeHidden is deleted (Graph never listed it).
+    ("delete_rule", "ruleId", _HIDDEN_ID, FakeTenant(exchange_rules={ADELE_UPN.lower(): []}), "succeeded"),
+    ("delete_rule", "ruleId", _HIDDEN_ID, FakeTenant(exchange_rules=_hidden_rule(enabled=False)), "failed"),
     # An admin role taken: the account's memberships no longer list the role (by its object id) = taken.
     ("remove_admin_role", "roleId", "role-1",
      FakeTenant(memberships={ADELE_ID: [DirectoryObject("g-1", "group", "Sales")]}), "succeeded"),
@@ -212,7 +230,8 @@ async def test_a_removal_is_read_back_per_item_never_repeated(sqlite_store: Stor
 
     assert [r.outcome for r in await sqlite_store.audit.list(correlation_id=correlation)] == ["started", outcome]
     assert [name for name, _ in tenant.calls
-            if name in ("remove_auth_method", "revoke_consent", "delete_inbox_rule", "remove_role_member")] == []
+            if name in ("remove_auth_method", "revoke_consent", "delete_inbox_rule", "remove_role_member",
+                        "remove_exchange_inbox_rule")] == []
     claim = await sqlite_store.claims.get(case.id, verb, item)
     fresh = await sqlite_store.cases.get_case(case.id)
     assert fresh is not None
