@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from microsoft_teams.cards import (
     Action,
@@ -47,7 +47,7 @@ from microsoft_teams.cards import (
     ToggleVisibilityAction,
 )
 
-from cards.base import JsonDict, envelope, execute, heading, open_url, tenant_line
+from cards.base import JsonDict, envelope, execute, heading, merge_runs, open_url, tenant_line
 from cards.help import GUIDANCE_URL
 from cards.history import PreviousCase, previous_case_part
 from cards.text import clean, md_escape
@@ -1049,7 +1049,25 @@ def findings_card(
                                             case_id=case_id)))
     fallback = t(locale, "findings.fallback", verdict=t(locale, f"verdict.{assessment.verdict.value}"),
                  name=md_escape(_name_of(evidence), 80))
-    return envelope(body, actions, fallback_text=fallback)
+    card = envelope(body, actions, fallback_text=fallback)
+    _compact_evidence(card)
+    return card
+
+
+def _compact_evidence(node: Any) -> None:
+    """The evidence rows (folded, `isVisible: false`) with their runs joined: they are most of a large card's
+    size, and the largest cards came close to Teams' ~28 KB message limit. Everything on the first screen and in
+    the findings' own lines keeps its runs apart."""
+    if isinstance(node, list):
+        for item in node:
+            _compact_evidence(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "RichTextBlock" and node.get("isVisible") is False:
+            merge_runs(node)
+            return
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                _compact_evidence(value)
 
 
 

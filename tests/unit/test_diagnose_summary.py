@@ -22,7 +22,10 @@ NOT_PROVISIONED = Problem(ProblemKind.NOT_PROVISIONED, "Message Trace service pr
 
 
 def _one_missing() -> Report:
-    return evaluate(facts(message_trace=NOT_PROVISIONED))
+    # Graph's message trace not provisioned and Exchange's refused too: the burst cannot be read at all.
+    probes: dict[ExchangeProbe, Problem | None] = {p: None for p in ExchangeProbe}
+    probes[ExchangeProbe.MESSAGE_TRACE] = Problem(ProblemKind.EXCHANGE_ROLE, "Get-MessageTraceV2")
+    return evaluate(facts(exchange_probes=probes, message_trace=NOT_PROVISIONED))
 
 
 def _several_missing() -> Report:
